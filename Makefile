@@ -1,0 +1,45 @@
+# Every workflow of the project. Needs only a Python >= 3.11 on PATH: the first target that
+# needs them creates .venv and installs the project with its dev extras.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Python sources that lint covers (bench/ joins once it holds code).
+SOURCES := operator tests $(wildcard bench/*.py)
+
+.PHONY: help install test unit lint format crds clean
+
+help:
+	@echo "make test     - create .venv if needed, install, run the whole test suite"
+	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
+	@echo "make format   - apply ruff's fixes and formatting"
+	@echo "make crds     - regenerate crds/ from the pydantic models"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy --strict $(SOURCES)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+crds: $(STAMP)
+	$(BIN)/python -m kubatch.api.crdgen crds
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,173 @@
+"""BatchJob: one submission of a job definition to a queue (namespaced)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from .common import (
+    DNS_LABEL_MAX,
+    ApiModel,
+    Condition,
+    JobCounts,
+    JobStatus,
+    ListMapKey,
+    ObjectName,
+    Rule,
+    StatusModel,
+    has,
+)
+from .jobdefinition import Command, Environment, JobTimeout, RetryStrategy
+from .resources import ResourceList
+
+MAX_ARRAY_SIZE = 10_000
+MAX_DEPENDENCIES = 20
+
+DEFINITION_REF = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(:[1-9][0-9]*)?$"
+JOB_REF = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(:(0|[1-9][0-9]*))?$"
+INDEX_RANGES = r"^(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?(,(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?)*$"
+
+
+class DependencyType(StrEnum):
+    N_TO_N = "N_TO_N"
+    """Child i waits for child i of the named array job (same size)."""
+    SEQUENTIAL = "SEQUENTIAL"
+    """This array's children run one after another in index order; names no job."""
+    AFTER_ANY = "AFTER_ANY"
+    """Kubatch addition: wait until the named job finished, whatever its outcome."""
+
+
+class JobDependency(ApiModel):
+    job_name: str | None = Field(default=None, max_length=DNS_LABEL_MAX + 6, pattern=JOB_REF)
+    """A BatchJob in the same namespace, or one child of an array job as "name:index"."""
+    type: DependencyType | None = None
+    """Unset: the named job (or child) must succeed."""
+
+    __rules__ = (
+        Rule(
+            "type SEQUENTIAL names no jobName; every other dependency needs a jobName",
+            lambda d: (d.type == DependencyType.SEQUENTIAL) != has(d.job_name),
+            "(has(self.type) && self.type == 'SEQUENTIAL') != has(self.jobName)",
+        ),
+        Rule(
+            'type N_TO_N names a whole array job, not one child (no ":index")',
+            lambda d: d.type != DependencyType.N_TO_N or ":" not in (d.job_name or ""),
+            "!has(self.type) || self.type != 'N_TO_N' || !has(self.jobName) || "
+            "!self.jobName.contains(':')",
+        ),
+    )
+
+
+class ArrayProperties(ApiModel):
+    size: int = Field(ge=2, le=MAX_ARRAY_SIZE)
+
+
+class ContainerOverrides(ApiModel):
+    command: Command | None = None
+    environment: Environment
+    resource_requirements: ResourceList = Field(default_factory=list)
+
+
+class StopRequest(ApiModel):
+    """A cancel or terminate request, set by the user (kubectl patch or kubatch cancel)."""
+
+    reason: str = Field(min_length=1, max_length=1024)
+    array_indexes: str | None = Field(default=None, max_length=4096, pattern=INDEX_RANGES)
+    """Only these children of an array job ("3", "0-4,9"); all when unset."""
+
+
+class BatchJobSpec(ApiModel):
+    job_queue: ObjectName
+    job_definition: str = Field(max_length=DNS_LABEL_MAX + 11, pattern=DEFINITION_REF)
+    """A JobDefinition in the same namespace: "name" (latest active revision) or "name:3"."""
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=100)
+    container_overrides: ContainerOverrides | None = None
+    array_properties: ArrayProperties | None = None
+    depends_on: list[JobDependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
+    retry_strategy: RetryStrategy | None = None
+    timeout: JobTimeout | None = None
+    scheduling_priority_override: int | None = Field(default=None, ge=0, le=9999)
+    share_identifier: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_]+$")
+    """The fair-share identifier; required on a queue with a scheduling policy."""
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    propagate_tags: bool | None = None
+    cancel: StopRequest | None = None
+    """Cancel: a job not yet STARTING fails with this reason; later states are unaffected."""
+    terminate: StopRequest | None = None
+    """Terminate: a STARTING or RUNNING job is stopped and fails; earlier states cancel."""
+
+    __rules__ = (
+        Rule(
+            "dependsOn types N_TO_N and SEQUENTIAL require arrayProperties",
+            lambda s: (
+                has(s.array_properties)
+                or all(
+                    d.type not in (DependencyType.N_TO_N, DependencyType.SEQUENTIAL)
+                    for d in s.depends_on
+                )
+            ),
+            "has(self.arrayProperties) || !has(self.dependsOn) || self.dependsOn.all(d, "
+            "!has(d.type) || (d.type != 'N_TO_N' && d.type != 'SEQUENTIAL'))",
+        ),
+        Rule(
+            "dependsOn may hold at most one SEQUENTIAL entry",
+            lambda s: sum(d.type == DependencyType.SEQUENTIAL for d in s.depends_on) <= 1,
+            "!has(self.dependsOn) || self.dependsOn.filter(d, has(d.type) && "
+            "d.type == 'SEQUENTIAL').size() <= 1",
+        ),
+        Rule(
+            "cancel.arrayIndexes and terminate.arrayIndexes require arrayProperties",
+            lambda s: (
+                has(s.array_properties)
+                or all(r is None or r.array_indexes is None for r in (s.cancel, s.terminate))
+            ),
+            "has(self.arrayProperties) || ((!has(self.cancel) || "
+            "!has(self.cancel.arrayIndexes)) && (!has(self.terminate) || "
+            "!has(self.terminate.arrayIndexes)))",
+        ),
+    )
+
+
+class AttemptDetail(StatusModel):
+    """One attempt: a pod that ran (or tried to run) the job or one array child."""
+
+    attempt: int = Field(ge=1)
+    array_index: int | None = None
+    pod_name: str | None = None
+    node_name: str | None = None
+    compute_environment: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    """What the container reported, e.g. OutOfMemoryError or CannotPullContainerError: ..."""
+    status_reason: str | None = None
+
+
+class ArrayStatus(StatusModel):
+    size: int
+    status_summary: JobCounts = Field(default_factory=JobCounts)
+    indexes: dict[str, str] = Field(default_factory=dict)
+    """Children per state as compact index ranges ("0-4,7"), like Indexed Jobs."""
+
+
+class BatchJobStatus(StatusModel):
+    status: JobStatus | None = None
+    status_reason: str | None = None
+    observed_generation: int | None = None
+    job_definition_revision: int | None = None
+    compute_environment: str | None = None
+    created_at: datetime | None = None
+    runnable_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    attempt_count: int = 0
+    """Attempts started so far (for an array job, over all children)."""
+    attempts: list[AttemptDetail] = Field(default_factory=list)
+    array_properties: ArrayStatus | None = None
+    position_in_queue: int | None = None
+    """Place among the RUNNABLE items of the queue (1 = next)."""
+    conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

@@ -1,0 +1,298 @@
+"""JobDefinition: what a job runs (namespaced). Every spec change is a new revision."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .common import (
+    DNS_SUBDOMAIN,
+    ENV_VAR_NAME,
+    ApiModel,
+    Condition,
+    ListMapKey,
+    Rule,
+    StatusModel,
+    has,
+)
+from .resources import MEMORY_PATTERN, IntOrString, ResourceList
+
+RESERVED_ENV_PREFIX = "AWS_BATCH_"
+# AWS Batch refuses job definitions larger than this; so does Kubatch.
+MAX_DEFINITION_BYTES = 24 * 1024
+
+ResourceName = Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN)]
+
+
+class KeyValuePair(ApiModel):
+    """An environment variable."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=ENV_VAR_NAME)
+    value: str = Field(default="", max_length=32768)
+
+    __rules__ = (
+        Rule(
+            f"name must not start with {RESERVED_ENV_PREFIX} (reserved for the variables "
+            "Kubatch sets)",
+            lambda kv: not kv.name.startswith(RESERVED_ENV_PREFIX),
+            f"!self.name.startsWith('{RESERVED_ENV_PREFIX}')",
+        ),
+    )
+
+
+Environment = Annotated[
+    list[KeyValuePair], Field(default_factory=list, max_length=200), ListMapKey("name")
+]
+Command = Annotated[list[Annotated[str, Field(max_length=32768)]], Field(max_length=512)]
+
+
+class HostVolume(ApiModel):
+    source_path: str = Field(pattern=r"^/", max_length=4096)
+
+
+class EmptyDirVolume(ApiModel):
+    medium: Literal["", "Memory"] = ""
+    size_limit: IntOrString | None = Field(
+        default=None, json_schema_extra={"pattern": MEMORY_PATTERN}
+    )
+
+
+class ClaimVolume(ApiModel):
+    claim_name: ResourceName
+    read_only: bool = False
+
+
+class SecretVolume(ApiModel):
+    secret_name: ResourceName
+
+
+class ConfigMapVolume(ApiModel):
+    name: ResourceName
+
+
+class Volume(ApiModel):
+    """A volume; with no source it is an empty scratch directory (emptyDir)."""
+
+    name: str = Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    host: HostVolume | None = None
+    empty_dir: EmptyDirVolume | None = None
+    persistent_volume_claim: ClaimVolume | None = None
+    secret: SecretVolume | None = None
+    config_map: ConfigMapVolume | None = None
+
+    __rules__ = (
+        Rule(
+            "a volume has at most one source (host, emptyDir, persistentVolumeClaim, secret, "
+            "configMap)",
+            lambda v: (
+                sum(
+                    has(s)
+                    for s in (
+                        v.host,
+                        v.empty_dir,
+                        v.persistent_volume_claim,
+                        v.secret,
+                        v.config_map,
+                    )
+                )
+                <= 1
+            ),
+            "[has(self.host), has(self.emptyDir), has(self.persistentVolumeClaim), "
+            "has(self.secret), has(self.configMap)].filter(x, x).size() <= 1",
+        ),
+    )
+
+
+class MountPoint(ApiModel):
+    source_volume: str = Field(max_length=63)
+    container_path: str = Field(pattern=r"^/", max_length=4096)
+    read_only: bool = False
+
+
+class SecretRef(ApiModel):
+    """An environment variable read from a Secret: valueFrom is "<secret>:<key>"."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=ENV_VAR_NAME)
+    value_from: str = Field(
+        max_length=507,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*:[-._a-zA-Z0-9]+$",
+    )
+
+    __rules__ = (KeyValuePair.__rules__[0],)
+
+
+class LinuxParameters(ApiModel):
+    shared_memory_size: int | None = Field(default=None, ge=1, le=1_048_576)
+    """Size of /dev/shm in MiB."""
+    init_process_enabled: bool = False
+    """Share the process namespace so that an init process reaps children."""
+
+
+def _volume_names(c: ContainerProperties) -> set[str]:
+    return {v.name for v in c.volumes}
+
+
+class ContainerProperties(ApiModel):
+    image: str = Field(min_length=1, max_length=1024)
+    command: Command | None = None
+    """Replaces the image's entrypoint arguments; "Ref::name" is replaced by parameters."""
+    environment: Environment
+    resource_requirements: ResourceList = Field(default_factory=list)
+    volumes: Annotated[list[Volume], Field(default_factory=list, max_length=64), ListMapKey("name")]
+    mount_points: list[MountPoint] = Field(default_factory=list, max_length=64)
+    secrets: Annotated[
+        list[SecretRef], Field(default_factory=list, max_length=100), ListMapKey("name")
+    ]
+    service_account_name: ResourceName | None = None
+    """The job role: the pod runs as this ServiceAccount."""
+    privileged: bool = False
+    readonly_root_filesystem: bool = False
+    user: str | None = Field(default=None, pattern=r"^[0-9]+(:[0-9]+)?$", max_length=32)
+    """uid or uid:gid the container runs as."""
+    linux_parameters: LinuxParameters | None = None
+
+    __rules__ = (
+        Rule(
+            "every mountPoints[].sourceVolume must name one of volumes",
+            lambda c: all(m.source_volume in _volume_names(c) for m in c.mount_points),
+            "!has(self.mountPoints) || self.mountPoints.all(m, has(self.volumes) && "
+            "self.volumes.exists(v, v.name == m.sourceVolume))",
+        ),
+    )
+
+
+class NodeRangeProperty(ApiModel):
+    target_nodes: str = Field(pattern=r"^([0-9]+|[0-9]*:[0-9]*)$", max_length=16)
+    """Node indexes this container applies to: "0", "1:", ":3", "2:5"."""
+    container: ContainerProperties
+
+
+class NodeProperties(ApiModel):
+    """Multi-node parallel jobs."""
+
+    num_nodes: int = Field(ge=1, le=1000)
+    main_node: int = Field(default=0, ge=0, le=999)
+    node_range_properties: list[NodeRangeProperty] = Field(min_length=1, max_length=5)
+
+    __rules__ = (
+        Rule(
+            "mainNode must be less than numNodes",
+            lambda n: n.main_node < n.num_nodes,
+            "!has(self.mainNode) || self.mainNode < self.numNodes",
+        ),
+    )
+
+
+EXIT_CODE_PATTERN = r"^[0-9]*\*?$"
+REASON_PATTERN = r"^[A-Za-z0-9.: \t]*\*?$"
+
+
+class EvaluateOnExit(ApiModel):
+    """A retry rule: all given conditions must match; first matching entry wins."""
+
+    action: str = Field(pattern=r"^([Rr][Ee][Tt][Rr][Yy]|[Ee][Xx][Ii][Tt])$")
+    """RETRY or EXIT (case-insensitive)."""
+    on_status_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
+    on_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
+    on_exit_code: str | None = Field(default=None, max_length=512, pattern=EXIT_CODE_PATTERN)
+    """Digits with an optional trailing "*" that matches any rest."""
+
+
+class RetryStrategy(ApiModel):
+    attempts: int = Field(default=1, ge=1, le=10)
+    evaluate_on_exit: list[EvaluateOnExit] = Field(default_factory=list, max_length=5)
+
+
+class JobTimeout(ApiModel):
+    attempt_duration_seconds: int = Field(ge=60)
+    """Per attempt, from the moment it starts; a timed-out attempt is not retried."""
+
+
+class PodTemplateMetadata(ApiModel):
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class PodTemplate(ApiModel):
+    """Merged last into every pod of the job, for Kubernetes power users."""
+
+    metadata: PodTemplateMetadata | None = None
+    spec: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+
+
+class JobDefinitionType(StrEnum):
+    CONTAINER = "container"
+    MULTINODE = "multinode"
+
+
+class JobDefinitionSpec(ApiModel):
+    type: JobDefinitionType = JobDefinitionType.CONTAINER
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=100)
+    """Defaults for "Ref::name" placeholders in command; a job's parameters override them."""
+    container_properties: ContainerProperties | None = None
+    node_properties: NodeProperties | None = None
+    retry_strategy: RetryStrategy | None = None
+    timeout: JobTimeout | None = None
+    scheduling_priority: int | None = Field(default=None, ge=0, le=9999)
+    """Order within a fair-share queue's share (higher first)."""
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    propagate_tags: bool = False
+    """Copy tags to the pods as labels or annotations."""
+    pod_template: PodTemplate | None = None
+    deregistered_revisions: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, max_length=10000
+    )
+    """Revisions made INACTIVE: jobs can no longer name them. Not part of a revision."""
+
+    __rules__ = (
+        Rule(
+            "type container requires containerProperties and no nodeProperties",
+            lambda s: (
+                s.type != JobDefinitionType.CONTAINER
+                or (has(s.container_properties) and not has(s.node_properties))
+            ),
+            "(has(self.type) && self.type == 'multinode') || "
+            "(has(self.containerProperties) && !has(self.nodeProperties))",
+        ),
+        Rule(
+            "type multinode requires nodeProperties and no containerProperties",
+            lambda s: (
+                s.type != JobDefinitionType.MULTINODE
+                or (has(s.node_properties) and not has(s.container_properties))
+            ),
+            "!has(self.type) || self.type != 'multinode' || "
+            "(has(self.nodeProperties) && !has(self.containerProperties))",
+        ),
+        Rule(
+            f"a job definition must not exceed {MAX_DEFINITION_BYTES} bytes",
+            lambda s: len(json.dumps(s.wire(), separators=(",", ":"))) <= MAX_DEFINITION_BYTES,
+        ),
+    )
+
+
+class RevisionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+class RevisionSummary(StatusModel):
+    revision: int
+    status: RevisionStatus
+    created_at: datetime | None = None
+    hash: str = ""
+
+
+class JobDefinitionStatus(StatusModel):
+    status: Literal["VALID", "INVALID"] | None = None
+    status_reason: str | None = None
+    observed_generation: int | None = None
+    latest_revision: int | None = None
+    """The revision a job gets when it names the definition without one."""
+    revisions: list[RevisionSummary] = Field(default_factory=list)
+    conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

@@ -1,0 +1,99 @@
+"""JobQueue: where jobs wait, by priority, drawing on compute environments in order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .common import (
+    ApiModel,
+    Condition,
+    JobCounts,
+    ListMapKey,
+    ObjectName,
+    Rule,
+    State,
+    StatusModel,
+)
+
+
+class QueueingStrategy(StrEnum):
+    """How a queue treats a head item that cannot be placed yet.
+
+    BEST_EFFORT_FIFO (default): later items that fit may pass it; STRICT_FIFO: it blocks the
+    queue. Items that can never be placed (MISCONFIGURATION) never block, in either mode.
+    """
+
+    BEST_EFFORT_FIFO = "BEST_EFFORT_FIFO"
+    STRICT_FIFO = "STRICT_FIFO"
+
+
+class ComputeEnvironmentOrder(ApiModel):
+    order: int = Field(ge=0, le=1000)
+    """Environments are tried in ascending order."""
+    compute_environment: ObjectName
+
+
+class JobStateTimeLimitAction(ApiModel):
+    """Cancels the job at the head of the queue after it was blocked by `reason` that long."""
+
+    reason: str = Field(min_length=1, max_length=1024)
+    """The blocking statusReason to act on, e.g. CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY."""
+    state: Literal["RUNNABLE"] = "RUNNABLE"
+    max_time_seconds: int = Field(ge=600, le=86400)
+    action: Literal["CANCEL"] = "CANCEL"
+
+
+class JobQueueSpec(ApiModel):
+    priority: int = Field(ge=0, le=1000)
+    """Among queues that share a compute environment, higher is served first."""
+    state: State = State.ENABLED
+    """DISABLED: new jobs are refused; jobs already queued still run."""
+    compute_environment_order: Annotated[
+        list[ComputeEnvironmentOrder],
+        Field(min_length=1, max_length=3),
+        ListMapKey("computeEnvironment"),
+    ]
+    scheduling_policy: ObjectName | None = None
+    """A SchedulingPolicy (fair share); without one the queue is FIFO."""
+    queueing_strategy: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO
+    job_state_time_limit_actions: Annotated[
+        list[JobStateTimeLimitAction],
+        Field(default_factory=list, max_length=5),
+        ListMapKey("reason"),
+    ]
+    allowed_namespaces: list[ObjectName] | None = Field(default=None, max_length=100)
+    """Namespaces whose jobs this queue accepts; all when unset."""
+
+    __rules__ = (
+        Rule(
+            "computeEnvironmentOrder must not repeat an order",
+            lambda s: (
+                len({o.order for o in s.compute_environment_order})
+                == len(s.compute_environment_order)
+            ),
+            "self.computeEnvironmentOrder.all(a, "
+            "self.computeEnvironmentOrder.exists_one(b, b.order == a.order))",
+        ),
+    )
+
+
+class JobQueueStatusValue(StrEnum):
+    CREATING = "CREATING"
+    UPDATING = "UPDATING"
+    DELETING = "DELETING"
+    VALID = "VALID"
+    INVALID = "INVALID"
+
+
+class JobQueueStatus(StatusModel):
+    status: JobQueueStatusValue | None = None
+    status_reason: str | None = None
+    observed_generation: int | None = None
+    job_counts: JobCounts = Field(default_factory=JobCounts)
+    oldest_runnable_time: datetime | None = None
+    """When the job that has waited longest in RUNNABLE became RUNNABLE."""
+    conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

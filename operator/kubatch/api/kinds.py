@@ -1,0 +1,254 @@
+"""The four resources as whole objects, what their CRDs say about them, and `parse`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, ValidationError
+
+from .batchjob import BatchJobSpec, BatchJobStatus
+from .common import (
+    API_VERSION,
+    DNS_LABEL,
+    DNS_LABEL_MAX,
+    ApiModel,
+    ObjectMeta,
+    Rule,
+    StatusModel,
+)
+from .computeenvironment import ComputeEnvironmentSpec, ComputeEnvironmentStatus
+from .jobdefinition import JobDefinitionSpec, JobDefinitionStatus
+from .jobqueue import JobQueueSpec, JobQueueStatus
+
+CATEGORY = "kubatch"
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    type: Literal["string", "integer", "number", "boolean", "date"]
+    json_path: str
+    description: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What the CRD of a kind says besides its schema."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    scope: Literal["Cluster", "Namespaced"]
+    columns: tuple[PrinterColumn, ...]
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+_NAME_RULE = Rule(
+    f"metadata.name must be a DNS-1123 label: at most {DNS_LABEL_MAX} lowercase letters, "
+    "digits and '-', starting and ending with a letter or digit",
+    lambda r: (
+        r.metadata.name is None
+        or (len(r.metadata.name) <= DNS_LABEL_MAX and _is_label(r.metadata.name))
+    ),
+    f"!has(self.metadata.name) || (self.metadata.name.size() <= {DNS_LABEL_MAX} && "
+    f"self.metadata.name.matches(r'{DNS_LABEL}'))",
+)
+
+
+def _is_label(name: str) -> bool:
+    return re.match(DNS_LABEL, name) is not None
+
+
+class Resource(ApiModel):
+    """Fields every kind shares. Subclasses add spec and status."""
+
+    INFO: ClassVar[KindInfo]
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    metadata: ObjectMeta
+
+    __rules__ = (
+        Rule(
+            f"apiVersion must be {API_VERSION}",
+            lambda r: r.api_version == API_VERSION,
+        ),
+        Rule("kind does not match the object", lambda r: r.kind == type(r).INFO.kind),
+        Rule(
+            "metadata.name or metadata.generateName is required",
+            lambda r: bool(r.metadata.name or r.metadata.generate_name),
+        ),
+        _NAME_RULE,
+    )
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def namespace(self) -> str | None:
+        return self.metadata.namespace
+
+
+def _age() -> PrinterColumn:
+    return PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+
+
+class ComputeEnvironment(Resource):
+    """A pool of nodes that grows and shrinks with demand (cluster-scoped, short name ce)."""
+
+    INFO = KindInfo(
+        kind="ComputeEnvironment",
+        plural="computeenvironments",
+        short_names=("ce",),
+        scope="Cluster",
+        columns=(
+            PrinterColumn("Type", "string", ".spec.type"),
+            PrinterColumn("State", "string", ".spec.state"),
+            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn("Desired", "integer", ".status.desiredvCpus", "desired vCPUs"),
+            PrinterColumn("Ready", "integer", ".status.readyvCpus", "vCPUs on Ready nodes"),
+            PrinterColumn("Max", "integer", ".spec.computeResources.maxvCpus", "maxvCpus"),
+            PrinterColumn("Reason", "string", ".status.statusReason", priority=1),
+            _age(),
+        ),
+    )
+    spec: ComputeEnvironmentSpec
+    status: ComputeEnvironmentStatus = Field(default_factory=ComputeEnvironmentStatus)
+
+
+class JobQueue(Resource):
+    """Where jobs wait, by priority, drawing on compute environments in order (jq)."""
+
+    INFO = KindInfo(
+        kind="JobQueue",
+        plural="jobqueues",
+        short_names=("jq",),
+        scope="Cluster",
+        columns=(
+            PrinterColumn("Priority", "integer", ".spec.priority"),
+            PrinterColumn("State", "string", ".spec.state"),
+            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn("Runnable", "integer", ".status.jobCounts.RUNNABLE"),
+            PrinterColumn("Running", "integer", ".status.jobCounts.RUNNING"),
+            PrinterColumn("Reason", "string", ".status.statusReason", priority=1),
+            _age(),
+        ),
+    )
+    spec: JobQueueSpec
+    status: JobQueueStatus = Field(default_factory=JobQueueStatus)
+
+
+class JobDefinition(Resource):
+    """What a job runs; every spec change is a new revision (namespaced, jd)."""
+
+    INFO = KindInfo(
+        kind="JobDefinition",
+        plural="jobdefinitions",
+        short_names=("jd",),
+        scope="Namespaced",
+        columns=(
+            PrinterColumn("Type", "string", ".spec.type"),
+            PrinterColumn("Revision", "integer", ".status.latestRevision", "latest revision"),
+            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn("Image", "string", ".spec.containerProperties.image", priority=1),
+            _age(),
+        ),
+    )
+    spec: JobDefinitionSpec
+    status: JobDefinitionStatus = Field(default_factory=JobDefinitionStatus)
+
+
+class BatchJob(Resource):
+    """A job submitted to a queue: single, array, with dependencies (namespaced, bj)."""
+
+    INFO = KindInfo(
+        kind="BatchJob",
+        plural="batchjobs",
+        short_names=("bj",),
+        scope="Namespaced",
+        columns=(
+            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn("Queue", "string", ".spec.jobQueue"),
+            PrinterColumn("Definition", "string", ".spec.jobDefinition"),
+            PrinterColumn("Size", "integer", ".spec.arrayProperties.size", "array size"),
+            PrinterColumn("Attempts", "integer", ".status.attemptCount"),
+            PrinterColumn("Reason", "string", ".status.statusReason"),
+            PrinterColumn("Started", "date", ".status.startedAt", priority=1),
+            _age(),
+        ),
+    )
+    spec: BatchJobSpec
+    status: BatchJobStatus = Field(default_factory=BatchJobStatus)
+
+
+KINDS: dict[str, type[Resource]] = {
+    cls.INFO.kind: cls for cls in (ComputeEnvironment, JobQueue, JobDefinition, BatchJob)
+}
+
+
+def spec_and_status(cls: type[Resource]) -> tuple[type[ApiModel], type[StatusModel]]:
+    spec = cls.model_fields["spec"].annotation
+    status = cls.model_fields["status"].annotation
+    assert isinstance(spec, type)
+    assert issubclass(spec, ApiModel)
+    assert isinstance(status, type)
+    assert issubclass(status, StatusModel)
+    return spec, status
+
+
+class InvalidManifest(ValueError):
+    """A manifest the API would refuse; `errors` name the field and the rule, one per line."""
+
+    def __init__(self, kind: str, name: str, errors: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.errors = errors
+        super().__init__(f"{kind} {name or '<unnamed>'} is invalid:\n  " + "\n  ".join(errors))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field (not part of the schema)",
+    "missing": "required field is missing",
+}
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One line per error: the field path, then the rule it broke."""
+    lines = []
+    for e in error.errors(include_url=False):
+        message = _MESSAGES.get(e["type"], e["msg"])
+        path = _path(tuple(e["loc"]))
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
+
+
+def parse(obj: Mapping[str, Any]) -> Resource:
+    """Validate a manifest of any of the four kinds and return its model.
+
+    Raises InvalidManifest with one line per broken rule.
+    """
+    kind = str(obj.get("kind", ""))
+    metadata = obj.get("metadata")
+    name = str(metadata.get("name", "")) if isinstance(metadata, Mapping) else ""
+    cls = KINDS.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(KINDS))
+        raise InvalidManifest(kind or "<no kind>", name, [f"kind: must be one of {known}"])
+    try:
+        return cls.model_validate(obj)
+    except ValidationError as e:
+        raise InvalidManifest(kind, name, describe(e)) from None

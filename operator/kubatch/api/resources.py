@@ -1,0 +1,211 @@
+"""Resource amounts: AWS-style numbers or Kubernetes quantities, normalised one way.
+
+A resourceRequirements value may be written either way:
+
+- VCPU: a number of vCPUs as AWS writes it ("2", "0.25", 2) or Kubernetes millicores ("500m");
+- MEMORY: a number of MiB as AWS writes it ("2048", 2048) or a Kubernetes quantity with a unit
+  ("2Gi", "512Mi", "1G");
+- GPU: a whole number of GPUs ("1", 1).
+
+Everything is normalised to `Resources`: millicores, bytes and whole GPUs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from .common import ApiModel, ListMapKey, Rule
+
+MIB = 1024 * 1024
+
+VCPU_PATTERN = r"^([0-9]+(\.[0-9]{1,3})?|[0-9]+m)$"
+MEMORY_PATTERN = r"^[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+GPU_PATTERN = r"^[0-9]+$"
+# All zeros, whatever the unit: not a usable amount.
+ZERO_PATTERN = r"^[0.]+[A-Za-z]*$"
+
+_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+# int-or-string, as Kubernetes declares quantities in OpenAPI.
+def _int_or_string(value: object) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("int_or_string", "must be an integer or a string")
+    return value
+
+
+IntOrString = Annotated[
+    int | str,
+    PlainValidator(_int_or_string),
+    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+]
+
+
+class ResourceKind(StrEnum):
+    VCPU = "VCPU"
+    MEMORY = "MEMORY"
+    GPU = "GPU"
+
+
+def parse_vcpu(value: int | str) -> int:
+    """vCPUs ("2", "0.25") or millicores ("500m") -> millicores."""
+    text = str(value)
+    if not re.match(VCPU_PATTERN, text):
+        raise ValueError(f"invalid vCPU amount {text!r}")
+    if text.endswith("m"):
+        return int(text[:-1])
+    millis = Decimal(text) * 1000
+    if millis != millis.to_integral_value():
+        raise ValueError(f"vCPU amount {text!r} is finer than 1m")
+    return int(millis)
+
+
+def parse_memory(value: int | str) -> int:
+    """MiB ("2048") or a quantity with a unit ("2Gi") -> bytes."""
+    text = str(value)
+    match = re.match(MEMORY_PATTERN, text)
+    if not match:
+        raise ValueError(f"invalid memory amount {text!r}")
+    unit = match.group(2) or ""
+    number = Decimal(text[: len(text) - len(unit)])
+    amount = number * (_UNITS[unit] if unit else MIB)
+    return int(amount.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def parse_gpu(value: int | str) -> int:
+    text = str(value)
+    if not re.match(GPU_PATTERN, text):
+        raise ValueError(f"invalid GPU count {text!r}")
+    return int(text)
+
+
+def format_cpu(millicpu: int) -> str:
+    """Millicores as a Kubernetes quantity: "2" for whole cores, else "500m"."""
+    return str(millicpu // 1000) if millicpu % 1000 == 0 else f"{millicpu}m"
+
+
+def format_memory(memory: int) -> str:
+    """Bytes as a Kubernetes quantity with a unit: Mi, Ki or k when one divides evenly.
+
+    A bare number would be bytes to Kubernetes but MiB in our API, so a unit is always
+    written unless none divides (then Kubernetes' bare bytes, for pod manifests only).
+    """
+    for unit, size in (("Mi", MIB), ("Ki", 1024), ("k", 1000)):
+        if memory % size == 0:
+            return f"{memory // size}{unit}"
+    return str(memory)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """An amount of compute: millicores, bytes of memory, whole GPUs."""
+
+    millicpu: int = 0
+    memory: int = 0
+    gpus: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(
+            self.millicpu + other.millicpu, self.memory + other.memory, self.gpus + other.gpus
+        )
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(
+            self.millicpu - other.millicpu, self.memory - other.memory, self.gpus - other.gpus
+        )
+
+    def fits_in(self, other: Resources) -> bool:
+        return (
+            self.millicpu <= other.millicpu
+            and self.memory <= other.memory
+            and self.gpus <= other.gpus
+        )
+
+    @property
+    def vcpus(self) -> float:
+        return self.millicpu / 1000
+
+
+def _matches(pattern: str, value: int | str) -> bool:
+    return re.match(pattern, str(value)) is not None
+
+
+class ResourceRequirement(ApiModel):
+    """One resource a container needs, as in AWS Batch's resourceRequirements."""
+
+    type: ResourceKind
+    value: IntOrString
+    """VCPU: vCPUs ("2", "0.25") or millicores ("500m"); MEMORY: MiB ("2048") or a quantity
+    ("2Gi"); GPU: a whole number."""
+
+    __rules__ = (
+        Rule(
+            'VCPU value must be a number of vCPUs such as 2 or "0.25", or millicores such '
+            'as "500m"',
+            lambda r: r.type != ResourceKind.VCPU or _matches(VCPU_PATTERN, r.value),
+            "self.type != 'VCPU' || string(self.value).matches(r'" + VCPU_PATTERN + "')",
+        ),
+        Rule(
+            'MEMORY value must be a number of MiB such as 2048, or a quantity such as "2Gi"',
+            lambda r: r.type != ResourceKind.MEMORY or _matches(MEMORY_PATTERN, r.value),
+            "self.type != 'MEMORY' || string(self.value).matches(r'" + MEMORY_PATTERN + "')",
+        ),
+        Rule(
+            "GPU value must be a whole number of GPUs",
+            lambda r: r.type != ResourceKind.GPU or _matches(GPU_PATTERN, r.value),
+            "self.type != 'GPU' || string(self.value).matches(r'" + GPU_PATTERN + "')",
+        ),
+        Rule(
+            "VCPU and MEMORY values must be greater than zero",
+            lambda r: r.type == ResourceKind.GPU or not _matches(ZERO_PATTERN, r.value),
+            "self.type == 'GPU' || !string(self.value).matches(r'" + ZERO_PATTERN + "')",
+        ),
+    )
+
+
+ResourceList = Annotated[list[ResourceRequirement], Field(max_length=3), ListMapKey("type")]
+
+
+def merge_requirements(
+    base: list[ResourceRequirement], override: list[ResourceRequirement] | None
+) -> list[ResourceRequirement]:
+    """A definition's requirements with a job's overrides applied, type by type."""
+    if not override:
+        return list(base)
+    merged = {r.type: r for r in base}
+    merged.update({r.type: r for r in override})
+    return [merged[k] for k in ResourceKind if k in merged]
+
+
+def to_resources(requirements: list[ResourceRequirement]) -> Resources:
+    """Normalise a validated requirement list; missing types count as zero."""
+    millicpu = memory = gpus = 0
+    for r in requirements:
+        if r.type == ResourceKind.VCPU:
+            millicpu = parse_vcpu(r.value)
+        elif r.type == ResourceKind.MEMORY:
+            memory = parse_memory(r.value)
+        else:
+            gpus = parse_gpu(r.value)
+    return Resources(millicpu, memory, gpus)

@@ -1,0 +1,5 @@
+"""The `kubatch` command."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,127 @@
+"""Validate an object against a CRD's schema the way an API server does.
+
+Applies the schema's defaults, then checks the OpenAPI keywords (jsonschema, draft 4 as
+OpenAPI v3.0 uses it), int-or-string, list-map key uniqueness and every
+x-kubernetes-validations CEL rule (cel-python). Used to prove that the generated CRDs carry
+the same rules as the pydantic models.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import celpy
+import celpy.adapter
+import celpy.evaluation
+from jsonschema import Draft4Validator
+
+Schema = dict[str, Any]
+EVALUATION_FAILED = "rule could not be evaluated:"
+
+
+def apply_defaults(schema: Schema, value: Any) -> Any:
+    if isinstance(value, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if name not in value and "default" in prop:
+                value[name] = copy.deepcopy(prop["default"])
+            if name in value:
+                value[name] = apply_defaults(prop, value[name])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                value[key] = apply_defaults(extra, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], item) for item in value]
+    return value
+
+
+@cache
+def _program(rule: str) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
+def compile_rule(rule: str) -> None:
+    """Raises when the CEL expression does not compile."""
+    _program(rule)
+
+
+def _path(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _extensions(schema: Schema, value: Any, path: tuple[str | int, ...]) -> list[str]:
+    errors: list[str] = []
+    if schema.get("x-kubernetes-int-or-string") and (
+        isinstance(value, bool) or not isinstance(value, int | str)
+    ):
+        errors.append(f"{_path(path)}: must be an integer or a string")
+    if isinstance(value, list):
+        if schema.get("x-kubernetes-list-type") == "map":
+            keys = schema["x-kubernetes-list-map-keys"]
+            seen = set()
+            for item in value:
+                key = tuple(item.get(k) for k in keys) if isinstance(item, dict) else None
+                if key in seen:
+                    errors.append(f"{_path(path)}: Duplicate value: {key}")
+                seen.add(key)
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                errors += _extensions(items, item, (*path, i))
+    if isinstance(value, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if name in value:
+                errors += _extensions(prop, value[name], (*path, name))
+    for validation in schema.get("x-kubernetes-validations", []):
+        try:
+            ok = _program(validation["rule"]).evaluate({"self": celpy.adapter.json_to_cel(value)})
+        except Exception as e:  # a rule that cannot be evaluated is a failure too
+            errors.append(f"{_path(path)}: {EVALUATION_FAILED} {validation['rule']!r}: {e}")
+            continue
+        if isinstance(ok, celpy.evaluation.CELEvalError) or not ok:
+            errors.append(f"{_path(path)}: {validation['message']}")
+    return errors
+
+
+def validate(crd: Schema, obj: dict[str, Any]) -> list[str]:
+    """Every error an API server would report for `obj`; empty when it is accepted."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    value = apply_defaults(schema, copy.deepcopy(obj))
+    errors = [
+        f"{_path(tuple(e.absolute_path))}: {e.message}"
+        for e in Draft4Validator(schema).iter_errors(value)
+    ]
+    return errors + _extensions(schema, value, ())
+
+
+def structural_problems(schema: Any, path: str = "") -> list[str]:
+    """What would keep an API server from accepting this as a structural schema."""
+    problems: list[str] = []
+    if not isinstance(schema, dict):
+        return problems
+    for key in ("$ref", "$defs", "title", "const", "oneOf"):
+        if key in schema:
+            problems.append(f"{path}: has {key}")
+    if "type" not in schema and not (
+        schema.get("x-kubernetes-int-or-string")
+        or schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        problems.append(f"{path}: has no type")
+    if schema.get("additionalProperties") is False:
+        problems.append(f"{path}: additionalProperties: false")
+    if "properties" in schema and "additionalProperties" in schema:
+        problems.append(f"{path}: both properties and additionalProperties")
+    if schema.get("type") == "array" and "maxItems" not in schema and path.count("items") > 0:
+        problems.append(f"{path}: nested list without maxItems (CEL cost cannot be bounded)")
+    for name, prop in schema.get("properties", {}).items():
+        problems += structural_problems(prop, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            problems += structural_problems(schema[key], f"{path}.{key}")
+    return problems

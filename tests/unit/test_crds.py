@@ -1,0 +1,96 @@
+"""crds/ is generated from the models and must stay so; the schemas must be ones an API
+server accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubatch.api import KINDS
+from kubatch.api.crdgen import all_crds, crd, render
+from tests.support import crdcheck
+
+ROOT = Path(__file__).parents[2]
+GENERATED = all_crds()
+
+
+def test_crds_directory_holds_exactly_the_generated_files() -> None:
+    assert sorted(p.name for p in (ROOT / "crds").glob("*.yaml")) == sorted(GENERATED)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_crd_file_matches_the_models(name: str) -> None:
+    on_disk = (ROOT / "crds" / name).read_text()
+    assert on_disk == render(GENERATED[name]), f"crds/{name} is stale: run `make crds`"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_crd_schema_is_structural(name: str) -> None:
+    schema = GENERATED[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert crdcheck.structural_problems(schema) == []
+
+
+def _rules(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [r for item in node for r in _rules(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [v["rule"] for v in node.get("x-kubernetes-validations", [])]
+    return found + [r for value in node.values() for r in _rules(value)]
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_every_cel_rule_compiles(name: str) -> None:
+    rules = _rules(GENERATED[name])
+    assert rules
+    for rule in rules:
+        crdcheck.compile_rule(rule)
+
+
+@pytest.mark.parametrize("cls", list(KINDS.values()), ids=lambda c: c.INFO.kind)
+def test_names_scope_and_status_subresource(cls: Any) -> None:
+    document = crd(cls)
+    spec = document["spec"]
+    assert document["metadata"]["name"] == f"{cls.INFO.plural}.kubatch.io"
+    assert spec["group"] == "kubatch.io"
+    assert spec["names"]["categories"] == ["kubatch"]
+    assert spec["names"]["shortNames"] == list(cls.INFO.short_names)
+    (version,) = spec["versions"]
+    assert version["name"] == "v1alpha1"
+    assert version["subresources"] == {"status": {}}
+
+
+def test_short_names_are_the_documented_ones() -> None:
+    assert {c.INFO.kind: c.INFO.short_names for c in KINDS.values()} == {
+        "ComputeEnvironment": ("ce",),
+        "JobQueue": ("jq",),
+        "JobDefinition": ("jd",),
+        "BatchJob": ("bj",),
+    }
+
+
+@pytest.mark.parametrize("cls", list(KINDS.values()), ids=lambda c: c.INFO.kind)
+def test_printer_columns_point_at_fields_of_the_schema(cls: Any) -> None:
+    document = crd(cls)
+    (version,) = document["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]
+    for column in version["additionalPrinterColumns"]:
+        node = schema
+        for part in column["jsonPath"].strip(".").split("."):
+            if part == "metadata":
+                break
+            node = node["properties"][part]
+        else:
+            assert node.get("type") == {"date": "string"}.get(column["type"], column["type"]), (
+                column
+            )
+
+
+def test_crd_files_are_loadable_yaml() -> None:
+    for name in GENERATED:
+        assert yaml.safe_load((ROOT / "crds" / name).read_text())["kind"] == (
+            "CustomResourceDefinition"
+        )
