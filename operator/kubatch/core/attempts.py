@@ -1,0 +1,94 @@
+"""What Kubernetes reports about an attempt's pod, and what that means in AWS Batch's terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .retry import (
+    CANNOT_PULL,
+    ESSENTIAL_CONTAINER_EXITED,
+    OUT_OF_MEMORY,
+    TASK_FAILED_TO_START,
+    TIMED_OUT,
+    AttemptOutcome,
+    host_terminated,
+)
+
+# Waiting reasons after which a container will not start by itself.
+IMAGE_PULL_FAILURES = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+CONTAINER_START_FAILURES = frozenset(
+    {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+)
+
+
+class PodPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    GONE = "Gone"
+    """The pod no longer exists (deleted, or lost with its node)."""
+
+
+@dataclass(frozen=True)
+class PodObservation:
+    """The facts about one attempt's pod that the lifecycle uses."""
+
+    pod_name: str
+    index: int | None
+    attempt: int
+    phase: PodPhase
+    node_name: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    """The container's terminated or waiting reason (OOMKilled, Error, ErrImagePull...), or
+    the pod's own reason (Evicted, DeadlineExceeded) when it has none."""
+    message: str | None = None
+    deleting: bool = False
+
+    @property
+    def cannot_start(self) -> bool:
+        return self.phase == PodPhase.PENDING and self.reason in (
+            IMAGE_PULL_FAILURES | CONTAINER_START_FAILURES
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED, PodPhase.GONE) or (
+            self.cannot_start
+        )
+
+
+def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
+    """How a finished attempt ended. `stop_reason` is set when Kubatch stopped the attempt
+    itself (timeout or terminate): such an attempt fails with that reason and is not retried."""
+    if stop_reason is not None:
+        return AttemptOutcome(
+            exit_code=obs.exit_code, reason=None, status_reason=stop_reason, retryable=False
+        )
+    if obs.phase == PodPhase.SUCCEEDED:
+        return AttemptOutcome(exit_code=obs.exit_code if obs.exit_code is not None else 0)
+    if obs.phase == PodPhase.GONE:
+        return AttemptOutcome(status_reason=host_terminated(obs.node_name))
+    if obs.reason in IMAGE_PULL_FAILURES:
+        detail = obs.message or obs.reason
+        return AttemptOutcome(reason=f"{CANNOT_PULL}: {detail}", status_reason=TASK_FAILED_TO_START)
+    if obs.reason in CONTAINER_START_FAILURES:
+        detail = obs.message or obs.reason
+        return AttemptOutcome(
+            reason=f"CannotStartContainerError: {detail}", status_reason=TASK_FAILED_TO_START
+        )
+    if obs.reason == "OOMKilled":
+        return AttemptOutcome(exit_code=obs.exit_code or 137, reason=OUT_OF_MEMORY)
+    if obs.reason == "DeadlineExceeded":
+        return AttemptOutcome(exit_code=obs.exit_code, status_reason=TIMED_OUT, retryable=False)
+    if obs.reason == "Evicted":
+        return AttemptOutcome(status_reason=host_terminated(obs.node_name))
+    exit_code = obs.exit_code if obs.exit_code is not None else 1
+    return AttemptOutcome(exit_code=exit_code, status_reason=ESSENTIAL_CONTAINER_EXITED)

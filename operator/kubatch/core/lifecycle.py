@@ -1,0 +1,608 @@
+"""The job state machine, for single jobs and array jobs alike.
+
+A `JobRecord` holds the in-memory state of one BatchJob. Its methods take what was observed
+(dependency states, scheduler placements, pod observations, cancel and terminate requests)
+and the current time, change the state and return the actions the controller must carry out
+(create a pod, stop a pod, record an event). Nothing here does I/O or reads a clock.
+
+An array job's children are work items inside the parent record, never separate objects:
+each child is a small slot, counts per state are kept incrementally, and the persisted form
+(`to_status`) writes them as index ranges. A single job is a record with one child whose
+index is None.
+
+States, as in AWS Batch: SUBMITTED -> PENDING (dependencies unfinished) -> RUNNABLE ->
+STARTING (placed; its pod created) -> RUNNING (container started) -> SUCCEEDED | FAILED; a
+failed attempt goes back to RUNNABLE, at the front of its queue, while the retry strategy
+allows. An array parent is SUBMITTED, then PENDING while its children run, then SUCCEEDED when
+all children succeeded or FAILED when any failed (once all finished).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ..api.batchjob import ArrayStatus, AttemptDetail, BatchJobSpec, BatchJobStatus, DependencyType
+from ..api.common import JobCounts, JobStatus
+from .attempts import PodObservation, PodPhase, outcome_of
+from .definitions import Refused, ResolvedJob, Waiting
+from .dependencies import (
+    DependencyView,
+    Verdict,
+    check_array_shape,
+    check_child,
+    check_whole_job,
+    dependent_failed,
+)
+from .ranges import format_ranges, parse_ranges
+from .retry import STOP_GRACE_SECONDS, TIMED_OUT, AttemptOutcome, should_retry
+
+S = JobStatus
+NOT_STARTED = frozenset({S.SUBMITTED, S.PENDING, S.RUNNABLE})
+IN_FLIGHT = frozenset({S.STARTING, S.RUNNING})
+TERMINAL = frozenset({S.SUCCEEDED, S.FAILED})
+# Per-child attempt details kept in an array job's status (the rest: counts and ranges).
+MAX_CHILD_DETAILS = 1000
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    index: int | None
+    attempt: int
+    pod_name: str
+    compute_environment: str
+
+
+@dataclass(frozen=True)
+class StopPod:
+    pod_name: str
+    grace_seconds: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Action = CreatePod | StopPod | RecordEvent
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    pod_name: str
+    compute_environment: str | None = None
+    node_name: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    status_reason: str | None = None
+    stop_reason: str | None = None
+    """Set when Kubatch asked the pod to stop (timeout, terminate): the attempt fails with it."""
+
+    def detail(self, index: int | None) -> AttemptDetail:
+        return AttemptDetail(
+            attempt=self.number,
+            array_index=index,
+            pod_name=self.pod_name,
+            node_name=self.node_name,
+            compute_environment=self.compute_environment,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            exit_code=self.exit_code,
+            reason=self.reason,
+            status_reason=self.status_reason or self.stop_reason,
+        )
+
+
+@dataclass(slots=True)
+class Child:
+    """One work item: the single job itself (index None) or one array child."""
+
+    index: int | None
+    status: JobStatus = S.SUBMITTED
+    reason: str | None = None
+    attempts: int = 0
+    current: Attempt | None = None
+    last: Attempt | None = None
+    runnable_since: datetime | None = None
+    retried: bool = False
+
+
+def pod_name(job: str, uid: str, index: int | None, attempt: int) -> str:
+    """Deterministic: the same (job, index, attempt) always gives the same pod, so creating it
+    twice after a restart is harmless. The uid fragment keeps job "a-1" and array "a" apart."""
+    where = "" if index is None else f"-{index}"
+    return f"{job}-{uid.replace('-', '')[:5]}{where}-{attempt}"
+
+
+@dataclass
+class JobRecord:
+    namespace: str
+    name: str
+    uid: str
+    spec: BatchJobSpec
+    created_at: datetime
+    children: list[Child] = field(init=False)
+    counts: Counter[JobStatus] = field(init=False)
+    status: JobStatus = S.SUBMITTED
+    reason: str | None = None
+    resolved: ResolvedJob | None = None
+    runnable_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    history: list[Attempt] = field(default_factory=list)
+    """Finished attempts of a single job (arrays keep each child's last one)."""
+    blocker: str | None = None
+    """Why RUNNABLE work is not placed, from the scheduler."""
+    position: int | None = None
+    evaluated: bool = False
+    view: DependencyView | None = None
+    """The dependency view of the latest evaluation (an in-memory query, no I/O)."""
+
+    def __post_init__(self) -> None:
+        size = self.size
+        self.children = [Child(i) for i in range(size)] if size else [Child(None)]
+        self.counts = Counter({S.SUBMITTED: len(self.children)})
+
+    # -- views -------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int | None:
+        return self.spec.array_properties.size if self.spec.array_properties else None
+
+    @property
+    def is_array(self) -> bool:
+        return self.spec.array_properties is not None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def sequential(self) -> bool:
+        return any(d.type == DependencyType.SEQUENTIAL for d in self.spec.depends_on)
+
+    @property
+    def attempt_count(self) -> int:
+        return sum(c.attempts for c in self.children)
+
+    def child(self, index: int | None) -> Child:
+        if index is None:
+            if self.is_array:
+                raise KeyError("an array job's work items have an index")
+            return self.children[0]
+        if not self.is_array or not 0 <= index < len(self.children):
+            raise KeyError(index)
+        return self.children[index]
+
+    def child_status(self, index: int) -> JobStatus | None:
+        """For dependents: the status of child `index`, None if there is no such child."""
+        if not self.is_array or not 0 <= index < len(self.children):
+            return None
+        return self.children[index].status
+
+    def runnable(self) -> Iterator[Child]:
+        return (c for c in self.children if c.status == S.RUNNABLE)
+
+    def queue_key(self, child: Child) -> tuple[int, datetime, datetime, str, int]:
+        """Order within a queue: retried work first (by when it was retried), then by
+        submission time, then by index."""
+        if child.retried and child.runnable_since is not None:
+            return (0, child.runnable_since, self.created_at, self.name, child.index or 0)
+        return (1, self.created_at, self.created_at, self.name, child.index or 0)
+
+    def pod_name(self, index: int | None, attempt: int) -> str:
+        return pod_name(self.name, self.uid, index, attempt)
+
+    def deadline(self, child: Child) -> datetime | None:
+        timeout = self.resolved.timeout_seconds if self.resolved else None
+        attempt = child.current
+        if timeout is None or attempt is None or attempt.started_at is None:
+            return None
+        return attempt.started_at + timedelta(seconds=timeout)
+
+    # -- transitions -------------------------------------------------------------------
+
+    def _set(self, child: Child, status: JobStatus, reason: str | None, now: datetime) -> None:
+        if child.status in TERMINAL:
+            return
+        self.counts[child.status] -= 1
+        self.counts[status] += 1
+        child.status = status
+        child.reason = reason
+        if status == S.RUNNABLE:
+            child.runnable_since = now
+        if status != S.RUNNABLE:
+            child.retried = child.retried and status in IN_FLIGHT
+
+    def _refresh(self, now: datetime, actions: list[Action], reason: str | None = None) -> None:
+        """Derive the job's own status from its children and report a change."""
+        before = self.status
+        if not self.is_array:
+            child = self.children[0]
+            self.status = child.status
+            self.reason = child.reason
+        else:
+            total = len(self.children)
+            failed = self.counts[S.FAILED]
+            if failed + self.counts[S.SUCCEEDED] == total:
+                self.status = S.FAILED if failed else S.SUCCEEDED
+                self.reason = (reason or self._children_failed_reason(failed)) if failed else None
+            elif self.evaluated:
+                self.status = S.PENDING
+                self.reason = reason
+        if self.status == before:
+            return
+        if self.status == S.RUNNABLE and self.runnable_at is None:
+            self.runnable_at = now
+        if self.status in TERMINAL:
+            self.stopped_at = now
+        message = f"{self.status.value}" + (f": {self.reason}" if self.reason else "")
+        kind: Literal["Normal", "Warning"] = "Warning" if self.status == S.FAILED else "Normal"
+        actions.append(RecordEvent(kind, self.status.value.title(), message))
+
+    def _children_failed_reason(self, failed: int) -> str:
+        reasons = {c.reason for c in self.children if c.status == S.FAILED}
+        if failed == len(self.children) and len(reasons) == 1:
+            return reasons.pop() or "child jobs failed"
+        return f"{failed} of {len(self.children)} child jobs failed"
+
+    def _fail(self, child: Child, reason: str, now: datetime) -> None:
+        self._set(child, S.FAILED, reason, now)
+        if self.sequential and child.index is not None:
+            # Every later child waits, directly or not, on this one.
+            following = child.index + 1
+            label = f"{self.name}:{child.index}"
+            while following < len(self.children) and self.children[following].status in (
+                S.SUBMITTED,
+                S.PENDING,
+            ):
+                self._set(self.children[following], S.FAILED, dependent_failed(label), now)
+                label = f"{self.name}:{following}"
+                following += 1
+
+    def evaluate(
+        self,
+        now: datetime,
+        view: DependencyView,
+        resolution: ResolvedJob | Waiting | Refused,
+        indexes: Iterable[int] | None = None,
+    ) -> list[Action]:
+        """Move SUBMITTED and PENDING work forward: refuse, wait, fail on a failed
+        dependency, or become RUNNABLE. `indexes` limits the array children looked at
+        (after child i of an N_TO_N dependency changed); None looks at all of them."""
+        actions: list[Action] = []
+        if self.terminal:
+            return actions
+        if isinstance(resolution, Refused):
+            for child in self.children:
+                if child.status in NOT_STARTED:
+                    self._set(child, S.FAILED, resolution.reason, now)
+            self.evaluated = True
+            self._refresh(now, actions, resolution.reason)
+            return actions
+        if isinstance(resolution, Waiting):
+            if not self.evaluated:
+                self.reason = resolution.reason
+                if not self.is_array:
+                    self.children[0].reason = resolution.reason
+            return actions
+        self.resolved = resolution
+        self.evaluated = True
+        self.view = view
+        whole = check_whole_job(self.spec.depends_on, view)
+        if whole.verdict == Verdict.SATISFIED and self.size is not None:
+            whole = check_array_shape(self.spec.depends_on, self.size, view)
+        if whole.verdict == Verdict.FAILED:
+            for child in self.children:
+                if child.status in (S.SUBMITTED, S.PENDING):
+                    self._set(child, S.FAILED, whole.reason, now)
+        elif whole.verdict == Verdict.WAITING:
+            for child in self.children:
+                if child.status == S.SUBMITTED or (
+                    child.status == S.PENDING and child.reason != whole.reason
+                ):
+                    self._set(child, S.PENDING, whole.reason, now)
+        else:
+            chosen = (
+                self.children
+                if indexes is None
+                else [self.children[i] for i in indexes if 0 <= i < len(self.children)]
+            )
+            self._evaluate_children(chosen, now)
+        actions += self._apply_stop_requests(now)
+        self._refresh(now, actions, whole.reason)
+        return actions
+
+    def _evaluate_children(self, children: Iterable[Child], now: datetime) -> None:
+        """Per-child dependencies (N_TO_N, SEQUENTIAL), once whole-job ones are satisfied."""
+        view = self.view
+        for child in children:
+            if child.status not in (S.SUBMITTED, S.PENDING):
+                continue
+            if child.index is None or view is None:
+                self._set(child, S.RUNNABLE, None, now)
+                continue
+            previous = self.children[child.index - 1].status if child.index > 0 else None
+            check = check_child(child.index, self.spec.depends_on, self.name, view, previous)
+            if check.verdict == Verdict.FAILED:
+                self._fail(child, check.reason or "dependency failed", now)
+            elif check.verdict == Verdict.WAITING:
+                self._set(child, S.PENDING, check.reason, now)
+            else:
+                self._set(child, S.RUNNABLE, None, now)
+
+    def place(self, index: int | None, compute_environment: str, now: datetime) -> list[Action]:
+        """The scheduler placed RUNNABLE work: a new attempt starts (STARTING)."""
+        child = self.child(index)
+        if child.status != S.RUNNABLE:
+            raise ValueError(f"{self.name}[{index}] is {child.status}, not RUNNABLE")
+        child.attempts += 1
+        attempt = Attempt(child.attempts, self.pod_name(index, child.attempts), compute_environment)
+        child.current = attempt
+        self._set(child, S.STARTING, None, now)
+        actions: list[Action] = [
+            CreatePod(index, attempt.number, attempt.pod_name, compute_environment)
+        ]
+        self._refresh(now, actions)
+        return actions
+
+    def observe(self, obs: PodObservation, now: datetime) -> list[Action]:
+        """A pod of this job changed (or disappeared)."""
+        actions: list[Action] = []
+        child = self.child(obs.index)
+        attempt = child.current
+        if attempt is None or attempt.number != obs.attempt or child.status not in IN_FLIGHT:
+            return actions  # an old attempt, or one already accounted for
+        attempt.node_name = obs.node_name or attempt.node_name
+        if obs.finished:
+            if obs.cannot_start and not obs.deleting:
+                # It will not start by itself; give the node back.
+                actions.append(StopPod(attempt.pod_name, 0, obs.reason or "cannot start"))
+            self._finish(child, attempt, outcome_of(obs, attempt.stop_reason), obs, now)
+        elif obs.phase == PodPhase.RUNNING and child.status == S.STARTING:
+            attempt.started_at = obs.started_at or now
+            self.started_at = attempt.started_at
+            self._set(child, S.RUNNING, None, now)
+        self._refresh(now, actions)
+        return actions
+
+    def _finish(
+        self,
+        child: Child,
+        attempt: Attempt,
+        outcome: AttemptOutcome,
+        obs: PodObservation,
+        now: datetime,
+    ) -> None:
+        attempt.stopped_at = obs.finished_at or now
+        attempt.started_at = attempt.started_at or obs.started_at
+        attempt.exit_code = outcome.exit_code
+        attempt.reason = outcome.reason
+        attempt.status_reason = outcome.status_reason
+        child.current = None
+        child.last = attempt
+        if not self.is_array:
+            self.history.append(attempt)
+        if outcome.succeeded:
+            self._set(child, S.SUCCEEDED, None, now)
+            self._after_success(child, now)
+            return
+        strategy = self.resolved.retry_strategy if self.resolved else None
+        cancel = self._stop_request_for("cancel", child)
+        if cancel is None and should_retry(strategy, child.attempts, outcome):
+            self._set(child, S.RUNNABLE, None, now)
+            child.retried = True
+            return
+        reason = cancel if cancel is not None and outcome.retryable else outcome.status_reason
+        self._fail(child, reason, now)
+
+    def _after_success(self, child: Child, now: datetime) -> None:
+        if self.sequential and child.index is not None and child.index + 1 < len(self.children):
+            self._evaluate_children([self.children[child.index + 1]], now)
+
+    def check_timeouts(self, now: datetime) -> list[Action]:
+        """Stop attempts that ran past attemptDurationSeconds: SIGTERM now, SIGKILL after
+        the grace period. Such an attempt fails and is not retried."""
+        actions: list[Action] = []
+        if self.resolved is None or self.resolved.timeout_seconds is None:
+            return actions
+        for child in self.children:
+            attempt = child.current
+            deadline = self.deadline(child)
+            if attempt is None or deadline is None or attempt.stop_reason is not None:
+                continue
+            if now >= deadline:
+                attempt.stop_reason = TIMED_OUT
+                actions.append(StopPod(attempt.pod_name, STOP_GRACE_SECONDS, TIMED_OUT))
+        return actions
+
+    def next_deadline(self) -> datetime | None:
+        deadlines = [
+            d
+            for c in self.children
+            if c.current is not None and c.current.stop_reason is None
+            for d in [self.deadline(c)]
+            if d is not None
+        ]
+        return min(deadlines, default=None)
+
+    # -- cancel and terminate ----------------------------------------------------------
+
+    def _stop_request_for(self, kind: Literal["cancel", "terminate"], child: Child) -> str | None:
+        request = self.spec.cancel if kind == "cancel" else self.spec.terminate
+        if request is None:
+            return None
+        if request.array_indexes is None or child.index is None:
+            return request.reason
+        if child.index in parse_ranges(request.array_indexes):
+            return request.reason
+        return None
+
+    def update_spec(self, spec: BatchJobSpec, now: datetime) -> list[Action]:
+        """The job's spec changed (only cancel and terminate may): apply the requests."""
+        self.spec = spec
+        actions = self._apply_stop_requests(now)
+        self._refresh(now, actions)
+        return actions
+
+    def _apply_stop_requests(self, now: datetime) -> list[Action]:
+        actions: list[Action] = []
+        if self.spec.cancel is None and self.spec.terminate is None:
+            return actions
+        for child in self.children:
+            terminate = self._stop_request_for("terminate", child)
+            cancel = self._stop_request_for("cancel", child)
+            if child.status in NOT_STARTED and (terminate or cancel):
+                self._fail(child, terminate or cancel or "", now)
+            elif child.status in IN_FLIGHT and terminate is not None:
+                attempt = child.current
+                if attempt is not None and attempt.stop_reason is None:
+                    attempt.stop_reason = terminate
+                    actions.append(StopPod(attempt.pod_name, STOP_GRACE_SECONDS, terminate))
+        return actions
+
+    # -- persistence -------------------------------------------------------------------
+
+    def to_status(self, observed_generation: int | None = None) -> BatchJobStatus:
+        """The status to write: compact for arrays (counts and index ranges, attempt details
+        only for children that are in flight, retried or failed)."""
+        status = BatchJobStatus(
+            status=self.status,
+            status_reason=self.blocker
+            if self.status == S.RUNNABLE and self.blocker
+            else self.reason,
+            observed_generation=observed_generation,
+            job_definition_revision=self.resolved.revision if self.resolved else None,
+            created_at=self.created_at,
+            runnable_at=self.runnable_at,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            attempt_count=self.attempt_count,
+            position_in_queue=self.position if self.counts[S.RUNNABLE] else None,
+        )
+        if not self.is_array:
+            child = self.children[0]
+            attempts = list(self.history)
+            if child.current is not None:
+                attempts.append(child.current)
+            status.attempts = [a.detail(None) for a in attempts]
+            latest = attempts[-1] if attempts else None
+            status.compute_environment = latest.compute_environment if latest else None
+            return status
+        by_state: dict[JobStatus, list[int]] = {}
+        details: list[AttemptDetail] = []
+        for child in self.children:
+            index = child.index if child.index is not None else 0
+            by_state.setdefault(child.status, []).append(index)
+            shown = child.current or (
+                child.last if child.status != S.SUCCEEDED or child.attempts > 1 else None
+            )
+            if shown is not None and len(details) < MAX_CHILD_DETAILS:
+                details.append(shown.detail(child.index))
+        summary = JobCounts.model_validate({s.value: self.counts[s] for s in JobStatus})
+        status.array_properties = ArrayStatus(
+            size=len(self.children),
+            status_summary=summary,
+            indexes={s.value: format_ranges(v) for s, v in by_state.items()},
+        )
+        status.attempts = details
+        return status
+
+    @classmethod
+    def restore(
+        cls,
+        namespace: str,
+        name: str,
+        uid: str,
+        spec: BatchJobSpec,
+        created_at: datetime,
+        status: BatchJobStatus,
+    ) -> JobRecord:
+        """Rebuild a record from the status it wrote. Pods are adopted afterwards with
+        `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`)."""
+        record = cls(namespace, name, uid, spec, created_at)
+        if status.status is None:
+            return record
+        record.evaluated = status.status != S.SUBMITTED
+        record.runnable_at = status.runnable_at
+        record.started_at = status.started_at
+        record.stopped_at = status.stopped_at
+        record.reason = status.status_reason
+        record.counts = Counter()
+        if record.is_array and status.array_properties is not None:
+            for state_name, ranges in status.array_properties.indexes.items():
+                for i in parse_ranges(ranges, len(record.children)):
+                    record.children[i].status = JobStatus(state_name)
+        else:
+            record.children[0].status = status.status
+            record.children[0].reason = status.status_reason
+        for detail in status.attempts:
+            child = record.children[detail.array_index or 0]
+            attempt = Attempt(
+                number=detail.attempt,
+                pod_name=detail.pod_name or record.pod_name(child.index, detail.attempt),
+                compute_environment=detail.compute_environment,
+                node_name=detail.node_name,
+                started_at=detail.started_at,
+                stopped_at=detail.stopped_at,
+                exit_code=detail.exit_code,
+                reason=detail.reason,
+                status_reason=detail.status_reason,
+            )
+            child.attempts = max(child.attempts, detail.attempt)
+            if child.status in IN_FLIGHT and detail.stopped_at is None:
+                child.current = attempt
+            elif not record.is_array:
+                record.history.append(attempt)
+            else:
+                child.last = attempt
+        if not record.is_array:
+            record.children[0].attempts = max(record.children[0].attempts, status.attempt_count)
+        for child in record.children:
+            record.counts[child.status] += 1
+            if child.status == S.RUNNABLE:
+                child.runnable_since = status.runnable_at or created_at
+        record.status = status.status
+        return record
+
+    def adopt(self, obs: PodObservation, now: datetime) -> list[Action]:
+        """A pod found at start-up: catch the record up with an attempt it started but had
+        not yet written down, then treat the observation as usual."""
+        child = self.child(obs.index)
+        if child.status in NOT_STARTED and obs.attempt > child.attempts:
+            child.attempts = obs.attempt
+            child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
+            self._set(child, S.STARTING, None, now)
+        elif child.status in IN_FLIGHT and child.current is None and obs.attempt >= child.attempts:
+            child.attempts = obs.attempt
+            child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
+        return self.observe(obs, now)
+
+    def reconcile_missing(self, seen_pods: set[str], now: datetime) -> list[Action]:
+        """After adoption: in-flight attempts whose pods no longer exist ended with them."""
+        actions: list[Action] = []
+        for child in self.children:
+            attempt = child.current
+            if (
+                child.status in IN_FLIGHT
+                and attempt is not None
+                and attempt.pod_name not in seen_pods
+            ):
+                gone = PodObservation(
+                    attempt.pod_name,
+                    child.index,
+                    attempt.number,
+                    PodPhase.GONE,
+                    node_name=attempt.node_name,
+                )
+                actions += self.observe(gone, now)
+        return actions

@@ -1,0 +1,305 @@
+"""Attempts as Pods: render the manifest of one attempt, and read back what a pod reports.
+
+Pods are plain dicts in the shape of the Kubernetes API (core/v1 Pod), so that core stays
+free of the kubernetes client.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..api.common import API_VERSION
+from ..api.jobdefinition import ContainerProperties
+from ..api.resources import format_cpu, format_memory
+from .attempts import PodObservation, PodPhase
+from .definitions import ResolvedJob
+from .retry import STOP_GRACE_SECONDS
+
+LABEL_JOB_NAME = "kubatch.io/job-name"
+LABEL_JOB_UID = "kubatch.io/job-uid"
+LABEL_QUEUE = "kubatch.io/job-queue"
+LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
+LABEL_ARRAY_INDEX = "kubatch.io/array-index"
+LABEL_ATTEMPT = "kubatch.io/attempt"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubatch"
+# Annotations of a BatchJob with this prefix are copied to its pods (the simulated kubelet
+# reads its instructions there: duration, exit code, reason).
+COPIED_ANNOTATION_PREFIX = "sim.kubatch.io/"
+TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
+GPU_RESOURCE = "nvidia.com/gpu"
+CONTAINER_NAME = "main"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Where a compute environment's pods go: its nodes' labels and taints."""
+
+    compute_environment: str
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Everything that names one attempt of one work item."""
+
+    namespace: str
+    job_name: str
+    job_uid: str
+    queue: str
+    index: int | None
+    size: int | None
+    attempt: int
+    pod_name: str
+
+
+def job_id(uid: str, index: int | None) -> str:
+    """AWS_BATCH_JOB_ID: the job's uid; a child's is "<parent>:<index>", as in AWS Batch."""
+    return uid if index is None else f"{uid}:{index}"
+
+
+def batch_environment(spec: AttemptSpec, pool: Pool) -> list[dict[str, str]]:
+    """The variables AWS Batch sets in every container, so its scripts run unchanged."""
+    env = {
+        "AWS_BATCH_JOB_ID": job_id(spec.job_uid, spec.index),
+        "AWS_BATCH_JQ_NAME": spec.queue,
+        "AWS_BATCH_CE_NAME": pool.compute_environment,
+        "AWS_BATCH_JOB_ATTEMPT": str(spec.attempt),
+    }
+    if spec.index is not None:
+        env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(spec.index)
+    if spec.size is not None:
+        env["AWS_BATCH_JOB_ARRAY_SIZE"] = str(spec.size)
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def _resources(job: ResolvedJob) -> dict[str, dict[str, str]]:
+    """CPU is requested (shares, as in AWS Batch); memory is requested and limited (a hard
+    limit, as AWS's MEMORY); GPUs are limited, as Kubernetes requires."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if job.resources.millicpu:
+        requests["cpu"] = format_cpu(job.resources.millicpu)
+    if job.resources.memory:
+        requests["memory"] = limits["memory"] = format_memory(job.resources.memory)
+    if job.resources.gpus:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(job.resources.gpus)
+    result = {"requests": requests}
+    if limits:
+        result["limits"] = limits
+    return result
+
+
+def _volumes(container: ContainerProperties) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = []
+    for v in container.volumes:
+        if v.host is not None:
+            source: dict[str, Any] = {"hostPath": {"path": v.host.source_path}}
+        elif v.persistent_volume_claim is not None:
+            source = {"persistentVolumeClaim": v.persistent_volume_claim.wire()}
+        elif v.secret is not None:
+            source = {"secret": v.secret.wire()}
+        elif v.config_map is not None:
+            source = {"configMap": v.config_map.wire()}
+        else:
+            source = {"emptyDir": v.empty_dir.wire() if v.empty_dir else {}}
+        volumes.append({"name": v.name, **source})
+    return volumes
+
+
+def _security_context(container: ContainerProperties) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if container.privileged:
+        context["privileged"] = True
+    else:
+        context["allowPrivilegeEscalation"] = False
+    if container.readonly_root_filesystem:
+        context["readOnlyRootFilesystem"] = True
+    if container.user is not None:
+        uid, _, gid = container.user.partition(":")
+        context["runAsUser"] = int(uid)
+        if gid:
+            context["runAsGroup"] = int(gid)
+    return context
+
+
+def merge_manifest(base: Any, override: Any) -> Any:
+    """Deep merge for the pod template: objects merge key by key, lists of named objects
+    (containers, volumes, env) merge by name, other values are replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_manifest(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    if (
+        isinstance(base, list)
+        and isinstance(override, list)
+        and all(isinstance(x, dict) and "name" in x for x in [*base, *override])
+    ):
+        by_name = {x["name"]: x for x in base}
+        for item in override:
+            by_name[item["name"]] = (
+                merge_manifest(by_name[item["name"]], item)
+                if item["name"] in by_name
+                else copy.deepcopy(item)
+            )
+        return list(by_name.values())
+    return copy.deepcopy(override)
+
+
+def render_pod(
+    spec: AttemptSpec,
+    job: ResolvedJob,
+    pool: Pool,
+    job_annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Pod that runs one attempt of one work item."""
+    container = job.container
+    labels = {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_JOB_NAME: spec.job_name,
+        LABEL_JOB_UID: spec.job_uid,
+        LABEL_QUEUE: spec.queue,
+        LABEL_COMPUTE_ENVIRONMENT: pool.compute_environment,
+        LABEL_ATTEMPT: str(spec.attempt),
+    }
+    if spec.index is not None:
+        labels[LABEL_ARRAY_INDEX] = str(spec.index)
+    annotations = {
+        k: v for k, v in (job_annotations or {}).items() if k.startswith(COPIED_ANNOTATION_PREFIX)
+    }
+    if job.propagate_tags:
+        annotations.update({f"{TAG_ANNOTATION_PREFIX}{k}": v for k, v in job.tags.items()})
+    env: list[dict[str, Any]] = [{"name": e.name, "value": e.value} for e in container.environment]
+    for secret in container.secrets:
+        name, _, key = secret.value_from.partition(":")
+        env.append({"name": secret.name, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
+    env += batch_environment(spec, pool)
+    main: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": container.image,
+        "env": env,
+        "resources": _resources(job),
+        "securityContext": _security_context(container),
+    }
+    if container.command is not None:
+        # AWS Batch's command replaces the image's CMD and keeps its ENTRYPOINT: that is
+        # Kubernetes' args.
+        main["args"] = list(container.command)
+    mounts = [
+        {"name": m.source_volume, "mountPath": m.container_path, "readOnly": m.read_only}
+        for m in container.mount_points
+    ]
+    volumes = _volumes(container)
+    linux = container.linux_parameters
+    if linux is not None and linux.shared_memory_size:
+        volumes.append(
+            {
+                "name": "dshm",
+                "emptyDir": {"medium": "Memory", "sizeLimit": f"{linux.shared_memory_size}Mi"},
+            }
+        )
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm", "readOnly": False})
+    if mounts:
+        main["volumeMounts"] = mounts
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
+        "containers": [main],
+        "enableServiceLinks": False,
+    }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    if container.service_account_name:
+        pod_spec["serviceAccountName"] = container.service_account_name
+    if pool.node_selector:
+        pod_spec["nodeSelector"] = dict(pool.node_selector)
+    if pool.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in pool.tolerations]
+    if linux is not None and linux.init_process_enabled:
+        pod_spec["shareProcessNamespace"] = True
+    pod: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": spec.pod_name,
+            "namespace": spec.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "BatchJob",
+                    "name": spec.job_name,
+                    "uid": spec.job_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": pod_spec,
+    }
+    template = job.pod_template
+    if template is not None:
+        if template.metadata is not None:
+            pod["metadata"] = merge_manifest(pod["metadata"], template.metadata.wire())
+        if template.spec:
+            pod["spec"] = merge_manifest(pod["spec"], template.spec)
+    # The labels Kubatch tracks its pods by are not the template's to change.
+    pod["metadata"]["labels"].update(labels)
+    return pod
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _int_label(labels: Mapping[str, str], key: str) -> int | None:
+    value = labels.get(key)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | None:
+    """What an attempt's pod reports; None for a pod that is not an attempt of ours."""
+    metadata = pod.get("metadata", {})
+    labels = metadata.get("labels") or {}
+    attempt = _int_label(labels, LABEL_ATTEMPT)
+    if attempt is None or LABEL_JOB_UID not in labels:
+        return None
+    status = pod.get("status") or {}
+    phase_text = status.get("phase", "Pending")
+    if gone:
+        phase = PodPhase.GONE
+    elif phase_text in (PodPhase.RUNNING, PodPhase.SUCCEEDED, PodPhase.FAILED):
+        phase = PodPhase(phase_text)
+    else:
+        phase = PodPhase.PENDING
+    state: Mapping[str, Any] = {}
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") == CONTAINER_NAME:
+            state = container.get("state") or {}
+    terminated = state.get("terminated") or {}
+    waiting = state.get("waiting") or {}
+    running = state.get("running") or {}
+    reason = terminated.get("reason") or waiting.get("reason") or status.get("reason")
+    message = terminated.get("message") or waiting.get("message") or status.get("message")
+    return PodObservation(
+        pod_name=metadata.get("name", ""),
+        index=_int_label(labels, LABEL_ARRAY_INDEX),
+        attempt=attempt,
+        phase=phase,
+        node_name=(pod.get("spec") or {}).get("nodeName"),
+        started_at=parse_time(running.get("startedAt") or terminated.get("startedAt")),
+        finished_at=parse_time(terminated.get("finishedAt")),
+        exit_code=terminated.get("exitCode"),
+        reason=reason,
+        message=message,
+        deleting=metadata.get("deletionTimestamp") is not None,
+    )
