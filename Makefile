@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit lint format crds clean
+.PHONY: help install test unit lint format crds bench clean
 
 help:
 	@echo "make test     - create .venv if needed, install, run the whole test suite"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
 	@echo "make crds     - regenerate crds/ from the pydantic models"
+	@echo "make bench    - run the benchmarks (each prints one JSON line)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,9 @@ format: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/python -m kubatch.api.crdgen crds
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.lifecycle_array
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

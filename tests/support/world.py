@@ -18,6 +18,7 @@ from kubatch.core.definitions import (
     resolve_job,
     resolve_revision,
 )
+from kubatch.core.dependencies import jobs_in_cycles
 from kubatch.core.lifecycle import Action, CreatePod, JobRecord, StopPod
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,8 +68,13 @@ class World:
         return revision
 
     def resolution(self, record: JobRecord) -> ResolvedJob | Waiting | Refused:
+        cycle = jobs_in_cycles({n: r.spec.depends_on for n, r in self.jobs.items()}).get(
+            record.name
+        )
+        if cycle is not None:
+            return Refused(cycle)
         found = resolve_revision(
-            record.spec.job_definition,
+            record.definition_ref(),
             self.definitions.get(record.spec.job_definition.partition(":")[0]),
         )
         if not isinstance(found, Revision):

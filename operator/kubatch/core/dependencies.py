@@ -220,3 +220,13 @@ def _cycle_path(component: list[str], edges: Mapping[str, Iterable[str]]) -> lis
 
 def cycle_reason(cycle: Sequence[str]) -> str:
     return "Dependency cycle: " + " -> ".join(cycle)
+
+
+def jobs_in_cycles(deps_by_job: Mapping[str, Sequence[JobDependency]]) -> dict[str, str]:
+    """Each job that is part of a dependency cycle, with the reason it fails."""
+    edges = {name: dependency_names(deps) for name, deps in deps_by_job.items()}
+    found: dict[str, str] = {}
+    for cycle in find_cycles(edges):
+        for member in cycle:
+            found[member] = cycle_reason(cycle)
+    return found

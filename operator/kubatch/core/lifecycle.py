@@ -135,6 +135,9 @@ class JobRecord:
     status: JobStatus = S.SUBMITTED
     reason: str | None = None
     resolved: ResolvedJob | None = None
+    revision: int | None = None
+    """The definition revision, pinned at the first evaluation: "def" keeps meaning the
+    revision that was latest when the job was accepted, across restarts and updates."""
     runnable_at: datetime | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None
@@ -198,6 +201,11 @@ class JobRecord:
         if child.retried and child.runnable_since is not None:
             return (0, child.runnable_since, self.created_at, self.name, child.index or 0)
         return (1, self.created_at, self.created_at, self.name, child.index or 0)
+
+    def definition_ref(self) -> str:
+        """What to resolve: the pinned revision once there is one, else the spec's name."""
+        name = self.spec.job_definition.partition(":")[0]
+        return f"{name}:{self.revision}" if self.revision is not None else self.spec.job_definition
 
     def pod_name(self, index: int | None, attempt: int) -> str:
         return pod_name(self.name, self.uid, index, attempt)
@@ -296,6 +304,7 @@ class JobRecord:
                     self.children[0].reason = resolution.reason
             return actions
         self.resolved = resolution
+        self.revision = resolution.revision
         self.evaluated = True
         self.view = view
         whole = check_whole_job(self.spec.depends_on, view)
@@ -481,7 +490,7 @@ class JobRecord:
             if self.status == S.RUNNABLE and self.blocker
             else self.reason,
             observed_generation=observed_generation,
-            job_definition_revision=self.resolved.revision if self.resolved else None,
+            job_definition_revision=self.revision,
             created_at=self.created_at,
             runnable_at=self.runnable_at,
             started_at=self.started_at,
@@ -533,6 +542,7 @@ class JobRecord:
         if status.status is None:
             return record
         record.evaluated = status.status != S.SUBMITTED
+        record.revision = status.job_definition_revision
         record.runnable_at = status.runnable_at
         record.started_at = status.started_at
         record.stopped_at = status.stopped_at
@@ -568,6 +578,8 @@ class JobRecord:
         if not record.is_array:
             record.children[0].attempts = max(record.children[0].attempts, status.attempt_count)
         for child in record.children:
+            if child.status == S.SUCCEEDED and child.attempts == 0:
+                child.attempts = 1  # succeeded at the first attempt: not listed, to stay compact
             record.counts[child.status] += 1
             if child.status == S.RUNNABLE:
                 child.runnable_since = status.runnable_at or created_at
