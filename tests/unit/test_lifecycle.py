@@ -52,6 +52,7 @@ def complete(name: str, code: int = 0) -> Step:
 
 
 STATES = [
+    Story("created_job_is_submitted_until_evaluated", (submit(evaluate=False),), S.SUBMITTED),
     Story("created_job_without_dependencies_is_runnable", (submit(),), S.RUNNABLE),
     Story(
         "created_job_with_unfinished_dependency_is_pending",
@@ -407,3 +408,9 @@ def test_placement_creates_one_deterministic_pod_per_attempt() -> None:
     assert (first.attempt, second.attempt) == (1, 2)
     assert first.pod_name != second.pod_name
     assert first.pod_name == world.jobs["j"].pod_name(None, 1)
+
+
+def test_the_first_attempt_is_attempt_1() -> None:
+    world = World()
+    world.submit("j")
+    assert world.place("j").attempt == 1
