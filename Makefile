@@ -44,6 +44,7 @@ crds: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.lifecycle_array
+	$(BIN)/python -m bench.scheduler_pass
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

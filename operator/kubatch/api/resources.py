@@ -117,7 +117,7 @@ def format_memory(memory: int) -> str:
     return str(memory)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resources:
     """An amount of compute: millicores, bytes of memory, whole GPUs."""
 

@@ -1,0 +1,125 @@
+"""Invariants of any scheduling pass (hypothesis): nothing is over-committed, and a higher
+priority item that fits is never left waiting while a lower priority one takes its room."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubatch.api import QueueingStrategy
+from kubatch.api.resources import MIB, Resources
+from kubatch.core.catalog import CATALOG
+from kubatch.core.scheduler import (
+    INSUFFICIENT_CAPACITY,
+    Environment,
+    Node,
+    Queue,
+    Snapshot,
+    WorkItem,
+    schedule,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+GIB = 1024 * MIB
+
+resources = st.builds(
+    Resources,
+    st.integers(1, 16).map(lambda n: n * 500),
+    st.integers(1, 32).map(lambda n: n * GIB // 2),
+    st.just(0),
+)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> Snapshot:
+    env_names = [f"e{i}" for i in range(draw(st.integers(1, 3)))]
+    envs = []
+    for name in env_names:
+        nodes = tuple(
+            Node(f"{name}-n{j}", r, r, free_pods=draw(st.integers(0, 4)))
+            for j, r in enumerate(draw(st.lists(resources, max_size=4)))
+        )
+        envs.append(
+            Environment(
+                name,
+                draw(st.integers(1, 24)),
+                enabled=draw(st.booleans()),
+                nodes=nodes,
+                shapes=(CATALOG["m5.2xlarge"],),
+                allocated_millicpu=draw(st.integers(0, 4)) * 1000,
+            )
+        )
+    queues = []
+    for q in range(draw(st.integers(1, 3))):
+        order = tuple(draw(st.permutations(env_names))[: draw(st.integers(1, len(env_names)))])
+        items = tuple(
+            WorkItem(("ns", f"q{q}-j{k}"), None, f"q{q}", r)
+            for k, r in enumerate(draw(st.lists(resources, max_size=8)))
+        )
+        strategy = draw(st.sampled_from(list(QueueingStrategy)))
+        queues.append(Queue(f"q{q}", draw(st.integers(0, 5)), order, strategy, items))
+    return Snapshot(tuple(queues), tuple(envs), NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots())
+def test_nothing_is_over_committed(snapshot: Snapshot) -> None:
+    decisions = schedule(snapshot)
+    items = {i.job: i for q in snapshot.queues for i in q.items}
+    used: dict[str, Resources] = defaultdict(Resources)
+    pods: dict[str, int] = defaultdict(int)
+    per_env: dict[str, int] = defaultdict(int)
+    for p in decisions.placements:
+        used[p.node] = used[p.node] + items[p.job].resources
+        pods[p.node] += 1
+        per_env[p.environment] += items[p.job].resources.millicpu
+    for env in snapshot.environments:
+        assert env.allocated_millicpu + per_env[env.name] <= max(
+            env.max_vcpus * 1000, env.allocated_millicpu
+        )
+        if not env.enabled:
+            assert per_env[env.name] == 0
+        for node in env.nodes:
+            assert used[node.name].fits_in(node.free)
+            assert pods[node.name] <= node.free_pods
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots())
+def test_higher_priority_work_that_fits_is_never_passed_over(snapshot: Snapshot) -> None:
+    decisions = schedule(snapshot)
+    items = {i.job: i for q in snapshot.queues for i in q.items}
+    queues = {q.name: q for q in snapshot.queues}
+    envs = {e.name: e for e in snapshot.environments}
+    free = {n.name: n.free for e in snapshot.environments for n in e.nodes}
+    slots = {n.name: n.free_pods for e in snapshot.environments for n in e.nodes}
+    allocated = {e.name: e.allocated_millicpu for e in snapshot.environments}
+    for p in decisions.placements:
+        r = items[p.job].resources
+        free[p.node] = free[p.node] - r
+        slots[p.node] -= 1
+        allocated[p.environment] += r.millicpu
+    for waiting in decisions.waiting:
+        if waiting.reason != INSUFFICIENT_CAPACITY:
+            continue
+        high = queues[waiting.item.queue]
+        need = waiting.item.resources
+        for p in decisions.placements:
+            low = queues[items[p.job].queue]
+            if low.priority >= high.priority or p.environment not in high.environments:
+                continue
+            env = envs[p.environment]
+            if not env.enabled:
+                continue
+            taken = items[p.job].resources
+            room = free[p.node] + taken
+            within_max = (
+                allocated[env.name] - taken.millicpu + need.millicpu <= env.max_vcpus * 1000
+            )
+            assert not (need.fits_in(room) and within_max), (
+                f"{waiting.item.job} (priority {high.priority}) waits while {p.job} "
+                f"(priority {low.priority}) took room it fits in"
+            )
