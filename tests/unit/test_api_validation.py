@@ -13,7 +13,7 @@ import yaml
 from kubatch.api import KINDS, InvalidManifest, parse
 from kubatch.api.common import ApiModel, Rule
 from kubatch.api.crdgen import crd
-from tests.support import crdcheck
+from kubatch.sim.apiserver import schema as crdcheck
 from tests.support.manifests import (
     DELETE,
     Manifest,

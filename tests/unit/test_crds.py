@@ -11,7 +11,7 @@ import yaml
 
 from kubatch.api import KINDS
 from kubatch.api.crdgen import all_crds, crd, render
-from tests.support import crdcheck
+from kubatch.sim.apiserver import schema as crdcheck
 
 ROOT = Path(__file__).parents[2]
 GENERATED = all_crds()

@@ -1,9 +1,10 @@
-"""Validate an object against a CRD's schema the way an API server does.
+"""Validate a custom resource against its CRD's schema the way an API server does.
 
-Applies the schema's defaults, then checks the OpenAPI keywords (jsonschema, draft 4 as
-OpenAPI v3.0 uses it), int-or-string, list-map key uniqueness and every
-x-kubernetes-validations CEL rule (cel-python). Used to prove that the generated CRDs carry
-the same rules as the pydantic models.
+Prunes unknown fields (or refuses them under strict field validation), applies the schema's
+defaults, then checks the OpenAPI keywords (jsonschema, draft 4 as OpenAPI v3.0 uses it),
+int-or-string, list-map key uniqueness and every x-kubernetes-validations CEL rule
+(cel-python). The embedded API server admits custom resources with it, and the tests use it
+to prove that the generated CRDs carry the same rules as the pydantic models.
 """
 
 from __future__ import annotations
@@ -89,15 +90,55 @@ def _extensions(schema: Schema, value: Any, path: tuple[str | int, ...]) -> list
     return errors
 
 
-def validate(crd: Schema, obj: dict[str, Any]) -> list[str]:
-    """Every error an API server would report for `obj`; empty when it is accepted."""
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    value = apply_defaults(schema, copy.deepcopy(obj))
-    errors = [
+def prune(schema: Schema, value: Any, path: tuple[str | int, ...] = ()) -> list[str]:
+    """Remove fields the schema does not know, in place; returns their paths."""
+    removed: list[str] = []
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return removed
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if properties is not None:
+            for key in list(value):
+                if key not in properties:
+                    del value[key]
+                    removed.append(_path((*path, key)))
+                else:
+                    removed += prune(properties[key], value[key], (*path, key))
+        elif isinstance(extra, dict):
+            for key in value:
+                removed += prune(extra, value[key], (*path, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            removed += prune(schema["items"], item, (*path, i))
+    return removed
+
+
+_ROOT_FIELDS = {"apiVersion", "kind", "metadata"}
+
+
+def admit(
+    schema: Schema, obj: dict[str, Any], strict: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """The object as it would be stored (pruned, defaulted) and every error an API server
+    would report for it; strict refuses unknown fields instead of dropping them."""
+    value = copy.deepcopy(obj)
+    kept = {k: value.pop(k) for k in list(value) if k in _ROOT_FIELDS}
+    removed = prune(schema, value)
+    errors = [f"{p}: unknown field" for p in removed] if strict else []
+    value.update(kept)
+    value = apply_defaults(schema, value)
+    errors += [
         f"{_path(tuple(e.absolute_path))}: {e.message}"
         for e in Draft4Validator(schema).iter_errors(value)
     ]
-    return errors + _extensions(schema, value, ())
+    return value, errors + _extensions(schema, value, ())
+
+
+def validate(crd: Schema, obj: dict[str, Any]) -> list[str]:
+    """Every error an API server would report for `obj`; empty when it is accepted."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return admit(schema, obj)[1]
 
 
 def structural_problems(schema: Any, path: str = "") -> list[str]:

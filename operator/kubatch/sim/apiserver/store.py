@@ -1,0 +1,718 @@
+"""The API server's storage: typed resources, objects, versions, selectors, patches, watches.
+
+Everything here is synchronous and in memory; server.py puts HTTP in front of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import re
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import schema as crd_schema
+
+Obj = dict[str, Any]
+# How many changes a watch can resume from; older resourceVersions get 410 Gone.
+HISTORY = 200_000
+
+
+class ApiError(Exception):
+    """A Kubernetes Status failure."""
+
+    def __init__(self, code: int, reason: str, message: str, causes: list[str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.causes = causes or []
+
+    def status(self) -> Obj:
+        body: Obj = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.causes:
+            body["details"] = {"causes": [{"message": c} for c in self.causes]}
+        return body
+
+
+def _content(obj: Obj) -> Obj:
+    """What counts for metadata.generation: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def not_found(kind: str, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{kind} "{name}" not found')
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    subresources: frozenset[str] = frozenset()
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    schema: Obj | None = None
+    columns: tuple[Obj, ...] = ()
+    verbs: tuple[str, ...] = (
+        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+    )  # fmt: skip
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.group, self.version, self.plural)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+# -- selectors ---------------------------------------------------------------------------
+
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<neg>!)?(?P<key>[A-Za-z0-9_./-]+)\s*"
+    r"(?:(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9_.-]*)|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?\s*$"
+)
+
+
+def _split_selector(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current)
+    return parts
+
+
+@dataclass(frozen=True)
+class _Requirement:
+    key: str
+    op: str
+    """exists, !exists, =, !=, in, notin"""
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        if self.op == "exists":
+            return present
+        if self.op == "!exists":
+            return not present
+        if self.op in ("=", "in"):
+            return value in self.values
+        return value not in self.values
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    requirements: tuple[_Requirement, ...] = ()
+
+    def __call__(self, labels: dict[str, str]) -> bool:
+        return all(r.matches(labels) for r in self.requirements)
+
+
+def label_selector(text: str | None) -> LabelSelector:
+    """Kubernetes label selector syntax: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a)."""
+    requirements = []
+    for part in _split_selector(text or ""):
+        match = _REQUIREMENT.match(part)
+        if not match:
+            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part!r}")
+        key, op, value, setop = match["key"], match["op"], match["value"], match["setop"]
+        if match["neg"]:
+            requirements.append(_Requirement(key, "!exists"))
+        elif op in ("=", "=="):
+            requirements.append(_Requirement(key, "=", frozenset({value})))
+        elif op == "!=":
+            requirements.append(_Requirement(key, "!=", frozenset({value})))
+        elif setop:
+            values = frozenset(v.strip() for v in match["values"].split(",") if v.strip())
+            requirements.append(_Requirement(key, setop, values))
+        else:
+            requirements.append(_Requirement(key, "exists"))
+    return LabelSelector(tuple(requirements))
+
+
+def _lookup(obj: Obj, dotted: str) -> str:
+    node: Any = obj
+    for step in dotted.split("."):
+        node = node.get(step) if isinstance(node, dict) else None
+    return "" if node is None else str(node)
+
+
+@dataclass(frozen=True)
+class FieldSelector:
+    requirements: tuple[tuple[str, bool, str], ...] = ()
+    """(dotted path, equal?, value)"""
+
+    def __call__(self, obj: Obj) -> bool:
+        return all(
+            (_lookup(obj, path) == value) == equal for path, equal, value in self.requirements
+        )
+
+
+def field_selector(text: str | None) -> FieldSelector:
+    requirements = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        equal = "!=" not in part
+        path, _, value = part.replace("!=", "=").replace("==", "=").partition("=")
+        requirements.append((path.strip(), equal, value.strip()))
+    return FieldSelector(tuple(requirements))
+
+
+# -- patches -----------------------------------------------------------------------------
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """Strategic merge as far as Kubatch needs it: a merge patch in which lists of objects
+    with a "name" (containers, env, volumes...) merge item by item."""
+    if isinstance(patch, dict):
+        result = dict(target) if isinstance(target, dict) else {}
+        for key, value in patch.items():
+            if key.startswith("$"):
+                continue
+            if value is None:
+                result.pop(key, None)
+            else:
+                result[key] = strategic_merge_patch(result.get(key), value)
+        return result
+    if (
+        isinstance(patch, list)
+        and isinstance(target, list)
+        and patch
+        and all(isinstance(x, dict) and "name" in x for x in [*patch, *target])
+    ):
+        merged = {x["name"]: x for x in target}
+        for item in patch:
+            merged[item["name"]] = strategic_merge_patch(merged.get(item["name"]), item)
+        return list(merged.values())
+    return copy.deepcopy(patch)
+
+
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def json_patch(target: Obj, operations: list[Obj]) -> Obj:
+    """RFC 6902 JSON patch (add, remove, replace, test, copy, move)."""
+    doc = copy.deepcopy(target)
+
+    def walk(path: list[str]) -> tuple[Any, str]:
+        node: Any = doc
+        for step in path[:-1]:
+            node = node[int(step)] if isinstance(node, list) else node[step]
+        return node, path[-1]
+
+    for op in operations:
+        kind, path = op.get("op"), _pointer(op.get("path", ""))
+        try:
+            if kind in ("copy", "move"):
+                src_parent, src_key = walk(_pointer(op["from"]))
+                value = copy.deepcopy(
+                    src_parent[int(src_key)]
+                    if isinstance(src_parent, list)
+                    else src_parent[src_key]
+                )
+                if kind == "move":
+                    if isinstance(src_parent, list):
+                        src_parent.pop(int(src_key))
+                    else:
+                        del src_parent[src_key]
+                op = {"op": "add", "path": op["path"], "value": value}
+                kind = "add"
+            parent, key = walk(path)
+            if kind == "add":
+                if isinstance(parent, list):
+                    parent.insert(len(parent) if key == "-" else int(key), op["value"])
+                else:
+                    parent[key] = op["value"]
+            elif kind == "remove":
+                if isinstance(parent, list):
+                    parent.pop(int(key))
+                else:
+                    del parent[key]
+            elif kind == "replace":
+                if isinstance(parent, list):
+                    parent[int(key)] = op["value"]
+                else:
+                    if key not in parent:
+                        raise KeyError(key)
+                    parent[key] = op["value"]
+            elif kind == "test":
+                current = parent[int(key)] if isinstance(parent, list) else parent[key]
+                if current != op["value"]:
+                    raise ApiError(422, "Invalid", f"test operation failed at {op['path']}")
+            else:
+                raise ApiError(400, "BadRequest", f"unknown JSON patch operation {kind!r}")
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            raise ApiError(422, "Invalid", f"JSON patch {kind} {op.get('path')} failed: {e}") from e
+    return doc
+
+
+# -- watches -----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Watcher:
+    type_key: tuple[str, str, str]
+    namespace: str | None
+    labels: LabelSelector
+    fields: FieldSelector
+    queue: asyncio.Queue[tuple[str, Obj] | None] = field(default_factory=asyncio.Queue)
+
+    def wants(self, type_key: tuple[str, str, str], obj: Obj) -> bool:
+        meta = obj["metadata"]
+        return (
+            type_key == self.type_key
+            and (self.namespace is None or meta.get("namespace") == self.namespace)
+            and self.labels(meta.get("labels") or {})
+            and self.fields(obj)
+        )
+
+
+@dataclass
+class Change:
+    rv: int
+    type_key: tuple[str, str, str]
+    kind: str
+    obj: Obj
+
+
+class Store:
+    def __init__(self) -> None:
+        self.types: dict[tuple[str, str, str], ResourceType] = {}
+        self.objects: dict[tuple[str, str, str], dict[tuple[str, str], Obj]] = {}
+        self.rv = 0
+        self.history: deque[Change] = deque(maxlen=HISTORY)
+        self.watchers: set[Watcher] = set()
+        self.on_removed: list[Callable[[ResourceType, Obj], None]] = []
+        self.dependents: dict[str, set[tuple[tuple[str, str, str], str, str]]] = {}
+        """Owner uid -> the objects whose ownerReferences name it (for garbage collection)."""
+
+    # -- types ---------------------------------------------------------------------------
+
+    def register(self, rtype: ResourceType) -> None:
+        self.types[rtype.key] = rtype
+        self.objects.setdefault(rtype.key, {})
+
+    def unregister(self, key: tuple[str, str, str]) -> None:
+        self.types.pop(key, None)
+        self.objects.pop(key, None)
+
+    def find(self, group: str, version: str, plural: str) -> ResourceType:
+        rtype = self.types.get((group, version, plural))
+        if rtype is None:
+            raise ApiError(
+                404, "NotFound", f"the server could not find the requested resource ({plural})"
+            )
+        return rtype
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        for rtype in self.types.values():
+            if rtype.api_version == api_version and rtype.kind == kind:
+                return rtype
+        return None
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
+        obj = self.objects[rtype.key].get((namespace or "", name))
+        if obj is None:
+            raise not_found(f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural, name)
+        return obj
+
+    def list_objects(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: str | None = None,
+        fields: str | None = None,
+    ) -> list[Obj]:
+        match_labels, match_fields = label_selector(labels), field_selector(fields)
+        return [
+            obj
+            for (ns, _), obj in sorted(self.objects[rtype.key].items())
+            if (namespace is None or ns == namespace)
+            and match_labels(obj["metadata"].get("labels") or {})
+            and match_fields(obj)
+        ]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _bump(self) -> str:
+        self.rv += 1
+        return str(self.rv)
+
+    def _index_owners(self, rtype: ResourceType, obj: Obj, present: bool) -> None:
+        meta = obj["metadata"]
+        ref = (rtype.key, meta.get("namespace") or "", meta["name"])
+        for owner in meta.get("ownerReferences") or []:
+            uid = owner.get("uid")
+            if not uid:
+                continue
+            if present:
+                self.dependents.setdefault(uid, set()).add(ref)
+            else:
+                self.dependents.get(uid, set()).discard(ref)
+
+    def _emit(self, rtype: ResourceType, kind: str, obj: Obj) -> None:
+        self._index_owners(rtype, obj, kind != "DELETED")
+        change = Change(int(obj["metadata"]["resourceVersion"]), rtype.key, kind, obj)
+        self.history.append(change)
+        for watcher in list(self.watchers):
+            if watcher.wants(rtype.key, obj):
+                watcher.queue.put_nowait((kind, obj))
+
+    def _admit(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
+        if rtype.schema is None:
+            return obj
+        admitted, errors = crd_schema.admit(rtype.schema, obj, strict)
+        if errors:
+            name = obj.get("metadata", {}).get("name", "")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors),
+                errors,
+            )
+        return admitted
+
+    def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
+        if not rtype.namespaced:
+            return
+        if not namespace:
+            raise ApiError(400, "BadRequest", "the namespace of the object is required")
+        ns = self.objects[("", "v1", "namespaces")].get(("", namespace))
+        if ns is None:
+            raise not_found("namespaces", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"namespace {namespace} is being terminated: cannot create objects",
+            )
+
+    def create(
+        self, rtype: ResourceType, namespace: str | None, body: Obj, strict: bool = False
+    ) -> Obj:
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        if rtype.namespaced:
+            namespace = namespace or meta.get("namespace")
+            if meta.get("namespace") not in (None, namespace):
+                raise ApiError(
+                    400, "BadRequest", "the namespace of the object does not match the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        self._check_namespace(rtype, namespace)
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise ApiError(422, "Invalid", "metadata.name or metadata.generateName is required")
+            meta["name"] = prefix + uuid.uuid4().hex[:5]
+        key = (namespace or "", meta["name"])
+        if key in self.objects[rtype.key]:
+            raise ApiError(409, "AlreadyExists", f'{rtype.plural} "{meta["name"]}" already exists')
+        if "status" in rtype.subresources and rtype.kind not in ("Node",):
+            obj.pop("status", None)
+        obj = self._admit(rtype, obj, strict)
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_text()
+        meta["generation"] = 1
+        meta.pop("deletionTimestamp", None)
+        meta["resourceVersion"] = self._bump()
+        self._defaults(rtype, obj)
+        self.objects[rtype.key][key] = obj
+        self._emit(rtype, "ADDED", obj)
+        return obj
+
+    def _defaults(self, rtype: ResourceType, obj: Obj) -> None:
+        if rtype.kind == "Pod":
+            obj.setdefault("status", {"phase": "Pending"})
+            obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
+        elif rtype.kind == "Namespace":
+            obj.setdefault("status", {"phase": "Active"})
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+
+    def _store_update(self, rtype: ResourceType, old: Obj, new: Obj) -> Obj:
+        meta = new["metadata"]
+        old_meta = old["metadata"]
+        for frozen in ("uid", "creationTimestamp", "namespace", "name"):
+            if frozen in old_meta:
+                meta[frozen] = old_meta[frozen]
+        meta.setdefault("generation", old_meta.get("generation", 1))
+        if old_meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = old_meta["deletionTimestamp"]
+            if "deletionGracePeriodSeconds" in old_meta:
+                meta["deletionGracePeriodSeconds"] = old_meta["deletionGracePeriodSeconds"]
+            if set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or []):
+                raise ApiError(
+                    422, "Invalid", "no new finalizers can be added if the object is being deleted"
+                )
+        if _content(old) != _content(new):
+            meta["generation"] = old_meta.get("generation", 1) + 1
+        else:
+            meta["generation"] = old_meta.get("generation", 1)
+        if new == old:
+            return old  # a no-op write changes nothing, not even the resourceVersion
+        meta["resourceVersion"] = self._bump()
+        key = (meta.get("namespace") or "", meta["name"])
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rtype.kind != "Pod":
+            return self._remove(rtype, key, new)
+        self.objects[rtype.key][key] = new
+        self._emit(rtype, "MODIFIED", new)
+        return new
+
+    def update(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        subresource: str | None = None,
+        strict: bool = False,
+    ) -> Obj:
+        """PUT: the whole object (or its status), with optimistic concurrency."""
+        old = self.get(rtype, namespace, name)
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rtype.plural} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
+        return self._replace(rtype, old, copy.deepcopy(body), subresource, strict)
+
+    def _replace(
+        self, rtype: ResourceType, old: Obj, new: Obj, subresource: str | None, strict: bool
+    ) -> Obj:
+        new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
+        new.setdefault("metadata", {})
+        if subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        elif "status" in rtype.subresources:
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        new = self._admit(rtype, new, strict)
+        return self._store_update(rtype, old, new)
+
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        content_type: str,
+        subresource: str | None = None,
+        strict: bool = False,
+    ) -> Obj:
+        old = self.get(rtype, namespace, name)
+        if "json-patch" in content_type:
+            if not isinstance(patch, list):
+                raise ApiError(400, "BadRequest", "a JSON patch is a list of operations")
+            new = json_patch(old, patch)
+        elif "strategic-merge-patch" in content_type:
+            if rtype.schema is not None:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "strategic merge patch is not supported for custom resources",
+                )
+            new = strategic_merge_patch(old, patch)
+        elif "merge-patch" in content_type:
+            new = merge_patch(old, patch)
+        else:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format: {content_type}",
+            )
+        rv = (
+            (patch.get("metadata") or {}).get("resourceVersion")
+            if isinstance(patch, dict)
+            else None
+        )
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'the object "{name}" has been modified')
+        new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+        return self._replace(rtype, old, new, subresource, strict)
+
+    def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        grace_seconds: int | None = None,
+    ) -> Obj:
+        obj = self.get(rtype, namespace, name)
+        key = (namespace or "", name)
+        meta = obj["metadata"]
+        if rtype.kind == "Pod":
+            grace = grace_seconds
+            if grace is None:
+                grace = int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+            bound = bool(obj.get("spec", {}).get("nodeName"))
+            finished = obj.get("status", {}).get("phase") in ("Succeeded", "Failed")
+            if grace > 0 and bound and not finished:
+                if meta.get("deletionTimestamp"):
+                    current = int(meta.get("deletionGracePeriodSeconds", grace))
+                    if grace >= current:
+                        return obj
+                updated = copy.deepcopy(obj)
+                updated["metadata"]["deletionTimestamp"] = (
+                    meta.get("deletionTimestamp") or now_text()
+                )
+                updated["metadata"]["deletionGracePeriodSeconds"] = grace
+                updated["metadata"]["resourceVersion"] = self._bump()
+                self.objects[rtype.key][key] = updated
+                self._emit(rtype, "MODIFIED", updated)
+                return updated
+            if meta.get("finalizers"):
+                return self._mark_deleting(rtype, key, obj)
+            return self._remove(rtype, key, obj)
+        if rtype.kind == "Namespace":
+            return self._delete_namespace(obj)
+        if meta.get("finalizers"):
+            return self._mark_deleting(rtype, key, obj)
+        return self._remove(rtype, key, obj)
+
+    def _mark_deleting(self, rtype: ResourceType, key: tuple[str, str], obj: Obj) -> Obj:
+        if obj["metadata"].get("deletionTimestamp"):
+            return obj
+        updated = copy.deepcopy(obj)
+        updated["metadata"]["deletionTimestamp"] = now_text()
+        updated["metadata"]["resourceVersion"] = self._bump()
+        self.objects[rtype.key][key] = updated
+        self._emit(rtype, "MODIFIED", updated)
+        return updated
+
+    def _remove(self, rtype: ResourceType, key: tuple[str, str], obj: Obj) -> Obj:
+        removed = copy.deepcopy(obj)
+        removed["metadata"]["resourceVersion"] = self._bump()
+        removed["metadata"].setdefault("deletionTimestamp", now_text())
+        self.objects[rtype.key].pop(key, None)
+        self._emit(rtype, "DELETED", removed)
+        self._collect_dependents(removed["metadata"]["uid"])
+        for hook in self.on_removed:
+            hook(rtype, removed)
+        ns = removed["metadata"].get("namespace")
+        if ns:
+            self._finish_namespace(ns)
+        return removed
+
+    def _collect_dependents(self, uid: str) -> None:
+        """Background garbage collection of objects owned by a removed one."""
+        for type_key, namespace, name in sorted(self.dependents.pop(uid, set())):
+            rtype = self.types.get(type_key)
+            if rtype is None:
+                continue
+            with contextlib.suppress(ApiError):
+                self.delete(rtype, namespace or None, name)
+
+    def _namespaced_objects(self, namespace: str) -> Iterator[tuple[ResourceType, Obj]]:
+        for rtype in list(self.types.values()):
+            if rtype.namespaced:
+                for (ns, _), obj in list(self.objects.get(rtype.key, {}).items()):
+                    if ns == namespace:
+                        yield rtype, obj
+
+    def _delete_namespace(self, ns_obj: Obj) -> Obj:
+        name = ns_obj["metadata"]["name"]
+        rtype = self.types[("", "v1", "namespaces")]
+        marked = self._mark_deleting(rtype, ("", name), ns_obj)
+        if marked is not ns_obj:
+            marked = copy.deepcopy(marked)
+            marked["status"] = {"phase": "Terminating"}
+            self.objects[rtype.key][("", name)] = marked
+        for child_type, obj in list(self._namespaced_objects(name)):
+            meta = obj["metadata"]
+            with contextlib.suppress(ApiError):
+                self.delete(child_type, name, meta["name"])
+        self._finish_namespace(name)
+        return marked
+
+    def _finish_namespace(self, name: str) -> None:
+        rtype = self.types.get(("", "v1", "namespaces"))
+        if rtype is None:
+            return
+        ns_obj = self.objects[rtype.key].get(("", name))
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return
+        if next(self._namespaced_objects(name), None) is None:
+            self._remove(rtype, ("", name), ns_obj)
+
+    # -- watches -------------------------------------------------------------------------
+
+    def changes_since(self, rv: int, watcher: Watcher) -> list[tuple[str, Obj]]:
+        """Changes after `rv` that the watcher wants; raises 410 Gone when they are no longer
+        all known."""
+        if rv < self.rv and self.history and self.history[0].rv > rv + 1:
+            raise ApiError(
+                410, "Expired", f"too old resource version: {rv} ({self.history[0].rv - 1})"
+            )
+        return [
+            (c.kind, c.obj) for c in self.history if c.rv > rv and watcher.wants(c.type_key, c.obj)
+        ]
+
+    def current(self, watcher: Watcher) -> Iterable[tuple[str, Obj]]:
+        for (_ns, _), obj in sorted(self.objects.get(watcher.type_key, {}).items()):
+            if watcher.wants(watcher.type_key, obj):
+                yield "ADDED", obj

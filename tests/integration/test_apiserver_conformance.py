@@ -1,0 +1,269 @@
+"""The API server behaves as a real one does for what Kubatch relies on. These run against
+the embedded server, or against a real cluster when KUBECONFIG is set: that keeps the
+emulator honest."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from kubernetes import watch
+from kubernetes.client.rest import ApiException
+
+from tests.support.cluster import Cluster, wait_for
+from tests.support.manifests import batch_job
+
+G, V = "kubatch.io", "v1alpha1"
+
+
+def _job(namespace: str, name: str = "job1", **spec: Any) -> dict[str, Any]:
+    body = batch_job(name, **spec)
+    body["metadata"]["namespace"] = namespace
+    return body
+
+
+def test_create_sets_identity_and_versions(kube: Cluster, namespace: str) -> None:
+    cm = kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "a"}, "data": {"k": "v"}}
+    )
+    assert cm.metadata.uid
+    assert cm.metadata.resource_version
+    assert cm.metadata.creation_timestamp is not None
+    job = kube.custom.create_namespaced_custom_object(G, V, namespace, "batchjobs", _job(namespace))
+    assert job["metadata"]["generation"] == 1
+    assert job["metadata"]["uid"] != cm.metadata.uid
+
+
+def test_create_answers_201(kube: Cluster, namespace: str) -> None:
+    _, status, _ = kube.core.create_namespaced_config_map_with_http_info(
+        namespace, {"metadata": {"name": "a"}}
+    )
+    assert status == 201
+
+
+def test_generate_name(kube: Cluster, namespace: str) -> None:
+    cm = kube.core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "gen-"}})
+    assert cm.metadata.name.startswith("gen-")
+    assert len(cm.metadata.name) > len("gen-")
+
+
+def test_duplicate_create_is_409_already_exists(kube: Cluster, namespace: str) -> None:
+    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "a"}})
+    with pytest.raises(ApiException) as e:
+        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "a"}})
+    assert e.value.status == 409
+    assert json.loads(e.value.body)["reason"] == "AlreadyExists"
+
+
+def test_update_with_a_stale_resource_version_is_409_conflict(
+    kube: Cluster, namespace: str
+) -> None:
+    cm = kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "a"}, "data": {"k": "1"}}
+    )
+    stale = cm.metadata.resource_version
+    kube.core.patch_namespaced_config_map("a", namespace, {"data": {"k": "2"}})
+    with pytest.raises(ApiException) as e:
+        kube.core.replace_namespaced_config_map(
+            "a",
+            namespace,
+            {"metadata": {"name": "a", "resourceVersion": stale}, "data": {"k": "3"}},
+        )
+    assert e.value.status == 409
+    assert json.loads(e.value.body)["reason"] == "Conflict"
+
+
+def test_label_selectors(kube: Cluster, namespace: str) -> None:
+    for name, labels in [("a", {"tier": "x", "env": "prod"}), ("b", {"tier": "y"}), ("c", {})]:
+        kube.core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": name, "labels": labels}}
+        )
+
+    def names(selector: str) -> list[str]:
+        items = kube.core.list_namespaced_config_map(namespace, label_selector=selector).items
+        return sorted(i.metadata.name for i in items if i.metadata.name in "abc")
+
+    assert names("tier=x") == ["a"]
+    assert names("tier!=x") == ["b", "c"]
+    assert names("tier in (x,y)") == ["a", "b"]
+    assert names("tier notin (x)") == ["b", "c"]
+    assert names("env") == ["a"]
+    assert names("!tier") == ["c"]
+    assert names("tier,env=prod") == ["a"]
+
+
+def test_status_subresource_is_kept_apart_from_spec(kube: Cluster, namespace: str) -> None:
+    kube.custom.create_namespaced_custom_object(G, V, namespace, "batchjobs", _job(namespace))
+    kube.custom.patch_namespaced_custom_object_status(
+        G, V, namespace, "batchjobs", "job1", {"status": {"status": "RUNNABLE"}}
+    )
+    # Writing status through the main resource changes nothing there.
+    after = kube.custom.patch_namespaced_custom_object(
+        G, V, namespace, "batchjobs", "job1", {"status": {"status": "FAILED"}}
+    )
+    assert after["status"]["status"] == "RUNNABLE"
+    assert after["metadata"]["generation"] == 1
+    # Spec through status is ignored; spec changes bump the generation, status ones do not.
+    kube.custom.patch_namespaced_custom_object_status(
+        G,
+        V,
+        namespace,
+        "batchjobs",
+        "job1",
+        {"spec": {"jobQueue": "other"}, "status": {"statusReason": "x"}},
+    )
+    job = kube.custom.get_namespaced_custom_object(G, V, namespace, "batchjobs", "job1")
+    assert job["spec"]["jobQueue"] == "q1"
+    assert job["status"]["statusReason"] == "x"
+    assert job["metadata"]["generation"] == 1
+    job = kube.custom.patch_namespaced_custom_object(
+        G, V, namespace, "batchjobs", "job1", {"spec": {"cancel": {"reason": "stop"}}}
+    )
+    assert job["metadata"]["generation"] == 2
+
+
+def test_finalizers_hold_deletion(kube: Cluster, namespace: str) -> None:
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "a", "finalizers": ["kubatch.io/test"]}}
+    )
+    kube.core.delete_namespaced_config_map("a", namespace)
+    held = kube.core.read_namespaced_config_map("a", namespace)
+    assert held.metadata.deletion_timestamp is not None
+    kube.core.patch_namespaced_config_map("a", namespace, {"metadata": {"finalizers": None}})
+
+    def gone() -> bool:
+        try:
+            kube.core.read_namespaced_config_map("a", namespace)
+        except ApiException as e:
+            return bool(e.status == 404)
+        return False
+
+    wait_for(gone, what="the object to go once its finalizer is removed")
+
+
+def test_owned_objects_are_garbage_collected(kube: Cluster, namespace: str) -> None:
+    owner = kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "child", "ownerReferences": [ref]}}
+    )
+    kube.core.delete_namespaced_config_map("owner", namespace)
+
+    def child_gone() -> bool:
+        names: list[str] = [
+            c.metadata.name for c in kube.core.list_namespaced_config_map(namespace).items
+        ]
+        return "child" not in names
+
+    wait_for(child_gone, timeout=60, what="the owned object to be collected")
+
+
+def test_watch_resumes_from_a_resource_version(kube: Cluster, namespace: str) -> None:
+    listed = kube.core.list_namespaced_config_map(namespace)
+    since = listed.metadata.resource_version
+    for name in ("w1", "w2"):
+        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name}})
+    kube.core.patch_namespaced_config_map("w1", namespace, {"data": {"k": "v"}})
+    seen: list[tuple[str, str]] = []
+    stream = watch.Watch()
+    for event in stream.stream(
+        kube.core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=5
+    ):
+        seen.append((event["type"], event["object"].metadata.name))
+        if len(seen) == 3:
+            stream.stop()
+    assert seen == [("ADDED", "w1"), ("ADDED", "w2"), ("MODIFIED", "w1")]
+
+
+def test_watch_delivers_changes_as_they_happen(kube: Cluster, namespace: str) -> None:
+    seen: list[str] = []
+    stream = watch.Watch()
+
+    def consume() -> None:
+        for event in stream.stream(
+            kube.core.list_namespaced_config_map, namespace, timeout_seconds=10
+        ):
+            seen.append(f"{event['type']} {event['object'].metadata.name}")
+            if len(seen) == 2:
+                stream.stop()
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    wait_for(lambda: kube.core.list_namespaced_config_map(namespace) is not None)
+    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "live"}})
+    kube.core.delete_namespaced_config_map("live", namespace)
+    thread.join(timeout=15)
+    assert seen[-2:] == ["ADDED live", "DELETED live"]
+
+
+def test_invalid_custom_resource_is_refused_naming_the_field(kube: Cluster, namespace: str) -> None:
+    bad = _job(namespace, retryStrategy={"attempts": 11})
+    with pytest.raises(ApiException) as e:
+        kube.custom.create_namespaced_custom_object(G, V, namespace, "batchjobs", bad)
+    assert e.value.status == 422
+    assert "spec.retryStrategy.attempts" in json.loads(e.value.body)["message"]
+
+
+def test_cel_rule_is_enforced(kube: Cluster, namespace: str) -> None:
+    bad = _job(namespace, dependsOn=[{"jobName": "a", "type": "N_TO_N"}])
+    with pytest.raises(ApiException) as e:
+        kube.custom.create_namespaced_custom_object(G, V, namespace, "batchjobs", bad)
+    assert e.value.status == 422
+    assert "require arrayProperties" in json.loads(e.value.body)["message"]
+
+
+def test_defaults_from_the_schema_are_applied(kube: Cluster) -> None:
+    body = {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "JobQueue",
+        "metadata": {"name": "defaults-q"},
+        "spec": {
+            "priority": 1,
+            "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "x"}],
+        },
+    }
+    try:
+        created = kube.custom.create_cluster_custom_object(G, V, "jobqueues", body)
+        assert created["spec"]["state"] == "ENABLED"
+        assert created["spec"]["queueingStrategy"] == "BEST_EFFORT_FIFO"
+    finally:
+        kube.custom.delete_cluster_custom_object(G, V, "jobqueues", "defaults-q")
+
+
+def test_objects_in_a_missing_namespace_are_refused(kube: Cluster) -> None:
+    with pytest.raises(ApiException) as e:
+        kube.core.create_namespaced_config_map("no-such-namespace-x", {"metadata": {"name": "a"}})
+    assert e.value.status == 404
+
+
+def test_unscheduled_pod_is_deleted_at_once(kube: Cluster, namespace: str) -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox"}],
+            "nodeSelector": {"kubatch.io/none": "x"},
+        },
+    }
+    kube.core.create_namespaced_pod(namespace, pod)
+    kube.core.delete_namespaced_pod("p", namespace, grace_period_seconds=0)
+
+    def gone() -> bool:
+        return bool(
+            all(p.metadata.name != "p" for p in kube.core.list_namespaced_pod(namespace).items)
+        )
+
+    wait_for(gone, what="the pod to go")
+
+
+def test_discovery_lists_kubatch_kinds(kube: Cluster) -> None:
+    found = kube.custom.get_api_resources(G, V)
+    names = {r.name for r in found.resources}
+    assert {
+        "batchjobs",
+        "jobqueues",
+        "jobdefinitions",
+        "computeenvironments",
+        "batchjobs/status",
+    } <= names
