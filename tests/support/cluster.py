@@ -70,7 +70,7 @@ class Cluster:
                     raise
                 self.crds.create_custom_resource_definition(body)
         for path in sorted((ROOT / "crds").glob("*.yaml")):
-            name: str = yaml.safe_load(path.read_text())["metadata"]["name"]
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
             wait_for(functools.partial(self._established, name), what=f"CRD {name} established")
 
     def _established(self, name: str) -> bool:
