@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import Cluster, cluster
+from tests.support.system import Scenario, System, running
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +21,16 @@ def namespace(kube: Cluster) -> Iterator[str]:
     name = kube.new_namespace()
     yield name
     kube.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def system(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running(kube, tmp_path_factory.mktemp("system")) as found:
+        yield found
+
+
+@pytest.fixture
+def scenario(system: System, namespace: str) -> Iterator[Scenario]:
+    found = Scenario(system, namespace)
+    yield found
+    found.cleanup()

@@ -93,6 +93,29 @@ def parse_memory(value: int | str) -> int:
     return int(amount.to_integral_value(rounding="ROUND_CEILING"))
 
 
+def parse_quantity(value: int | str) -> Decimal:
+    """A Kubernetes quantity as Kubernetes reads it: a bare number is itself ("1024" bytes,
+    "2" cores), "m" is thousandths, "Ki".."Ei" and "k".."E" are multiples."""
+    text = str(value).strip()
+    match = re.match(r"^([0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$", text)
+    if not match:
+        raise ValueError(f"invalid quantity {text!r}")
+    number, unit = Decimal(match.group(1)), match.group(2) or ""
+    if unit == "m":
+        return number / 1000
+    return number * _UNITS[unit]
+
+
+def quantity_millis(value: int | str) -> int:
+    """A CPU quantity in millicores."""
+    return int((parse_quantity(value) * 1000).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def quantity_int(value: int | str) -> int:
+    """A memory quantity in bytes, or a count."""
+    return int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
+
+
 def parse_gpu(value: int | str) -> int:
     text = str(value)
     if not re.match(GPU_PATTERN, text):

@@ -54,6 +54,8 @@ class CreatePod:
     attempt: int
     pod_name: str
     compute_environment: str
+    node: str | None = None
+    """The node the scheduler chose, when it chose one."""
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,9 @@ class JobRecord:
             else:
                 self._set(child, S.RUNNABLE, None, now)
 
-    def place(self, index: int | None, compute_environment: str, now: datetime) -> list[Action]:
+    def place(
+        self, index: int | None, compute_environment: str, now: datetime, node: str | None = None
+    ) -> list[Action]:
         """The scheduler placed RUNNABLE work: a new attempt starts (STARTING)."""
         child = self.child(index)
         if child.status != S.RUNNABLE:
@@ -359,7 +363,7 @@ class JobRecord:
         child.current = attempt
         self._set(child, S.STARTING, None, now)
         actions: list[Action] = [
-            CreatePod(index, attempt.number, attempt.pod_name, compute_environment)
+            CreatePod(index, attempt.number, attempt.pod_name, compute_environment, node)
         ]
         self._refresh(now, actions)
         return actions

@@ -239,7 +239,8 @@ def schedule(snapshot: Snapshot) -> Decisions:
             demand.append((queue, item, remaining))
             if queue.strategy == QueueingStrategy.STRICT_FIFO and head is None:
                 head = item
-    decisions.plans = plan_capacity(snapshot, demand)
+    busy = {p.node for p in decisions.placements}
+    decisions.plans = plan_capacity(snapshot, demand, busy)
     return decisions
 
 
@@ -315,7 +316,9 @@ def _node_vcpus(node: Node) -> int:
 
 
 def plan_capacity(
-    snapshot: Snapshot, demand: Sequence[tuple[Queue, WorkItem, int]]
+    snapshot: Snapshot,
+    demand: Sequence[tuple[Queue, WorkItem, int]],
+    busy: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, CapacityPlan]:
     """Nodes wanted per environment for the work left waiting (see the module's notes)."""
     plans = {e.name: _Plan(e) for e in snapshot.environments}
@@ -339,10 +342,10 @@ def plan_capacity(
             plan.demand += count - remaining
             if not remaining:
                 break
-    return {name: _finish(plan, snapshot) for name, plan in plans.items()}
+    return {name: _finish(plan, snapshot, busy) for name, plan in plans.items()}
 
 
-def _finish(plan: _Plan, snapshot: Snapshot) -> CapacityPlan:
+def _finish(plan: _Plan, snapshot: Snapshot, busy: frozenset[str] | set[str]) -> CapacityPlan:
     env = plan.env
     result = CapacityPlan(env.name)
     reasons = []
@@ -358,7 +361,11 @@ def _finish(plan: _Plan, snapshot: Snapshot) -> CapacityPlan:
         idle = [
             n
             for n in env.nodes
-            if n.ready and n.running == 0 and n.idle_since is not None and n.idle_since <= cutoff
+            if n.ready
+            and n.running == 0
+            and n.name not in busy
+            and n.idle_since is not None
+            and n.idle_since <= cutoff
         ]
         for node in sorted(idle, key=lambda n: (-_node_vcpus(n), n.name)):
             if plan.total_vcpus - _node_vcpus(node) >= env.min_vcpus:

@@ -1,0 +1,117 @@
+"""`simulated`: fake Node objects of the chosen shapes, for the embedded default, tests and
+benchmarks. They carry kwok's annotation and taint, so that on a real cluster kwok could run
+them; without kwok, `kubatch.sim.kubelet` makes them Ready and runs their pods."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..api.resources import format_memory
+from ..controller.client import ApiError, Client
+from ..core.catalog import CATALOG, PODS_PER_NODE, Shape
+from ..core.world import LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, ResizePool
+
+log = logging.getLogger(__name__)
+
+LABEL_SIMULATED = "kubatch.io/simulated"
+KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+
+
+def node_manifest(
+    name: str, shape: Shape, labels: Mapping[str, str], taints: tuple[Mapping[str, str], ...]
+) -> dict[str, Any]:
+    allocatable = shape.allocatable
+    resources = {
+        "cpu": str(shape.vcpus),
+        "memory": format_memory(allocatable.memory),
+        "pods": str(PODS_PER_NODE),
+    }
+    if shape.gpus:
+        resources["nvidia.com/gpu"] = str(shape.gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                **labels,
+                LABEL_INSTANCE_TYPE: shape.name,
+                LABEL_HOSTNAME: name,
+                LABEL_SIMULATED: "true",
+                "type": "kwok",
+            },
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"taints": [*[dict(t) for t in taints], KWOK_TAINT]},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "KubeletNotReady",
+                    "message": "the simulated kubelet has not started the node yet",
+                }
+            ],
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.0-kubatch-sim",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
+        },
+    }
+
+
+class SimulatedProvider:
+    name = "simulated"
+    tolerations: tuple[Mapping[str, str], ...] = (
+        {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+    )
+
+    def __init__(self) -> None:
+        self.creating: dict[str, dict[str, str]] = {}
+        """Per environment, nodes asked for but not seen in the pool yet: name -> shape."""
+
+    def check(self, settings: Mapping[str, Any]) -> str | None:
+        unknown = set(settings) - {"readyDelaySeconds"}
+        return (
+            f"unknown settings for the simulated provider: {', '.join(sorted(unknown))}"
+            if unknown
+            else None
+        )
+
+    async def resize(self, request: ResizePool, client: Client) -> None:
+        present = {name for name, _ in request.nodes}
+        creating = self.creating.setdefault(request.environment, {})
+        for name in present & creating.keys():
+            del creating[name]
+        have: dict[str, int] = {}
+        for name, kind in [*request.nodes, *creating.items()]:
+            if name not in request.plan.remove and kind is not None:
+                have[kind] = have.get(kind, 0) + 1
+        shapes = {s.name: s for s in request.shapes}
+        for shape_name, wanted in sorted(request.plan.desired.items()):
+            shape = shapes.get(shape_name) or CATALOG.get(shape_name)
+            if shape is None:
+                log.warning("no shape %s for environment %s", shape_name, request.environment)
+                continue
+            for _ in range(wanted - have.get(shape_name, 0)):
+                name = (
+                    f"{request.environment}-{shape_name.replace('.', '-')}-{uuid.uuid4().hex[:5]}"
+                )
+                body = node_manifest(name, shape, request.labels, request.taints)
+                try:
+                    await client.create("v1", "nodes", body)
+                    creating[name] = shape_name
+                except ApiError as e:
+                    log.warning("could not create node %s: %s", name, e)
+        for name in request.plan.remove:
+            try:
+                await client.delete("v1", "nodes", name)
+            except ApiError as e:
+                if not e.not_found:
+                    log.warning("could not delete node %s: %s", name, e)

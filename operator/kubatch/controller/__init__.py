@@ -1,0 +1,1 @@
+"""The operator process: kopf handlers, the scheduling loop, the writer."""

@@ -1,0 +1,368 @@
+"""A small asynchronous Kubernetes REST client on aiohttp, for the operator's own reads and
+writes (kopf watches; this lists at start-up and writes). Writes are paced by a token
+bucket; transient failures (429, 5xx, connection errors) are retried with back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+Obj = dict[str, Any]
+Handler = Callable[[str, Obj], Awaitable[None] | None]
+
+MERGE_PATCH = "application/merge-patch+json"
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+class TokenBucket:
+    """At most `burst` writes at once, refilled at `qps` per second."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self.qps = qps
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.qps)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.qps)
+
+
+@dataclass
+class Credentials:
+    server: str
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_path: str | None = None
+    ca_data: bytes | None = None
+    certificate_path: str | None = None
+    certificate_data: bytes | None = None
+    private_key_path: str | None = None
+    private_key_data: bytes | None = None
+    insecure: bool = False
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None) -> Credentials:
+        """Read a kubeconfig (KUBECONFIG or ~/.kube/config) with the kubernetes client's loader."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=path, client_configuration=configuration)
+        token = (configuration.api_key or {}).get("authorization", "")
+        return cls(
+            server=configuration.host,
+            token=token.removeprefix("Bearer ").strip() or None,
+            username=configuration.username or None,
+            password=configuration.password or None,
+            ca_path=configuration.ssl_ca_cert,
+            certificate_path=configuration.cert_file,
+            private_key_path=configuration.key_file,
+            insecure=not configuration.verify_ssl,
+        )
+
+    @classmethod
+    def from_kopf(cls, info: Any) -> Credentials:
+        return cls(
+            server=info.server,
+            token=info.token,
+            username=info.username,
+            password=info.password,
+            ca_path=info.ca_path,
+            ca_data=info.ca_data,
+            certificate_path=info.certificate_path,
+            certificate_data=info.certificate_data,
+            private_key_path=info.private_key_path,
+            private_key_data=info.private_key_data,
+            insecure=bool(info.insecure),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https"):
+            return False
+        if self.insecure:
+            return False
+        context = ssl.create_default_context(cafile=self.ca_path)
+        if self.ca_data:
+            context.load_verify_locations(cadata=_pem(self.ca_data))
+        cert, key = self.certificate_path, self.private_key_path
+        if self.certificate_data and self.private_key_data:
+            cert, key = _tempfile(self.certificate_data), _tempfile(self.private_key_data)
+        if cert and key:
+            context.load_cert_chain(cert, key)
+        return context
+
+    def headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.username and self.password:
+            basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            return {"Authorization": f"Basic {basic}"}
+        return {}
+
+
+def _pem(data: bytes) -> str:
+    text = data.decode() if isinstance(data, bytes) else str(data)
+    return text if "BEGIN" in text else base64.b64decode(text).decode()
+
+
+def _tempfile(data: bytes) -> str:
+    handle = tempfile.NamedTemporaryFile(delete=False, suffix=".pem")  # noqa: SIM115
+    handle.write(_pem(data).encode())
+    handle.close()
+    return handle.name
+
+
+def resource_path(
+    api_version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = base + (f"/namespaces/{namespace}" if namespace else "") + f"/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+class Client:
+    def __init__(
+        self,
+        credentials: Credentials,
+        qps: float = 50.0,
+        burst: int = 100,
+        timeout: float = 30.0,
+        retries: int = 5,
+    ) -> None:
+        self.credentials = credentials
+        self.bucket = TokenBucket(qps, burst)
+        self.retries = retries
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "retries": 0}
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.credentials.ssl_context(), limit=32)
+            self._session = aiohttp.ClientSession(
+                base_url=self.credentials.server.rstrip("/") + "/",
+                connector=connector,
+                headers=self.credentials.headers(),
+                timeout=self.timeout,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        write: bool = False,
+    ) -> Obj:
+        session = await self.session()
+        data = None if body is None else json.dumps(body)
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            if write:
+                await self.bucket.take()
+            self.stats["requests"] += 1
+            try:
+                async with session.request(
+                    method,
+                    path.lstrip("/"),
+                    data=data,
+                    params=params,
+                    headers={"Content-Type": content_type} if data is not None else None,
+                ) as response:
+                    text = await response.text()
+                    if response.status < 400:
+                        return json.loads(text) if text else {}
+                    try:
+                        status = json.loads(text)
+                    except ValueError:
+                        status = {"message": text}
+                    error = ApiError(
+                        response.status, status.get("reason", ""), status.get("message", text)
+                    )
+                    if response.status not in RETRYABLE or attempt == self.retries:
+                        self.stats["errors"] += 1
+                        raise error
+            except (TimeoutError, aiohttp.ClientConnectionError) as e:
+                if attempt == self.retries:
+                    self.stats["errors"] += 1
+                    raise ApiError(0, "ConnectionError", str(e)) from e
+            self.stats["retries"] += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    async def list(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[Obj]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        body = await self.request(
+            "GET", resource_path(api_version, plural, namespace), params=params
+        )
+        kind = body.get("kind", "").removesuffix("List")
+        items: list[Obj] = body.get("items", [])
+        for item in items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    async def watch(
+        self,
+        api_version: str,
+        plural: str,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[tuple[str, Obj]]:
+        """Events after `resource_version` until the server ends the watch."""
+        session = await self.session()
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if label_selector:
+            params["labelSelector"] = label_selector
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
+        path = resource_path(api_version, plural, namespace).lstrip("/")
+        async with session.get(path, params=params, timeout=timeout) as response:
+            if response.status >= 400:
+                raise ApiError(response.status, "WatchFailed", await response.text())
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                yield event["type"], event["object"]
+
+    async def informer(
+        self,
+        api_version: str,
+        plural: str,
+        handler: Handler,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> None:
+        """List, then watch for ever, calling `handler(type, object)` for every object and
+        change; lists again when the watch expires (410) and retries on errors."""
+        log = logging.getLogger(__name__)
+        resource_version = ""
+        while True:
+            try:
+                if not resource_version:
+                    path = resource_path(api_version, plural, namespace)
+                    params = {"labelSelector": label_selector} if label_selector else None
+                    listed = await self.request("GET", path, params=params)
+                    resource_version = listed["metadata"]["resourceVersion"]
+                    for item in listed.get("items", []):
+                        result = handler("ADDED", item)
+                        if result is not None:
+                            await result
+                async for kind, obj in self.watch(
+                    api_version, plural, resource_version, namespace, label_selector
+                ):
+                    if kind == "ERROR":
+                        resource_version = ""
+                        break
+                    meta = obj.get("metadata", {})
+                    resource_version = meta.get("resourceVersion", resource_version)
+                    if kind == "BOOKMARK":
+                        continue
+                    result = handler(kind, obj)
+                    if result is not None:
+                        await result
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("watch of %s failed (%s); retrying", plural, e)
+                resource_version = ""
+                await asyncio.sleep(1.0)
+
+    async def get(
+        self, api_version: str, plural: str, name: str, namespace: str | None = None
+    ) -> Obj:
+        return await self.request("GET", resource_path(api_version, plural, namespace, name))
+
+    async def create(
+        self, api_version: str, plural: str, body: Obj, namespace: str | None = None
+    ) -> Obj:
+        return await self.request(
+            "POST", resource_path(api_version, plural, namespace), body, write=True
+        )
+
+    async def patch(
+        self,
+        api_version: str,
+        plural: str,
+        name: str,
+        patch: Obj,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        path = resource_path(api_version, plural, namespace, name, subresource)
+        return await self.request("PATCH", path, patch, content_type=MERGE_PATCH, write=True)
+
+    async def delete(
+        self,
+        api_version: str,
+        plural: str,
+        name: str,
+        namespace: str | None = None,
+        grace_seconds: int | None = None,
+    ) -> Obj:
+        params = {"gracePeriodSeconds": str(grace_seconds)} if grace_seconds is not None else None
+        path = resource_path(api_version, plural, namespace, name)
+        return await self.request("DELETE", path, params=params, write=True)

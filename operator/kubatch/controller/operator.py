@@ -1,0 +1,252 @@
+"""The operator: kopf watches feed the world, one loop steps it, the writer writes.
+
+Start it with `python -m kubatch.controller` (or `kubatch operator`). Everything the handlers
+do is cheap and synchronous (hand an object to the world and wake the loop); the loop is
+the only place where decisions are made, so there is a single writer of every status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+
+from ..api import GROUP, VERSION
+from ..autoscaling import NodePoolProvider, load_providers
+from ..core.pods import LABEL_MANAGED_BY, MANAGED_BY
+from ..core.world import ResizePool, World, WorldConfig
+from .client import Client, Credentials
+from .writer import Writer
+
+log = logging.getLogger("kubatch")
+
+API = f"{GROUP}/{VERSION}"
+DEBOUNCE_SECONDS = 0.02
+IDLE_STEP_SECONDS = 1.0
+RESCHEDULE_SECONDS = 5.0
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass
+class Config:
+    write_qps: float = field(default_factory=lambda: _env_float("KUBATCH_WRITE_QPS", 100.0))
+    write_burst: int = field(default_factory=lambda: int(_env_float("KUBATCH_WRITE_BURST", 200)))
+    default_provider: str = field(
+        default_factory=lambda: os.environ.get("KUBATCH_DEFAULT_PROVIDER", "simulated")
+    )
+    scale_in_after: timedelta = field(
+        default_factory=lambda: timedelta(seconds=_env_float("KUBATCH_SCALE_IN_AFTER_SECONDS", 300))
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.world: World | None = None
+        self.client: Client | None = None
+        self.writer: Writer | None = None
+        self.providers: dict[str, NodePoolProvider] = {}
+        self.wake = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.steps = 0
+
+    async def start(self, credentials: Credentials) -> None:
+        self.client = Client(credentials, self.config.write_qps, self.config.write_burst)
+        self.providers = load_providers()
+        self.world = World(
+            WorldConfig(
+                default_provider=self.config.default_provider,
+                providers=frozenset(self.providers),
+                provider_tolerations={n: p.tolerations for n, p in self.providers.items()},
+                provider_checks={n: p.check for n, p in self.providers.items()},
+                scale_in_after=self.config.scale_in_after,
+            )
+        )
+        self.writer = Writer(self.client, self.world, self._resize)
+        await self._initial_sync()
+        self.tasks = [
+            asyncio.create_task(self._loop()),
+            asyncio.create_task(self.writer.post_events()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.client is not None:
+            await self.client.close()
+
+    async def _resize(self, request: ResizePool) -> None:
+        provider = self.providers.get(request.provider)
+        if provider is not None and self.client is not None:
+            await provider.resize(request, self.client)
+
+    async def _initial_sync(self) -> None:
+        """Rebuild the state from the API before deciding anything: the objects, the
+        revisions, the nodes and every pod of ours (adopted, never started again)."""
+        assert self.client is not None
+        assert self.world is not None
+        world, client, now = self.world, self.client, utcnow()
+        managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        for obj in await client.list(API, "computeenvironments"):
+            world.upsert_environment(obj, now)
+        for obj in await client.list(API, "jobqueues"):
+            world.upsert_queue(obj, now)
+        for obj in await client.list("apps/v1", "controllerrevisions", label_selector=managed):
+            world.upsert_revision(obj)
+        for obj in await client.list(API, "jobdefinitions"):
+            world.upsert_definition(obj, now)
+        for obj in await client.list("v1", "nodes"):
+            world.upsert_node(obj, now)
+        for obj in await client.list(API, "batchjobs"):
+            world.upsert_job(obj, now)
+        for obj in await client.list("v1", "pods", label_selector=managed):
+            world.observe_pod(obj)
+        world.start(now)
+        log.info(
+            "state rebuilt: %d jobs, %d nodes, %d queues, %d environments",
+            len(world.jobs),
+            len(world.nodes),
+            len(world.queues),
+            len(world.envs),
+        )
+        self.wake.set()
+
+    def feed(self, kind: str, event: Mapping[str, Any]) -> None:
+        """A watch event: hand the object to the world and wake the loop."""
+        if self.world is None:
+            return
+        obj = dict(event["object"])
+        deleted = event.get("type") == "DELETED"
+        meta = obj.get("metadata", {})
+        now = utcnow()
+        world = self.world
+        handlers: dict[str, Callable[[], None]] = {
+            "computeenvironments": lambda: (
+                world.delete_environment(meta["name"], now)
+                if deleted
+                else world.upsert_environment(obj, now)
+            ),
+            "jobqueues": lambda: (
+                world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
+            ),
+            "jobdefinitions": lambda: (
+                world.delete_definition(meta["namespace"], meta["name"])
+                if deleted
+                else world.upsert_definition(obj, now)
+            ),
+            "controllerrevisions": lambda: None if deleted else world.upsert_revision(obj),
+            "batchjobs": lambda: (
+                world.delete_job(meta["namespace"], meta["name"])
+                if deleted
+                else world.upsert_job(obj, now)
+            ),
+            "pods": lambda: world.observe_pod(obj, deleted),
+            "nodes": lambda: (
+                world.delete_node(meta["name"]) if deleted else world.upsert_node(obj, now)
+            ),
+        }
+        try:
+            handlers[kind]()
+        except Exception:  # an object that cannot be handled must not stop the others
+            log.exception("could not handle %s %s", kind, meta.get("name"))
+        self.wake.set()
+
+    async def _loop(self) -> None:
+        assert self.world is not None
+        assert self.writer is not None
+        world, writer = self.world, self.writer
+        last_schedule = utcnow()
+        while True:
+            wake_at = world.next_wake()
+            timeout = IDLE_STEP_SECONDS
+            if wake_at is not None:
+                timeout = max(0.0, min(timeout, (wake_at - utcnow()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            self.wake.clear()
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            now = utcnow()
+            if (now - last_schedule).total_seconds() >= RESCHEDULE_SECONDS:
+                world.schedule_needed = True  # scale-in cool-downs and lost updates
+                last_schedule = now
+            try:
+                writes = world.step(now)
+            except Exception:
+                log.exception("a step failed")
+                continue
+            self.steps += 1
+            if writes:
+                await writer.apply(writes)
+                self.wake.set()  # writes may have made more work possible
+
+
+CONTROLLER = Controller()
+
+
+def credentials_from_kopf(settings: kopf.OperatorSettings) -> Credentials:
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+        settings=settings
+    )
+    if info is None:
+        raise kopf.LoginError("no cluster credentials: set KUBECONFIG or run inside a cluster")
+    return Credentials.from_kopf(info)
+
+
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    return kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+        settings=settings
+    )
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.peering.standalone = True
+    settings.scanning.disabled = True
+    settings.posting.level = logging.WARNING
+    settings.batching.batch_window = 0.01
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    await CONTROLLER.start(credentials_from_kopf(settings))
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    await CONTROLLER.stop()
+
+
+def _watch(kind: str) -> Callable[..., None]:
+    def handler(event: Mapping[str, Any], **_: Any) -> None:
+        CONTROLLER.feed(kind, event)
+
+    handler.__name__ = f"watch_{kind}"
+    return handler
+
+
+kopf.on.event(GROUP, VERSION, "computeenvironments")(_watch("computeenvironments"))
+kopf.on.event(GROUP, VERSION, "jobqueues")(_watch("jobqueues"))
+kopf.on.event(GROUP, VERSION, "jobdefinitions")(_watch("jobdefinitions"))
+kopf.on.event(GROUP, VERSION, "batchjobs")(_watch("batchjobs"))
+kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(
+    _watch("controllerrevisions")
+)
+kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGED_BY})(_watch("pods"))
+kopf.on.event("", "v1", "nodes")(_watch("nodes"))

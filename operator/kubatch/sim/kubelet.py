@@ -1,0 +1,378 @@
+"""A simulated kubelet for the simulated nodes (label kubatch.io/simulated=true).
+
+It makes new nodes Ready after a delay and renews their leases (so a real control plane
+keeps them Ready), binds pods to them when no scheduler does (--bind), and runs the pods
+bound to them: Running, then Succeeded or Failed as the job's annotations say. It also
+finishes the deletion of pods on its nodes (SIGTERM: the container exits with 143).
+
+Instructions, as annotations of a BatchJob (copied to its pods):
+  sim.kubatch.io/start-delay       seconds before the container starts (default 0)
+  sim.kubatch.io/duration          seconds a container runs (default 0)
+  sim.kubatch.io/exit-code         exit code of every attempt (default 0)
+  sim.kubatch.io/exit-codes-by-index   "3=1,5=2": exit codes of some array children
+  sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
+  sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
+  sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
+  sim.kubatch.io/ignore-sigterm    "true": the container is killed at the end of the grace period
+
+`python -m kubatch.sim.kubelet [--bind] [--ready-delay SECONDS]` (uses KUBECONFIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from ..controller.client import ApiError, Client, Credentials
+
+log = logging.getLogger("kubatch.sim.kubelet")
+
+Obj = dict[str, Any]
+LABEL_SIMULATED = "kubatch.io/simulated"
+LABEL_HOSTNAME = "kubernetes.io/hostname"
+PREFIX = "sim.kubatch.io/"
+LEASE_SECONDS = 10.0
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_pairs(text: str) -> dict[int, int]:
+    pairs: dict[int, int] = {}
+    for part in text.split(","):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            pairs[int(key.strip())] = int(value.strip())
+    return pairs
+
+
+def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, str]:
+    """The exit code and termination reason the annotations ask for."""
+    index = labels.get("kubatch.io/array-index")
+    attempt = int(labels.get("kubatch.io/attempt", "1"))
+    code = int(annotations.get(PREFIX + "exit-code", "0"))
+    by_index = _parse_pairs(annotations.get(PREFIX + "exit-codes-by-index", ""))
+    if index is not None and int(index) in by_index:
+        code = by_index[int(index)]
+    failing = annotations.get(PREFIX + "fail-attempts")
+    if failing is not None:
+        code = (code or 1) if attempt <= int(failing) else 0
+    reason = annotations.get(PREFIX + "reason") or ("Completed" if code == 0 else "Error")
+    if reason == "OOMKilled" and code in (0, 1):
+        code = 137
+    return code, reason
+
+
+def log_text(pod: Obj) -> str:
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
+    lines = [
+        f"$ {' '.join(container.get('args') or container.get('command') or ['(image default)'])}"
+    ]
+    lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
+    return "\n".join(lines) + "\n"
+
+
+def _image(pod: Obj) -> Obj:
+    """The fields a kubelet reports for the container's image."""
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    image = container.get("image", "")
+    return {
+        "name": container.get("name", "main"),
+        "image": image,
+        "imageID": f"sim://{image}",
+        "containerID": f"sim://{pod['metadata'].get('uid', '')}",
+    }
+
+
+class Kubelet:
+    def __init__(self, client: Client, bind: bool, ready_delay: float, leases: bool = True) -> None:
+        self.client = client
+        self.bind = bind
+        self.ready_delay = ready_delay
+        self.leases = leases
+        self.nodes: dict[str, Obj] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.started: set[str] = set()
+        self.terminating: set[str] = set()
+        self.background: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, key: str, work: Any) -> None:
+        task = asyncio.create_task(work)
+        if key:
+            self.tasks[key] = task
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def run(self) -> None:
+        selector = f"{LABEL_SIMULATED}=true"
+        await asyncio.gather(
+            self.client.informer("v1", "nodes", self.on_node, label_selector=selector),
+            self.client.informer("v1", "pods", self.on_pod),
+            self._renew_leases(),
+        )
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def on_node(self, kind: str, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        if kind == "DELETED":
+            self.nodes.pop(name, None)
+            return
+        first = name not in self.nodes
+        self.nodes[name] = node
+        conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+        if first and conditions.get("Ready") != "True":
+            self._spawn("", self._make_ready(name))
+
+    async def _make_ready(self, name: str) -> None:
+        await asyncio.sleep(self.ready_delay)
+        status = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "the simulated kubelet is posting ready status",
+                    "lastHeartbeatTime": now_text(),
+                    "lastTransitionTime": now_text(),
+                }
+            ]
+        }
+        with contextlib.suppress(ApiError):
+            await self.client.patch("v1", "nodes", name, {"status": status}, subresource="status")
+
+    async def _renew_leases(self) -> None:
+        while self.leases:
+            for name in list(self.nodes):
+                lease = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease"},
+                    "spec": {
+                        "holderIdentity": name,
+                        "leaseDurationSeconds": 40,
+                        "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    },
+                }
+                try:
+                    await self.client.patch(
+                        "coordination.k8s.io/v1",
+                        "leases",
+                        name,
+                        {"spec": lease["spec"]},
+                        "kube-node-lease",
+                    )
+                except ApiError as e:
+                    if e.not_found:
+                        with contextlib.suppress(ApiError):
+                            await self.client.create(
+                                "coordination.k8s.io/v1", "leases", lease, "kube-node-lease"
+                            )
+            await asyncio.sleep(LEASE_SECONDS)
+
+    # -- pods --------------------------------------------------------------------------
+
+    def on_pod(self, kind: str, pod: Obj) -> None:
+        meta = pod["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        if kind == "DELETED":
+            task = self.tasks.pop(key, None)
+            if task is not None:
+                task.cancel()
+            self.started.discard(key)
+            self.terminating.discard(key)
+            return
+        node = pod.get("spec", {}).get("nodeName")
+        if not node:
+            wanted = (pod.get("spec", {}).get("nodeSelector") or {}).get(LABEL_HOSTNAME)
+            if self.bind and wanted in self.nodes and key not in self.started:
+                self.started.add(key)
+                self._spawn(key, self._bind(pod, wanted))
+            return
+        if node not in self.nodes:
+            return
+        if meta.get("deletionTimestamp"):
+            if key not in self.terminating:
+                self.terminating.add(key)
+                task = self.tasks.pop(key, None)
+                if task is not None and not task.done():
+                    task.cancel()
+                self._spawn(key, self._terminate(pod))
+            return
+        phase = pod.get("status", {}).get("phase", "Pending")
+        if phase in ("Pending", "Running") and key not in self.started:
+            self.started.add(key)
+            self._spawn(key, self._run(pod))
+
+    async def _bind(self, pod: Obj, node: str) -> None:
+        meta = pod["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        try:
+            await self.client.request(
+                "POST",
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
+                body,
+                write=True,
+            )
+        except ApiError as e:
+            log.debug("binding %s failed: %s", meta["name"], e)
+        finally:
+            self.started.discard(f"{meta['namespace']}/{meta['name']}")
+
+    async def _status(self, pod: Obj, status: Obj) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(ApiError):
+            await self.client.patch(
+                "v1", "pods", meta["name"], {"status": status}, meta["namespace"], "status"
+            )
+
+    async def _run(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        annotations = meta.get("annotations") or {}
+        labels = meta.get("labels") or {}
+        pull_error = annotations.get(PREFIX + "image-pull-error")
+        if pull_error:
+            await self._status(
+                pod,
+                {
+                    "containerStatuses": [
+                        {
+                            **_image(pod),
+                            "ready": False,
+                            "restartCount": 0,
+                            "state": {"waiting": {"reason": "ErrImagePull", "message": pull_error}},
+                        }
+                    ]
+                },
+            )
+            return
+        duration = float(annotations.get(PREFIX + "duration", "0"))
+        status = pod.get("status") or {}
+        if status.get("phase") != "Running":
+            await asyncio.sleep(float(annotations.get(PREFIX + "start-delay", "0")))
+        if status.get("phase") == "Running" and status.get("startTime"):
+            # Picked up after a restart of the simulator: run out the remaining time.
+            started = status["startTime"]
+            begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            duration = max(0.0, duration - (datetime.now(UTC) - begun).total_seconds())
+        else:
+            started = now_text()
+            with contextlib.suppress(ApiError):
+                await self.client.patch(
+                    "v1",
+                    "pods",
+                    meta["name"],
+                    {"metadata": {"annotations": {PREFIX + "log": log_text(pod)}}},
+                    meta["namespace"],
+                )
+            await self._status(
+                pod,
+                {
+                    "phase": "Running",
+                    "startTime": started,
+                    "containerStatuses": [
+                        {
+                            **_image(pod),
+                            "ready": True,
+                            "restartCount": 0,
+                            "state": {"running": {"startedAt": started}},
+                        }
+                    ],
+                },
+            )
+        await asyncio.sleep(duration)
+        code, reason = outcome(annotations, labels)
+        await self._finish(pod, code, reason, started)
+
+    async def _finish(self, pod: Obj, code: int, reason: str, started: str) -> None:
+        terminated = {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": now_text(),
+        }
+        await self._status(
+            pod,
+            {
+                "phase": "Succeeded" if code == 0 else "Failed",
+                "containerStatuses": [
+                    {
+                        **_image(pod),
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"terminated": terminated},
+                    }
+                ],
+            },
+        )
+
+    async def _terminate(self, pod: Obj) -> None:
+        """The pod is being deleted: SIGTERM (exit 143), or SIGKILL after the grace period."""
+        meta = pod["metadata"]
+        annotations = meta.get("annotations") or {}
+        phase = pod.get("status", {}).get("phase", "Pending")
+        if phase in ("Running", "Pending"):
+            started = (pod.get("status", {}).get("startTime")) or now_text()
+            if annotations.get(PREFIX + "ignore-sigterm") == "true":
+                await asyncio.sleep(float(meta.get("deletionGracePeriodSeconds", 30)))
+                await self._finish(pod, 137, "Error", started)
+            else:
+                await self._finish(pod, 143, "Error", started)
+        with contextlib.suppress(ApiError):
+            await self.client.delete("v1", "pods", meta["name"], meta["namespace"], grace_seconds=0)
+
+
+async def amain(args: argparse.Namespace) -> None:
+    client = Client(
+        Credentials.from_kubeconfig(args.kubeconfig), qps=args.qps, burst=int(args.qps * 2)
+    )
+    kubelet = Kubelet(client, args.bind, args.ready_delay, not args.no_leases)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(kubelet.run())
+    print("kubatch simulated kubelet running", flush=True)
+    await stop.wait()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kubatch-kubelet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--kubeconfig", default=None)
+    parser.add_argument("--bind", action="store_true", help="bind pods (when no scheduler does)")
+    parser.add_argument(
+        "--ready-delay", type=float, default=0.5, help="seconds before a new node is Ready"
+    )
+    parser.add_argument("--no-leases", action="store_true", help="do not renew node leases")
+    parser.add_argument("--qps", type=float, default=1000.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(amain(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

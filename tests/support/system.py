@@ -1,0 +1,223 @@
+"""Kubatch running for integration tests: the operator and the simulated kubelet as real
+processes against the test cluster, and helpers to drive it the way a user would."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from .cluster import Cluster, process, wait_for
+
+G, V = "kubatch.io", "v1alpha1"
+PLURALS = {
+    "ComputeEnvironment": "computeenvironments",
+    "JobQueue": "jobqueues",
+    "JobDefinition": "jobdefinitions",
+    "BatchJob": "batchjobs",
+}
+NAMESPACED = {"JobDefinition", "BatchJob"}
+
+
+@dataclass
+class System:
+    cluster: Cluster
+    workdir: Path
+    stack: ExitStack = field(default_factory=ExitStack)
+    operator_stack: ExitStack | None = None
+    operator_starts: int = 0
+
+    def start_operator(self) -> None:
+        self.operator_starts += 1
+        stack = ExitStack()
+        env = {
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "KUBATCH_WRITE_QPS": "1000",
+            "KUBATCH_WRITE_BURST": "2000",
+            "KUBATCH_SCALE_IN_AFTER_SECONDS": "3",
+        }
+        stack.enter_context(
+            process(
+                [sys.executable, "-m", "kubatch.controller"],
+                env,
+                self.workdir / f"operator-{self.operator_starts}.log",
+            )
+        )
+        self.operator_stack = stack
+
+    def stop_operator(self) -> None:
+        if self.operator_stack is not None:
+            self.operator_stack.close()
+            self.operator_stack = None
+
+    def close(self) -> None:
+        self.stop_operator()
+        self.stack.close()
+
+
+@contextmanager
+def running(found: Cluster, workdir: Path) -> Iterator[System]:
+    system = System(found, workdir)
+    try:
+        args = [sys.executable, "-m", "kubatch.sim.kubelet", "--ready-delay", "0.2"]
+        if found.embedded:
+            args.append("--bind")
+        system.stack.enter_context(
+            process(args, {"KUBECONFIG": str(found.kubeconfig)}, workdir / "kubelet.log")
+        )
+        system.start_operator()
+        yield system
+    finally:
+        system.close()
+
+
+@dataclass
+class Scenario:
+    """One test's objects: a namespace, and cluster-scoped objects named after it."""
+
+    system: System
+    namespace: str
+    created: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def kube(self) -> Cluster:
+        return self.system.cluster
+
+    def name(self, base: str) -> str:
+        return f"{self.namespace}-{base}"
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        kind = manifest["kind"]
+        body = {"apiVersion": f"{G}/{V}", **manifest}
+        if kind in NAMESPACED:
+            created: dict[str, Any] = self.kube.custom.create_namespaced_custom_object(
+                G, V, self.namespace, PLURALS[kind], body
+            )
+        else:
+            created = self.kube.custom.create_cluster_custom_object(G, V, PLURALS[kind], body)
+            self.created.append((PLURALS[kind], body["metadata"]["name"]))
+        return created
+
+    def environment(self, base: str = "ce", **resources: Any) -> str:
+        name = self.name(base)
+        spec = resources.pop("spec", {})
+        compute = {"minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m5.xlarge"], **resources}
+        self.apply(
+            {
+                "kind": "ComputeEnvironment",
+                "metadata": {"name": name},
+                "spec": {"computeResources": compute, **spec},
+            }
+        )
+        return name
+
+    def queue(
+        self, base: str = "q", environments: tuple[str, ...] = (), priority: int = 1, **spec: Any
+    ) -> str:
+        name = self.name(base)
+        order = [{"order": i + 1, "computeEnvironment": e} for i, e in enumerate(environments)]
+        self.apply(
+            {
+                "kind": "JobQueue",
+                "metadata": {"name": name},
+                "spec": {"priority": priority, "computeEnvironmentOrder": order, **spec},
+            }
+        )
+        return name
+
+    def definition(self, name: str = "def", **spec: Any) -> str:
+        container = {
+            "image": "busybox",
+            "command": ["echo", "Ref::msg"],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "1024"},
+            ],
+            **spec.pop("container", {}),
+        }
+        self.apply(
+            {
+                "kind": "JobDefinition",
+                "metadata": {"name": name},
+                "spec": {"containerProperties": container, "parameters": {"msg": "hello"}, **spec},
+            }
+        )
+        return name
+
+    def job(
+        self,
+        name: str,
+        queue: str,
+        definition: str = "def",
+        sim: dict[str, str] | None = None,
+        **spec: Any,
+    ) -> str:
+        annotations = {f"sim.kubatch.io/{k}": v for k, v in (sim or {}).items()}
+        self.apply(
+            {
+                "kind": "BatchJob",
+                "metadata": {"name": name, "annotations": annotations},
+                "spec": {"jobQueue": queue, "jobDefinition": definition, **spec},
+            }
+        )
+        return name
+
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.kube.custom.get_namespaced_custom_object(
+            G, V, self.namespace, "batchjobs", name
+        )
+        return found
+
+    def get_cluster(self, plural: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.kube.custom.get_cluster_custom_object(G, V, plural, name)
+        return found
+
+    def status(self, name: str) -> dict[str, Any]:
+        status: dict[str, Any] = self.get(name).get("status") or {}
+        return status
+
+    def wait(self, name: str, *states: str, timeout: float = 60) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            status = self.status(name)
+            return status if status.get("status") in states else None
+
+        return wait_for(reached, timeout=timeout, what=f"job {name} to be {'/'.join(states)}")
+
+    def patch(self, name: str, spec: dict[str, Any]) -> None:
+        self.kube.custom.patch_namespaced_custom_object(
+            G, V, self.namespace, "batchjobs", name, {"spec": spec}
+        )
+
+    def pods(self, job: str) -> list[Any]:
+        pods: list[Any] = self.kube.core.list_namespaced_pod(
+            self.namespace, label_selector=f"kubatch.io/job-name={job}"
+        ).items
+        return pods
+
+    def events(self, name: str) -> list[str]:
+        items = self.kube.core.list_namespaced_event(self.namespace).items
+        return [e.reason for e in items if e.involved_object.name == name]
+
+    def cleanup(self) -> None:
+        for plural, name in reversed(self.created):
+            try:
+                self.kube.custom.delete_cluster_custom_object(G, V, plural, name)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def body_of(e: ApiException) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(e.body)
+    return parsed
