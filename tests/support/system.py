@@ -188,7 +188,14 @@ class Scenario:
             status = self.status(name)
             return status if status.get("status") in states else None
 
-        return wait_for(reached, timeout=timeout, what=f"job {name} to be {'/'.join(states)}")
+        try:
+            return wait_for(reached, timeout=timeout, what=f"job {name} to be {'/'.join(states)}")
+        except AssertionError as e:
+            jobs = self.kube.custom.list_namespaced_custom_object(G, V, self.namespace, "batchjobs")
+            others = {j["metadata"]["name"]: j.get("status") for j in jobs["items"]}
+            raise AssertionError(
+                f"{e}\nits status: {json.dumps(self.status(name), indent=1)}\njobs: {others}"
+            ) from None
 
     def patch(self, name: str, spec: dict[str, Any]) -> None:
         self.kube.custom.patch_namespaced_custom_object(

@@ -101,6 +101,9 @@ class Kubelet:
         self.nodes: dict[str, Obj] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.started: set[str] = set()
+        self.binding: set[str] = set()
+        self.awaiting: dict[str, dict[str, Obj]] = {}
+        """Unbound pods per node name the kubelet has not seen yet."""
         self.terminating: set[str] = set()
         self.background: set[asyncio.Task[None]] = set()
 
@@ -128,6 +131,8 @@ class Kubelet:
             return
         first = name not in self.nodes
         self.nodes[name] = node
+        for pod in self.awaiting.pop(name, {}).values():
+            self.on_pod("MODIFIED", pod)
         conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         if first and conditions.get("Ready") != "True":
             self._spawn("", self._make_ready(name))
@@ -193,9 +198,13 @@ class Kubelet:
         node = pod.get("spec", {}).get("nodeName")
         if not node:
             wanted = (pod.get("spec", {}).get("nodeSelector") or {}).get(LABEL_HOSTNAME)
-            if self.bind and wanted in self.nodes and key not in self.started:
-                self.started.add(key)
-                self._spawn(key, self._bind(pod, wanted))
+            if not self.bind or not wanted:
+                return
+            if wanted not in self.nodes:
+                self.awaiting.setdefault(wanted, {})[key] = pod
+            elif key not in self.binding:
+                self.binding.add(key)
+                self._spawn("", self._bind(pod, wanted))
             return
         if node not in self.nodes:
             return
@@ -230,7 +239,7 @@ class Kubelet:
         except ApiError as e:
             log.debug("binding %s failed: %s", meta["name"], e)
         finally:
-            self.started.discard(f"{meta['namespace']}/{meta['name']}")
+            self.binding.discard(f"{meta['namespace']}/{meta['name']}")
 
     async def _status(self, pod: Obj, status: Obj) -> None:
         meta = pod["metadata"]
