@@ -223,8 +223,9 @@ def test_higher_priority_queue_goes_first_on_a_shared_environment(scenario: Scen
             ]
         }
     )
+    # One job at a time (maxvCpus 4), each longer than the one-second resolution of times.
     for name, queue in (("low1", low), ("low2", low), ("high1", high), ("high2", high)):
-        scenario.job(name, queue, sim={"duration": "0.5"})
+        scenario.job(name, queue, sim={"duration": "1.1"})
     for name in ("low1", "high1"):
         scenario.wait(name, "RUNNABLE")
     scenario.kube.custom.patch_cluster_custom_object(
