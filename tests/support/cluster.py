@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +16,8 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from kubatch.sim.stack import start_apiserver
 
 ROOT = Path(__file__).parents[2]
 T = TypeVar("T")
@@ -97,28 +97,6 @@ def _established(crd: Any) -> bool:
 
 
 @contextmanager
-def process(
-    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process that is stopped (SIGTERM, then SIGKILL) when the block ends."""
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
-
-
-@contextmanager
 def cluster(workdir: Path) -> Iterator[Cluster]:
     existing = os.environ.get("KUBECONFIG")
     if existing:
@@ -128,12 +106,8 @@ def cluster(workdir: Path) -> Iterator[Cluster]:
         found.install_crds()
         yield found
         return
-    path = workdir / "kubeconfig"
-    with process(
-        [sys.executable, "-m", "kubatch.sim.apiserver", "--kubeconfig", str(path)],
-        log=workdir / "apiserver.log",
-    ):
-        wait_for(path.exists, timeout=30, what="the API server's kubeconfig")
+    with ExitStack() as stack:
+        path = start_apiserver(stack, workdir)
         api = config.new_client_from_config(str(path))
         found = Cluster(path, api, embedded=True)
         wait_for(lambda: _ready(found), timeout=30, what="the API server")

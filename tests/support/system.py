@@ -4,7 +4,6 @@ processes against the test cluster, and helpers to drive it the way a user would
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -14,7 +13,9 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from .cluster import Cluster, process, wait_for
+from kubatch.sim.stack import Operator, start_kubelet
+
+from .cluster import Cluster, wait_for
 
 G, V = "kubatch.io", "v1alpha1"
 PLURALS = {
@@ -29,49 +30,33 @@ NAMESPACED = {"JobDefinition", "BatchJob"}
 @dataclass
 class System:
     cluster: Cluster
-    workdir: Path
+    operator: Operator
     stack: ExitStack = field(default_factory=ExitStack)
-    operator_stack: ExitStack | None = None
-    operator_starts: int = 0
 
     def start_operator(self) -> None:
-        self.operator_starts += 1
-        stack = ExitStack()
-        env = {
-            "KUBECONFIG": str(self.cluster.kubeconfig),
-            "KUBATCH_WRITE_QPS": "1000",
-            "KUBATCH_WRITE_BURST": "2000",
-            "KUBATCH_SCALE_IN_AFTER_SECONDS": "3",
-        }
-        stack.enter_context(
-            process(
-                [sys.executable, "-m", "kubatch.controller"],
-                env,
-                self.workdir / f"operator-{self.operator_starts}.log",
-            )
-        )
-        self.operator_stack = stack
+        self.operator.start()
 
     def stop_operator(self) -> None:
-        if self.operator_stack is not None:
-            self.operator_stack.close()
-            self.operator_stack = None
+        self.operator.stop()
 
     def close(self) -> None:
-        self.stop_operator()
+        self.operator.stop()
         self.stack.close()
+
+
+OPERATOR_ENV = {
+    "KUBATCH_WRITE_QPS": "1000",
+    "KUBATCH_WRITE_BURST": "2000",
+    "KUBATCH_SCALE_IN_AFTER_SECONDS": "3",
+}
 
 
 @contextmanager
 def running(found: Cluster, workdir: Path) -> Iterator[System]:
-    system = System(found, workdir)
+    system = System(found, Operator(found.kubeconfig, workdir, dict(OPERATOR_ENV)))
     try:
-        args = [sys.executable, "-m", "kubatch.sim.kubelet", "--ready-delay", "0.2"]
-        if found.embedded:
-            args.append("--bind")
-        system.stack.enter_context(
-            process(args, {"KUBECONFIG": str(found.kubeconfig)}, workdir / "kubelet.log")
-        )
+        # With the embedded server no scheduler binds pods: the simulated kubelet does.
+        start_kubelet(system.stack, workdir, found.kubeconfig, bind=found.embedded)
         system.start_operator()
         yield system
     finally:

@@ -1,0 +1,100 @@
+"""Kubatch's embedded default as processes: the API server, the simulated kubelet and the
+operator, each a child process on 127.0.0.1. Used by `kubatch dev`, the integration tests
+and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+@contextmanager
+def process(
+    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process, stopped (SIGTERM, then SIGKILL after 10 s) when the block ends."""
+    out: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if not isinstance(out, int):
+            out.close()
+
+
+def wait_for_file(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.05)
+
+
+def start_apiserver(stack: ExitStack, workdir: Path) -> Path:
+    """Start the embedded API server; returns the kubeconfig it writes."""
+    kubeconfig = workdir / "kubeconfig"
+    stack.enter_context(
+        process(
+            [sys.executable, "-m", "kubatch.sim.apiserver", "--kubeconfig", str(kubeconfig)],
+            log=workdir / "apiserver.log",
+        )
+    )
+    wait_for_file(kubeconfig)
+    return kubeconfig
+
+
+def start_kubelet(
+    stack: ExitStack, workdir: Path, kubeconfig: Path, bind: bool, ready_delay: float = 0.2
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "kubatch.sim.kubelet", "--ready-delay", str(ready_delay)]
+    if bind:
+        args.append("--bind")
+    return stack.enter_context(
+        process(args, {"KUBECONFIG": str(kubeconfig)}, workdir / "kubelet.log")
+    )
+
+
+@dataclass
+class Operator:
+    """The operator process, which can be stopped and started again (restart tests)."""
+
+    kubeconfig: Path
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    starts: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    _stack: ExitStack | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.starts += 1
+        self._stack = ExitStack()
+        env = {"KUBECONFIG": str(self.kubeconfig), **self.env}
+        self.proc = self._stack.enter_context(
+            process(
+                [sys.executable, "-m", "kubatch.controller"],
+                env,
+                self.workdir / f"operator-{self.starts}.log",
+            )
+        )
+        return self.proc
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+            self.proc = None
