@@ -45,6 +45,7 @@ crds: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.lifecycle_array
 	$(BIN)/python -m bench.scheduler_pass
+	$(BIN)/python -m bench.operator_throughput 2000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

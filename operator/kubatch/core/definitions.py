@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..api.batchjob import BatchJobSpec
 from ..api.jobdefinition import (
@@ -124,7 +125,7 @@ class ResolvedJob:
     def attempts_allowed(self) -> int:
         return self.retry_strategy.attempts if self.retry_strategy else 1
 
-    @property
+    @cached_property
     def resource_problem(self) -> str | None:
         """Why the job can never be placed as asked, or None."""
         missing = [

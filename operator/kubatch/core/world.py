@@ -342,6 +342,12 @@ class World:
         self.deadlines: list[tuple[datetime, JobKey]] = []
         self.writes: list[Write] = []
         self.schedule_needed = True
+        self.scheduled = False
+        """Whether the last step ran a scheduling pass."""
+        self.runnable_jobs: set[JobKey] = set()
+        self.blocked_jobs: set[JobKey] = set()
+        """Jobs whose status shows a blocker or a queue position."""
+        self.item_cache: dict[JobKey, list[tuple[tuple[Any, ...], WorkItem]]] = {}
         self.queue_counts_dirty = True
         self.started = False
         self.last_decisions: Decisions | None = None
@@ -725,6 +731,8 @@ class World:
         else:
             record = JobRecord(key[0], key[1], meta.get("uid", ""), model.spec, created)
         state.record = record
+        if record.counts[JobStatus.RUNNABLE]:
+            self.runnable_jobs.add(key)
         self.uids[meta.get("uid", "")] = key
         for dep in dependency_names(model.spec.depends_on):
             self.dependents.setdefault((key[0], dep), set()).add(key)
@@ -752,6 +760,9 @@ class World:
             return
         self.uids.pop(state.obj["metadata"].get("uid", ""), None)
         self.cycles.pop(key, None)
+        self.runnable_jobs.discard(key)
+        self.blocked_jobs.discard(key)
+        self.item_cache.pop(key, None)
         if state.record is not None:
             for dep in dependency_names(state.record.spec.depends_on):
                 self.dependents.get((namespace, dep), set()).discard(key)
@@ -877,7 +888,7 @@ class World:
                 )
             elif isinstance(action, CreatePod):
                 self._create_pod(key, state, action)
-        self.changed.add(key)
+        self._track(key, record)
         deadline = record.next_deadline()
         if deadline is not None:
             heapq.heappush(self.deadlines, (deadline, key))
@@ -885,6 +896,15 @@ class World:
             self.schedule_needed = True
         self.dirty.update(self.dependents.get(key, ()))
         self.queue_counts_dirty = True
+
+    def _track(self, key: JobKey, record: JobRecord) -> None:
+        """The job changed: write its status, and keep the scheduler's indexes right."""
+        self.changed.add(key)
+        self.item_cache.pop(key, None)
+        if record.counts[JobStatus.RUNNABLE]:
+            self.runnable_jobs.add(key)
+        else:
+            self.runnable_jobs.discard(key)
 
     def _create_pod(self, key: JobKey, state: JobState, action: CreatePod) -> None:
         record = state.record
@@ -943,8 +963,9 @@ class World:
             return record.resolved
         return resolve_job(record.spec, found)
 
-    def step(self, now: datetime) -> list[Write]:
-        """Everything that follows from what changed since the last step."""
+    def step(self, now: datetime, schedule: bool = True) -> list[Write]:
+        """Everything that follows from what changed since the last step. `schedule=False`
+        leaves a needed scheduling pass for a later step (the caller paces them)."""
         self._take_observations(now)
         for _ in range(50):
             if not self.dirty:
@@ -973,7 +994,7 @@ class World:
                 if actions or before != after:
                     self._apply(key, actions, now)
                 else:
-                    self.changed.add(key)
+                    self._track(key, record)
         while self.deadlines and self.deadlines[0][0] <= now:
             _, key = heapq.heappop(self.deadlines)
             state = self.jobs.get(key)
@@ -981,8 +1002,10 @@ class World:
                 actions = state.record.check_timeouts(now)
                 if actions:
                     self._apply(key, actions, now)
-        if self.schedule_needed and self.started:
+        self.scheduled = False
+        if self.schedule_needed and self.started and schedule:
             self.schedule_needed = False
+            self.scheduled = True
             self._schedule(now)
         self._write_job_statuses()
         if self.queue_counts_dirty:
@@ -999,10 +1022,15 @@ class World:
     def _items(self) -> dict[str, list[tuple[tuple[Any, ...], WorkItem]]]:
         """RUNNABLE work per queue, in queue order."""
         per_queue: dict[str, list[tuple[tuple[Any, ...], WorkItem]]] = {}
-        for key, state in self.jobs.items():
-            record = state.record
-            if record is not None and record.counts[JobStatus.RUNNABLE] and record.resolved:
-                per_queue.setdefault(record.spec.job_queue, []).extend(work_items(key, record))
+        for key in self.runnable_jobs:
+            state = self.jobs.get(key)
+            record = state.record if state else None
+            if record is None or not record.counts[JobStatus.RUNNABLE] or not record.resolved:
+                continue
+            items = self.item_cache.get(key)
+            if items is None:
+                items = self.item_cache[key] = work_items(key, record)
+            per_queue.setdefault(record.spec.job_queue, []).extend(items)
         for entries in per_queue.values():
             entries.sort(key=lambda e: e[0])
         return per_queue
@@ -1083,15 +1111,18 @@ class World:
         for waiting in decisions.waiting:
             blockers.setdefault(waiting.item.job, waiting.reason)
         best = positions(decisions.waiting)
-        for key, state in self.jobs.items():
-            record = state.record
-            if record is None or record.terminal:
+        for key in self.blocked_jobs | blockers.keys():
+            state = self.jobs.get(key)
+            record = state.record if state else None
+            if record is None:
                 continue
-            blocker = blockers.get(key)
-            position = best.get(key)
+            blocker, position = (
+                (None, None) if record.terminal else (blockers.get(key), best.get(key))
+            )
             if (record.blocker, record.position) != (blocker, position):
                 record.blocker, record.position = blocker, position
                 self.changed.add(key)
+        self.blocked_jobs = set(blockers)
         for name, plan in decisions.plans.items():
             env = self.envs.get(name)
             if env is None or env.model is None:

@@ -70,16 +70,6 @@ def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, s
     return code, reason
 
 
-def log_text(pod: Obj) -> str:
-    container = (pod.get("spec", {}).get("containers") or [{}])[0]
-    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
-    lines = [
-        f"$ {' '.join(container.get('args') or container.get('command') or ['(image default)'])}"
-    ]
-    lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
-    return "\n".join(lines) + "\n"
-
-
 def _image(pod: Obj) -> Obj:
     """The fields a kubelet reports for the container's image."""
     container = (pod.get("spec", {}).get("containers") or [{}])[0]
@@ -279,14 +269,6 @@ class Kubelet:
             duration = max(0.0, duration - (datetime.now(UTC) - begun).total_seconds())
         else:
             started = now_text()
-            with contextlib.suppress(ApiError):
-                await self.client.patch(
-                    "v1",
-                    "pods",
-                    meta["name"],
-                    {"metadata": {"annotations": {PREFIX + "log": log_text(pod)}}},
-                    meta["namespace"],
-                )
             await self._status(
                 pod,
                 {

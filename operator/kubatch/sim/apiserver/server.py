@@ -24,6 +24,7 @@ from .store import (
     ResourceType,
     Store,
     Watcher,
+    event_line,
     field_selector,
     label_selector,
     now_text,
@@ -336,8 +337,7 @@ class ApiServer:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if sub == "log":
             pod = store.get(rtype, namespace, name)
-            text = (pod["metadata"].get("annotations") or {}).get("sim.kubatch.io/log", "")
-            return web.Response(text=text, content_type="text/plain")
+            return web.Response(text=pod_log(pod), content_type="text/plain")
         if sub == "binding":
             if method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "bindings are created")
@@ -481,7 +481,7 @@ class ApiServer:
         try:
             await response.prepare(request)
             for kind, obj in initial:
-                await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+                await response.write(event_line(kind, obj))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while True:
@@ -504,8 +504,7 @@ class ApiServer:
                     continue
                 if event is None:
                     break
-                kind, obj = event
-                await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+                await response.write(event)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -515,6 +514,20 @@ class ApiServer:
     async def close_watches(self) -> None:
         for watcher in list(self.store.watchers):
             watcher.queue.put_nowait(None)
+
+
+def pod_log(pod: Obj) -> str:
+    """What a simulated container printed: its command and the AWS Batch variables it saw
+    (there is no container runtime; a real cluster's kubelet serves real logs)."""
+    phase = (pod.get("status") or {}).get("phase", "Pending")
+    if phase == "Pending":
+        return ""
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
+    command = container.get("args") or container.get("command") or ["(the image's default command)"]
+    lines = [f"$ {' '.join(command)}"]
+    lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
+    return "\n".join(lines) + "\n"
 
 
 def kubeconfig(server: str, namespace: str = "default") -> Obj:

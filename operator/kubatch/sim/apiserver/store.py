@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import re
 import uuid
 from collections import deque
@@ -51,6 +52,10 @@ class ApiError(Exception):
 def _content(obj: Obj) -> Obj:
     """What counts for metadata.generation: everything but metadata and status."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def event_line(kind: str, obj: Obj) -> bytes:
+    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
 def not_found(kind: str, name: str) -> ApiError:
@@ -304,7 +309,8 @@ class Watcher:
     namespace: str | None
     labels: LabelSelector
     fields: FieldSelector
-    queue: asyncio.Queue[tuple[str, Obj] | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    """Watch events, each already serialized as one JSON line."""
 
     def wants(self, type_key: tuple[str, str, str], obj: Obj) -> bool:
         meta = obj["metadata"]
@@ -405,13 +411,19 @@ class Store:
         self._index_owners(rtype, obj, kind != "DELETED")
         change = Change(int(obj["metadata"]["resourceVersion"]), rtype.key, kind, obj)
         self.history.append(change)
+        line: bytes | None = None
         for watcher in list(self.watchers):
             if watcher.wants(rtype.key, obj):
-                watcher.queue.put_nowait((kind, obj))
+                if line is None:  # serialized once, whatever the number of watchers
+                    line = event_line(kind, obj)
+                watcher.queue.put_nowait(line)
 
-    def _admit(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
+    def _admit(self, rtype: ResourceType, obj: Obj, strict: bool, old: Obj | None = None) -> Obj:
         if rtype.schema is None:
             return obj
+        if old is not None and _content(old) == _content(obj):
+            # Ratcheting, as API servers do: what did not change is not validated again.
+            return self._admit_status(rtype, obj, strict)
         admitted, errors = crd_schema.admit(rtype.schema, obj, strict)
         if errors:
             name = obj.get("metadata", {}).get("name", "")
@@ -422,6 +434,23 @@ class Store:
                 errors,
             )
         return admitted
+
+    def _admit_status(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
+        assert rtype.schema is not None
+        status_schema = rtype.schema.get("properties", {}).get("status")
+        if status_schema is None or "status" not in obj:
+            return obj
+        wrapper = {"type": "object", "properties": {"status": status_schema}}
+        admitted, errors = crd_schema.admit(wrapper, {"status": obj["status"]}, strict)
+        if errors:
+            name = obj.get("metadata", {}).get("name", "")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors),
+                errors,
+            )
+        return {**obj, "status": admitted["status"]}
 
     def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
         if not rtype.namespaced:
@@ -538,10 +567,12 @@ class Store:
         self, rtype: ResourceType, old: Obj, new: Obj, subresource: str | None, strict: bool
     ) -> Obj:
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
-        new.setdefault("metadata", {})
+        # Stored objects are never changed in place (watch history refers to them): the new
+        # version gets its own metadata; everything else may share what did not change.
+        new["metadata"] = dict(new.get("metadata") or {})
         if subresource == "status":
             status = new.get("status")
-            new = copy.deepcopy(old)
+            new = {**old, "metadata": dict(old["metadata"])}
             if status is None:
                 new.pop("status", None)
             else:
@@ -551,7 +582,7 @@ class Store:
                 new["status"] = copy.deepcopy(old["status"])
             else:
                 new.pop("status", None)
-        new = self._admit(rtype, new, strict)
+        new = self._admit(rtype, new, strict, old)
         return self._store_update(rtype, old, new)
 
     def patch(
@@ -592,7 +623,10 @@ class Store:
         )
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", f'the object "{name}" has been modified')
-        new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+        new["metadata"] = {
+            **(new.get("metadata") or {}),
+            "resourceVersion": old["metadata"]["resourceVersion"],
+        }
         return self._replace(rtype, old, new, subresource, strict)
 
     def delete(
