@@ -7,9 +7,10 @@ STAMP  := $(VENV)/.installed
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit lint format crds bench clean
+.PHONY: help install test unit lint format crds bench demo clean
 
 help:
+	@echo "make demo     - run Kubatch on its embedded default and the examples (no cluster needed)"
 	@echo "make test     - create .venv if needed, install, run the whole test suite"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
@@ -41,6 +42,9 @@ format: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/python -m kubatch.api.crdgen crds
+
+demo: $(STAMP)
+	$(BIN)/kubatch dev --examples examples $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.lifecycle_array

@@ -9,6 +9,7 @@ import yaml
 
 from .. import __version__
 from ..api import InvalidManifest, parse
+from .dev import dev
 
 
 @click.group()
@@ -36,6 +37,9 @@ def validate(files: tuple[Path, ...]) -> None:
                 click.echo(f"{where}: {resource.kind}/{resource.name} is valid")
     if failed:
         raise click.ClickException(f"{failed} invalid manifest(s)")
+
+
+cli.add_command(dev)
 
 
 def main() -> None:

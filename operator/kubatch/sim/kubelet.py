@@ -83,7 +83,15 @@ def _image(pod: Obj) -> Obj:
 
 
 class Kubelet:
-    def __init__(self, client: Client, bind: bool, ready_delay: float, leases: bool = True) -> None:
+    def __init__(
+        self,
+        client: Client,
+        bind: bool,
+        ready_delay: float,
+        leases: bool = True,
+        default_duration: float = 0.0,
+    ) -> None:
+        self.default_duration = default_duration
         self.client = client
         self.bind = bind
         self.ready_delay = ready_delay
@@ -258,7 +266,7 @@ class Kubelet:
                 },
             )
             return
-        duration = float(annotations.get(PREFIX + "duration", "0"))
+        duration = float(annotations.get(PREFIX + "duration", self.default_duration))
         status = pod.get("status") or {}
         if status.get("phase") != "Running":
             await asyncio.sleep(float(annotations.get(PREFIX + "start-delay", "0")))
@@ -330,7 +338,9 @@ async def amain(args: argparse.Namespace) -> None:
     client = Client(
         Credentials.from_kubeconfig(args.kubeconfig), qps=args.qps, burst=int(args.qps * 2)
     )
-    kubelet = Kubelet(client, args.bind, args.ready_delay, not args.no_leases)
+    kubelet = Kubelet(
+        client, args.bind, args.ready_delay, not args.no_leases, args.default_duration
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -356,6 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ready-delay", type=float, default=0.5, help="seconds before a new node is Ready"
     )
     parser.add_argument("--no-leases", action="store_true", help="do not renew node leases")
+    parser.add_argument(
+        "--default-duration",
+        type=float,
+        default=0.0,
+        help="seconds a container runs when its job does not say",
+    )
     parser.add_argument("--qps", type=float, default=1000.0)
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -59,9 +59,22 @@ def start_apiserver(stack: ExitStack, workdir: Path) -> Path:
 
 
 def start_kubelet(
-    stack: ExitStack, workdir: Path, kubeconfig: Path, bind: bool, ready_delay: float = 0.2
+    stack: ExitStack,
+    workdir: Path,
+    kubeconfig: Path,
+    bind: bool,
+    ready_delay: float = 0.2,
+    default_duration: float = 0.0,
 ) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "kubatch.sim.kubelet", "--ready-delay", str(ready_delay)]
+    args = [
+        sys.executable,
+        "-m",
+        "kubatch.sim.kubelet",
+        "--ready-delay",
+        str(ready_delay),
+        "--default-duration",
+        str(default_duration),
+    ]
     if bind:
         args.append("--bind")
     return stack.enter_context(

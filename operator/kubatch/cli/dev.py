@@ -1,0 +1,166 @@
+"""`kubatch dev`: Kubatch on its embedded default, with no cluster.
+
+Starts the local API server, installs the CRDs, starts the simulated kubelet and the
+operator, applies the examples, and follows every job until it finishes. Exits 0 only when
+every job ended as expected (SUCCEEDED, or what its kubatch.io/expected-status annotation
+says). With --keep it stays up and prints a KUBECONFIG for kubectl and the kubatch CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from ..api import GROUP, VERSION, InvalidManifest, parse
+from ..api.crdgen import all_crds
+from ..sim.stack import Operator, start_apiserver, start_kubelet
+
+EXPECTED = "kubatch.io/expected-status"
+TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+def documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in paths:
+        files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+        for file in files:
+            found += [d for d in yaml.safe_load_all(file.read_text()) if d]
+    return found
+
+
+def apply(api: client.ApiClient, docs: list[dict[str, Any]], namespace: str) -> None:
+    custom = client.CustomObjectsApi(api)
+    for doc in docs:
+        try:
+            resource = parse(doc)
+        except InvalidManifest as e:
+            raise click.ClickException(str(e)) from None
+        plural = resource.INFO.plural
+        if resource.INFO.scope == "Namespaced":
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, doc)
+        else:
+            custom.create_cluster_custom_object(GROUP, VERSION, plural, doc)
+        click.echo(f"  applied {doc['kind']}/{doc['metadata']['name']}")
+
+
+def _summary(job: dict[str, Any]) -> str:
+    status = job.get("status") or {}
+    text = status.get("status") or "-"
+    array = status.get("arrayProperties")
+    if array:
+        counts = array.get("statusSummary") or {}
+        done = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
+        text += f" ({done}/{array.get('size')} children done)"
+    if status.get("statusReason"):
+        text += f": {status['statusReason']}"
+    return text
+
+
+def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
+    """Print each job's transitions until all are finished; True if all ended as expected."""
+    custom = client.CustomObjectsApi(api)
+    seen: dict[str, str] = {}
+    began = time.monotonic()
+    while True:
+        jobs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "batchjobs")["items"]
+        for job in jobs:
+            name = job["metadata"]["name"]
+            line = _summary(job)
+            if seen.get(name) != line:
+                seen[name] = line
+                click.echo(f"{time.monotonic() - began:6.1f}s  {name:<24} {line}")
+        states = [(j.get("status") or {}).get("status") for j in jobs]
+        if jobs and all(s in TERMINAL for s in states):
+            break
+        if time.monotonic() - began > timeout:
+            click.echo(f"timed out after {timeout:.0f}s with jobs still running", err=True)
+            return False
+        time.sleep(0.5)
+    ok = True
+    click.echo("")
+    for job in jobs:
+        expected = (job["metadata"].get("annotations") or {}).get(EXPECTED, "SUCCEEDED")
+        actual = job["status"]["status"]
+        mark = "ok" if actual == expected else f"UNEXPECTED (wanted {expected})"
+        ok = ok and actual == expected
+        click.echo(f"  {job['metadata']['name']:<24} {actual:<10} {mark}")
+    return ok
+
+
+@click.command()
+@click.option(
+    "--examples",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=["examples"],
+    show_default=True,
+    help="manifests to apply (files or folders)",
+)
+@click.option("--namespace", default="default", show_default=True)
+@click.option("--keep", is_flag=True, help="stay up after the jobs finish (Ctrl-C stops)")
+@click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for the jobs")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".kubatch-dev",
+    show_default=True,
+    help="where the kubeconfig and the logs go",
+)
+@click.option(
+    "--duration",
+    default=1.0,
+    show_default=True,
+    help="seconds a simulated container runs unless its job says otherwise",
+)
+def dev(
+    paths: tuple[Path, ...],
+    namespace: str,
+    keep: bool,
+    timeout: float,
+    workdir: Path,
+    duration: float,
+) -> None:
+    """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("kubeconfig",):
+        (workdir / stale).unlink(missing_ok=True)
+    with ExitStack() as stack:
+        click.echo("starting the API server, the simulated kubelet and the operator...")
+        kubeconfig = start_apiserver(stack, workdir)
+        api = config.new_client_from_config(str(kubeconfig))
+        extensions = client.ApiextensionsV1Api(api)
+        for crd in all_crds().values():
+            extensions.create_custom_resource_definition(crd)
+        try:
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        start_kubelet(stack, workdir, kubeconfig, bind=True, default_duration=duration)
+        operator = Operator(kubeconfig, workdir)
+        stack.callback(operator.stop)
+        operator.start()
+        click.echo(f"applying {', '.join(str(p) for p in paths)}:")
+        apply(api, documents(paths), namespace)
+        ok = follow(api, namespace, timeout)
+        if keep:
+            click.echo("\nKubatch keeps running. In another shell:")
+            click.echo(f"  export KUBECONFIG={kubeconfig.resolve()}")
+            click.echo("  kubectl get kubatch -A\nPress Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    if not ok:
+        raise click.ClickException("not every job ended as expected (logs in the workdir)")
+    click.echo("every job ended as expected")
