@@ -4,6 +4,8 @@ processes against the test cluster, and helpers to drive it the way a user would
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -51,9 +53,33 @@ OPERATOR_ENV = {
 }
 
 
+EXAMPLE_PROVIDER = Path(__file__).parents[2] / "examples" / "provider"
+
+
+def install_example_provider(site: Path) -> Path:
+    """Install examples/provider into `site` as pip would: the module and a dist-info whose
+    entry_points.txt registers it in the kubatch.autoscalers group."""
+    site.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE_PROVIDER / "kubatch_example_provider.py", site)
+    info = site / "kubatch_example_provider-0.1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kubatch-example-provider\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[kubatch.autoscalers]\nconfigmap = kubatch_example_provider:ConfigMapProvider\n"
+    )
+    return site
+
+
 @contextmanager
 def running(found: Cluster, workdir: Path) -> Iterator[System]:
-    system = System(found, Operator(found.kubeconfig, workdir, dict(OPERATOR_ENV)))
+    site = install_example_provider(workdir / "site-packages")
+    env = {
+        **OPERATOR_ENV,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    }
+    system = System(found, Operator(found.kubeconfig, workdir, env))
     try:
         # With the embedded server no scheduler binds pods: the simulated kubelet does.
         start_kubelet(system.stack, workdir, found.kubeconfig, bind=found.embedded)

@@ -17,6 +17,7 @@ from ..core.world import LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, ResizePool
 log = logging.getLogger(__name__)
 
 LABEL_SIMULATED = "kubatch.io/simulated"
+READY_DELAY_ANNOTATION = "sim.kubatch.io/ready-delay"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
 
@@ -58,9 +59,16 @@ def node_manifest(
                 }
             ],
             "nodeInfo": {
+                "machineID": name,
+                "systemUUID": name,
+                "bootID": name,
+                "kernelVersion": "simulated",
+                "osImage": "kubatch simulated node",
+                "containerRuntimeVersion": "sim://1.0",
                 "kubeletVersion": "v1.31.0-kubatch-sim",
-                "architecture": "amd64",
+                "kubeProxyVersion": "v1.31.0-kubatch-sim",
                 "operatingSystem": "linux",
+                "architecture": "amd64",
             },
         },
     }
@@ -78,40 +86,51 @@ class SimulatedProvider:
 
     def check(self, settings: Mapping[str, Any]) -> str | None:
         unknown = set(settings) - {"readyDelaySeconds"}
-        return (
-            f"unknown settings for the simulated provider: {', '.join(sorted(unknown))}"
-            if unknown
-            else None
-        )
+        if unknown:
+            return f"unknown settings: {', '.join(sorted(unknown))} (known: readyDelaySeconds)"
+        delay = settings.get("readyDelaySeconds")
+        if delay is not None and (not isinstance(delay, int | float) or delay < 0):
+            return "readyDelaySeconds must be a number of seconds, zero or more"
+        return None
 
     async def resize(self, request: ResizePool, client: Client) -> None:
-        present = {name for name, _ in request.nodes}
         creating = self.creating.setdefault(request.environment, {})
-        for name in present & creating.keys():
-            del creating[name]
-        have: dict[str, int] = {}
-        for name, kind in [*request.nodes, *creating.items()]:
-            if name not in request.plan.remove and kind is not None:
-                have[kind] = have.get(kind, 0) + 1
-        shapes = {s.name: s for s in request.shapes}
-        for shape_name, wanted in sorted(request.plan.desired.items()):
-            shape = shapes.get(shape_name) or CATALOG.get(shape_name)
-            if shape is None:
-                log.warning("no shape %s for environment %s", shape_name, request.environment)
-                continue
-            for _ in range(wanted - have.get(shape_name, 0)):
-                name = (
-                    f"{request.environment}-{shape_name.replace('.', '-')}-{uuid.uuid4().hex[:5]}"
-                )
-                body = node_manifest(name, shape, request.labels, request.taints)
-                try:
-                    await client.create("v1", "nodes", body)
-                    creating[name] = shape_name
-                except ApiError as e:
-                    log.warning("could not create node %s: %s", name, e)
-        for name in request.plan.remove:
+        to_create, to_delete = plan_nodes(request, creating)
+        delay = request.settings.get("readyDelaySeconds")
+        for shape in to_create:
+            name = f"{request.environment}-{shape.name.replace('.', '-')}-{uuid.uuid4().hex[:5]}"
+            body = node_manifest(name, shape, request.labels, request.taints)
+            if delay is not None:
+                body["metadata"]["annotations"][READY_DELAY_ANNOTATION] = str(delay)
+            try:
+                await client.create("v1", "nodes", body)
+                creating[name] = shape.name
+            except ApiError as e:
+                log.warning("could not create node %s: %s", name, e)
+        for name in to_delete:
             try:
                 await client.delete("v1", "nodes", name)
             except ApiError as e:
                 if not e.not_found:
                     log.warning("could not delete node %s: %s", name, e)
+
+
+def plan_nodes(request: ResizePool, creating: dict[str, str]) -> tuple[list[Shape], list[str]]:
+    """The nodes to create (their shapes) and to delete for a plan. `creating` holds the
+    nodes asked for and not seen in the pool yet (name -> shape); seen ones leave it."""
+    present = {name for name, _ in request.nodes}
+    for name in present & creating.keys():
+        del creating[name]
+    have: dict[str, int] = {}
+    for name, kind in [*request.nodes, *creating.items()]:
+        if name not in request.plan.remove and kind is not None:
+            have[kind] = have.get(kind, 0) + 1
+    shapes = {s.name: s for s in request.shapes}
+    to_create: list[Shape] = []
+    for shape_name, wanted in sorted(request.plan.desired.items()):
+        shape = shapes.get(shape_name) or CATALOG.get(shape_name)
+        if shape is None:
+            log.warning("no shape %s for environment %s", shape_name, request.environment)
+            continue
+        to_create += [shape] * max(0, wanted - have.get(shape_name, 0))
+    return to_create, [name for name in request.plan.remove if name in present]

@@ -119,7 +119,7 @@ class Controller:
         for obj in await client.list(API, "batchjobs"):
             world.upsert_job(obj, now)
         for obj in await client.list("v1", "pods", label_selector=managed):
-            world.observe_pod(obj)
+            world.observe_pod(obj, now)
         world.start(now)
         log.info(
             "state rebuilt: %d jobs, %d nodes, %d queues, %d environments",
@@ -159,7 +159,7 @@ class Controller:
                 if deleted
                 else world.upsert_job(obj, now)
             ),
-            "pods": lambda: world.observe_pod(obj, deleted),
+            "pods": lambda: world.observe_pod(obj, now, deleted),
             "nodes": lambda: (
                 world.delete_node(meta["name"]) if deleted else world.upsert_node(obj, now)
             ),

@@ -773,7 +773,7 @@ class World:
 
     # -- pods and nodes ------------------------------------------------------------------
 
-    def observe_pod(self, pod: Obj, deleted: bool = False) -> None:
+    def observe_pod(self, pod: Obj, now: datetime, deleted: bool = False) -> None:
         meta = pod["metadata"]
         labels = meta.get("labels") or {}
         pod_key = f"{meta.get('namespace')}/{meta['name']}"
@@ -784,6 +784,8 @@ class World:
             holder = self.nodes.get(previous)
             if holder is not None:
                 holder.pods.pop(pod_key, None)
+                if not holder.pods:
+                    holder.idle_since = now
             self.pod_nodes.pop(pod_key, None)
             self.schedule_needed = True
         if node and not finished:

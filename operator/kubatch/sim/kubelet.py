@@ -37,6 +37,7 @@ Obj = dict[str, Any]
 LABEL_SIMULATED = "kubatch.io/simulated"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 PREFIX = "sim.kubatch.io/"
+READY_DELAY = PREFIX + "ready-delay"
 LEASE_SECONDS = 10.0
 
 
@@ -133,10 +134,11 @@ class Kubelet:
             self.on_pod("MODIFIED", pod)
         conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         if first and conditions.get("Ready") != "True":
-            self._spawn("", self._make_ready(name))
+            delay = (node["metadata"].get("annotations") or {}).get(READY_DELAY, self.ready_delay)
+            self._spawn("", self._make_ready(name, float(delay)))
 
-    async def _make_ready(self, name: str) -> None:
-        await asyncio.sleep(self.ready_delay)
+    async def _make_ready(self, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
         status = {
             "conditions": [
                 {

@@ -111,6 +111,7 @@ class ApiServer:
                     tuple(names.get("categories") or ()),
                     (version.get("schema") or {}).get("openAPIV3Schema"),
                     tuple(version.get("additionalPrinterColumns") or ()),
+                    (version.get("subresources") or {}).get("scale"),
                 )
             )
         established = {
@@ -375,6 +376,8 @@ class ApiServer:
                 },
                 status=201,
             )
+        if sub == "scale":
+            return await self._scale(request, rtype, namespace, name)
         if method == "GET":
             return self._respond(request, rtype, store.get(rtype, namespace, name))
         if method in ("PUT", "PATCH"):
@@ -395,6 +398,47 @@ class ApiServer:
             obj = store.delete(rtype, namespace, name, None if grace is None else int(grace))
             return web.json_response(obj)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+
+    async def _scale(
+        self, request: web.Request, rtype: ResourceType, namespace: str | None, name: str
+    ) -> web.Response:
+        """The scale subresource of a custom resource, as autoscaling/v1 Scale."""
+        paths = rtype.scale or {}
+        spec_path = paths.get("specReplicasPath", ".spec.replicas").strip(".").split(".")
+        status_path = paths.get("statusReplicasPath", ".status.replicas").strip(".").split(".")
+        if request.method in ("PATCH", "PUT"):
+            body = await self._body(request)
+            replicas = (body.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise ApiError(422, "Invalid", "spec.replicas must be a whole number, zero or more")
+            patch: Obj = {}
+            node = patch
+            for step in spec_path[:-1]:
+                node = node.setdefault(step, {})
+            node[spec_path[-1]] = replicas
+            self.store.patch(rtype, namespace, name, patch, "merge-patch")
+        elif request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", f"{request.method} is not allowed on scale")
+        obj = self.store.get(rtype, namespace, name)
+
+        def read(path: list[str]) -> Any:
+            value: Any = obj
+            for step in path:
+                value = value.get(step) if isinstance(value, dict) else None
+            return value
+
+        meta = obj["metadata"]
+        return web.json_response(
+            {
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {
+                    k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta
+                },
+                "spec": {"replicas": read(spec_path) or 0},
+                "status": {"replicas": read(status_path) or 0},
+            }
+        )
 
     def _respond(self, request: web.Request, rtype: ResourceType, body: Obj) -> web.Response:
         if "as=Table" in request.headers.get("Accept", ""):

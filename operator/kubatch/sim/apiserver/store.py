@@ -78,6 +78,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     schema: Obj | None = None
     columns: tuple[Obj, ...] = ()
+    scale: Obj | None = None
+    """The CRD's scale subresource: specReplicasPath, statusReplicasPath, labelSelectorPath."""
     verbs: tuple[str, ...] = (
         "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
     )  # fmt: skip
