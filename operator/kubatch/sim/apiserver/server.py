@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,57 @@ def builtin_types() -> list[ResourceType]:
             short=("crd", "crds"),
         ),
     ]
+
+
+def age(timestamp: str, now: datetime | None = None) -> str:
+    """A duration the way kubectl shows ages: 45s, 3m12s, 5h, 2d."""
+    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    if seconds < 120:
+        return f"{max(seconds, 0)}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours}h" if hours < 48 else f"{hours // 24}d"
+
+
+def _cell(obj: Obj, column: Obj) -> Any:
+    node: Any = obj
+    for step in column["jsonPath"].strip(".").split("."):
+        node = node.get(step) if isinstance(node, dict) else None
+    if column.get("type") == "date" and isinstance(node, str):
+        return age(node)
+    return node
+
+
+def _operations(rtype: ResourceType) -> Obj:
+    """OpenAPI v3 paths of a resource: kubectl looks for PATCH with fieldValidation there to
+    know that the server validates fields itself."""
+    gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+    parameter = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+
+    def operation(action: str) -> Obj:
+        return {
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": [parameter],
+            "responses": {"200": {"description": "OK"}},
+        }
+
+    base = f"/api/{rtype.version}" if not rtype.group else f"/apis/{rtype.group}/{rtype.version}"
+    scope = "/namespaces/{namespace}" if rtype.namespaced else ""
+    return {
+        f"{base}{scope}/{rtype.plural}": {"get": operation("list"), "post": operation("post")},
+        f"{base}{scope}/{rtype.plural}/{{name}}": {
+            "get": operation("get"),
+            "put": operation("put"),
+            "patch": operation("patch"),
+            "delete": operation("delete"),
+        },
+    }
 
 
 class ApiServer:
@@ -226,7 +278,44 @@ class ApiServer:
             }
         if parts == ["version"]:
             return VERSION_INFO
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi(parts[2:])
         return None
+
+    def _openapi(self, rest: list[str]) -> Obj:
+        """OpenAPI v3 documents, as kubectl reads them (it refuses to apply without)."""
+        versions = sorted({(t.group, t.version) for t in self.store.types.values()})
+        if not rest:
+            paths = {}
+            for group, version in versions:
+                key = f"api/{version}" if not group else f"apis/{group}/{version}"
+                paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={self.store.rv}"}
+            return {"paths": paths}
+        group, version = ("", rest[1]) if rest[0] == "api" else (rest[1], rest[2])
+        schemas: Obj = {}
+        operations: Obj = {}
+        for rtype in self.store.types.values():
+            if (rtype.group, rtype.version) != (group, version):
+                continue
+            operations.update(_operations(rtype))
+            schema = (
+                dict(rtype.schema)
+                if rtype.schema
+                else {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            )
+            schema["x-kubernetes-group-version-kind"] = [
+                {"group": group, "version": version, "kind": rtype.kind}
+            ]
+            prefix = f"{group}.{version}" if group else f"io.k8s.api.core.{version}"
+            schemas[f"{prefix}.{rtype.kind}"] = schema
+        if not schemas:
+            raise ApiError(404, "NotFound", "no such group version")
+        return {
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+            "paths": operations,
+            "components": {"schemas": schemas},
+        }
 
     # -- requests ------------------------------------------------------------------------
 
@@ -465,18 +554,12 @@ class ApiServer:
                 {"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}
             )
 
-        def cell(obj: Obj, path: str) -> Any:
-            node: Any = obj
-            for step in path.strip(".").split("."):
-                node = node.get(step) if isinstance(node, dict) else None
-            return node
-
         rows = []
         for obj in items:
-            paths = [c["jsonPath"] for c in rtype.columns] or [".metadata.creationTimestamp"]
+            found = rtype.columns or ({"jsonPath": ".metadata.creationTimestamp", "type": "date"},)
             rows.append(
                 {
-                    "cells": [obj["metadata"]["name"], *[cell(obj, p) for p in paths]],
+                    "cells": [obj["metadata"]["name"], *[_cell(obj, c) for c in found]],
                     "object": {
                         "kind": "PartialObjectMetadata",
                         "apiVersion": "meta.k8s.io/v1",

@@ -45,7 +45,15 @@ class ApiError(Exception):
             "code": self.code,
         }
         if self.causes:
-            body["details"] = {"causes": [{"message": c} for c in self.causes]}
+            causes = []
+            for cause in self.causes:
+                field, _, message = cause.partition(": ")
+                causes.append(
+                    {"reason": "FieldValueInvalid", "field": field, "message": message}
+                    if message
+                    else {"message": cause}
+                )
+            body["details"] = {"causes": causes}
         return body
 
 

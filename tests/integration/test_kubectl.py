@@ -1,0 +1,123 @@
+"""Users drive Kubatch with kubectl: apply, get (with the printer columns), patch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.support.cluster import wait_for
+from tests.support.system import Scenario
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+def kubectl(
+    scenario: Scenario, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(scenario.kube.kubeconfig), "-n", scenario.namespace, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_apply_get_and_patch_with_kubectl(scenario: Scenario) -> None:
+    ce, queue = scenario.name("ce"), scenario.name("q")
+    manifests = [
+        {
+            "apiVersion": "kubatch.io/v1alpha1",
+            "kind": "ComputeEnvironment",
+            "metadata": {"name": ce},
+            "spec": {"computeResources": {"maxvCpus": 8, "instanceTypes": ["m5.xlarge"]}},
+        },
+        {
+            "apiVersion": "kubatch.io/v1alpha1",
+            "kind": "JobQueue",
+            "metadata": {"name": queue},
+            "spec": {
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": ce}],
+            },
+        },
+        {
+            "apiVersion": "kubatch.io/v1alpha1",
+            "kind": "JobDefinition",
+            "metadata": {"name": "hello"},
+            "spec": {
+                "containerProperties": {
+                    "image": "busybox",
+                    "command": ["echo", "hi"],
+                    "resourceRequirements": [
+                        {"type": "VCPU", "value": "1"},
+                        {"type": "MEMORY", "value": "512"},
+                    ],
+                }
+            },
+        },
+        {
+            "apiVersion": "kubatch.io/v1alpha1",
+            "kind": "BatchJob",
+            "metadata": {"name": "hello"},
+            "spec": {"jobQueue": queue, "jobDefinition": "hello"},
+        },
+        {
+            "apiVersion": "kubatch.io/v1alpha1",
+            "kind": "BatchJob",
+            "metadata": {"name": "waits", "annotations": {"sim.kubatch.io/start-delay": "600"}},
+            "spec": {
+                "jobQueue": queue,
+                "jobDefinition": "hello",
+                "dependsOn": [{"jobName": "never"}],
+            },
+        },
+    ]
+    scenario.created += [("computeenvironments", ce), ("jobqueues", queue)]
+    applied = kubectl(scenario, "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
+    assert applied.returncode == 0, applied.stderr
+    assert "batchjob.kubatch.io/hello created" in applied.stdout
+    scenario.wait("hello", "SUCCEEDED")
+    table = kubectl(scenario, "get", "bj", "hello")
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["NAME", "STATUS", "QUEUE", "DEFINITION"]
+    assert row.split()[:4] == ["hello", "SUCCEEDED", queue, "hello"]
+    patched = kubectl(
+        scenario,
+        "patch",
+        "bj",
+        "waits",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"cancel":{"reason":"changed my mind"}}}',
+    )
+    assert patched.returncode == 0, patched.stderr
+    assert scenario.wait("waits", "FAILED")["statusReason"] == "changed my mind"
+    listed = kubectl(scenario, "get", "kubatch")
+    assert "batchjob.kubatch.io/hello" in listed.stdout
+    assert "jobdefinition.kubatch.io/hello" in listed.stdout
+
+
+def test_kubectl_refuses_an_invalid_manifest_naming_the_field(scenario: Scenario) -> None:
+    bad = {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "BatchJob",
+        "metadata": {"name": "bad"},
+        "spec": {"jobQueue": "q", "jobDefinition": "d", "retryStrategy": {"attempts": 11}},
+    }
+    done = kubectl(scenario, "apply", "-f", "-", stdin=yaml.safe_dump(bad))
+    assert done.returncode != 0
+    assert "spec.retryStrategy.attempts" in done.stderr
+    wait_for(
+        lambda: (
+            kubectl(scenario, "get", "bj").stdout.strip() == ""
+            or "bad" not in kubectl(scenario, "get", "bj").stdout
+        ),
+        what="nothing created",
+    )
