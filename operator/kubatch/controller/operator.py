@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,11 +21,13 @@ from typing import Any
 
 import kopf
 
+from .. import metrics
 from ..api import GROUP, VERSION
 from ..autoscaling import NodePoolProvider, load_providers
 from ..core.pods import LABEL_MANAGED_BY, MANAGED_BY
 from ..core.world import ResizePool, World, WorldConfig
 from .client import Client, Credentials
+from .leader import LeaderElector
 from .writer import Writer
 
 log = logging.getLogger("kubatch")
@@ -49,6 +53,14 @@ class Config:
     scale_in_after: timedelta = field(
         default_factory=lambda: timedelta(seconds=_env_float("KUBATCH_SCALE_IN_AFTER_SECONDS", 300))
     )
+    metrics_port: int = field(default_factory=lambda: int(_env_float("KUBATCH_METRICS_PORT", 8000)))
+    """0 serves no metrics."""
+    leader_election: bool = field(
+        default_factory=lambda: os.environ.get("KUBATCH_LEADER_ELECTION", "true").lower() != "false"
+    )
+    namespace: str = field(default_factory=lambda: os.environ.get("KUBATCH_NAMESPACE", "default"))
+    """Where the leader-election Lease lives (the operator's own namespace)."""
+    lease_seconds: float = field(default_factory=lambda: _env_float("KUBATCH_LEASE_SECONDS", 15))
 
 
 def utcnow() -> datetime:
@@ -65,9 +77,26 @@ class Controller:
         self.wake = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.steps = 0
+        self.elector: LeaderElector | None = None
+        self._api_seen = {"requests": 0, "errors": 0, "retries": 0}
+        self._dropped_seen = 0
 
     async def start(self, credentials: Credentials) -> None:
         self.client = Client(credentials, self.config.write_qps, self.config.write_burst)
+        if self.config.metrics_port:
+            metrics.serve(self.config.metrics_port)
+        if self.config.leader_election:
+            identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+            self.elector = LeaderElector(
+                self.client,
+                self.config.namespace,
+                identity,
+                lease_seconds=self.config.lease_seconds,
+            )
+            log.info("waiting for leadership as %s", identity)
+            await self.elector.acquire()
+            metrics.LEADER.set(1)
+            self.tasks.append(asyncio.create_task(self._keep_leading()))
         self.providers = load_providers()
         self.world = World(
             WorldConfig(
@@ -80,10 +109,19 @@ class Controller:
         )
         self.writer = Writer(self.client, self.world, self._resize)
         await self._initial_sync()
-        self.tasks = [
+        self.tasks += [
             asyncio.create_task(self._loop()),
             asyncio.create_task(self.writer.post_events()),
         ]
+
+    async def _keep_leading(self) -> None:
+        assert self.elector is not None
+        await self.elector.keep()
+        metrics.LEADER.set(0)
+        # Another instance may lead now: stop at once rather than write beside it. The
+        # Deployment starts this one again, as a follower.
+        log.error("leadership lost: exiting")
+        os._exit(70)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -199,12 +237,27 @@ class Controller:
             except Exception:
                 log.exception("a step failed")
                 continue
+            took = time.perf_counter() - began
             if world.scheduled:
-                next_pass = began + 2 * (time.perf_counter() - began)
+                next_pass = began + 2 * took
+            metrics.STEP.observe(took)
+            self._record_metrics()
             self.steps += 1
             if writes:
                 await writer.apply(writes)
                 self.wake.set()  # writes may have made more work possible
+
+    def _record_metrics(self) -> None:
+        assert self.world is not None
+        metrics.record(self.world.take_telemetry())
+        if self.client is not None:
+            stats = self.client.stats
+            keys = ("requests", "errors", "retries")
+            metrics.record_api(*(stats[k] - self._api_seen[k] for k in keys))
+            self._api_seen = dict(stats)
+        if self.writer is not None:
+            metrics.EVENTS_DROPPED.inc(self.writer.dropped_events - self._dropped_seen)
+            self._dropped_seen = self.writer.dropped_events
 
 
 CONTROLLER = Controller()

@@ -215,6 +215,8 @@ class JobState:
     """None when the object is invalid (its status says why)."""
     generation: int
     annotations: dict[str, str]
+    finished: bool = False
+    """Whether its end was counted (for metrics)."""
 
 
 @dataclass
@@ -227,6 +229,22 @@ class WorldConfig:
     )
     """Per provider, why its settings are unusable (None when they are fine)."""
     scale_in_after: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class Telemetry:
+    """What happened since it was last taken, for metrics (the world keeps no clock)."""
+
+    submitted: Counter[str] = field(default_factory=Counter)
+    finished: Counter[tuple[str, str]] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
+    waits: list[tuple[str, float]] = field(default_factory=list)
+    """(queue, seconds from RUNNABLE to placed)"""
+    runs: list[tuple[str, float]] = field(default_factory=list)
+    """(queue, seconds an attempt ran)"""
+    queue_counts: dict[str, Counter[JobStatus]] = field(default_factory=dict)
+    environments: dict[str, dict[str, float]] = field(default_factory=dict)
+    """environment -> desired/ready/allocated vCPUs and desired/ready nodes"""
 
 
 class NamespaceView:
@@ -351,6 +369,7 @@ class World:
         self.queue_counts_dirty = True
         self.started = False
         self.last_decisions: Decisions | None = None
+        self.telemetry = Telemetry()
         self._emitted_status: dict[tuple[str, str], Obj] = {}
 
     # -- compute environments -----------------------------------------------------------
@@ -370,6 +389,7 @@ class World:
 
     def delete_environment(self, name: str, now: datetime) -> None:
         self.envs.pop(name, None)
+        self.telemetry.environments.pop(name, None)
         self._revalidate_queues(now)
         self.schedule_needed = True
 
@@ -479,6 +499,13 @@ class World:
         if last:
             status["lastScalingAction"] = last
         self._status(env.obj, "computeenvironments", status)
+        self.telemetry.environments[env.obj["metadata"]["name"]] = {
+            "desired_vcpus": status["desiredvCpus"],
+            "ready_vcpus": status["readyvCpus"],
+            "allocated_vcpus": status["allocatedvCpus"],
+            "desired_nodes": status["desiredNodes"],
+            "ready_nodes": status["readyNodes"],
+        }
 
     # -- queues --------------------------------------------------------------------------
 
@@ -730,6 +757,7 @@ class World:
             )
         else:
             record = JobRecord(key[0], key[1], meta.get("uid", ""), model.spec, created)
+            self.telemetry.submitted[model.spec.job_queue] += 1
         state.record = record
         if record.counts[JobStatus.RUNNABLE]:
             self.runnable_jobs.add(key)
@@ -872,9 +900,17 @@ class World:
             if state is None or state.record is None:
                 continue
             try:
+                attempt = state.record.child(obs.index).current
                 actions = state.record.adopt(obs, now) if adopt else state.record.observe(obs, now)
             except KeyError:
                 continue  # a pod with an index the job does not have: not ours to judge
+            if (
+                attempt is not None
+                and attempt.stopped_at is not None
+                and attempt.started_at is not None
+            ):
+                seconds = (attempt.stopped_at - attempt.started_at).total_seconds()
+                self.telemetry.runs.append((state.record.spec.job_queue, seconds))
             self._apply(key, actions, now)
 
     def _apply(self, key: JobKey, actions: list[Action], now: datetime) -> None:
@@ -890,6 +926,9 @@ class World:
                 )
             elif isinstance(action, CreatePod):
                 self._create_pod(key, state, action)
+        if record.terminal and not state.finished:
+            state.finished = True
+            self.telemetry.finished[(record.spec.job_queue, record.status.value)] += 1
         self._track(key, record)
         deadline = record.next_deadline()
         if deadline is not None:
@@ -1016,6 +1055,14 @@ class World:
         writes, self.writes = self.writes, []
         return writes
 
+    def take_telemetry(self) -> Telemetry:
+        """What happened since the last call (queue counts and environments stay current)."""
+        taken = self.telemetry
+        self.telemetry = Telemetry(
+            queue_counts=taken.queue_counts, environments=dict(taken.environments)
+        )
+        return taken
+
     def next_wake(self) -> datetime | None:
         return self.deadlines[0][0] if self.deadlines else None
 
@@ -1097,6 +1144,11 @@ class World:
             state = self.jobs.get(placement.job)
             if state is None or state.record is None:
                 continue
+            child = state.record.child(placement.index)
+            if child.runnable_since is not None:
+                waited = (now - child.runnable_since).total_seconds()
+                self.telemetry.waits.append((state.record.spec.job_queue, waited))
+            self.telemetry.attempts[state.record.spec.job_queue] += 1
             actions = state.record.place(
                 placement.index, placement.environment, now, placement.node
             )
@@ -1214,3 +1266,4 @@ class World:
                     oldest[queue] = since
         for name, state in self.queues.items():
             self._write_queue_status(state, now, counts.get(name, Counter()), oldest.get(name))
+        self.telemetry.queue_counts = counts

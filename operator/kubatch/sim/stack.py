@@ -5,6 +5,7 @@ and the benchmarks."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,13 @@ def process(
             proc.wait()
         if not isinstance(out, int):
             out.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_for_file(path: Path, timeout: float = 30.0) -> None:
@@ -91,12 +99,22 @@ class Operator:
     env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0
     _stack: ExitStack | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"operator-{self.starts}.log"
 
     def start(self) -> subprocess.Popen[bytes]:
         self.starts += 1
         self._stack = ExitStack()
-        env = {"KUBECONFIG": str(self.kubeconfig), **self.env}
+        self.metrics_port = free_port()
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBATCH_METRICS_PORT": str(self.metrics_port),
+            **self.env,
+        }
         self.proc = self._stack.enter_context(
             process(
                 [sys.executable, "-m", "kubatch.controller"],

@@ -1,0 +1,121 @@
+"""Leader election on a coordination.k8s.io Lease: with several replicas, exactly one
+schedules. The others wait; when the leader stops renewing, one of them takes over."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .client import ApiError, Client
+
+log = logging.getLogger(__name__)
+
+API = "coordination.k8s.io/v1"
+
+
+def _micro(time: datetime) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        client: Client,
+        namespace: str,
+        identity: str,
+        name: str = "kubatch-operator",
+        lease_seconds: float = 15.0,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.identity = identity
+        self.name = name
+        self.lease_seconds = lease_seconds
+        self.leading = False
+
+    async def _try(self) -> bool:
+        now = datetime.now(UTC)
+        spec: dict[str, Any] = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, int(self.lease_seconds)),
+            "renewTime": _micro(now),
+        }
+        try:
+            lease = await self.client.get(API, "leases", self.name, self.namespace)
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            body = {
+                "apiVersion": API,
+                "kind": "Lease",
+                "metadata": {"name": self.name},
+                "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0},
+            }
+            try:
+                await self.client.create(API, "leases", body, self.namespace)
+            except ApiError as created:
+                if created.conflict:
+                    return False
+                raise
+            return True
+        current = lease.get("spec") or {}
+        holder = current.get("holderIdentity")
+        renewed = _parse(current.get("renewTime")) or _parse(current.get("acquireTime"))
+        duration = timedelta(
+            seconds=float(current.get("leaseDurationSeconds") or self.lease_seconds)
+        )
+        expired = renewed is None or renewed + duration < now
+        if holder and holder != self.identity and not expired:
+            return False
+        if holder != self.identity:
+            spec["acquireTime"] = _micro(now)
+            spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+        patch = {
+            "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+            "spec": spec,
+        }
+        try:
+            await self.client.patch(API, "leases", self.name, patch, self.namespace)
+        except ApiError as e:
+            if e.conflict:
+                return False
+            raise
+        return True
+
+    async def acquire(self) -> None:
+        """Return once this instance leads."""
+        while True:
+            try:
+                if await self._try():
+                    self.leading = True
+                    log.info(
+                        "leading as %s (lease %s/%s)", self.identity, self.namespace, self.name
+                    )
+                    return
+            except ApiError as e:
+                log.warning("leader election: %s", e)
+            await asyncio.sleep(self.lease_seconds / 4)
+
+    async def keep(self) -> None:
+        """Renew while leading; return when the lease could not be renewed in time."""
+        last = datetime.now(UTC)
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if await self._try():
+                    last = datetime.now(UTC)
+                    continue
+            except ApiError as e:
+                log.warning("leader election: %s", e)
+            if datetime.now(UTC) - last > timedelta(seconds=self.lease_seconds * 2 / 3):
+                self.leading = False
+                log.error("lost the lease %s/%s", self.namespace, self.name)
+                return
