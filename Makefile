@@ -4,17 +4,20 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TOOLS  := .tools
+HELM   := $(TOOLS)/helm
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit lint format crds bench demo clean
+.PHONY: help install test unit lint format crds bench demo chart-check tools clean
 
 help:
 	@echo "make demo     - run Kubatch on its embedded default and the examples (no cluster needed)"
 	@echo "make test     - create .venv if needed, install, run the whole test suite"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
-	@echo "make crds     - regenerate crds/ from the pydantic models"
+	@echo "make crds     - regenerate crds/ (and the chart's copy) from the pydantic models"
+	@echo "make chart-check - helm lint and template the chart, validate what it renders"
 	@echo "make bench    - run the benchmarks (each prints one JSON line)"
 
 $(STAMP): pyproject.toml
@@ -25,7 +28,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+$(HELM): | $(STAMP)
+	$(BIN)/python scripts/fetch_tools.py $(TOOLS)
+
+tools: $(HELM)
+
+test: $(STAMP) $(HELM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -41,7 +49,10 @@ format: $(STAMP)
 	$(BIN)/ruff format $(SOURCES)
 
 crds: $(STAMP)
-	$(BIN)/python -m kubatch.api.crdgen crds
+	$(BIN)/python -m kubatch.api.crdgen crds helm/kubatch/crds
+
+chart-check: $(STAMP) $(HELM)
+	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/kubatch dev --examples examples $(DEMO_ARGS)
@@ -52,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.operator_throughput 2000
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

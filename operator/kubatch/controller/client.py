@@ -343,6 +343,19 @@ class Client:
             "POST", resource_path(api_version, plural, namespace), body, write=True
         )
 
+    async def create_subresource(
+        self,
+        api_version: str,
+        plural: str,
+        name: str,
+        subresource: str,
+        body: Obj,
+        namespace: str | None = None,
+    ) -> Obj:
+        """POST to a subresource, e.g. a pod's binding."""
+        path = resource_path(api_version, plural, namespace, name, subresource)
+        return await self.request("POST", path, body, write=True)
+
     async def patch(
         self,
         api_version: str,

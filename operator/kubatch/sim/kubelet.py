@@ -230,11 +230,8 @@ class Kubelet:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         try:
-            await self.client.request(
-                "POST",
-                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
-                body,
-                write=True,
+            await self.client.create_subresource(
+                "v1", "pods", meta["name"], "binding", body, meta["namespace"]
             )
         except ApiError as e:
             log.debug("binding %s failed: %s", meta["name"], e)

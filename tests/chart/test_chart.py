@@ -1,0 +1,219 @@
+"""The Helm chart, checked with a real helm binary: lint, render with several value sets,
+validate every rendered manifest against the Kubernetes schemas, and RBAC against the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from kubatch import metrics
+from tests.support.api_usage import UNKNOWN, Use, kubelet_uses, operator_uses
+
+ROOT = Path(__file__).parents[2]
+HELM = ROOT / ".tools" / "helm"
+CHART = ROOT / "helm" / "kubatch"
+KUBERNETES_VERSION = "1.30"
+
+VALUE_SETS: dict[str, list[str]] = {
+    "defaults": [],
+    "everything_on": [
+        "simulatedNodes.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+        "dashboard.enabled=true",
+        "replicaCount=2",
+        "operator.logLevel=debug",
+    ],
+    "watch_some_namespaces": ["operator.watchNamespaces={team-a,team-b}", "operator.writeQps=20"],
+    "no_rbac_existing_account": [
+        "rbac.create=false",
+        "serviceAccount.create=false",
+        "serviceAccount.name=batch-operator",
+    ],
+    "metrics_off": ["metrics.enabled=false"],
+}
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    assert HELM.exists(), "run `make tools` (make test does) to fetch helm"
+    return subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def render(values: list[str]) -> list[dict[str, Any]]:
+    args = ["template", "kubatch", str(CHART), "--namespace", "kubatch-system", "--include-crds"]
+    for value in values:
+        args += ["--set", value]
+    done = helm(*args)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_helm_lint_strict() -> None:
+    done = helm("lint", "--strict", str(CHART))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_every_rendered_manifest_is_valid_kubernetes(name: str) -> None:
+    documents = render(VALUE_SETS[name])
+    assert documents
+    for doc in documents:
+        if doc["kind"] == "ServiceMonitor":  # a Prometheus Operator CRD: not in the schemas
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_chart_ships_the_generated_crds() -> None:
+    kinds = {
+        d["spec"]["names"]["kind"] for d in render([]) if d["kind"] == "CustomResourceDefinition"
+    }
+    assert kinds == {"ComputeEnvironment", "JobQueue", "JobDefinition", "BatchJob"}
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        assert (CHART / "crds" / path.name).read_text() == path.read_text(), "run `make crds`"
+
+
+def _workload(documents: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    (found,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
+    return found
+
+
+@pytest.mark.parametrize("component", ["operator", "simulated-kubelet"])
+def test_workloads_run_locked_down(component: str) -> None:
+    deployment = _workload(render(VALUE_SETS["everything_on"]), component)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"]
+
+
+def test_operator_probes_use_kopfs_health_endpoint() -> None:
+    container = _workload(render([]), "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_values_reach_the_operator() -> None:
+    container = _workload(render(VALUE_SETS["watch_some_namespaces"]), "operator")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBATCH_WRITE_QPS"] == "20"
+    assert "--namespace=team-a" in container["args"]
+    assert "--namespace=team-b" in container["args"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["replicaCount=0", "operator.logLevel=loud", "metrics.port=70000", "unknownKey=1"]
+)
+def test_values_schema_refuses_bad_values(bad: str) -> None:
+    done = helm("template", "kubatch", str(CHART), "--set", bad)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr
+
+
+# -- RBAC ----------------------------------------------------------------------------------
+
+
+def _rules(documents: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for doc in documents:
+        if doc["kind"] in ("ClusterRole", "Role") and doc["metadata"]["name"] in names:
+            rules += doc["rules"]
+    return rules
+
+
+def _grants(rules: list[dict[str, Any]], use: Use) -> bool:
+    return any(
+        (use.group == UNKNOWN or use.group in rule["apiGroups"])
+        and use.resource in rule["resources"]
+        and use.verb in rule["verbs"]
+        for rule in rules
+    )
+
+
+def test_no_wildcards_in_any_rbac_rule() -> None:
+    for doc in render(VALUE_SETS["everything_on"]):
+        for rule in doc.get("rules", []):
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule.get(key, []), (doc["metadata"]["name"], rule)
+
+
+@pytest.mark.parametrize(
+    ("roles", "used"),
+    [
+        (("kubatch", "kubatch-leader-election"), operator_uses),
+        (("kubatch-simulated-kubelet",), kubelet_uses),
+    ],
+    ids=["operator", "simulated_kubelet"],
+)
+def test_rbac_grants_exactly_what_the_code_uses(roles: tuple[str, ...], used: Any) -> None:
+    rules = _rules(render(VALUE_SETS["everything_on"]), *roles)
+    uses = used()
+    assert uses, "the code scan found no API use"
+    missing = sorted(
+        f"{u.verb} {u.group}/{u.resource} ({u.where})" for u in uses if not _grants(rules, u)
+    )
+    assert not missing, "the code uses what RBAC does not allow"
+    unused = [
+        f"{verb} {group}/{resource}"
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        if not any(
+            u.resource == resource and u.verb == verb and u.group in (group, UNKNOWN) for u in uses
+        )
+    ]
+    assert not unused, "RBAC allows what the code never does"
+
+
+# -- the dashboard ---------------------------------------------------------------------------
+
+
+def _dashboard_metrics() -> set[str]:
+    dashboard = json.loads((CHART / "files" / "dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    expressions += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    return {m for expr in expressions for m in re.findall(r"\bkubatch_[a-z_]+", expr)}
+
+
+def test_every_metric_the_dashboard_queries_exists() -> None:
+    exported = set()
+    for family in metrics.REGISTRY.collect():
+        exported |= {sample.name for sample in family.samples} | {family.name}
+        if family.type == "histogram":
+            exported |= {f"{family.name}_bucket", f"{family.name}_sum", f"{family.name}_count"}
+        if family.type == "counter":
+            exported.add(f"{family.name}_total")
+    queried = _dashboard_metrics()
+    assert queried
+    assert queried <= exported, sorted(queried - exported)
+
+
+def test_the_dashboard_shows_the_four_views() -> None:
+    queried = _dashboard_metrics()
+    assert {
+        "kubatch_jobs",
+        "kubatch_job_wait_seconds_bucket",
+        "kubatch_jobs_finished_total",
+        "kubatch_compute_environment_vcpus",
+    } <= queried
