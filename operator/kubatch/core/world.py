@@ -454,13 +454,10 @@ class World:
     def _write_environment_status(
         self, env: EnvState, now: datetime, plan: CapacityPlan | None
     ) -> None:
-        meta = env.obj["metadata"]
         nodes = self._pool_nodes(env)
         ready = [n for n in nodes if n.ready]
-        previous = self._previous_conditions(env.obj, "computeenvironments")
         status: Obj = {
-            "status": "VALID" if env.valid else "INVALID",
-            "observedGeneration": meta.get("generation"),
+            **self._validity(env.obj, "computeenvironments", env.valid, env.reason, now),
             "desiredvCpus": plan.desired_vcpus
             if plan
             else sum(n.allocatable.millicpu for n in nodes) // 1000,
@@ -469,20 +466,7 @@ class World:
             "desiredNodes": sum(plan.desired.values()) if plan else len(nodes),
             "readyNodes": len(ready),
             "nodesByType": dict(Counter(n.shape or "unknown" for n in nodes)),
-            "conditions": [
-                _condition(
-                    "Valid",
-                    env.valid,
-                    "Validated" if env.valid else "Invalid",
-                    env.reason or "the compute environment is valid",
-                    meta.get("generation"),
-                    now,
-                    previous,
-                )
-            ],
         }
-        if env.reason:
-            status["statusReason"] = env.reason
         last = (env.obj.get("status") or {}).get("lastScalingAction")
         if (
             plan is not None
@@ -572,26 +556,10 @@ class World:
         counts: Counter[JobStatus] | None = None,
         oldest: datetime | None = None,
     ) -> None:
-        meta = state.obj["metadata"]
-        previous = self._previous_conditions(state.obj, "jobqueues")
         status: Obj = {
-            "status": "VALID" if state.valid else "INVALID",
-            "observedGeneration": meta.get("generation"),
+            **self._validity(state.obj, "jobqueues", state.valid, state.reason, now),
             "jobCounts": {s.value: (counts or Counter())[s] for s in JobStatus},
-            "conditions": [
-                _condition(
-                    "Valid",
-                    state.valid,
-                    "Validated" if state.valid else "Invalid",
-                    state.reason or "the job queue is valid",
-                    meta.get("generation"),
-                    now,
-                    previous,
-                )
-            ],
         }
-        if state.reason:
-            status["statusReason"] = state.reason
         if oldest is not None:
             status["oldestRunnableTime"] = oldest.strftime("%Y-%m-%dT%H:%M:%SZ")
         self._status(state.obj, "jobqueues", status)
@@ -670,13 +638,12 @@ class World:
 
     def _write_definition_status(self, state: DefinitionState, now: datetime) -> None:
         assert state.obj is not None
-        meta = state.obj["metadata"]
-        previous = self._previous_conditions(state.obj, "jobdefinitions")
         revisions = state.revision_list()
         active = [r.number for r in revisions if r.active]
         status: Obj = {
-            "status": "VALID" if state.model else "INVALID",
-            "observedGeneration": meta.get("generation"),
+            **self._validity(
+                state.obj, "jobdefinitions", state.model is not None, state.reason, now
+            ),
             "revisions": [
                 {
                     "revision": r.number,
@@ -685,22 +652,10 @@ class World:
                 }
                 for r in revisions
             ],
-            "conditions": [
-                _condition(
-                    "Valid",
-                    state.model is not None,
-                    "Validated" if state.model else "Invalid",
-                    state.reason or "the job definition is valid",
-                    meta.get("generation"),
-                    now,
-                    previous,
-                )
-            ],
         }
         if active:
             status["latestRevision"] = max(active)
         if state.reason:
-            status["statusReason"] = state.reason
             self._event(state.obj, "Warning", "Invalid", state.reason)
         self._status(state.obj, "jobdefinitions", status)
 
@@ -1200,6 +1155,32 @@ class World:
             env.last_plan = plan
 
     # -- statuses and events -------------------------------------------------------------
+
+    def _validity(
+        self, obj: Obj, plural: str, valid: bool, reason: str | None, now: datetime
+    ) -> Obj:
+        """The part of a status every validated kind shares: status, observedGeneration,
+        the Valid condition and, when invalid, the reason."""
+        generation = obj["metadata"].get("generation")
+        kind = obj.get("kind") or plural
+        message = reason or f"the {kind} is valid"
+        condition = _condition(
+            "Valid",
+            valid,
+            "Validated" if valid else "Invalid",
+            message,
+            generation,
+            now,
+            self._previous_conditions(obj, plural),
+        )
+        status: Obj = {
+            "status": "VALID" if valid else "INVALID",
+            "observedGeneration": generation,
+            "conditions": [condition],
+        }
+        if reason:
+            status["statusReason"] = reason
+        return status
 
     def _previous_conditions(self, obj: Obj, plural: str) -> list[Obj]:
         meta = obj["metadata"]

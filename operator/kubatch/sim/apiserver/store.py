@@ -62,6 +62,16 @@ def _content(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+def _validated(rtype: ResourceType, obj: Obj, schema: Obj, value: Obj, strict: bool) -> Obj:
+    """`value` as stored under `schema`; 422 Invalid naming every broken rule otherwise."""
+    admitted, errors = crd_schema.admit(schema, value, strict)
+    if errors:
+        name = obj.get("metadata", {}).get("name", "")
+        message = f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors)
+        raise ApiError(422, "Invalid", message, errors)
+    return admitted
+
+
 def event_line(kind: str, obj: Obj) -> bytes:
     return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
@@ -434,16 +444,7 @@ class Store:
         if old is not None and _content(old) == _content(obj):
             # Ratcheting, as API servers do: what did not change is not validated again.
             return self._admit_status(rtype, obj, strict)
-        admitted, errors = crd_schema.admit(rtype.schema, obj, strict)
-        if errors:
-            name = obj.get("metadata", {}).get("name", "")
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors),
-                errors,
-            )
-        return admitted
+        return _validated(rtype, obj, rtype.schema, obj, strict)
 
     def _admit_status(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
         assert rtype.schema is not None
@@ -451,15 +452,7 @@ class Store:
         if status_schema is None or "status" not in obj:
             return obj
         wrapper = {"type": "object", "properties": {"status": status_schema}}
-        admitted, errors = crd_schema.admit(wrapper, {"status": obj["status"]}, strict)
-        if errors:
-            name = obj.get("metadata", {}).get("name", "")
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors),
-                errors,
-            )
+        admitted = _validated(rtype, obj, wrapper, {"status": obj["status"]}, strict)
         return {**obj, "status": admitted["status"]}
 
     def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
