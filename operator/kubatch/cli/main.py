@@ -10,12 +10,28 @@ import yaml
 from .. import __version__
 from ..api import InvalidManifest, parse
 from .dev import dev
+from .jobs import COMMANDS, Context
 
 
 @click.group()
 @click.version_option(__version__, prog_name="kubatch")
-def cli() -> None:
+@click.option(
+    "--kubeconfig", envvar="KUBECONFIG", help="the cluster (default: KUBECONFIG, ~/.kube/config)"
+)
+@click.option("--namespace", "-n", help="the namespace of jobs (default: the context's)")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def cli(
+    click_ctx: click.Context, kubeconfig: str | None, namespace: str | None, output: str
+) -> None:
     """Kubatch: AWS Batch's compute environments, queues, definitions and jobs on Kubernetes."""
+    click_ctx.obj = Context(kubeconfig.split(":")[0] if kubeconfig else None, namespace, output)
 
 
 @cli.command()
@@ -40,6 +56,8 @@ def validate(files: tuple[Path, ...]) -> None:
 
 
 cli.add_command(dev)
+for command in COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,602 @@
+"""The daily commands: submit, describe, list, cancel, terminate, logs, queues, environments.
+
+They talk to whatever cluster the kubeconfig names (the embedded one of `kubatch dev
+--keep` included), print a table, JSON or YAML, and exit non-zero on errors with a message
+that says what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import urllib3
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+from rich.console import Console
+from rich.table import Table
+
+from ..api import GROUP, VERSION, InvalidManifest, parse
+from ..core.pods import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_NAME
+
+TERMINAL = ("SUCCEEDED", "FAILED")
+STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+
+
+class Failure(click.ClickException):
+    """An error the user can act on; exit code 1."""
+
+
+@dataclass
+class Context:
+    kubeconfig: str | None
+    namespace: str | None
+    output: str
+    _api: client.ApiClient | None = None
+
+    @property
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            try:
+                self._api = config.new_client_from_config(self.kubeconfig)
+            except (ConfigException, FileNotFoundError, TypeError) as e:
+                raise Failure(
+                    f"no cluster configured: {e} (set KUBECONFIG or --kubeconfig)"
+                ) from None
+        return self._api
+
+    @property
+    def ns(self) -> str:
+        if self.namespace:
+            return self.namespace
+        try:
+            _, current = config.list_kube_config_contexts(self.kubeconfig)
+            found: str = current.get("context", {}).get("namespace") or "default"
+        except (ConfigException, FileNotFoundError, TypeError):
+            found = "default"
+        return found
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """Turn API and connection errors into messages."""
+    try:
+        yield
+    except ApiException as e:
+        if e.status == 404:
+            raise Failure(f"{what} not found") from None
+        try:
+            message = json.loads(e.body).get("message", e.reason)
+        except (TypeError, ValueError):
+            message = e.reason
+        raise Failure(f"{what}: {message}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise Failure(f"cannot reach the cluster: {e}") from None
+
+
+def emit(ctx: Context, data: Any, table: Callable[[], Table | str]) -> None:
+    if ctx.output == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+    elif ctx.output == "yaml":
+        click.echo(yaml.safe_dump(data, sort_keys=False))
+    else:
+        rendered = table()
+        if isinstance(rendered, str):
+            click.echo(rendered)
+        else:
+            Console(width=160).print(rendered)
+
+
+def age(timestamp: str | None) -> str:
+    if not timestamp:
+        return ""
+    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = int((datetime.now(UTC) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _job(ctx: Context, name: str) -> dict[str, Any]:
+    with api_errors(f"BatchJob {name} in namespace {ctx.ns}"):
+        found: dict[str, Any] = ctx.custom.get_namespaced_custom_object(
+            GROUP, VERSION, ctx.ns, "batchjobs", name
+        )
+    return found
+
+
+def _key_values(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=what)
+        result[key] = value
+    return result
+
+
+# -- submit ------------------------------------------------------------------------------
+
+
+def build_job(
+    name: str | None,
+    queue: str,
+    definition: str,
+    array_size: int | None,
+    depends_on: tuple[str, ...],
+    parameters: tuple[str, ...],
+    env: tuple[str, ...],
+    vcpus: str | None,
+    memory: str | None,
+    gpus: int | None,
+    command: tuple[str, ...],
+    attempts: int | None,
+    timeout: int | None,
+    annotations: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The BatchJob manifest for the submit options (validated by the caller)."""
+    spec: dict[str, Any] = {"jobQueue": queue, "jobDefinition": definition}
+    if array_size is not None:
+        spec["arrayProperties"] = {"size": array_size}
+    deps = []
+    for dep in depends_on:
+        job, _, kind = dep.partition("=")
+        entry: dict[str, str] = {}
+        if job and job != "SEQUENTIAL":
+            entry["jobName"] = job
+        if kind or job == "SEQUENTIAL":
+            entry["type"] = kind or "SEQUENTIAL"
+        deps.append(entry)
+    if deps:
+        spec["dependsOn"] = deps
+    if parameters:
+        spec["parameters"] = _key_values(parameters, "--parameter")
+    overrides: dict[str, Any] = {}
+    if command:
+        overrides["command"] = list(command)
+    if env:
+        overrides["environment"] = [
+            {"name": k, "value": v} for k, v in _key_values(env, "--env").items()
+        ]
+    requirements = [
+        {"type": kind, "value": str(value)}
+        for kind, value in (("VCPU", vcpus), ("MEMORY", memory), ("GPU", gpus))
+        if value is not None
+    ]
+    if requirements:
+        overrides["resourceRequirements"] = requirements
+    if overrides:
+        spec["containerOverrides"] = overrides
+    if attempts is not None:
+        spec["retryStrategy"] = {"attempts": attempts}
+    if timeout is not None:
+        spec["timeout"] = {"attemptDurationSeconds": timeout}
+    metadata: dict[str, Any] = (
+        {"name": name} if name else {"generateName": f"{definition.partition(':')[0]}-"}
+    )
+    if annotations:
+        metadata["annotations"] = _key_values(annotations, "--annotation")
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "BatchJob",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--queue", "-q", required=True, help="JobQueue")
+@click.option("--definition", "-d", required=True, help='JobDefinition: "name" or "name:revision"')
+@click.option("--array-size", type=int, help="run an array job of this many children")
+@click.option(
+    "--depends-on",
+    multiple=True,
+    metavar="JOB[=TYPE]",
+    help="a dependency: job, job:index, job=N_TO_N, job=AFTER_ANY, or SEQUENTIAL",
+)
+@click.option("--parameter", "-p", multiple=True, metavar="KEY=VALUE", help="a Ref:: parameter")
+@click.option("--env", "-e", multiple=True, metavar="NAME=VALUE", help="an environment override")
+@click.option("--vcpus", help='VCPU override ("2", "0.5", "500m")')
+@click.option("--memory", help='MEMORY override (MiB "2048", or "2Gi")')
+@click.option("--gpus", type=int, help="GPU override")
+@click.option("--attempts", type=int, help="retryStrategy.attempts override")
+@click.option("--timeout", type=int, help="attemptDurationSeconds override")
+@click.option(
+    "--annotation", "-a", multiple=True, metavar="KEY=VALUE", help="an annotation of the job"
+)
+@click.option("--wait", is_flag=True, help="wait until the job ends; exit 1 unless it SUCCEEDED")
+@click.option(
+    "--follow", "-f", is_flag=True, help="like --wait, printing each change as it happens"
+)
+@click.argument("command", nargs=-1)
+@pass_context
+def submit(
+    ctx: Context,
+    name: str | None,
+    queue: str,
+    definition: str,
+    array_size: int | None,
+    depends_on: tuple[str, ...],
+    parameter: tuple[str, ...],
+    env: tuple[str, ...],
+    vcpus: str | None,
+    memory: str | None,
+    gpus: int | None,
+    attempts: int | None,
+    timeout: int | None,
+    annotation: tuple[str, ...],
+    wait: bool,
+    follow: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Submit a job (arguments after -- replace the definition's command)."""
+    manifest = build_job(
+        name,
+        queue,
+        definition,
+        array_size,
+        depends_on,
+        parameter,
+        env,
+        vcpus,
+        memory,
+        gpus,
+        command,
+        attempts,
+        timeout,
+        annotation,
+    )
+    try:
+        parse(
+            {
+                **manifest,
+                "metadata": {
+                    **manifest["metadata"],
+                    "name": manifest["metadata"].get("name") or "x",
+                },
+            }
+        )
+    except InvalidManifest as e:
+        raise click.UsageError("\n".join(e.errors)) from None
+    with api_errors("submitting the job"):
+        created = ctx.custom.create_namespaced_custom_object(
+            GROUP, VERSION, ctx.ns, "batchjobs", manifest
+        )
+    job_name = created["metadata"]["name"]
+    if ctx.output != "table":
+        emit(ctx, created, lambda: "")
+    else:
+        click.echo(f"submitted BatchJob {ctx.ns}/{job_name} (uid {created['metadata']['uid']})")
+    if wait or follow:
+        status = watch(ctx, job_name, follow)
+        if status.get("status") != "SUCCEEDED":
+            raise Failure(f"{job_name} {status.get('status')}: {status.get('statusReason', '')}")
+
+
+def _line(status: dict[str, Any]) -> str:
+    text = status.get("status") or "SUBMITTED"
+    array = status.get("arrayProperties")
+    if array:
+        counts = array.get("statusSummary") or {}
+        text += " " + " ".join(f"{k.lower()}={v}" for k, v in counts.items() if v)
+    if status.get("statusReason"):
+        text += f" ({status['statusReason']})"
+    return text
+
+
+def watch(ctx: Context, name: str, follow: bool, interval: float = 0.5) -> dict[str, Any]:
+    last = ""
+    while True:
+        status = _job(ctx, name).get("status") or {}
+        line = _line(status)
+        if follow and line != last:
+            click.echo(f"{datetime.now().strftime('%H:%M:%S')}  {name}  {line}")
+            last = line
+        if status.get("status") in TERMINAL:
+            return status
+        time.sleep(interval)
+
+
+# -- describe and list ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("name")
+@pass_context
+def describe(ctx: Context, name: str) -> None:
+    """Status, reason, attempts, array summary, dependencies and queue position of a job."""
+    job = _job(ctx, name)
+    spec, status = job["spec"], job.get("status") or {}
+
+    def render() -> str:
+        lines = [
+            f"Name:          {name}",
+            f"Namespace:     {ctx.ns}",
+            f"Status:        {status.get('status', 'SUBMITTED')}",
+            f"Reason:        {status.get('statusReason', '')}",
+            f"Queue:         {spec['jobQueue']}",
+            f"Definition:    {spec['jobDefinition']}"
+            + (
+                f" (revision {status['jobDefinitionRevision']})"
+                if "jobDefinitionRevision" in status
+                else ""
+            ),
+            f"Environment:   {status.get('computeEnvironment', '')}",
+            f"Created:       {job['metadata'].get('creationTimestamp', '')}",
+            f"Started:       {status.get('startedAt', '')}",
+            f"Stopped:       {status.get('stoppedAt', '')}",
+            f"Attempts:      {status.get('attemptCount', 0)}",
+        ]
+        if status.get("positionInQueue"):
+            lines.append(f"Position:      {status['positionInQueue']} in {spec['jobQueue']}")
+        array = status.get("arrayProperties")
+        if array:
+            counts = ", ".join(
+                f"{k}={v}" for k, v in (array.get("statusSummary") or {}).items() if v
+            )
+            lines.append(f"Array:         size {array['size']}: {counts}")
+            for state, ranges in sorted((array.get("indexes") or {}).items()):
+                lines.append(f"  {state:<12} {ranges}")
+        deps = spec.get("dependsOn") or []
+        if deps:
+            lines.append("Depends on:")
+            for dep in deps:
+                target = dep.get("jobName")
+                state = ""
+                if target:
+                    try:
+                        found = _job(ctx, target.partition(":")[0])
+                        state = (found.get("status") or {}).get("status", "SUBMITTED")
+                    except Failure:
+                        state = "does not exist yet"
+                lines.append(
+                    f"  {target or '(its own children)'} {dep.get('type', '')} {state}".rstrip()
+                )
+        attempts = status.get("attempts") or []
+        if attempts:
+            lines.append("Attempts:")
+            lines.append(f"  {'#':<3} {'index':<6} {'pod':<36} {'node':<32} {'exit':<5} reason")
+            for a in attempts:
+                index = "" if a.get("arrayIndex") is None else str(a["arrayIndex"])
+                exit_code = "" if a.get("exitCode") is None else str(a["exitCode"])
+                reason = a.get("reason") or a.get("statusReason") or ""
+                lines.append(
+                    f"  {a['attempt']:<3} {index:<6} {a.get('podName', ''):<36} "
+                    f"{a.get('nodeName') or '':<32} {exit_code:<5} {reason}"
+                )
+        return "\n".join(lines)
+
+    emit(ctx, job, render)
+
+
+@click.command(name="list")
+@click.option("--queue", "-q", help="only jobs of this queue")
+@click.option(
+    "--status",
+    "-s",
+    type=click.Choice(STATES, case_sensitive=False),
+    help="only jobs in this state",
+)
+@click.option("--all-namespaces", "-A", is_flag=True)
+@pass_context
+def list_jobs(ctx: Context, queue: str | None, status: str | None, all_namespaces: bool) -> None:
+    """Jobs, like aws batch list-jobs."""
+    with api_errors("listing jobs"):
+        if all_namespaces:
+            items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "batchjobs")["items"]
+        else:
+            items = ctx.custom.list_namespaced_custom_object(GROUP, VERSION, ctx.ns, "batchjobs")[
+                "items"
+            ]
+    jobs = [
+        j
+        for j in items
+        if (queue is None or j["spec"]["jobQueue"] == queue)
+        and (status is None or (j.get("status") or {}).get("status", "SUBMITTED") == status.upper())
+    ]
+
+    def render() -> Table:
+        table = Table(box=None, pad_edge=False)
+        for column in (["NAMESPACE"] if all_namespaces else []) + [
+            "NAME",
+            "STATUS",
+            "QUEUE",
+            "DEFINITION",
+            "SIZE",
+            "ATTEMPTS",
+            "REASON",
+            "AGE",
+        ]:
+            table.add_column(column)
+        for j in jobs:
+            s = j.get("status") or {}
+            size = (j["spec"].get("arrayProperties") or {}).get("size")
+            row = [
+                j["metadata"]["name"],
+                s.get("status", "SUBMITTED"),
+                j["spec"]["jobQueue"],
+                j["spec"]["jobDefinition"],
+                "" if size is None else str(size),
+                str(s.get("attemptCount", 0)),
+                s.get("statusReason", ""),
+                age(j["metadata"].get("creationTimestamp")),
+            ]
+            table.add_row(*(([j["metadata"]["namespace"]] if all_namespaces else []) + row))
+        return table
+
+    emit(ctx, jobs, render)
+
+
+# -- cancel and terminate -------------------------------------------------------------------
+
+
+def _stop(ctx: Context, kind: str, name: str, reason: str, index: str | None) -> None:
+    _job(ctx, name)
+    request: dict[str, Any] = {"reason": reason}
+    if index:
+        request["arrayIndexes"] = index
+    with api_errors(f"{kind} {name}"):
+        ctx.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, ctx.ns, "batchjobs", name, {"spec": {kind: request}}
+        )
+    click.echo(f"{kind} requested for {ctx.ns}/{name}: {reason}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--reason", "-r", required=True)
+@click.option("--index", help='only these array children, e.g. "3" or "0-4,9"')
+@pass_context
+def cancel(ctx: Context, name: str, reason: str, index: str | None) -> None:
+    """Cancel a job that has not started (STARTING and RUNNING jobs go on)."""
+    _stop(ctx, "cancel", name, reason, index)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--reason", "-r", required=True)
+@click.option("--index", help='only these array children, e.g. "3" or "0-4,9"')
+@pass_context
+def terminate(ctx: Context, name: str, reason: str, index: str | None) -> None:
+    """Stop a job wherever it is: running attempts get SIGTERM, then SIGKILL 30 s later."""
+    _stop(ctx, "terminate", name, reason, index)
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("name")
+@click.option("--index", type=int, help="the array child")
+@click.option("--attempt", type=int, help="the attempt (default: the latest)")
+@click.option("--follow", "-f", is_flag=True)
+@pass_context
+def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow: bool) -> None:
+    """Print the container log of one attempt."""
+    job = _job(ctx, name)
+    if job["spec"].get("arrayProperties") and index is None:
+        raise click.UsageError(f"{name} is an array job: say which child with --index")
+    selector = f"{LABEL_JOB_NAME}={name}"
+    if index is not None:
+        selector += f",{LABEL_ARRAY_INDEX}={index}"
+    if attempt is not None:
+        selector += f",{LABEL_ATTEMPT}={attempt}"
+    with api_errors(f"the pods of {name}"):
+        pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
+    pods = [
+        p for p in pods if p.metadata.labels.get("kubatch.io/job-uid") == job["metadata"]["uid"]
+    ]
+    if not pods:
+        raise Failure(f"{name} has no pod for that attempt yet")
+    pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))
+    with api_errors(f"the log of {pod.metadata.name}"):
+        if follow:
+            stream = ctx.core.read_namespaced_pod_log(
+                pod.metadata.name, ctx.ns, follow=True, _preload_content=False
+            )
+            for chunk in stream.stream():
+                sys.stdout.write(chunk.decode(errors="replace"))
+        else:
+            click.echo(ctx.core.read_namespaced_pod_log(pod.metadata.name, ctx.ns), nl=False)
+
+
+# -- queues and environments ---------------------------------------------------------------
+
+
+@click.command()
+@pass_context
+def queues(ctx: Context) -> None:
+    """Job queues: priority, state, jobs per state, oldest wait."""
+    with api_errors("listing queues"):
+        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "jobqueues")["items"]
+
+    def render() -> Table:
+        table = Table(box=None, pad_edge=False)
+        for column in ("NAME", "PRIORITY", "STATE", "STATUS", *STATES, "OLDEST WAIT"):
+            table.add_column(column)
+        for q in sorted(items, key=lambda q: -q["spec"]["priority"]):
+            s = q.get("status") or {}
+            counts = s.get("jobCounts") or {}
+            table.add_row(
+                q["metadata"]["name"],
+                str(q["spec"]["priority"]),
+                q["spec"].get("state", "ENABLED"),
+                s.get("status", ""),
+                *(str(counts.get(state, 0)) for state in STATES),
+                age(s.get("oldestRunnableTime")),
+            )
+        return table
+
+    emit(ctx, items, render)
+
+
+@click.command()
+@pass_context
+def environments(ctx: Context) -> None:
+    """Compute environments: desired, ready and allocated capacity."""
+    with api_errors("listing compute environments"):
+        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "computeenvironments")[
+            "items"
+        ]
+
+    def render() -> Table:
+        table = Table(box=None, pad_edge=False)
+        for column in (
+            "NAME",
+            "TYPE",
+            "STATE",
+            "STATUS",
+            "MIN",
+            "DESIRED",
+            "READY",
+            "ALLOCATED",
+            "MAX",
+            "NODES",
+            "REASON",
+        ):
+            table.add_column(column)
+        for e in items:
+            s = e.get("status") or {}
+            resources = e["spec"].get("computeResources") or {}
+            nodes = ", ".join(f"{k}={v}" for k, v in (s.get("nodesByType") or {}).items())
+            table.add_row(
+                e["metadata"]["name"],
+                e["spec"].get("type", "MANAGED"),
+                e["spec"].get("state", "ENABLED"),
+                s.get("status", ""),
+                str(resources.get("minvCpus", "")),
+                str(s.get("desiredvCpus", "")),
+                str(s.get("readyvCpus", "")),
+                str(s.get("allocatedvCpus", "")),
+                str(resources.get("maxvCpus", "")),
+                nodes,
+                s.get("statusReason", ""),
+            )
+        return table
+
+    emit(ctx, items, render)
+
+
+COMMANDS = (submit, describe, list_jobs, cancel, terminate, logs, queues, environments)
