@@ -76,7 +76,13 @@ def test_the_chart_ships_the_generated_crds() -> None:
     kinds = {
         d["spec"]["names"]["kind"] for d in render([]) if d["kind"] == "CustomResourceDefinition"
     }
-    assert kinds == {"ComputeEnvironment", "JobQueue", "JobDefinition", "BatchJob"}
+    assert kinds == {
+        "ComputeEnvironment",
+        "JobQueue",
+        "JobDefinition",
+        "BatchJob",
+        "SchedulingPolicy",
+    }
     for path in sorted((ROOT / "crds").glob("*.yaml")):
         assert (CHART / "crds" / path.name).read_text() == path.read_text(), "run `make crds`"
 

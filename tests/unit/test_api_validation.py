@@ -27,6 +27,12 @@ from tests.support.manifests import (
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 CE, JQ, JD, BJ = compute_environment(), job_queue(), job_definition(), batch_job()
+SP = {
+    "apiVersion": "kubatch.io/v1alpha1",
+    "kind": "SchedulingPolicy",
+    "metadata": {"name": "sp1"},
+    "spec": {"fairsharePolicy": {}},
+}
 ARRAY_JOB = batch_job(arrayProperties={"size": 4})
 ENV = "spec.containerProperties.environment"
 REQ = "spec.containerProperties.resourceRequirements"
@@ -666,6 +672,55 @@ CASES = [
         {"reason": "x", "arrayIndexes": "1"},
         "spec",
         "require arrayProperties",
+    ),
+    # scheduling policies (fair share)
+    case(
+        "weight_factor_at_least_0_0001",
+        SP,
+        "spec.fairsharePolicy.shareDistribution",
+        [{"shareIdentifier": "a", "weightFactor": 0}],
+        "spec.fairsharePolicy.shareDistribution[0].weightFactor",
+        "greater than or equal to 0.0001",
+    ),
+    case(
+        "weight_factor_at_most_999_9999",
+        SP,
+        "spec.fairsharePolicy.shareDistribution",
+        [{"shareIdentifier": "a", "weightFactor": 1000}],
+        "spec.fairsharePolicy.shareDistribution[0].weightFactor",
+        "less than or equal to 999.9999",
+    ),
+    case(
+        "share_decay_at_most_a_week",
+        SP,
+        "spec.fairsharePolicy.shareDecaySeconds",
+        604801,
+        "spec.fairsharePolicy.shareDecaySeconds",
+        "less than or equal to 604800",
+    ),
+    case(
+        "compute_reservation_at_most_99",
+        SP,
+        "spec.fairsharePolicy.computeReservation",
+        100,
+        "spec.fairsharePolicy.computeReservation",
+        "less than or equal to 99",
+    ),
+    case(
+        "share_identifier_letters_digits_underscore_optional_star",
+        SP,
+        "spec.fairsharePolicy.shareDistribution",
+        [{"shareIdentifier": "a*b"}],
+        "spec.fairsharePolicy.shareDistribution[0].shareIdentifier",
+        "match pattern",
+    ),
+    case(
+        "share_identifiers_unique",
+        SP,
+        "spec.fairsharePolicy.shareDistribution",
+        [{"shareIdentifier": "a"}, {"shareIdentifier": "a"}],
+        "spec.fairsharePolicy.shareDistribution",
+        "Duplicate value",
     ),
     # every kind
     case("name_is_a_dns_label", BJ, "metadata.name", "My_Job", "", "DNS-1123 label"),

@@ -69,6 +69,7 @@ def test_short_names_are_the_documented_ones() -> None:
         "JobQueue": ("jq",),
         "JobDefinition": ("jd",),
         "BatchJob": ("bj",),
+        "SchedulingPolicy": ("sp",),
     }
 
 

@@ -39,6 +39,7 @@ from .kinds import (
     JobDefinition,
     JobQueue,
     Resource,
+    SchedulingPolicy,
     parse,
 )
 from .resources import ResourceRequirement, Resources
@@ -82,6 +83,7 @@ __all__ = [
     "ResourceRequirement",
     "Resources",
     "RetryStrategy",
+    "SchedulingPolicy",
     "State",
     "StopRequest",
     "parse",

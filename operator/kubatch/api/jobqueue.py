@@ -81,6 +81,14 @@ class JobQueueSpec(ApiModel):
     )
 
 
+class ShareUsage(StatusModel):
+    share_identifier: str
+    weight_factor: float = 1.0
+    usage: float = 0.0
+    """Decayed vCPU-seconds times the weight (with no decay: running vCPUs times the weight)."""
+    runningv_cpus: float = Field(default=0.0, alias="runningvCpus")
+
+
 class JobQueueStatusValue(StrEnum):
     CREATING = "CREATING"
     UPDATING = "UPDATING"
@@ -96,4 +104,6 @@ class JobQueueStatus(StatusModel):
     job_counts: JobCounts = Field(default_factory=JobCounts)
     oldest_runnable_time: datetime | None = None
     """When the job that has waited longest in RUNNABLE became RUNNABLE."""
+    shares: list[ShareUsage] = Field(default_factory=list)
+    """Fair share: each active share's weight and usage (what its turn is decided by)."""
     conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from .common import (
 from .computeenvironment import ComputeEnvironmentSpec, ComputeEnvironmentStatus
 from .jobdefinition import JobDefinitionSpec, JobDefinitionStatus
 from .jobqueue import JobQueueSpec, JobQueueStatus
+from .schedulingpolicy import SchedulingPolicySpec, SchedulingPolicyStatus
 
 CATEGORY = "kubatch"
 
@@ -188,8 +189,35 @@ class BatchJob(Resource):
     status: BatchJobStatus = Field(default_factory=BatchJobStatus)
 
 
+class SchedulingPolicy(Resource):
+    """Fair share for the queues that name it (cluster-scoped, sp)."""
+
+    INFO = KindInfo(
+        kind="SchedulingPolicy",
+        plural="schedulingpolicies",
+        short_names=("sp",),
+        scope="Cluster",
+        columns=(
+            PrinterColumn(
+                "Decay", "integer", ".spec.fairsharePolicy.shareDecaySeconds", "shareDecaySeconds"
+            ),
+            PrinterColumn(
+                "Reservation",
+                "integer",
+                ".spec.fairsharePolicy.computeReservation",
+                "computeReservation",
+            ),
+            PrinterColumn("Status", "string", ".status.status"),
+            _age(),
+        ),
+    )
+    spec: SchedulingPolicySpec = Field(default_factory=SchedulingPolicySpec)
+    status: SchedulingPolicyStatus = Field(default_factory=SchedulingPolicyStatus)
+
+
 KINDS: dict[str, type[Resource]] = {
-    cls.INFO.kind: cls for cls in (ComputeEnvironment, JobQueue, JobDefinition, BatchJob)
+    cls.INFO.kind: cls
+    for cls in (ComputeEnvironment, JobQueue, JobDefinition, BatchJob, SchedulingPolicy)
 }
 
 

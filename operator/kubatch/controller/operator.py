@@ -146,6 +146,8 @@ class Controller:
         managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         for obj in await client.list(API, "computeenvironments"):
             world.upsert_environment(obj, now)
+        for obj in await client.list(API, "schedulingpolicies"):
+            world.upsert_policy(obj, now)
         for obj in await client.list(API, "jobqueues"):
             world.upsert_queue(obj, now)
         for obj in await client.list("apps/v1", "controllerrevisions", label_selector=managed):
@@ -185,6 +187,9 @@ class Controller:
             ),
             "jobqueues": lambda: (
                 world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
+            ),
+            "schedulingpolicies": lambda: (
+                world.delete_policy(meta["name"], now) if deleted else world.upsert_policy(obj, now)
             ),
             "jobdefinitions": lambda: (
                 world.delete_definition(meta["namespace"], meta["name"])
@@ -307,6 +312,7 @@ def _watch(kind: str) -> Callable[..., Awaitable[None]]:
 
 kopf.on.event(GROUP, VERSION, "computeenvironments")(_watch("computeenvironments"))
 kopf.on.event(GROUP, VERSION, "jobqueues")(_watch("jobqueues"))
+kopf.on.event(GROUP, VERSION, "schedulingpolicies")(_watch("schedulingpolicies"))
 kopf.on.event(GROUP, VERSION, "jobdefinitions")(_watch("jobdefinitions"))
 kopf.on.event(GROUP, VERSION, "batchjobs")(_watch("batchjobs"))
 kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(

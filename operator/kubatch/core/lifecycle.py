@@ -147,6 +147,8 @@ class JobRecord:
     """Finished attempts of a single job (arrays keep each child's last one)."""
     blocker: str | None = None
     """Why RUNNABLE work is not placed, from the scheduler."""
+    blocked_since: datetime | None = None
+    """Since when the blocker has been what it is."""
     position: int | None = None
     evaluated: bool = False
     view: DependencyView | None = None
@@ -459,6 +461,16 @@ class JobRecord:
         if child.index in parse_ranges(request.array_indexes):
             return request.reason
         return None
+
+    def cancel(self, reason: str, now: datetime) -> list[Action]:
+        """Cancel on Kubatch's own account (a queue's time-limit action): work not yet
+        started fails with the reason; attempts in flight go on."""
+        actions: list[Action] = []
+        for child in self.children:
+            if child.status in NOT_STARTED:
+                self._fail(child, reason, now)
+        self._refresh(now, actions)
+        return actions
 
     def update_spec(self, spec: BatchJobSpec, now: datetime) -> list[Action]:
         """The job's spec changed (only cancel and terminate may): apply the requests."""

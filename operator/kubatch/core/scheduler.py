@@ -95,6 +95,10 @@ class Queue:
     strategy: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO
     items: tuple[WorkItem, ...] = ()
     """RUNNABLE work in queue order."""
+    cap_millicpu: int | None = None
+    """At most this much CPU for the queue's jobs together (fair share's reservation)."""
+    allocated_millicpu: int = 0
+    """CPU the queue's jobs hold now."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,7 @@ def schedule(snapshot: Snapshot) -> Decisions:
         usable = [p for p in ordered if p.env.usable]
         position = 0
         head: WorkItem | None = None
+        held = queue.allocated_millicpu
         for item in queue.items:
             if item.problem is not None:
                 decisions.waiting.append(Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None))
@@ -218,11 +223,17 @@ def schedule(snapshot: Snapshot) -> Decisions:
             if head is None:
                 for pool in usable:
                     while remaining:
+                        if (
+                            queue.cap_millicpu is not None
+                            and held + item.resources.millicpu > queue.cap_millicpu
+                        ):
+                            break
                         node = pool.place(item.resources)
                         if node is None:
                             break
                         index = None if item.index is None else item.index + item.count - remaining
                         decisions.placements.append(Placement(item.job, index, pool.env.name, node))
+                        held += item.resources.millicpu
                         remaining -= 1
                     if not remaining:
                         break

@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..api import API_VERSION, BatchJob, ComputeEnvironment, JobDefinition, JobQueue
+from ..api import (
+    API_VERSION,
+    BatchJob,
+    ComputeEnvironment,
+    JobDefinition,
+    JobQueue,
+    SchedulingPolicy,
+)
 from ..api.common import Condition, ConditionStatus, JobStatus, State
 from ..api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
 from ..api.jobdefinition import JobDefinitionSpec
@@ -36,6 +43,7 @@ from .definitions import (
     revision_hash,
 )
 from .dependencies import dependency_names, jobs_in_cycles
+from .fairshare import Candidate, decayed, fair_order, reservation_cap, weight_for
 from .lifecycle import Action, CreatePod, JobRecord, RecordEvent, StopPod
 from .pods import (
     LABEL_JOB_UID,
@@ -48,6 +56,7 @@ from .pods import (
     render_pod,
 )
 from .scheduler import (
+    NEVER_PLACEABLE,
     CapacityPlan,
     Decisions,
     Environment,
@@ -370,6 +379,11 @@ class World:
         self.started = False
         self.last_decisions: Decisions | None = None
         self.telemetry = Telemetry()
+        self.policies: dict[str, SchedulingPolicy] = {}
+        self.share_usage: dict[str, dict[str, float]] = {}
+        """Per fair-share queue, each share's usage (see core/fairshare.py)."""
+        self.share_running: dict[str, dict[str, int]] = {}
+        self.usage_time: datetime | None = None
         self._emitted_status: dict[tuple[str, str], Obj] = {}
 
     # -- compute environments -----------------------------------------------------------
@@ -505,10 +519,37 @@ class World:
         except InvalidManifest as e:
             state = QueueState(obj, None, False, "; ".join(e.errors))
         self.queues[name] = state
+        if name not in self.share_usage:
+            # Usage survives a restart through the queue's status.
+            for share in (obj.get("status") or {}).get("shares") or []:
+                usage = self.share_usage.setdefault(name, {})
+                usage[share["shareIdentifier"]] = float(share.get("usage", 0.0))
         self._check_queue(state)
         self._write_queue_status(state, now)
         self._mark_queue_jobs(name)
         self.schedule_needed = True
+
+    # -- scheduling policies -------------------------------------------------------------
+
+    def upsert_policy(self, obj: Obj, now: datetime) -> None:
+        name = obj["metadata"]["name"]
+        try:
+            model = parse(obj)
+            assert isinstance(model, SchedulingPolicy)
+            self.policies[name] = model
+            valid, reason = True, None
+        except InvalidManifest as e:
+            self.policies.pop(name, None)
+            valid, reason = False, "; ".join(e.errors)
+        self._status(
+            obj, "schedulingpolicies", self._validity(obj, "schedulingpolicies", valid, reason, now)
+        )
+        self._revalidate_queues(now)
+        self.schedule_needed = True
+
+    def delete_policy(self, name: str, now: datetime) -> None:
+        self.policies.pop(name, None)
+        self._revalidate_queues(now)
 
     def delete_queue(self, name: str) -> None:
         self.queues.pop(name, None)
@@ -525,9 +566,12 @@ class World:
         if missing:
             state.valid = False
             state.reason = "ComputeEnvironment " + ", ".join(missing) + " does not exist"
-        elif state.model.spec.scheduling_policy:
+        elif (
+            state.model.spec.scheduling_policy
+            and state.model.spec.scheduling_policy not in self.policies
+        ):
             state.valid = False
-            state.reason = "scheduling policies (fair share) are not supported yet"
+            state.reason = f"SchedulingPolicy {state.model.spec.scheduling_policy} does not exist"
         else:
             state.valid, state.reason = True, None
 
@@ -562,6 +606,21 @@ class World:
         }
         if oldest is not None:
             status["oldestRunnableTime"] = oldest.strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = state.obj["metadata"]["name"]
+        policy = (
+            self.policies.get(state.model.spec.scheduling_policy or "") if state.model else None
+        )
+        if policy is not None:
+            running = self.share_running.get(name, {})
+            status["shares"] = [
+                {
+                    "shareIdentifier": share,
+                    "weightFactor": weight_for(share, policy.spec.fairshare_policy),
+                    "usage": round(usage, 1),
+                    "runningvCpus": round(running.get(share, 0) / 1000, 3),
+                }
+                for share, usage in sorted(self.share_usage.get(name, {}).items())
+            ]
         self._status(state.obj, "jobqueues", status)
 
     # -- definitions ---------------------------------------------------------------------
@@ -945,6 +1004,17 @@ class World:
                 return Refused(
                     f"JobQueue {record.spec.job_queue} does not accept jobs from namespace {key[0]}"
                 )
+            share = record.spec.share_identifier
+            if spec.scheduling_policy and not share:
+                return Refused(
+                    f"shareIdentifier is required: JobQueue {record.spec.job_queue} has the "
+                    f"scheduling policy {spec.scheduling_policy}"
+                )
+            if not spec.scheduling_policy and share:
+                return Refused(
+                    f"shareIdentifier is only for queues with a scheduling policy; JobQueue "
+                    f"{record.spec.job_queue} has none"
+                )
         if not queue.valid:
             return Waiting(f"JobQueue {record.spec.job_queue} is INVALID: {queue.reason}")
         name = record.spec.job_definition.partition(":")[0]
@@ -1039,6 +1109,97 @@ class World:
             entries.sort(key=lambda e: e[0])
         return per_queue
 
+    def _fair_share(
+        self,
+        queue: str,
+        policy: SchedulingPolicy,
+        entries: list[tuple[tuple[Any, ...], WorkItem]],
+        order: tuple[str, ...],
+        env_max: Mapping[str, int],
+    ) -> tuple[tuple[WorkItem, ...], int, int]:
+        """A fair-share queue's items in fair order, its CPU cap (computeReservation) and
+        the CPU its jobs hold."""
+        fair = policy.spec.fairshare_policy
+        running = self.share_running.get(queue, {})
+        candidates = []
+        for order_key, item in entries:
+            record = self.jobs[item.job].record
+            assert record is not None
+            assert record.resolved is not None
+            candidates.append(
+                Candidate(
+                    record.spec.share_identifier or "",
+                    record.resolved.scheduling_priority,
+                    item.resources.millicpu * item.count,
+                    order_key,
+                )
+            )
+        shares = {c.share for c in candidates} | {s for s, held in running.items() if held}
+        weights = {share: weight_for(share, fair) for share in shares}
+        usage = self.share_usage.get(queue, {})
+        ordered = tuple(entries[i][1] for i in fair_order(candidates, usage, weights))
+        total = sum(env_max.get(e, 0) for e in order)
+        cap = reservation_cap(total, fair.compute_reservation, len(shares))
+        return ordered, cap, sum(running.values())
+
+    def _update_share_usage(self, now: datetime) -> None:
+        """Fold what each share ran since the last pass into its usage."""
+        seconds = (now - self.usage_time).total_seconds() if self.usage_time else 0.0
+        self.usage_time = now
+        running: dict[str, dict[str, int]] = {}
+        for state in self.jobs.values():
+            record = state.record
+            if record is None or record.resolved is None or not record.spec.share_identifier:
+                continue
+            in_flight = record.counts[JobStatus.STARTING] + record.counts[JobStatus.RUNNING]
+            if in_flight:
+                shares = running.setdefault(record.spec.job_queue, {})
+                share = record.spec.share_identifier
+                shares[share] = (
+                    shares.get(share, 0) + in_flight * record.resolved.resources.millicpu
+                )
+        for name, queue in self.queues.items():
+            model = queue.model
+            policy = self.policies.get(model.spec.scheduling_policy or "") if model else None
+            if policy is None:
+                continue
+            fair = policy.spec.fairshare_policy
+            usage = self.share_usage.setdefault(name, {})
+            now_running = running.get(name, {})
+            for share in set(usage) | set(now_running):
+                usage[share] = decayed(
+                    usage.get(share, 0.0),
+                    now_running.get(share, 0) / 1000,
+                    weight_for(share, fair),
+                    seconds,
+                    fair.share_decay_seconds,
+                )
+        self.share_running = running
+        self.queue_counts_dirty = True
+
+    def _time_limits(self, decisions: Decisions, now: datetime) -> None:
+        """jobStateTimeLimitActions: cancel the job at the head of its queue that was blocked
+        by the action's reason for maxTimeSeconds. Work that can never be placed does not
+        block in Kubatch, so it counts as the head whatever its place."""
+        for waiting in decisions.waiting:
+            queue = self.queues.get(waiting.item.queue)
+            state = self.jobs.get(waiting.item.job)
+            if queue is None or queue.model is None or state is None or state.record is None:
+                continue
+            record = state.record
+            head = waiting.position == 1 or waiting.reason in NEVER_PLACEABLE
+            if not head or record.blocked_since is None or record.terminal:
+                continue
+            waited = (now - record.blocked_since).total_seconds()
+            for action in queue.model.spec.job_state_time_limit_actions:
+                if action.reason == waiting.reason and waited >= action.max_time_seconds:
+                    reason = (
+                        f"{action.reason}: canceled after {action.max_time_seconds}s at the "
+                        f"head of JobQueue {waiting.item.queue} (jobStateTimeLimitActions)"
+                    )
+                    self._apply(waiting.item.job, record.cancel(reason, now), now)
+                    break
+
     def _environment(self, env: EnvState) -> Environment:
         assert env.model is not None
         resources = env.model.spec.compute_resources
@@ -1078,22 +1239,36 @@ class World:
 
     def _schedule(self, now: datetime) -> None:
         items = self._items()
-        queues = tuple(
-            Queue(
-                name,
-                q.model.spec.priority,
-                tuple(
-                    o.compute_environment
-                    for o in sorted(q.model.spec.compute_environment_order, key=lambda o: o.order)
-                ),
-                q.model.spec.queueing_strategy,
-                tuple(i for _, i in items.get(name, [])),
-            )
-            for name, q in sorted(self.queues.items())
-            if q.model is not None and q.valid
-        )
         envs = tuple(self._environment(e) for e in self.envs.values() if e.model is not None)
-        decisions = schedule(Snapshot(queues, envs, now, self.config.scale_in_after))
+        env_max = {e.name: e.max_vcpus * 1000 for e in envs}
+        self._update_share_usage(now)
+        queues = []
+        for name, q in sorted(self.queues.items()):
+            if q.model is None or not q.valid:
+                continue
+            spec = q.model.spec
+            order = tuple(
+                o.compute_environment
+                for o in sorted(spec.compute_environment_order, key=lambda o: o.order)
+            )
+            entries = items.get(name, [])
+            policy = self.policies.get(spec.scheduling_policy or "")
+            if policy is None:
+                queues.append(
+                    Queue(
+                        name,
+                        spec.priority,
+                        order,
+                        spec.queueing_strategy,
+                        tuple(i for _, i in entries),
+                    )
+                )
+                continue
+            ordered, cap, held = self._fair_share(name, policy, entries, order, env_max)
+            queues.append(
+                Queue(name, spec.priority, order, spec.queueing_strategy, ordered, cap, held)
+            )
+        decisions = schedule(Snapshot(tuple(queues), envs, now, self.config.scale_in_after))
         self.last_decisions = decisions
         for placement in decisions.placements:
             state = self.jobs.get(placement.job)
@@ -1128,10 +1303,13 @@ class World:
             blocker, position = (
                 (None, None) if record.terminal else (blockers.get(key), best.get(key))
             )
+            if record.blocker != blocker:
+                record.blocked_since = now if blocker else None
             if (record.blocker, record.position) != (blocker, position):
                 record.blocker, record.position = blocker, position
                 self.changed.add(key)
         self.blocked_jobs = set(blockers)
+        self._time_limits(decisions, now)
         for name, plan in decisions.plans.items():
             env = self.envs.get(name)
             if env is None or env.model is None:

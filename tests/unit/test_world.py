@@ -1,0 +1,130 @@
+"""The operator's world with an injected clock: what only shows over minutes of real time
+(time-limit actions) and the intake rules of fair-share queues."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kubatch.api import JobStatus
+from kubatch.core.scheduler import MAX_RESOURCE
+from kubatch.core.world import World, WorldConfig
+from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_versions = itertools.count(1)
+
+
+def server(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The object as an API server returns it."""
+    meta = manifest["metadata"]
+    number = next(_versions)
+    meta.update(
+        uid=f"uid-{number}",
+        resourceVersion=str(number),
+        generation=1,
+        creationTimestamp=T0.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return manifest
+
+
+def world_with(
+    queue: dict[str, Any], *jobs: dict[str, Any], policy: dict[str, Any] | None = None
+) -> World:
+    world = World(WorldConfig())
+    world.upsert_environment(server(compute_environment(maxvCpus=16)), T0)
+    if policy is not None:
+        world.upsert_policy(server(policy), T0)
+    world.upsert_queue(server(queue), T0)
+    world.upsert_definition(server(job_definition()), T0)
+    for job in jobs:
+        world.upsert_job(server(job), T0)
+    world.start(T0)
+    return world
+
+
+def step(world: World, at: datetime) -> None:
+    world.schedule_needed = True  # the controller schedules at least every few seconds
+    world.step(at)
+
+
+def status(world: World, name: str) -> tuple[JobStatus, str | None]:
+    record = world.jobs[("default", name)].record
+    assert record is not None
+    return record.status, record.to_status().status_reason
+
+
+def test_a_head_job_blocked_too_long_is_cancelled_by_the_time_limit_action() -> None:
+    queue = job_queue(jobStateTimeLimitActions=[{"reason": MAX_RESOURCE, "maxTimeSeconds": 600}])
+    huge = batch_job(
+        "huge", containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "64"}]}
+    )
+    world = world_with(queue, huge)
+    step(world, T0)
+    assert status(world, "huge") == (JobStatus.RUNNABLE, MAX_RESOURCE)
+    step(world, T0 + timedelta(seconds=599))
+    assert status(world, "huge")[0] == JobStatus.RUNNABLE
+    step(world, T0 + timedelta(seconds=600))
+    state, reason = status(world, "huge")
+    assert state == JobStatus.FAILED
+    assert reason is not None
+    assert reason.startswith(f"{MAX_RESOURCE}: canceled after 600s at the head of JobQueue q1")
+
+
+def test_a_time_limit_action_for_another_reason_does_nothing() -> None:
+    queue = job_queue(
+        jobStateTimeLimitActions=[
+            {"reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "maxTimeSeconds": 600}
+        ]
+    )
+    huge = batch_job(
+        "huge", containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "64"}]}
+    )
+    world = world_with(queue, huge)
+    for seconds in (0, 700, 1400):
+        step(world, T0 + timedelta(seconds=seconds))
+    assert status(world, "huge")[0] == JobStatus.RUNNABLE
+
+
+POLICY = {
+    "apiVersion": "kubatch.io/v1alpha1",
+    "kind": "SchedulingPolicy",
+    "metadata": {"name": "fair"},
+    "spec": {
+        "fairsharePolicy": {"shareDistribution": [{"shareIdentifier": "a", "weightFactor": 0.5}]}
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("fair_queue", "share", "expected"),
+    [
+        (True, None, "shareIdentifier is required: JobQueue q1 has the scheduling policy fair"),
+        (
+            False,
+            "team_a",
+            "shareIdentifier is only for queues with a scheduling policy; JobQueue q1 has none",
+        ),
+        (True, "a", None),
+    ],
+    ids=["required_on_fair_share_queues", "refused_on_fifo_queues", "accepted"],
+)
+def test_share_identifier_rules(fair_queue: bool, share: str | None, expected: str | None) -> None:
+    queue = job_queue(schedulingPolicy="fair") if fair_queue else job_queue()
+    job = batch_job("j", **({"shareIdentifier": share} if share else {}))
+    world = world_with(queue, job, policy=POLICY)
+    step(world, T0)
+    state, reason = status(world, "j")
+    if expected is None:
+        assert state != JobStatus.FAILED
+    else:
+        assert (state, reason) == (JobStatus.FAILED, expected)
+
+
+def test_a_queue_naming_a_missing_policy_is_invalid() -> None:
+    world = world_with(job_queue(schedulingPolicy="nowhere"))
+    assert not world.queues["q1"].valid
+    assert world.queues["q1"].reason == "SchedulingPolicy nowhere does not exist"
