@@ -25,6 +25,7 @@ PLURALS = {
     "JobQueue": "jobqueues",
     "JobDefinition": "jobdefinitions",
     "BatchJob": "batchjobs",
+    "SchedulingPolicy": "schedulingpolicies",
 }
 NAMESPACED = {"JobDefinition", "BatchJob"}
 

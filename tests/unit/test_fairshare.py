@@ -148,3 +148,18 @@ def test_reservation_caps_what_active_shares_take() -> None:
         Snapshot((Queue("q", 1, ("ce",), items=(item,), cap_millicpu=cap),), (env,), NOW)
     )
     assert len(decisions.placements) == 5, "half of the vCPUs stay free for shares not yet active"
+
+
+def test_array_children_are_interleaved_one_by_one() -> None:
+    from kubatch.core.world import split_children
+
+    entries = [
+        ((0,), WorkItem(("ns", "heavy"), 0, "q", Resources(1000, MIB), count=6)),
+        ((1,), WorkItem(("ns", "light"), 0, "q", Resources(1000, MIB), count=6)),
+    ]
+    items = [i for _, i in split_children(entries)]
+    assert [(i.job[1], i.index, i.count) for i in items[:2]] == [("heavy", 0, 1), ("heavy", 1, 1)]
+    candidates = [Candidate(i.job[1], 0, 1000, n) for n, i in enumerate(items)]
+    order = fair_order(candidates, {}, {"light": 0.5, "heavy": 1.0})
+    first = Counter(items[i].job[1] for i in order[:6])
+    assert first == Counter({"light": 4, "heavy": 2})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -348,6 +348,28 @@ def work_items(key: JobKey, record: JobRecord) -> list[tuple[tuple[Any, ...], Wo
     if run is not None:
         found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
     return found
+
+
+FAIR_SHARE_SPLIT = 2000
+"""Array children taken one by one in a fair-share queue (the rest stays one item)."""
+
+
+def split_children(
+    entries: list[tuple[tuple[Any, ...], WorkItem]],
+) -> list[tuple[tuple[Any, ...], WorkItem]]:
+    """Work items of one child each, so that shares interleave child by child."""
+    split: list[tuple[tuple[Any, ...], WorkItem]] = []
+    for order, item in entries:
+        if item.count == 1 or item.index is None:
+            split.append((order, item))
+            continue
+        first = min(item.count, FAIR_SHARE_SPLIT)
+        split += [((*order, i), replace(item, index=item.index + i, count=1)) for i in range(first)]
+        if item.count > first:
+            split.append(
+                ((*order, first), replace(item, index=item.index + first, count=item.count - first))
+            )
+    return split
 
 
 class World:
@@ -1121,6 +1143,7 @@ class World:
         the CPU its jobs hold."""
         fair = policy.spec.fairshare_policy
         running = self.share_running.get(queue, {})
+        entries = split_children(entries)
         candidates = []
         for order_key, item in entries:
             record = self.jobs[item.job].record
