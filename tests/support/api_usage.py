@@ -106,10 +106,10 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 api, kind, part = (_value(args[i], module) for i in (0, 1, 3))
                 if api is not None and kind is not None and part is not None:
                     found.add(Use(_group(api), f"{kind}/{part}", "create", where))
-            elif name in ("CreateObject", "DeleteObject") and len(args) >= 2:
+            elif name in ("CreateObject", "DeleteObject", "PatchObject") and len(args) >= 2:
                 api, kind = _value(args[0], module), _value(args[1], module)
                 if api is not None and kind is not None:
-                    verb = "create" if name == "CreateObject" else "delete"
+                    verb = {"CreateObject": "create", "DeleteObject": "delete"}.get(name, "patch")
                     found.add(Use(_group(api), kind, verb, where))
             elif name == "_status" and len(args) >= 2:
                 kind = _value(args[1], module)

@@ -26,8 +26,9 @@ PLURALS = {
     "JobDefinition": "jobdefinitions",
     "BatchJob": "batchjobs",
     "SchedulingPolicy": "schedulingpolicies",
+    "ScheduledJob": "scheduledjobs",
 }
-NAMESPACED = {"JobDefinition", "BatchJob"}
+NAMESPACED = {"JobDefinition", "BatchJob", "ScheduledJob"}
 
 
 @dataclass

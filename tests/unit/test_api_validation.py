@@ -27,6 +27,15 @@ from tests.support.manifests import (
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 CE, JQ, JD, BJ = compute_environment(), job_queue(), job_definition(), batch_job()
+SJ = {
+    "apiVersion": "kubatch.io/v1alpha1",
+    "kind": "ScheduledJob",
+    "metadata": {"name": "sj1", "namespace": "default"},
+    "spec": {
+        "schedule": "*/5 * * * *",
+        "jobTemplate": {"spec": {"jobQueue": "q1", "jobDefinition": "d1"}},
+    },
+}
 SP = {
     "apiVersion": "kubatch.io/v1alpha1",
     "kind": "SchedulingPolicy",
@@ -721,6 +730,73 @@ CASES = [
         [{"shareIdentifier": "a"}, {"shareIdentifier": "a"}],
         "spec.fairsharePolicy.shareDistribution",
         "Duplicate value",
+    ),
+    # scheduled jobs
+    case(
+        "schedule_or_at_not_both",
+        SJ,
+        "spec.at",
+        "2026-01-01T00:00:00Z",
+        "spec",
+        "exactly one of schedule and at",
+    ),
+    case(
+        "schedule_or_at_required",
+        SJ,
+        "spec.schedule",
+        DELETE,
+        "spec",
+        "exactly one of schedule and at",
+    ),
+    case(
+        "schedule_is_a_cron_expression",
+        SJ,
+        "spec.schedule",
+        "every day",
+        "spec",
+        "schedule must be a cron expression",
+        schema_enforced=False,
+    ),
+    case(
+        "time_zone_is_an_iana_zone",
+        SJ,
+        "spec.timeZone",
+        "Mars/Olympus",
+        "spec",
+        "timeZone must be an IANA time zone",
+        schema_enforced=False,
+    ),
+    case(
+        "concurrency_policy_is_allow_forbid_or_replace",
+        SJ,
+        "spec.concurrencyPolicy",
+        "Queue",
+        "spec.concurrencyPolicy",
+        "Allow",
+    ),
+    case(
+        "starting_deadline_not_negative",
+        SJ,
+        "spec.startingDeadlineSeconds",
+        -5,
+        "spec.startingDeadlineSeconds",
+        "greater than or equal to 0",
+    ),
+    case(
+        "history_limit_not_negative",
+        SJ,
+        "spec.successfulJobsHistoryLimit",
+        -1,
+        "spec.successfulJobsHistoryLimit",
+        "greater than or equal to 0",
+    ),
+    case(
+        "job_template_is_a_valid_job",
+        SJ,
+        "spec.jobTemplate.spec.retryStrategy",
+        {"attempts": 11},
+        "spec.jobTemplate.spec.retryStrategy.attempts",
+        "less than or equal to 10",
     ),
     # every kind
     case("name_is_a_dns_label", BJ, "metadata.name", "My_Job", "", "DNS-1123 label"),

@@ -70,6 +70,7 @@ def test_short_names_are_the_documented_ones() -> None:
         "JobDefinition": ("jd",),
         "BatchJob": ("bj",),
         "SchedulingPolicy": ("sp",),
+        "ScheduledJob": ("sj",),
     }
 
 

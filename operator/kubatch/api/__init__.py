@@ -39,6 +39,7 @@ from .kinds import (
     JobDefinition,
     JobQueue,
     Resource,
+    ScheduledJob,
     SchedulingPolicy,
     parse,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "ResourceRequirement",
     "Resources",
     "RetryStrategy",
+    "ScheduledJob",
     "SchedulingPolicy",
     "State",
     "StopRequest",

@@ -22,6 +22,7 @@ from .common import (
 from .computeenvironment import ComputeEnvironmentSpec, ComputeEnvironmentStatus
 from .jobdefinition import JobDefinitionSpec, JobDefinitionStatus
 from .jobqueue import JobQueueSpec, JobQueueStatus
+from .scheduledjob import ScheduledJobSpec, ScheduledJobStatus
 from .schedulingpolicy import SchedulingPolicySpec, SchedulingPolicyStatus
 
 CATEGORY = "kubatch"
@@ -215,9 +216,37 @@ class SchedulingPolicy(Resource):
     status: SchedulingPolicyStatus = Field(default_factory=SchedulingPolicyStatus)
 
 
+class ScheduledJob(Resource):
+    """Submits BatchJobs from a template on a schedule or at a time (namespaced, sj)."""
+
+    INFO = KindInfo(
+        kind="ScheduledJob",
+        plural="scheduledjobs",
+        short_names=("sj",),
+        scope="Namespaced",
+        columns=(
+            PrinterColumn("Schedule", "string", ".spec.schedule"),
+            PrinterColumn("Suspend", "boolean", ".spec.suspend"),
+            PrinterColumn("Last", "date", ".status.lastScheduleTime", "last run"),
+            PrinterColumn("Next", "string", ".status.nextScheduleTime", "next run"),
+            PrinterColumn("Status", "string", ".status.status"),
+            _age(),
+        ),
+    )
+    spec: ScheduledJobSpec
+    status: ScheduledJobStatus = Field(default_factory=ScheduledJobStatus)
+
+
 KINDS: dict[str, type[Resource]] = {
     cls.INFO.kind: cls
-    for cls in (ComputeEnvironment, JobQueue, JobDefinition, BatchJob, SchedulingPolicy)
+    for cls in (
+        ComputeEnvironment,
+        JobQueue,
+        JobDefinition,
+        BatchJob,
+        SchedulingPolicy,
+        ScheduledJob,
+    )
 }
 
 

@@ -158,6 +158,8 @@ class Controller:
             world.upsert_node(obj, now)
         for obj in await client.list(API, "batchjobs"):
             world.upsert_job(obj, now)
+        for obj in await client.list(API, "scheduledjobs"):
+            world.upsert_scheduled(obj, now)
         for obj in await client.list("v1", "pods", label_selector=managed):
             world.observe_pod(obj, now)
         world.start(now)
@@ -187,6 +189,11 @@ class Controller:
             ),
             "jobqueues": lambda: (
                 world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
+            ),
+            "scheduledjobs": lambda: (
+                world.delete_scheduled(meta["namespace"], meta["name"])
+                if deleted
+                else world.upsert_scheduled(obj, now)
             ),
             "schedulingpolicies": lambda: (
                 world.delete_policy(meta["name"], now) if deleted else world.upsert_policy(obj, now)
@@ -313,6 +320,7 @@ def _watch(kind: str) -> Callable[..., Awaitable[None]]:
 kopf.on.event(GROUP, VERSION, "computeenvironments")(_watch("computeenvironments"))
 kopf.on.event(GROUP, VERSION, "jobqueues")(_watch("jobqueues"))
 kopf.on.event(GROUP, VERSION, "schedulingpolicies")(_watch("schedulingpolicies"))
+kopf.on.event(GROUP, VERSION, "scheduledjobs")(_watch("scheduledjobs"))
 kopf.on.event(GROUP, VERSION, "jobdefinitions")(_watch("jobdefinitions"))
 kopf.on.event(GROUP, VERSION, "batchjobs")(_watch("batchjobs"))
 kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(

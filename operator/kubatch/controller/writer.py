@@ -16,6 +16,7 @@ from ..core.patches import merge_diff
 from ..core.world import (
     CreateObject,
     DeleteObject,
+    PatchObject,
     PostEvent,
     ResizePool,
     World,
@@ -53,6 +54,8 @@ class Writer:
                 first.append(self._bounded(self._create(write)))
             elif isinstance(write, DeleteObject):
                 first.append(self._bounded(self._delete(write)))
+            elif isinstance(write, PatchObject):
+                first.append(self._bounded(self._patch(write)))
             elif isinstance(write, ResizePool):
                 first.append(self._bounded(self.resize(write)))
             elif isinstance(write, WriteStatus):
@@ -104,6 +107,16 @@ class Writer:
         except ApiError as e:
             if not e.not_found:
                 log.warning("could not delete %s %s: %s", write.plural, write.name, e)
+
+    async def _patch(self, write: PatchObject) -> None:
+        try:
+            await self.client.patch(
+                write.api_version, write.plural, write.name, write.patch, write.namespace
+            )
+            self._count(f"patch_{write.plural}")
+        except ApiError as e:
+            if not e.not_found:
+                log.warning("could not patch %s %s: %s", write.plural, write.name, e)
 
     async def _status(self, write: WriteStatus, baseline: Any) -> None:
         patch = merge_diff(baseline or {}, write.status)

@@ -13,9 +13,11 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from pydantic import ValidationError
 
 from ..api import (
@@ -24,13 +26,15 @@ from ..api import (
     ComputeEnvironment,
     JobDefinition,
     JobQueue,
+    ScheduledJob,
     SchedulingPolicy,
 )
-from ..api.common import Condition, ConditionStatus, JobStatus, State
+from ..api.common import DNS_LABEL_MAX, Condition, ConditionStatus, JobStatus, State
 from ..api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
 from ..api.jobdefinition import JobDefinitionSpec
 from ..api.kinds import InvalidManifest, parse
 from ..api.resources import Resources, quantity_int, quantity_millis
+from ..api.scheduledjob import ConcurrencyPolicy
 from .attempts import PodObservation, PodPhase
 from .catalog import PODS_PER_NODE, Shape, UnknownInstanceType, resolve_shapes
 from .definitions import (
@@ -75,6 +79,9 @@ LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_DEFINITION = "kubatch.io/job-definition"
+LABEL_SCHEDULED = "kubatch.io/scheduled-job"
+ANNOTATION_SCHEDULED_AT = "kubatch.io/scheduled-at"
+T_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 ANNOTATION_REVISION_HASH = "kubatch.io/revision-hash"
 
 
@@ -99,6 +106,15 @@ class DeleteObject:
     namespace: str | None
     name: str
     grace_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class PatchObject:
+    api_version: str
+    plural: str
+    namespace: str | None
+    name: str
+    patch: Obj
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,7 @@ class ResizePool:
     shapes: tuple[Shape, ...] = ()
 
 
-Write = CreateObject | DeleteObject | WriteStatus | PostEvent | ResizePool
+Write = CreateObject | DeleteObject | PatchObject | WriteStatus | PostEvent | ResizePool
 
 
 # -- state kept per object ---------------------------------------------------------------
@@ -226,6 +242,17 @@ class JobState:
     annotations: dict[str, str]
     finished: bool = False
     """Whether its end was counted (for metrics)."""
+
+
+@dataclass
+class ScheduleState:
+    obj: Obj
+    model: ScheduledJob | None
+    reason: str | None
+    last: datetime | None
+    """The latest run started (or skipped for good)."""
+    created: datetime
+    warned: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -405,6 +432,10 @@ class World:
         self.share_usage: dict[str, dict[str, float]] = {}
         """Per fair-share queue, each share's usage (see core/fairshare.py)."""
         self.share_running: dict[str, dict[str, int]] = {}
+        self.schedules: dict[JobKey, ScheduleState] = {}
+        self.schedule_children: dict[JobKey, set[JobKey]] = {}
+        self._deleting: set[str] = set()
+        """ScheduledJob -> the BatchJobs it made (by label)."""
         self.usage_time: datetime | None = None
         self._emitted_status: dict[tuple[str, str], Obj] = {}
 
@@ -798,6 +829,9 @@ class World:
         if record.counts[JobStatus.RUNNABLE]:
             self.runnable_jobs.add(key)
         self.uids[meta.get("uid", "")] = key
+        owner = (meta.get("labels") or {}).get(LABEL_SCHEDULED)
+        if owner:
+            self.schedule_children.setdefault((key[0], owner), set()).add(key)
         for dep in dependency_names(model.spec.depends_on):
             self.dependents.setdefault((key[0], dep), set()).add(key)
         if model.spec.depends_on:
@@ -827,6 +861,9 @@ class World:
         self.runnable_jobs.discard(key)
         self.blocked_jobs.discard(key)
         self.item_cache.pop(key, None)
+        owner = (state.obj["metadata"].get("labels") or {}).get(LABEL_SCHEDULED)
+        if owner:
+            self.schedule_children.get((namespace, owner), set()).discard(key)
         if state.record is not None:
             for dep in dependency_names(state.record.spec.depends_on):
                 self.dependents.get((namespace, dep), set()).discard(key)
@@ -1090,6 +1127,8 @@ class World:
                 actions = state.record.check_timeouts(now)
                 if actions:
                     self._apply(key, actions, now)
+        if self.started:
+            self._run_schedules(now)
         self.scheduled = False
         if self.schedule_needed and self.started and schedule:
             self.schedule_needed = False
@@ -1111,7 +1150,203 @@ class World:
         return taken
 
     def next_wake(self) -> datetime | None:
-        return self.deadlines[0][0] if self.deadlines else None
+        times = [self.deadlines[0][0]] if self.deadlines else []
+        times += [t for s in self.schedules.values() if (t := self._next_run(s)) is not None]
+        return min(times, default=None)
+
+    # -- scheduled jobs --------------------------------------------------------------------
+
+    def upsert_scheduled(self, obj: Obj, now: datetime) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = self.schedules.get(key)
+        if old is not None and 0 <= _rv(obj) <= _rv(old.obj):
+            return
+        try:
+            model = parse(obj)
+            assert isinstance(model, ScheduledJob)
+            reason = None
+        except InvalidManifest as e:
+            model, reason = None, "; ".join(e.errors)
+        last = old.last if old is not None else None
+        if last is None and model is not None:
+            last = model.status.last_schedule_time
+        created = parse_time(meta.get("creationTimestamp")) or now
+        self.schedules[key] = ScheduleState(obj, model, reason, last, created)
+        if reason:
+            self._event(obj, "Warning", "Invalid", reason)
+
+    def delete_scheduled(self, namespace: str, name: str) -> None:
+        self.schedules.pop((namespace, name), None)
+
+    def _zone(self, state: ScheduleState) -> ZoneInfo:
+        assert state.model is not None
+        return ZoneInfo(state.model.spec.time_zone or "UTC")
+
+    def _next_run(self, state: ScheduleState) -> datetime | None:
+        """When the schedule runs next (after its last run)."""
+        if state.model is None or state.model.spec.suspend:
+            return None
+        spec = state.model.spec
+        if spec.at is not None:
+            at = spec.at if spec.at.tzinfo else spec.at.replace(tzinfo=self._zone(state))
+            return at if state.last is None else None
+        assert spec.schedule is not None
+        start = (state.last or state.created).astimezone(self._zone(state))
+        found: datetime = croniter(spec.schedule, start).get_next(datetime)
+        return found
+
+    def _due_run(self, state: ScheduleState, now: datetime) -> datetime | None:
+        """The latest run time not yet acted on, at or before now."""
+        assert state.model is not None
+        spec = state.model.spec
+        if spec.at is not None:
+            at = self._next_run(state)
+            return at if at is not None and at <= now else None
+        assert spec.schedule is not None
+        latest: datetime = croniter(
+            spec.schedule, now.astimezone(self._zone(state)) + timedelta(seconds=1)
+        ).get_prev(datetime)
+        while latest > now:
+            latest = croniter(spec.schedule, latest).get_prev(datetime)
+        start = state.last or state.created
+        return latest if latest > start else None
+
+    def _run_schedules(self, now: datetime) -> None:
+        for key, state in self.schedules.items():
+            if state.model is None:
+                self._status(
+                    state.obj,
+                    "scheduledjobs",
+                    self._validity(state.obj, "scheduledjobs", False, state.reason, now),
+                )
+                continue
+            spec = state.model.spec
+            children = [
+                self.jobs[k] for k in sorted(self.schedule_children.get(key, ())) if k in self.jobs
+            ]
+            active = [c for c in children if c.record is not None and not c.record.terminal]
+            due = None if spec.suspend else self._due_run(state, now)
+            if due is not None:
+                late = (now - due).total_seconds()
+                if (
+                    spec.starting_deadline_seconds is not None
+                    and late > spec.starting_deadline_seconds
+                ):
+                    state.last = due
+                    self._event(
+                        state.obj,
+                        "Warning",
+                        "MissedSchedule",
+                        f"the run of {due.isoformat()} was missed by {late:.0f}s",
+                    )
+                elif spec.concurrency_policy == ConcurrencyPolicy.FORBID and active:
+                    note = f"forbid-{due.isoformat()}"
+                    if note not in state.warned:
+                        state.warned.add(note)
+                        self._event(
+                            state.obj,
+                            "Normal",
+                            "JobAlreadyActive",
+                            f"the run of {due.isoformat()} waits: "
+                            f"{active[0].obj['metadata']['name']} has not finished "
+                            "(concurrencyPolicy Forbid)",
+                        )
+                else:
+                    if spec.concurrency_policy == ConcurrencyPolicy.REPLACE:
+                        for child in active:
+                            self.writes.append(
+                                PatchObject(
+                                    API_VERSION,
+                                    "batchjobs",
+                                    key[0],
+                                    child.obj["metadata"]["name"],
+                                    {
+                                        "spec": {
+                                            "terminate": {
+                                                "reason": "replaced by the run of "
+                                                + due.isoformat()
+                                            }
+                                        }
+                                    },
+                                )
+                            )
+                    self._start_run(key, state, due)
+            self._trim_history(key, spec, children)
+            self._write_schedule_status(state, children, now)
+
+    def _start_run(self, key: JobKey, state: ScheduleState, due: datetime) -> None:
+        assert state.model is not None
+        template = state.model.spec.job_template
+        suffix = str(int(due.timestamp()) // 60)
+        name = f"{key[1][: DNS_LABEL_MAX - len(suffix) - 1]}-{suffix}"
+        labels = dict(template.metadata.labels) if template.metadata else {}
+        annotations = dict(template.metadata.annotations) if template.metadata else {}
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "BatchJob",
+            "metadata": {
+                "name": name,
+                "namespace": key[0],
+                "labels": {**labels, LABEL_SCHEDULED: key[1]},
+                "annotations": {**annotations, ANNOTATION_SCHEDULED_AT: due.isoformat()},
+                "ownerReferences": [
+                    {**_ref(state.obj), "controller": True, "blockOwnerDeletion": True}
+                ],
+            },
+            "spec": template.spec.wire(),
+        }
+        self.writes.append(CreateObject(API_VERSION, "batchjobs", key[0], body))
+        state.last = due
+        self._event(
+            state.obj,
+            "Normal",
+            "SuccessfulCreate",
+            f"created BatchJob {name} for {due.isoformat()}",
+        )
+
+    def _trim_history(self, key: JobKey, spec: Any, children: list[JobState]) -> None:
+        for outcome, limit in (
+            (JobStatus.SUCCEEDED, spec.successful_jobs_history_limit),
+            (JobStatus.FAILED, spec.failed_jobs_history_limit),
+        ):
+            ended = [c for c in children if c.record is not None and c.record.status == outcome]
+            ended.sort(
+                key=lambda c: c.record.stopped_at if c.record and c.record.stopped_at else T_MIN
+            )
+            for old in ended[: max(0, len(ended) - limit)]:
+                name = old.obj["metadata"]["name"]
+                if name not in self._deleting:
+                    self._deleting.add(name)
+                    self.writes.append(DeleteObject(API_VERSION, "batchjobs", key[0], name))
+
+    def _write_schedule_status(
+        self, state: ScheduleState, children: list[JobState], now: datetime
+    ) -> None:
+        status = self._validity(state.obj, "scheduledjobs", True, None, now)
+        active = [
+            c.obj["metadata"]["name"]
+            for c in children
+            if c.record is not None and not c.record.terminal
+        ]
+        status["active"] = active
+        if state.last is not None:
+            status["lastScheduleTime"] = state.last.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        succeeded = [
+            c.record.stopped_at
+            for c in children
+            if c.record is not None
+            and c.record.status == JobStatus.SUCCEEDED
+            and c.record.stopped_at
+        ]
+        if succeeded:
+            status["lastSuccessfulTime"] = (
+                max(succeeded).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            )
+        upcoming = self._next_run(state)
+        if upcoming is not None:
+            status["nextScheduleTime"] = upcoming.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._status(state.obj, "scheduledjobs", status)
 
     # -- scheduling ----------------------------------------------------------------------
 
