@@ -4,6 +4,7 @@ to their weights over many scheduling passes."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -113,7 +114,7 @@ def simulate(
         decisions = schedule(
             Snapshot(
                 (Queue("q", 1, ("ce",), items=ordered),),
-                (Environment(**{**env.__dict__, "nodes": (node,)}),),
+                (replace(env, nodes=(node,)),),
                 NOW,
             )
         )

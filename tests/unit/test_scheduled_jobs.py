@@ -63,8 +63,9 @@ class Clock:
         assert record.status == JobStatus.FAILED
 
     def status(self) -> dict[str, Any]:
-        emitted: dict[str, Any] = self.world._emitted_status[("scheduledjobs", "default/nightly")]
-        return dict(emitted)
+        found = self.world.last_status("scheduledjobs", "default", "nightly")
+        assert found is not None
+        return found
 
 
 def test_a_cron_schedule_fires_every_time_it_is_due_and_not_before() -> None:

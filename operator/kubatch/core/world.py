@@ -1642,6 +1642,11 @@ class World:
             )
         )
 
+    def last_status(self, plural: str, namespace: str | None, name: str) -> Obj | None:
+        """The status last written (or about to be) for an object."""
+        found = self._emitted_status.get((plural, f"{namespace or ''}/{name}"))
+        return dict(found) if found is not None else None
+
     def forget_status(self, plural: str, namespace: str | None, name: str) -> None:
         """A status write failed: write the whole status again at the next step."""
         self._emitted_status[(plural, f"{namespace or ''}/{name}")] = {}
