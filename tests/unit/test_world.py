@@ -128,3 +128,22 @@ def test_a_queue_naming_a_missing_policy_is_invalid() -> None:
     world = world_with(job_queue(schedulingPolicy="nowhere"))
     assert not world.queues["q1"].valid
     assert world.queues["q1"].reason == "SchedulingPolicy nowhere does not exist"
+
+
+def test_jobs_asking_the_same_share_one_resolution_and_it_goes_with_them() -> None:
+    import gc
+
+    world = world_with(
+        job_queue(), batch_job("a"), batch_job("b"), batch_job("c", parameters={"msg": "x"})
+    )
+    step(world, T0)
+    records = {name: world.jobs[("default", name)].record for name in "abc"}
+    resolved = {name: r.resolved for name, r in records.items() if r is not None}
+    assert resolved["a"] is resolved["b"]
+    assert resolved["a"] is not resolved["c"]
+    before = len(world.resolved_cache)
+    for name in "ab":
+        world.delete_job("default", name)
+    del records, resolved
+    gc.collect()
+    assert len(world.resolved_cache) == before - 1

@@ -10,6 +10,7 @@ and reads no clock; the controller feeds it and carries the writes out.
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -154,6 +155,31 @@ Write = CreateObject | DeleteObject | PatchObject | WriteStatus | PostEvent | Re
 
 
 # -- state kept per object ---------------------------------------------------------------
+
+
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "labels",
+    "creationTimestamp",
+)
+
+
+def slim(obj: Obj) -> Obj:
+    """What the world keeps of a job's object: identity, version, labels and status. The spec
+    lives in its JobRecord; managedFields and the rest are not needed (memory per job)."""
+    meta = obj.get("metadata") or {}
+    kept: Obj = {
+        "apiVersion": obj.get("apiVersion", API_VERSION),
+        "kind": obj.get("kind", "BatchJob"),
+        "metadata": {k: meta[k] for k in _KEPT_METADATA if k in meta},
+    }
+    if "status" in obj:
+        kept["status"] = obj["status"]
+    return kept
 
 
 def _rv(obj: Obj) -> int:
@@ -435,6 +461,11 @@ class World:
         self.schedules: dict[JobKey, ScheduleState] = {}
         self.schedule_children: dict[JobKey, set[JobKey]] = {}
         self._deleting: set[str] = set()
+        self.resolved_cache: weakref.WeakValueDictionary[tuple[Any, ...], ResolvedJob | Refused] = (
+            weakref.WeakValueDictionary()
+        )
+        """Jobs that ask the same of the same revision share one resolution (memory per job);
+        an entry goes when no job refers to it any more."""
         """ScheduledJob -> the BatchJobs it made (by label)."""
         self.usage_time: datetime | None = None
         self._emitted_status: dict[tuple[str, str], Obj] = {}
@@ -783,7 +814,7 @@ class World:
         if old is not None:
             if 0 <= _rv(obj) <= _rv(old.obj):
                 return
-            old.obj = obj
+            old.obj = slim(obj)
             generation = int(meta.get("generation") or 0)
             if generation == old.generation or old.record is None:
                 return
@@ -797,7 +828,7 @@ class World:
             self.dirty.add(key)
             return
         state = JobState(
-            obj, None, int(meta.get("generation") or 0), dict(meta.get("annotations") or {})
+            slim(obj), None, int(meta.get("generation") or 0), dict(meta.get("annotations") or {})
         )
         self.jobs[key] = state
         try:
@@ -1086,7 +1117,27 @@ class World:
             return found
         if record.resolved is not None and record.resolved.revision == found.number:
             return record.resolved
-        return resolve_job(record.spec, found)
+        basis = (
+            key[0],
+            name,
+            found.number,
+            found.active,
+            record.spec.model_dump_json(
+                include={
+                    "parameters",
+                    "container_overrides",
+                    "retry_strategy",
+                    "timeout",
+                    "scheduling_priority_override",
+                    "tags",
+                    "propagate_tags",
+                }
+            ),
+        )
+        cached = self.resolved_cache.get(basis)
+        if cached is None:
+            cached = self.resolved_cache[basis] = resolve_job(record.spec, found)
+        return cached
 
     def step(self, now: datetime, schedule: bool = True) -> list[Write]:
         """Everything that follows from what changed since the last step. `schedule=False`
