@@ -131,8 +131,7 @@ def dev(
 ) -> None:
     """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("kubeconfig",):
-        (workdir / stale).unlink(missing_ok=True)
+    (workdir / "kubeconfig").unlink(missing_ok=True)  # a previous run's: wait for the new one
     with ExitStack() as stack:
         click.echo("starting the API server, the simulated kubelet and the operator...")
         kubeconfig = start_apiserver(stack, workdir)
