@@ -12,6 +12,7 @@ from kubatch.api import AllocationStrategy, QueueingStrategy
 from kubatch.api.resources import MIB, Resources
 from kubatch.core.catalog import CATALOG, UnknownInstanceType, resolve_shapes
 from kubatch.core.scheduler import (
+    ENVIRONMENTS_INVALID,
     ENVIRONMENTS_UNAVAILABLE,
     HEAD_OF_QUEUE,
     INSUFFICIENT_CAPACITY,
@@ -94,20 +95,28 @@ def test_compute_environments_are_tried_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "state"),
+    ("rule", "state", "blocker"),
     [
-        ("disabled_environment_takes_no_new_work", {"enabled": False}),
-        ("invalid_environment_takes_no_new_work", {"valid": False}),
+        ("disabled_environment_takes_no_new_work", {"enabled": False}, ENVIRONMENTS_UNAVAILABLE),
+        ("invalid_environment_takes_no_new_work", {"valid": False}, ENVIRONMENTS_INVALID),
     ],
-    ids=lambda v: v if isinstance(v, str) else "",
+    ids=lambda v: v if isinstance(v, str) and v.endswith("work") else "",
 )
-def test_only_enabled_and_valid_environments(rule: str, state: dict[str, bool]) -> None:
+def test_only_enabled_and_valid_environments(
+    rule: str, state: dict[str, bool], blocker: str
+) -> None:
     off = env("off", nodes=(node("o1", 8),), **state)
     on = env("on", nodes=(node("n1", 8),))
     d = run([queue("q", 1, ("off", "on"), item("a"))], [off, on])
     assert placed(d) == [("a", "on", "n1")]
     d = run([queue("q", 1, ("off",), item("a"))], [off])
-    assert reasons(d) == {"a": ENVIRONMENTS_UNAVAILABLE}
+    assert reasons(d) == {"a": blocker}
+
+
+def test_an_invalid_environment_is_named_as_the_blocker_not_max_resource() -> None:
+    broken = env("broken", valid=False, shapes=())
+    d = run([queue("q", 1, ("broken",), item("a", 64))], [broken])
+    assert reasons(d) == {"a": "MISCONFIGURATION:COMPUTE_ENVIRONMENT_INVALID"}
 
 
 def test_an_item_needs_one_node_that_holds_its_whole_request() -> None:

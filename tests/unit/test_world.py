@@ -11,7 +11,7 @@ import pytest
 
 from kubatch.api import JobStatus
 from kubatch.core.scheduler import MAX_RESOURCE
-from kubatch.core.world import World, WorldConfig
+from kubatch.core.world import CreateObject, World, WorldConfig
 from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +35,7 @@ def world_with(
     queue: dict[str, Any], *jobs: dict[str, Any], policy: dict[str, Any] | None = None
 ) -> World:
     world = World(WorldConfig())
-    world.upsert_environment(server(compute_environment(maxvCpus=16)), T0)
+    world.upsert_environment(server(compute_environment()), T0)
     if policy is not None:
         world.upsert_policy(server(policy), T0)
     world.upsert_queue(server(queue), T0)
@@ -147,3 +147,26 @@ def test_jobs_asking_the_same_share_one_resolution_and_it_goes_with_them() -> No
     del records, resolved
     gc.collect()
     assert len(world.resolved_cache) == before - 1
+
+
+def test_pods_are_pinned_by_the_nodes_hostname_label() -> None:
+    world = world_with(job_queue(), batch_job("j"))
+    node = {
+        "metadata": {
+            "name": "ip-10-0-0-1.ec2.internal",
+            "resourceVersion": "1",
+            "labels": {
+                "kubatch.io/compute-environment": "ce1",
+                "kubernetes.io/hostname": "ip-10-0-0-1",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+    world.upsert_node(node, T0)
+    world.schedule_needed = True
+    writes = world.step(T0)
+    (pod,) = [w.body for w in writes if isinstance(w, CreateObject) and w.plural == "pods"]
+    assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == "ip-10-0-0-1"

@@ -34,6 +34,7 @@ INSUFFICIENT_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 MAX_RESOURCE = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
 JOB_RESOURCE_REQUIREMENT = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
 ENVIRONMENTS_UNAVAILABLE = "CAPACITY:COMPUTE_ENVIRONMENT_DISABLED"
+ENVIRONMENTS_INVALID = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_INVALID"
 HEAD_OF_QUEUE = "CAPACITY:HEAD_OF_QUEUE_BLOCKED"
 NEVER_PLACEABLE = frozenset({MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT})
 
@@ -166,6 +167,8 @@ class _Pool:
         self.largest = shapes + [n.allocatable for n in env.nodes]
 
     def could_ever_hold(self, r: Resources) -> bool:
+        if not self.env.valid:
+            return True  # its shapes are not known: it may hold the work once fixed
         if r.millicpu > self.limit:
             return False
         return any(r.fits_in(a) for a in self.largest)
@@ -242,7 +245,8 @@ def schedule(snapshot: Snapshot) -> Decisions:
             if head is not None:
                 reason = HEAD_OF_QUEUE
             elif not usable:
-                reason = ENVIRONMENTS_UNAVAILABLE
+                invalid = any(p.env.enabled and not p.env.valid for p in ordered)
+                reason = ENVIRONMENTS_INVALID if invalid else ENVIRONMENTS_UNAVAILABLE
             else:
                 reason = INSUFFICIENT_CAPACITY
             decisions.waiting.append(Waiting(item, remaining, reason, position + 1))

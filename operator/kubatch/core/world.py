@@ -1073,7 +1073,10 @@ class World:
         )
         body = render_pod(spec, record.resolved, pool, state.annotations)
         if action.node:
-            body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = action.node
+            # The node's hostname label, which is not always its name on real clusters.
+            node = self.nodes.get(action.node)
+            hostname = node.labels.get(LABEL_HOSTNAME, action.node) if node else action.node
+            body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
         self.writes.append(
             CreateObject("v1", "pods", key[0], body, key, (action.index, action.attempt))
         )
