@@ -76,7 +76,6 @@ class Controller:
         self.providers: dict[str, NodePoolProvider] = {}
         self.wake = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
-        self.steps = 0
         self.elector: LeaderElector | None = None
         self._api_seen = {"requests": 0, "errors": 0, "retries": 0}
         self._dropped_seen = 0
@@ -254,7 +253,6 @@ class Controller:
                 next_pass = began + 2 * took
             metrics.STEP.observe(took)
             self._record_metrics()
-            self.steps += 1
             if writes:
                 await writer.apply(writes)
                 self.wake.set()  # writes may have made more work possible

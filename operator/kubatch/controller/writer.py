@@ -43,7 +43,6 @@ class Writer:
         self.events: asyncio.Queue[PostEvent] = asyncio.Queue()
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
         self.dropped_events = 0
-        self.counts: dict[str, int] = {}
 
     async def apply(self, writes: Iterable[Write]) -> None:
         first: list[Awaitable[None]] = []
@@ -72,9 +71,6 @@ class Writer:
             *(self._bounded(self._status(w, baselines[k])) for k, w in statuses.items())
         )
 
-    def _count(self, what: str) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
-
     async def _bounded(self, work: Awaitable[None]) -> None:
         async with self.limit:
             try:
@@ -85,7 +81,6 @@ class Writer:
     async def _create(self, write: CreateObject) -> None:
         try:
             await self.client.create(write.api_version, write.plural, write.body, write.namespace)
-            self._count(f"create_{write.plural}")
         except ApiError as e:
             if e.conflict:
                 return  # created before (a restart, or a repeated step): the same object
@@ -103,7 +98,6 @@ class Writer:
             await self.client.delete(
                 write.api_version, write.plural, write.name, write.namespace, write.grace_seconds
             )
-            self._count(f"delete_{write.plural}")
         except ApiError as e:
             if not e.not_found:
                 log.warning("could not delete %s %s: %s", write.plural, write.name, e)
@@ -113,7 +107,6 @@ class Writer:
             await self.client.patch(
                 write.api_version, write.plural, write.name, write.patch, write.namespace
             )
-            self._count(f"patch_{write.plural}")
         except ApiError as e:
             if not e.not_found:
                 log.warning("could not patch %s %s: %s", write.plural, write.name, e)
@@ -131,7 +124,6 @@ class Writer:
                 write.namespace,
                 "status",
             )
-            self._count(f"status_{write.plural}")
         except ApiError as e:
             if e.not_found:
                 return
@@ -163,6 +155,5 @@ class Writer:
             }
             try:
                 await self.client.create("v1", "events", body, event.namespace)
-                self._count("events")
             except ApiError as e:
                 log.debug("could not post an event: %s", e)

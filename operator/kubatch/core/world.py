@@ -452,7 +452,6 @@ class World:
         self.item_cache: dict[JobKey, list[tuple[tuple[Any, ...], WorkItem]]] = {}
         self.queue_counts_dirty = True
         self.started = False
-        self.last_decisions: Decisions | None = None
         self.telemetry = Telemetry()
         self.policies: dict[str, SchedulingPolicy] = {}
         self.share_usage: dict[str, dict[str, float]] = {}
@@ -1458,6 +1457,8 @@ class World:
         """Fold what each share ran since the last pass into its usage."""
         seconds = (now - self.usage_time).total_seconds() if self.usage_time else 0.0
         self.usage_time = now
+        if not any(q.model and q.model.spec.scheduling_policy for q in self.queues.values()):
+            return  # no fair-share queue: nothing to count, and no job to look at
         running: dict[str, dict[str, int]] = {}
         for state in self.jobs.values():
             record = state.record
@@ -1581,7 +1582,6 @@ class World:
                 Queue(name, spec.priority, order, spec.queueing_strategy, ordered, cap, held)
             )
         decisions = schedule(Snapshot(tuple(queues), envs, now, self.config.scale_in_after))
-        self.last_decisions = decisions
         for placement in decisions.placements:
             state = self.jobs.get(placement.job)
             if state is None or state.record is None:
