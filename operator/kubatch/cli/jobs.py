@@ -464,24 +464,24 @@ def _stop(ctx: Context, kind: str, name: str, reason: str, index: str | None) ->
     click.echo(f"{kind} requested for {ctx.ns}/{name}: {reason}")
 
 
-@click.command()
-@click.argument("name")
-@click.option("--reason", "-r", required=True)
-@click.option("--index", help='only these array children, e.g. "3" or "0-4,9"')
-@pass_context
-def cancel(ctx: Context, name: str, reason: str, index: str | None) -> None:
-    """Cancel a job that has not started (STARTING and RUNNING jobs go on)."""
-    _stop(ctx, "cancel", name, reason, index)
+def _stop_command(kind: str, help_text: str) -> click.Command:
+    @click.command(name=kind, help=help_text)
+    @click.argument("name")
+    @click.option("--reason", "-r", required=True)
+    @click.option("--index", help='only these array children, e.g. "3" or "0-4,9"')
+    @pass_context
+    def command(ctx: Context, name: str, reason: str, index: str | None) -> None:
+        _stop(ctx, kind, name, reason, index)
+
+    return command
 
 
-@click.command()
-@click.argument("name")
-@click.option("--reason", "-r", required=True)
-@click.option("--index", help='only these array children, e.g. "3" or "0-4,9"')
-@pass_context
-def terminate(ctx: Context, name: str, reason: str, index: str | None) -> None:
-    """Stop a job wherever it is: running attempts get SIGTERM, then SIGKILL 30 s later."""
-    _stop(ctx, "terminate", name, reason, index)
+cancel = _stop_command(
+    "cancel", "Cancel a job that has not started (STARTING and RUNNING jobs go on)."
+)
+terminate = _stop_command(
+    "terminate", "Stop a job wherever it is: running attempts get SIGTERM, then SIGKILL 30 s later."
+)
 
 
 # -- logs ----------------------------------------------------------------------------------
