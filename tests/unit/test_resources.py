@@ -81,7 +81,7 @@ def _req(kind: str, value: int | str) -> ResourceRequirement:
 
 def test_overrides_replace_by_type_and_keep_the_rest() -> None:
     base = [_req("VCPU", "1"), _req("MEMORY", "2048")]
-    merged = merge_requirements(base, [_req("MEMORY", "4Gi"), _req("GPU", 1)])
+    merged = merge_requirements(base, [_req("MEMORY", "4Gi"), _req("GPU", "1")])
     assert to_resources(merged) == Resources(millicpu=1000, memory=4096 * MIB, gpus=1)
 
 

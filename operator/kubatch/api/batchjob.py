@@ -16,8 +16,10 @@ from .common import (
     JobStatus,
     ListMapKey,
     ObjectName,
+    Parameters,
     Rule,
     StatusModel,
+    Tags,
     has,
 )
 from .jobdefinition import Command, Environment, JobTimeout, RetryStrategy
@@ -83,7 +85,7 @@ class BatchJobSpec(ApiModel):
     job_queue: ObjectName
     job_definition: str = Field(max_length=DNS_LABEL_MAX + 11, pattern=DEFINITION_REF)
     """A JobDefinition in the same namespace: "name" (latest active revision) or "name:3"."""
-    parameters: dict[str, str] = Field(default_factory=dict, max_length=100)
+    parameters: Parameters = Field(default_factory=dict)
     container_overrides: ContainerOverrides | None = None
     array_properties: ArrayProperties | None = None
     depends_on: list[JobDependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
@@ -92,7 +94,7 @@ class BatchJobSpec(ApiModel):
     scheduling_priority_override: int | None = Field(default=None, ge=0, le=9999)
     share_identifier: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_]+$")
     """The fair-share identifier; required on a queue with a scheduling policy."""
-    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    tags: Tags = Field(default_factory=dict)
     propagate_tags: bool | None = None
     cancel: StopRequest | None = None
     """Cancel: a job not yet STARTING fails with this reason; later states are unaffected."""

@@ -42,6 +42,28 @@ ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # The name of one of our objects (queue, environment, definition, job, policy).
 ObjectName = Annotated[str, Field(max_length=DNS_LABEL_MAX, pattern=DNS_LABEL)]
 
+# Every string, list and map of a spec is bounded: the API server refuses a CRD whose CEL
+# rules could cost more than its budget, and it sizes anything unbounded at the request size.
+Parameters = Annotated[
+    dict[str, Annotated[str, Field(max_length=4096)]],
+    Field(max_length=100),
+]
+"""Values for "Ref::name" placeholders."""
+Tags = Annotated[
+    dict[str, Annotated[str, Field(max_length=256)]],
+    Field(max_length=50),
+]
+"""AWS's limits: 50 tags, values up to 256 characters. (A structural schema cannot bound map
+keys; the API server bounds them by the request size, and no rule walks them.)"""
+Labels = Annotated[
+    dict[str, Annotated[str, Field(max_length=63)]],
+    Field(max_length=64),
+]
+Annotations = Annotated[
+    dict[str, Annotated[str, Field(max_length=16384)]],
+    Field(max_length=64),
+]
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ from .common import (
     StatusModel,
     has,
 )
-from .resources import MEMORY_PATTERN, IntOrString
+from .resources import MemoryQuantity
 
 
 class ComputeEnvironmentType(StrEnum):
@@ -73,19 +72,11 @@ class CustomInstanceType(ApiModel):
 
     name: InstanceTypeName
     vcpus: int = Field(ge=1, le=1024)
-    memory: IntOrString = Field(json_schema_extra={"pattern": MEMORY_PATTERN})
+    memory: MemoryQuantity
     """MiB (16384) or a quantity ("16Gi")."""
     gpus: int = Field(default=0, ge=0, le=64)
     price: float = Field(default=0.0, ge=0)
     """On-demand price per hour, used to pick the cheapest shape that fits."""
-
-    __rules__ = (
-        Rule(
-            'memory must be a number of MiB such as 16384, or a quantity such as "16Gi"',
-            lambda t: re.match(MEMORY_PATTERN, str(t.memory)) is not None,
-            "string(self.memory).matches(r'" + MEMORY_PATTERN + "')",
-        ),
-    )
 
 
 class ComputeResources(ApiModel):

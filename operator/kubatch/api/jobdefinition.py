@@ -12,14 +12,18 @@ from pydantic import Field
 from .common import (
     DNS_SUBDOMAIN,
     ENV_VAR_NAME,
+    Annotations,
     ApiModel,
     Condition,
+    Labels,
     ListMapKey,
+    Parameters,
     Rule,
     StatusModel,
+    Tags,
     has,
 )
-from .resources import MEMORY_PATTERN, IntOrString, ResourceList
+from .resources import MemoryQuantity, ResourceList
 
 RESERVED_ENV_PREFIX = "AWS_BATCH_"
 # AWS Batch refuses job definitions larger than this; so does Kubatch.
@@ -56,9 +60,7 @@ class HostVolume(ApiModel):
 
 class EmptyDirVolume(ApiModel):
     medium: Literal["", "Memory"] = ""
-    size_limit: IntOrString | None = Field(
-        default=None, json_schema_extra={"pattern": MEMORY_PATTERN}
-    )
+    size_limit: MemoryQuantity | None = None
 
 
 class ClaimVolume(ApiModel):
@@ -194,7 +196,7 @@ REASON_PATTERN = r"^[A-Za-z0-9.: \t]*\*?$"
 class EvaluateOnExit(ApiModel):
     """A retry rule: all given conditions must match; first matching entry wins."""
 
-    action: str = Field(pattern=r"^([Rr][Ee][Tt][Rr][Yy]|[Ee][Xx][Ii][Tt])$")
+    action: str = Field(max_length=16, pattern=r"^([Rr][Ee][Tt][Rr][Yy]|[Ee][Xx][Ii][Tt])$")
     """RETRY or EXIT (case-insensitive)."""
     on_status_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
     on_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
@@ -213,8 +215,8 @@ class JobTimeout(ApiModel):
 
 
 class PodTemplateMetadata(ApiModel):
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
 
 
 class PodTemplate(ApiModel):
@@ -233,7 +235,7 @@ class JobDefinitionType(StrEnum):
 
 class JobDefinitionSpec(ApiModel):
     type: JobDefinitionType = JobDefinitionType.CONTAINER
-    parameters: dict[str, str] = Field(default_factory=dict, max_length=100)
+    parameters: Parameters = Field(default_factory=dict)
     """Defaults for "Ref::name" placeholders in command; a job's parameters override them."""
     container_properties: ContainerProperties | None = None
     node_properties: NodeProperties | None = None
@@ -241,7 +243,7 @@ class JobDefinitionSpec(ApiModel):
     timeout: JobTimeout | None = None
     scheduling_priority: int | None = Field(default=None, ge=0, le=9999)
     """Order within a fair-share queue's share (higher first)."""
-    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    tags: Tags = Field(default_factory=dict)
     propagate_tags: bool = False
     """Copy tags to the pods as labels or annotations."""
     pod_template: PodTemplate | None = None

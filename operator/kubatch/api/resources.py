@@ -48,18 +48,44 @@ _UNITS = {
 }
 
 
-# int-or-string, as Kubernetes declares quantities in OpenAPI.
-def _int_or_string(value: object) -> int | str:
+# Bounds that keep the API server's CEL cost estimate within budget: it sizes an unbounded
+# string (and every int-or-string, whatever its maxLength) at the whole request size.
+AMOUNT_MAX_LENGTH = 32
+
+
+def _quantity(value: object) -> int | str:
+    """An amount as Kubernetes declares quantities: an integer or a string (int-or-string)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise PydanticCustomError("int_or_string", "must be an integer or a string")
+    if isinstance(value, int) and value < 0:
+        raise PydanticCustomError("quantity", "must be greater than or equal to 0")
+    if isinstance(value, str):
+        if len(value) > AMOUNT_MAX_LENGTH:
+            raise PydanticCustomError(
+                "quantity", "must be at most {max} characters", {"max": AMOUNT_MAX_LENGTH}
+            )
+        if not re.match(MEMORY_PATTERN, value):
+            raise PydanticCustomError(
+                "quantity",
+                'must be a number of MiB such as 16384, or a quantity such as "16Gi"',
+            )
     return value
 
 
-IntOrString = Annotated[
+MemoryQuantity = Annotated[
     int | str,
-    PlainValidator(_int_or_string),
-    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+    PlainValidator(_quantity),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "minimum": 0,
+            "maxLength": AMOUNT_MAX_LENGTH,
+            "pattern": MEMORY_PATTERN,
+        }
+    ),
 ]
+"""MiB (16384) or a quantity with a unit ("16Gi"). Single-field rules, so they are OpenAPI
+keywords (pattern and maxLength apply to strings, minimum to integers), not CEL."""
 
 
 class ResourceKind(StrEnum):
@@ -170,39 +196,39 @@ class Resources:
         return self.millicpu / 1000
 
 
-def _matches(pattern: str, value: int | str) -> bool:
-    return re.match(pattern, str(value)) is not None
+def _matches(pattern: str, value: str) -> bool:
+    return re.match(pattern, value) is not None
 
 
 class ResourceRequirement(ApiModel):
     """One resource a container needs, as in AWS Batch's resourceRequirements."""
 
     type: ResourceKind
-    value: IntOrString
-    """VCPU: vCPUs ("2", "0.25") or millicores ("500m"); MEMORY: MiB ("2048") or a quantity
-    ("2Gi"); GPU: a whole number."""
+    value: str = Field(min_length=1, max_length=AMOUNT_MAX_LENGTH)
+    """A string, as in AWS Batch. VCPU: vCPUs ("2", "0.25") or millicores ("500m"); MEMORY: MiB
+    ("2048") or a quantity ("2Gi"); GPU: a whole number ("1")."""
 
     __rules__ = (
         Rule(
             'VCPU value must be a number of vCPUs such as 2 or "0.25", or millicores such '
             'as "500m"',
             lambda r: r.type != ResourceKind.VCPU or _matches(VCPU_PATTERN, r.value),
-            "self.type != 'VCPU' || string(self.value).matches(r'" + VCPU_PATTERN + "')",
+            "self.type != 'VCPU' || self.value.matches(r'" + VCPU_PATTERN + "')",
         ),
         Rule(
             'MEMORY value must be a number of MiB such as 2048, or a quantity such as "2Gi"',
             lambda r: r.type != ResourceKind.MEMORY or _matches(MEMORY_PATTERN, r.value),
-            "self.type != 'MEMORY' || string(self.value).matches(r'" + MEMORY_PATTERN + "')",
+            "self.type != 'MEMORY' || self.value.matches(r'" + MEMORY_PATTERN + "')",
         ),
         Rule(
             "GPU value must be a whole number of GPUs",
             lambda r: r.type != ResourceKind.GPU or _matches(GPU_PATTERN, r.value),
-            "self.type != 'GPU' || string(self.value).matches(r'" + GPU_PATTERN + "')",
+            "self.type != 'GPU' || self.value.matches(r'" + GPU_PATTERN + "')",
         ),
         Rule(
             "VCPU and MEMORY values must be greater than zero",
             lambda r: r.type == ResourceKind.GPU or not _matches(ZERO_PATTERN, r.value),
-            "self.type == 'GPU' || !string(self.value).matches(r'" + ZERO_PATTERN + "')",
+            "self.type == 'GPU' || !self.value.matches(r'" + ZERO_PATTERN + "')",
         ),
     )
 

@@ -6,16 +6,27 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .common import ApiModel, Condition, ListMapKey, StatusModel
+from .common import ApiModel, Condition, ListMapKey, Rule, StatusModel
 
 SHARE_PATTERN = r"^[A-Za-z0-9_]+\*?$"
+MIN_WEIGHT = 0.0001
 
 
 class ShareAttributes(ApiModel):
     share_identifier: str = Field(max_length=255, pattern=SHARE_PATTERN)
     """A job's shareIdentifier, or a prefix of identifiers ending in "*"."""
-    weight_factor: float = Field(default=1.0, ge=0.0001, le=999.9999)
+    weight_factor: float = Field(default=1.0, le=999.9999)
     """Lower weight, more compute: 0.125 gets 8 times the share of 1.0."""
+
+    __rules__ = (
+        # A rule, not a schema minimum: an API server compares an integer with a fractional
+        # minimum after truncating the minimum to an integer, so 0 would pass (0 >= 0).
+        Rule(
+            f"weightFactor must be at least {MIN_WEIGHT}",
+            lambda s: s.weight_factor >= MIN_WEIGHT,
+            f"!has(self.weightFactor) || self.weightFactor >= {MIN_WEIGHT}",
+        ),
+    )
 
 
 class FairsharePolicy(ApiModel):
