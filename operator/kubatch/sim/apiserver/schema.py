@@ -10,16 +10,45 @@ to prove that the generated CRDs carry the same rules as the pydantic models.
 from __future__ import annotations
 
 import copy
+import json
 from functools import cache
 from typing import Any
 
 import celpy
 import celpy.adapter
 import celpy.evaluation
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, validators
 
 Schema = dict[str, Any]
 EVALUATION_FAILED = "rule could not be evaluated:"
+# What a real API server says instead of evaluating the CEL rules of an object that has a type
+# error or a value outside an enum: rules could not be evaluated on such an object.
+RULES_NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; "
+    "correct the existing errors to complete validation"
+)
+# The jsonschema keywords whose failures a real API server reports as TypeInvalid or
+# NotSupported: the "blocking" errors that keep it from evaluating CEL rules.
+_BLOCKING = frozenset({"type", "enum"})
+
+
+def _truncating(keyword: str) -> Any:
+    """`minimum`/`maximum` as a real API server checks them: against an integer value, a
+    fractional bound is first truncated to an integer (Go's int64()), so 0 passes
+    `minimum: 0.0001`. Rules that must hold for integers too are written in CEL."""
+    check = Draft4Validator.VALIDATORS[keyword]
+
+    def bound(validator: Any, limit: Any, instance: Any, schema: Schema) -> Any:
+        if isinstance(instance, int) and not isinstance(instance, bool):
+            limit = int(limit)
+        return check(validator, limit, instance, schema)
+
+    return bound
+
+
+OpenApiValidator = validators.extend(
+    Draft4Validator, {"minimum": _truncating("minimum"), "maximum": _truncating("maximum")}
+)
 
 
 def apply_defaults(schema: Schema, value: Any) -> Any:
@@ -56,38 +85,78 @@ def _path(path: tuple[str | int, ...]) -> str:
     return text
 
 
-def _extensions(schema: Schema, value: Any, path: tuple[str | int, ...]) -> list[str]:
+def _int_or_string_errors(schema: Schema, value: Any, path: tuple[str | int, ...]) -> list[str]:
+    """x-kubernetes-int-or-string values that are neither (type errors, so blocking)."""
     errors: list[str] = []
     if schema.get("x-kubernetes-int-or-string") and (
         isinstance(value, bool) or not isinstance(value, int | str)
     ):
         errors.append(f"{_path(path)}: must be an integer or a string")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += _int_or_string_errors(schema["items"], item, (*path, i))
+    if isinstance(value, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if name in value:
+                errors += _int_or_string_errors(prop, value[name], (*path, name))
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                errors += _int_or_string_errors(extra, item, (*path, key))
+    return errors
+
+
+def _extensions(
+    schema: Schema, value: Any, path: tuple[str | int, ...], rules: bool = True
+) -> list[str]:
+    """List-map key uniqueness and (when `rules`) the CEL rules, depth first."""
+    errors: list[str] = []
     if isinstance(value, list):
         if schema.get("x-kubernetes-list-type") == "map":
             keys = schema["x-kubernetes-list-map-keys"]
             seen = set()
-            for item in value:
+            for i, item in enumerate(value):
                 key = tuple(item.get(k) for k in keys) if isinstance(item, dict) else None
                 if key in seen:
-                    errors.append(f"{_path(path)}: Duplicate value: {key}")
+                    # As a real API server: at the repeated item, naming its keys.
+                    named = json.dumps({k: item.get(k) for k in keys}, separators=(",", ":"))
+                    errors.append(f"{_path((*path, i))}: Duplicate value: {named}")
                 seen.add(key)
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):
-                errors += _extensions(items, item, (*path, i))
+                errors += _extensions(items, item, (*path, i), rules)
     if isinstance(value, dict):
         for name, prop in schema.get("properties", {}).items():
             if name in value:
-                errors += _extensions(prop, value[name], (*path, name))
-    for validation in schema.get("x-kubernetes-validations", []):
+                errors += _extensions(prop, value[name], (*path, name), rules)
+    for validation in schema.get("x-kubernetes-validations", []) if rules else ():
         try:
-            ok = _program(validation["rule"]).evaluate({"self": celpy.adapter.json_to_cel(value)})
+            bound = celpy.adapter.json_to_cel(_typed(schema, value))
+            ok = _program(validation["rule"]).evaluate({"self": bound})
         except Exception as e:  # a rule that cannot be evaluated is a failure too
             errors.append(f"{_path(path)}: {EVALUATION_FAILED} {validation['rule']!r}: {e}")
             continue
         if isinstance(ok, celpy.evaluation.CELEvalError) or not ok:
             errors.append(f"{_path(path)}: {validation['message']}")
     return errors
+
+
+def _typed(schema: Schema, value: Any) -> Any:
+    """`value` as CEL sees it under `schema`: a `number` is a double even when written as an
+    integer (JSON has one kind of number; the schema says which CEL type it has)."""
+    if schema.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_typed(schema["items"], item) for item in value]
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            k: _typed(properties.get(k) or (extra if isinstance(extra, dict) else {}), v)
+            for k, v in value.items()
+        }
+    return value
 
 
 def prune(schema: Schema, value: Any, path: tuple[str | int, ...] = ()) -> list[str]:
@@ -128,11 +197,25 @@ def admit(
     errors = [f"{p}: unknown field" for p in removed] if strict else []
     value.update(kept)
     value = apply_defaults(schema, value)
-    errors += [
-        f"{_path(tuple(e.absolute_path))}: {e.message}"
-        for e in Draft4Validator(schema).iter_errors(value)
-    ]
-    return value, errors + _extensions(schema, value, ())
+    found = list(OpenApiValidator(schema).iter_errors(value))
+    errors += [f"{_path(tuple(e.absolute_path))}: {e.message}" for e in found]
+    mistyped = _int_or_string_errors(schema, value, ())
+    errors += mistyped
+    blocking = bool(mistyped) or any(e.validator in _BLOCKING for e in found)
+    errors += _extensions(schema, value, (), rules=not blocking)
+    if blocking and _has_rules(schema):
+        errors.append(f"<nil>: {RULES_NOT_CHECKED}")
+    return value, errors
+
+
+def _has_rules(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("x-kubernetes-validations"):
+        return True
+    children = [*schema.get("properties", {}).values(), schema.get("items")]
+    children.append(schema.get("additionalProperties"))
+    return any(_has_rules(child) for child in children)
 
 
 def validate(crd: Schema, obj: dict[str, Any]) -> list[str]:
