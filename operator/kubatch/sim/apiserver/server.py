@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ..containers import container_log
+from . import protobuf
 from .store import (
     ApiError,
     Obj,
@@ -39,6 +41,7 @@ VERSION_INFO = {
 }
 BOOKMARK_SECONDS = 10.0
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -359,11 +362,34 @@ class ApiServer:
             if parts[0] not in ("api", "apis") or len(parts) < (2 if parts[0] == "api" else 3):
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             rtype, namespace, name, sub = self._route(parts)
-            return await self._dispatch(request, rtype, namespace, name, sub)
+            dry_run = request.query.getall("dryRun", [])
+            if any(value != "All" for value in dry_run):
+                raise ApiError(
+                    400, "BadRequest", f"unsupported dryRun value(s) {dry_run}: only All"
+                )
+            if request.method in _WRITES:
+                # Read the body now: the dispatch below then runs without suspending, so the
+                # store's dry-run flag cannot leak into another request in between.
+                await request.read()
+            self.store.dry_run = bool(dry_run) and request.method in _WRITES
+            try:
+                return await self._dispatch(request, rtype, namespace, name, sub)
+            finally:
+                self.store.dry_run = False
         except ApiError as e:
             return web.json_response(e.status(), status=e.code)
 
     async def _body(self, request: web.Request) -> Any:
+        if "protobuf" in request.content_type:
+            try:
+                return protobuf.read_object(await request.read())
+            except protobuf.ProtobufError as e:
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format ({e}) - accepted media "
+                    "types include: application/json, application/yaml",
+                ) from e
         text = await request.text()
         if not text:
             return {}
@@ -406,7 +432,7 @@ class ApiServer:
             if method == "POST":
                 body = await self._body(request)
                 obj = store.create(rtype, namespace, body, strict)
-                if rtype.kind == "CustomResourceDefinition":
+                if rtype.kind == "CustomResourceDefinition" and not store.dry_run:
                     obj = self._register_crd(obj)
                 return web.json_response(obj, status=201)
             if method == "DELETE":
@@ -427,7 +453,7 @@ class ApiServer:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if sub == "log":
             pod = store.get(rtype, namespace, name)
-            return web.Response(text=pod_log(pod), content_type="text/plain")
+            return web.Response(text=container_log(pod), content_type="text/plain")
         if sub == "binding":
             if method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "bindings are created")
@@ -475,7 +501,7 @@ class ApiServer:
                 obj = store.update(rtype, namespace, name, body, sub, strict)
             else:
                 obj = store.patch(rtype, namespace, name, body, request.content_type, sub, strict)
-            if rtype.kind == "CustomResourceDefinition" and sub is None:
+            if rtype.kind == "CustomResourceDefinition" and sub is None and not store.dry_run:
                 obj = self._register_crd(obj)
             return web.json_response(obj)
         if method == "DELETE":
@@ -641,20 +667,6 @@ class ApiServer:
     async def close_watches(self) -> None:
         for watcher in list(self.store.watchers):
             watcher.queue.put_nowait(None)
-
-
-def pod_log(pod: Obj) -> str:
-    """What a simulated container printed: its command and the AWS Batch variables it saw
-    (there is no container runtime; a real cluster's kubelet serves real logs)."""
-    phase = (pod.get("status") or {}).get("phase", "Pending")
-    if phase == "Pending":
-        return ""
-    container = (pod.get("spec", {}).get("containers") or [{}])[0]
-    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
-    command = container.get("args") or container.get("command") or ["(the image's default command)"]
-    lines = [f"$ {' '.join(command)}"]
-    lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
-    return "\n".join(lines) + "\n"
 
 
 def kubeconfig(server: str, namespace: str = "default") -> Obj:

@@ -24,6 +24,11 @@ Obj = dict[str, Any]
 HISTORY = 200_000
 
 
+# The emulator serves plain HTTP, so no certificate signs anything; the ConfigMap that a real
+# cluster puts into every namespace exists all the same, for programs that look for it.
+EMULATOR_CA = "# kubatch emulator: plain HTTP on 127.0.0.1, no certificate authority\n"
+
+
 class ApiError(Exception):
     """A Kubernetes Status failure."""
 
@@ -360,6 +365,8 @@ class Store:
         self.on_removed: list[Callable[[ResourceType, Obj], None]] = []
         self.dependents: dict[str, set[tuple[tuple[str, str, str], str, str]]] = {}
         """Owner uid -> the objects whose ownerReferences name it (for garbage collection)."""
+        self.dry_run = False
+        """Set around one request with dryRun=All: validate and answer, but store nothing."""
 
     # -- types ---------------------------------------------------------------------------
 
@@ -497,22 +504,59 @@ class Store:
         if "status" in rtype.subresources and rtype.kind not in ("Node",):
             obj.pop("status", None)
         obj = self._admit(rtype, obj, strict)
+        if rtype.kind == "Pod":
+            self._admit_service_account(obj)
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_text()
         meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
-        meta["resourceVersion"] = self._bump()
         self._defaults(rtype, obj)
+        if self.dry_run:
+            return obj
+        meta["resourceVersion"] = self._bump()
         self.objects[rtype.key][key] = obj
         self._emit(rtype, "ADDED", obj)
+        if rtype.kind == "Namespace":
+            self._populate_namespace(meta["name"])
         return obj
+
+    def _admit_service_account(self, pod: Obj) -> None:
+        """The ServiceAccount admission plugin: a pod runs as an account that exists (the
+        namespace's `default` unless it names one), and says so in its spec."""
+        spec = pod.setdefault("spec", {})
+        meta = pod["metadata"]
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        namespace = meta["namespace"]
+        if (namespace, account) not in self.objects[("", "v1", "serviceaccounts")]:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{meta.get("name") or meta.get("generateName", "")}" is forbidden: error '
+                f"looking up service account {namespace}/{account}: "
+                f'serviceaccount "{account}" not found',
+            )
+        spec["serviceAccountName"] = spec["serviceAccount"] = account
+
+    def _populate_namespace(self, name: str) -> None:
+        """What a real cluster's controller-manager adds to every new namespace."""
+        self.create(
+            self.types[("", "v1", "serviceaccounts")], name, {"metadata": {"name": "default"}}
+        )
+        self.create(
+            self.types[("", "v1", "configmaps")],
+            name,
+            {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": EMULATOR_CA}},
+        )
 
     def _defaults(self, rtype: ResourceType, obj: Obj) -> None:
         if rtype.kind == "Pod":
             obj.setdefault("status", {"phase": "Pending"})
             obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
         elif rtype.kind == "Namespace":
+            # The NamespaceDefaultLabelName admission of a real API server.
+            labels = obj["metadata"].setdefault("labels", {})
+            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
             obj.setdefault("status", {"phase": "Active"})
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
 
@@ -537,6 +581,8 @@ class Store:
             meta["generation"] = old_meta.get("generation", 1)
         if new == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
+        if self.dry_run:
+            return new
         meta["resourceVersion"] = self._bump()
         key = (meta.get("namespace") or "", meta["name"])
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and rtype.kind != "Pod":
@@ -640,6 +686,8 @@ class Store:
         grace_seconds: int | None = None,
     ) -> Obj:
         obj = self.get(rtype, namespace, name)
+        if self.dry_run:
+            return obj
         key = (namespace or "", name)
         meta = obj["metadata"]
         if rtype.kind == "Pod":
