@@ -1,19 +1,13 @@
 """A simulated kubelet for the simulated nodes (label kubatch.io/simulated=true).
 
-It makes new nodes Ready after a delay and renews their leases (so a real control plane
-keeps them Ready), binds pods to them when no scheduler does (--bind), and runs the pods
-bound to them: Running, then Succeeded or Failed as the job's annotations say. It also
-finishes the deletion of pods on its nodes (SIGTERM: the container exits with 143).
-
-Instructions, as annotations of a BatchJob (copied to its pods):
-  sim.kubatch.io/start-delay       seconds before the container starts (default 0)
-  sim.kubatch.io/duration          seconds a container runs (default 0)
-  sim.kubatch.io/exit-code         exit code of every attempt (default 0)
-  sim.kubatch.io/exit-codes-by-index   "3=1,5=2": exit codes of some array children
-  sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
-  sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
-  sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
-  sim.kubatch.io/ignore-sigterm    "true": the container is killed at the end of the grace period
+It does what a kubelet does, as kwok would: makes new nodes Ready after a delay and keeps
+their heartbeats fresh (the node's Lease, and its Ready condition), so that a real control
+plane's node lifecycle controller lifts their `not-ready` taint and keeps them Ready; binds
+pods to them when no scheduler does (--bind); runs the pods bound to them (Running, then
+Succeeded or Failed as the job's annotations say: see kubatch.sim.containers); finishes the
+deletion of pods on its nodes (SIGTERM: the container exits with 143); and serves the
+containers' logs on the kubelet's HTTPS endpoint (/containerLogs), which each node's status
+names, so that `kubectl logs` works through a real API server too.
 
 `python -m kubatch.sim.kubelet [--bind] [--ready-delay SECONDS]` (uses KUBECONFIG).
 """
@@ -25,50 +19,30 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from ..controller.client import ApiError, Client, Credentials
+from .containers import PREFIX, container_log, outcome
 
 log = logging.getLogger("kubatch.sim.kubelet")
 
 Obj = dict[str, Any]
 LABEL_SIMULATED = "kubatch.io/simulated"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
-PREFIX = "sim.kubatch.io/"
 READY_DELAY = PREFIX + "ready-delay"
 LEASE_SECONDS = 10.0
+ADDRESS = "127.0.0.1"
 
 
 def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_pairs(text: str) -> dict[int, int]:
-    pairs: dict[int, int] = {}
-    for part in text.split(","):
-        if "=" in part:
-            key, value = part.split("=", 1)
-            pairs[int(key.strip())] = int(value.strip())
-    return pairs
-
-
-def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, str]:
-    """The exit code and termination reason the annotations ask for."""
-    index = labels.get("kubatch.io/array-index")
-    attempt = int(labels.get("kubatch.io/attempt", "1"))
-    code = int(annotations.get(PREFIX + "exit-code", "0"))
-    by_index = _parse_pairs(annotations.get(PREFIX + "exit-codes-by-index", ""))
-    if index is not None and int(index) in by_index:
-        code = by_index[int(index)]
-    failing = annotations.get(PREFIX + "fail-attempts")
-    if failing is not None:
-        code = (code or 1) if attempt <= int(failing) else 0
-    reason = annotations.get(PREFIX + "reason") or ("Completed" if code == 0 else "Error")
-    if reason == "OOMKilled" and code in (0, 1):
-        code = 137
-    return code, reason
 
 
 def _image(pod: Obj) -> Obj:
@@ -91,7 +65,14 @@ class Kubelet:
         ready_delay: float,
         leases: bool = True,
         default_duration: float = 0.0,
+        serving: tuple[Path, Path] | None = None,
     ) -> None:
+        self.serving = serving
+        """The HTTPS pair the log endpoint serves with; None serves no logs."""
+        self.port = 0
+        """The log endpoint's port, once it listens (nodes' status names it)."""
+        self.pods: dict[str, Obj] = {}
+        """The latest version of every pod bound to one of our nodes, for its logs."""
         self.default_duration = default_duration
         self.client = client
         self.bind = bind
@@ -115,11 +96,41 @@ class Kubelet:
 
     async def run(self) -> None:
         selector = f"{LABEL_SIMULATED}=true"
-        await asyncio.gather(
-            self.client.informer("v1", "nodes", self.on_node, label_selector=selector),
-            self.client.informer("v1", "pods", self.on_pod),
-            self._renew_leases(),
-        )
+        runner = await self._serve_logs() if self.serving else None
+        try:
+            await asyncio.gather(
+                self.client.informer("v1", "nodes", self.on_node, label_selector=selector),
+                self.client.informer("v1", "pods", self.on_pod),
+                self._renew_leases(),
+            )
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+    async def _serve_logs(self) -> web.AppRunner:
+        """The kubelet's log endpoint, as an API server reaches it for `kubectl logs`."""
+        assert self.serving is not None
+        certificate, key = self.serving
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(certificate), str(key))
+        app = web.Application()
+        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_log)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, ADDRESS, 0, ssl_context=context)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("serving container logs on https://%s:%d", ADDRESS, self.port)
+        return runner
+
+    async def _container_log(self, request: web.Request) -> web.Response:
+        key = f"{request.match_info['namespace']}/{request.match_info['pod']}"
+        pod = self.pods.get(key)
+        if pod is None:
+            return web.Response(status=404, text=f"pod {key} is not on this kubelet's nodes")
+        return web.Response(text=container_log(pod), content_type="text/plain")
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -139,7 +150,10 @@ class Kubelet:
 
     async def _make_ready(self, name: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        status = {
+        status: Obj = {
+            # Only the loopback address: an API server that reached a node by its Hostname
+            # address would look the name up in DNS.
+            "addresses": [{"type": "InternalIP", "address": ADDRESS}],
             "conditions": [
                 {
                     "type": "Ready",
@@ -149,8 +163,10 @@ class Kubelet:
                     "lastHeartbeatTime": now_text(),
                     "lastTransitionTime": now_text(),
                 }
-            ]
+            ],
         }
+        if self.port:
+            status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.port}}
         with contextlib.suppress(ApiError):
             await self.client.patch("v1", "nodes", name, {"status": status}, subresource="status")
 
@@ -194,6 +210,7 @@ class Kubelet:
                 task.cancel()
             self.started.discard(key)
             self.terminating.discard(key)
+            self.pods.pop(key, None)
             return
         node = pod.get("spec", {}).get("nodeName")
         if not node:
@@ -208,6 +225,7 @@ class Kubelet:
             return
         if node not in self.nodes:
             return
+        self.pods[key] = pod
         if meta.get("deletionTimestamp"):
             if key not in self.terminating:
                 self.terminating.add(key)
@@ -337,8 +355,12 @@ async def amain(args: argparse.Namespace) -> None:
     client = Client(
         Credentials.from_kubeconfig(args.kubeconfig), qps=args.qps, burst=int(args.qps * 2)
     )
+    from .certificates import self_signed
+
+    folder = tempfile.TemporaryDirectory(prefix="kubatch-kubelet-")
+    serving = self_signed(Path(folder.name), "kubelet")
     kubelet = Kubelet(
-        client, args.bind, args.ready_delay, not args.no_leases, args.default_duration
+        client, args.bind, args.ready_delay, not args.no_leases, args.default_duration, serving
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -351,6 +373,7 @@ async def amain(args: argparse.Namespace) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await runner
     await client.close()
+    folder.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,63 @@
+"""What a simulated container does: how it ends and what it prints.
+
+There is no container runtime: a simulated container "runs" the time its job's annotations
+ask for, ends with the exit code they ask for, and prints its command and the AWS Batch
+variables it was given. The simulated kubelet runs containers with this; the API server
+emulator serves the same log for pods (on a real cluster the kubelet serves it).
+
+Instructions, as annotations of a BatchJob (copied to its pods):
+  sim.kubatch.io/start-delay       seconds before the container starts (default 0)
+  sim.kubatch.io/duration          seconds a container runs (default 0)
+  sim.kubatch.io/exit-code         exit code of every attempt (default 0)
+  sim.kubatch.io/exit-codes-by-index   "3=1,5=2": exit codes of some array children
+  sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
+  sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
+  sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
+  sim.kubatch.io/ignore-sigterm    "true": the container is killed at the end of the grace period
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+PREFIX = "sim.kubatch.io/"
+
+
+def _parse_pairs(text: str) -> dict[int, int]:
+    pairs: dict[int, int] = {}
+    for part in text.split(","):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            pairs[int(key.strip())] = int(value.strip())
+    return pairs
+
+
+def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, str]:
+    """The exit code and termination reason the annotations ask for."""
+    index = labels.get("kubatch.io/array-index")
+    attempt = int(labels.get("kubatch.io/attempt", "1"))
+    code = int(annotations.get(PREFIX + "exit-code", "0"))
+    by_index = _parse_pairs(annotations.get(PREFIX + "exit-codes-by-index", ""))
+    if index is not None and int(index) in by_index:
+        code = by_index[int(index)]
+    failing = annotations.get(PREFIX + "fail-attempts")
+    if failing is not None:
+        code = (code or 1) if attempt <= int(failing) else 0
+    reason = annotations.get(PREFIX + "reason") or ("Completed" if code == 0 else "Error")
+    if reason == "OOMKilled" and code in (0, 1):
+        code = 137
+    return code, reason
+
+
+def container_log(pod: Obj) -> str:
+    """What a simulated container printed: its command and the AWS Batch variables it saw."""
+    phase = (pod.get("status") or {}).get("phase", "Pending")
+    if phase == "Pending":
+        return ""
+    container = (pod.get("spec", {}).get("containers") or [{}])[0]
+    env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
+    command = container.get("args") or container.get("command") or ["(the image's default command)"]
+    lines = [f"$ {' '.join(command)}"]
+    lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
+    return "\n".join(lines) + "\n"
