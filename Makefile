@@ -6,14 +6,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TOOLS  := .tools
 HELM   := $(TOOLS)/helm
+# A real control plane for the integration tests' second tier (envtest's convention: the
+# folder KUBEBUILDER_ASSETS names). Prepared from ../shared/k8s when that folder exists;
+# otherwise set KUBEBUILDER_ASSETS yourself (see README), or the real tier is skipped.
+K8S_VERSION := 1.28.7
+K8S_SOURCE  := ../shared/k8s/v$(K8S_VERSION)
+K8S_ASSETS  := $(TOOLS)/k8s/$(K8S_VERSION)
+ifeq ($(KUBEBUILDER_ASSETS),)
+ifneq ($(wildcard $(K8S_SOURCE)),)
+export KUBEBUILDER_ASSETS := $(abspath $(K8S_ASSETS))
+endif
+endif
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit lint format crds bench demo chart-check tools clean
+.PHONY: help install test unit integration lint format crds bench demo chart-check tools control-plane clean
 
 help:
 	@echo "make demo     - run Kubatch on its embedded default and the examples (no cluster needed)"
-	@echo "make test     - create .venv if needed, install, run the whole test suite"
+	@echo "make test     - create .venv if needed, install, run the whole test suite (both tiers)"
+	@echo "make control-plane - prepare the real control plane's binaries (KUBEBUILDER_ASSETS)"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
 	@echo "make crds     - regenerate crds/ (and the chart's copy) from the pydantic models"
@@ -33,8 +45,14 @@ $(HELM): | $(STAMP)
 
 tools: $(HELM)
 
-test: $(STAMP) $(HELM)
+control-plane: $(STAMP)
+	$(BIN)/python -m kubatch.sim.controlplane prepare $(K8S_SOURCE) $(K8S_ASSETS)
+
+test: $(STAMP) $(HELM) control-plane
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+integration: $(STAMP) control-plane
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -51,7 +69,7 @@ format: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/python -m kubatch.api.crdgen crds helm/kubatch/crds
 
-chart-check: $(STAMP) $(HELM)
+chart-check: $(STAMP) $(HELM) control-plane
 	$(BIN)/python -m pytest tests/chart $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -5,14 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, cluster
+from tests.support.cluster import Cluster, available_tiers, cluster
 from tests.support.system import Scenario, System, running
 
 
-@pytest.fixture(scope="session")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    workdir: Path = tmp_path_factory.mktemp("cluster")
-    with cluster(workdir) as found:
+@pytest.fixture(scope="session", params=available_tiers())
+def kube(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """Every integration test runs once per tier: the emulator and the real control plane."""
+    tier: str = request.param
+    workdir: Path = tmp_path_factory.mktemp(f"cluster-{tier}")
+    with cluster(workdir, tier) as found:
         yield found
 
 

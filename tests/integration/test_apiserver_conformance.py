@@ -12,7 +12,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, read_or_none, wait_for
 from tests.support.manifests import batch_job
 
 G, V = "kubatch.io", "v1alpha1"
@@ -160,16 +160,28 @@ def test_owned_objects_are_garbage_collected(kube: Cluster, namespace: str) -> N
     wait_for(child_gone, timeout=60, what="the owned object to be collected")
 
 
+# A real cluster adds objects of its own to every namespace (the kube-root-ca.crt ConfigMap,
+# the default ServiceAccount): watches in these tests select the test's own objects by label.
+WATCHED = {"kubatch.io/test-watch": "yes"}
+SELECTOR = "kubatch.io/test-watch=yes"
+
+
 def test_watch_resumes_from_a_resource_version(kube: Cluster, namespace: str) -> None:
-    listed = kube.core.list_namespaced_config_map(namespace)
+    listed = kube.core.list_namespaced_config_map(namespace, label_selector=SELECTOR)
     since = listed.metadata.resource_version
     for name in ("w1", "w2"):
-        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name}})
+        kube.core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": name, "labels": WATCHED}}
+        )
     kube.core.patch_namespaced_config_map("w1", namespace, {"data": {"k": "v"}})
     seen: list[tuple[str, str]] = []
     stream = watch.Watch()
     for event in stream.stream(
-        kube.core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=5
+        kube.core.list_namespaced_config_map,
+        namespace,
+        label_selector=SELECTOR,
+        resource_version=since,
+        timeout_seconds=5,
     ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 3:
@@ -180,10 +192,17 @@ def test_watch_resumes_from_a_resource_version(kube: Cluster, namespace: str) ->
 def test_watch_delivers_changes_as_they_happen(kube: Cluster, namespace: str) -> None:
     seen: list[str] = []
     stream = watch.Watch()
+    since = kube.core.list_namespaced_config_map(
+        namespace, label_selector=SELECTOR
+    ).metadata.resource_version
 
     def consume() -> None:
         for event in stream.stream(
-            kube.core.list_namespaced_config_map, namespace, timeout_seconds=10
+            kube.core.list_namespaced_config_map,
+            namespace,
+            label_selector=SELECTOR,
+            resource_version=since,
+            timeout_seconds=10,
         ):
             seen.append(f"{event['type']} {event['object'].metadata.name}")
             if len(seen) == 2:
@@ -191,11 +210,38 @@ def test_watch_delivers_changes_as_they_happen(kube: Cluster, namespace: str) ->
 
     thread = threading.Thread(target=consume)
     thread.start()
-    wait_for(lambda: kube.core.list_namespaced_config_map(namespace) is not None)
-    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "live"}})
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "live", "labels": WATCHED}}
+    )
     kube.core.delete_namespaced_config_map("live", namespace)
     thread.join(timeout=15)
-    assert seen[-2:] == ["ADDED live", "DELETED live"]
+    assert seen == ["ADDED live", "DELETED live"]
+
+
+def test_a_new_namespace_gets_its_default_service_account_and_root_ca(
+    kube: Cluster, namespace: str
+) -> None:
+    """What the controller-manager does on a real cluster; pods need the account."""
+    core = kube.core
+    wait_for(
+        lambda: read_or_none(core.read_namespaced_service_account, "default", namespace),
+        what="the default ServiceAccount",
+    )
+    wait_for(
+        lambda: read_or_none(core.read_namespaced_config_map, "kube-root-ca.crt", namespace),
+        what="the kube-root-ca.crt ConfigMap",
+    )
+
+
+def test_a_pod_naming_a_missing_service_account_is_forbidden(kube: Cluster, namespace: str) -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"serviceAccountName": "nobody", "containers": [{"name": "c", "image": "x"}]},
+    }
+    with pytest.raises(ApiException) as e:
+        kube.core.create_namespaced_pod(namespace, pod)
+    assert e.value.status == 403
+    assert 'serviceaccount "nobody" not found' in json.loads(e.value.body)["message"]
 
 
 def test_invalid_custom_resource_is_refused_naming_the_field(kube: Cluster, namespace: str) -> None:

@@ -116,3 +116,32 @@ def test_kubectl_refuses_an_invalid_manifest_naming_the_field(scenario: Scenario
     missing = kubectl(scenario, "get", "bj", "bad")
     assert missing.returncode != 0, "nothing was created"
     assert "NotFound" in missing.stderr or "not found" in missing.stderr
+
+
+def test_server_side_dry_run_creates_nothing(scenario: Scenario) -> None:
+    definition = {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "JobDefinition",
+        "metadata": {"name": "dry"},
+        "spec": {"containerProperties": {"image": "busybox"}},
+    }
+    done = kubectl(
+        scenario, "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(definition)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(server dry run)" in done.stdout
+    listed = kubectl(scenario, "get", "jobdefinitions", "-o", "name")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == ""
+
+
+def test_create_namespace_works_with_this_kubectl(scenario: Scenario) -> None:
+    """kubectl sends some built-in kinds as protobuf first; a server that does not read it
+    must answer 415 so that kubectl falls back to JSON."""
+    name = f"{scenario.namespace}-made-by-kubectl"
+    done = kubectl(scenario, "create", "namespace", name)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert kubectl(scenario, "get", "namespace", name).returncode == 0
+    finally:
+        kubectl(scenario, "delete", "namespace", name, "--wait=false")

@@ -1,5 +1,15 @@
-"""The cluster integration tests talk to: the embedded API server started for the session,
-or, when KUBECONFIG is set, the real cluster it points at. Tests use only what both offer."""
+"""The clusters integration tests talk to, one per tier, each started for the session:
+
+- `emulator`: the project's own API server (kubatch.sim.apiserver), zero-install and fast;
+- `real`: a real control plane (kube-apiserver, etcd, kube-controller-manager and
+  kube-scheduler) from the binaries in KUBEBUILDER_ASSETS (`make test` prepares them from
+  ../shared/k8s when that folder exists);
+- `external`: the cluster KUBATCH_TEST_KUBECONFIG points at (never the user's KUBECONFIG,
+  so that a test run cannot touch a cluster by accident).
+
+KUBATCH_TEST_TIERS (comma-separated) picks tiers; by default every tier that is available.
+Tests use only what every tier offers; where the emulator and a real server disagree, the
+real one is right and the emulator is fixed."""
 
 from __future__ import annotations
 
@@ -17,6 +27,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
 from kubatch.sim.stack import start_apiserver
 
 ROOT = Path(__file__).parents[2]
@@ -39,11 +50,50 @@ def wait_for(
         time.sleep(interval)
 
 
+TIERS = ("emulator", "real", "external")
+
+
+def available_tiers() -> list[str]:
+    """The tiers this run uses: KUBATCH_TEST_TIERS, or every one that is available."""
+    chosen = os.environ.get("KUBATCH_TEST_TIERS")
+    if chosen:
+        tiers = [t.strip() for t in chosen.split(",") if t.strip()]
+        unknown = set(tiers) - set(TIERS)
+        if unknown:
+            raise ValueError(
+                f"KUBATCH_TEST_TIERS: unknown tier(s) {sorted(unknown)}; known: {TIERS}"
+            )
+        return tiers
+    tiers = ["emulator"]
+    if os.environ.get("KUBEBUILDER_ASSETS"):
+        tiers.append("real")
+    if os.environ.get("KUBATCH_TEST_KUBECONFIG"):
+        tiers.append("external")
+    return tiers
+
+
+def read_or_none(read: Callable[..., T], *args: Any) -> T | None:
+    """`read(*args)`, or None when the object does not exist (404)."""
+    try:
+        return read(*args)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 @dataclass
 class Cluster:
     kubeconfig: Path
     api: client.ApiClient
-    embedded: bool
+    tier: str
+    plane: ControlPlane | None = None
+    """The control plane of the `real` tier (to restart its API server, read its logs)."""
+
+    @property
+    def embedded(self) -> bool:
+        """The project's own emulator: no scheduler, no controller-manager."""
+        return self.tier == "emulator"
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -97,19 +147,22 @@ def _established(crd: Any) -> bool:
 
 
 @contextmanager
-def cluster(workdir: Path) -> Iterator[Cluster]:
-    existing = os.environ.get("KUBECONFIG")
-    if existing:
-        path = Path(existing)
-        api = config.new_client_from_config(str(path))
-        found = Cluster(path, api, embedded=False)
-        found.install_crds()
-        yield found
-        return
+def cluster(workdir: Path, tier: str) -> Iterator[Cluster]:
+    """The cluster of one tier, with the CRDs installed, for as long as the block runs."""
     with ExitStack() as stack:
-        path = start_apiserver(stack, workdir)
+        plane = None
+        if tier == "external":
+            path = Path(os.environ["KUBATCH_TEST_KUBECONFIG"])
+        elif tier == "real":
+            assets = assets_from_environment()
+            if assets is None:
+                raise RuntimeError("the real tier needs KUBEBUILDER_ASSETS (make test sets it)")
+            plane = stack.enter_context(control_plane(assets, workdir / "control-plane"))
+            path = plane.kubeconfig
+        else:
+            path = start_apiserver(stack, workdir)
         api = config.new_client_from_config(str(path))
-        found = Cluster(path, api, embedded=True)
+        found = Cluster(path, api, tier, plane)
         wait_for(lambda: _ready(found), timeout=30, what="the API server")
         found.install_crds()
         yield found

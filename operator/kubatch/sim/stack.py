@@ -18,10 +18,13 @@ from typing import IO
 
 @contextmanager
 def process(
-    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    args: list[str],
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    append: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A child process, stopped (SIGTERM, then SIGKILL after 10 s) when the block ends."""
-    out: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    out: IO[bytes] | int = open(log, "ab" if append else "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
     )
