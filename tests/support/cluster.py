@@ -104,6 +104,10 @@ class Cluster:
         return client.CustomObjectsApi(self.api)
 
     @property
+    def coordination(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self.api)
+
+    @property
     def crds(self) -> client.ApiextensionsV1Api:
         return client.ApiextensionsV1Api(self.api)
 

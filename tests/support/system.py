@@ -56,6 +56,9 @@ OPERATOR_ENV = {
 }
 
 
+# Node heartbeats more often than a real kubelet's 10 s, so that a test sees a few quickly.
+KUBELET_LEASE_SECONDS = 2.0
+
 EXAMPLE_PROVIDER = Path(__file__).parents[2] / "examples" / "provider"
 
 
@@ -85,7 +88,13 @@ def running(found: Cluster, workdir: Path) -> Iterator[System]:
     system = System(found, Operator(found.kubeconfig, workdir, env))
     try:
         # With the embedded server no scheduler binds pods: the simulated kubelet does.
-        start_kubelet(system.stack, workdir, found.kubeconfig, bind=found.embedded)
+        start_kubelet(
+            system.stack,
+            workdir,
+            found.kubeconfig,
+            bind=found.embedded,
+            lease_seconds=KUBELET_LEASE_SECONDS,
+        )
         system.start_operator()
         yield system
     finally:

@@ -83,7 +83,9 @@ class Credentials:
 
         configuration = client.Configuration()
         config.load_kube_config(config_file=path, client_configuration=configuration)
-        token = (configuration.api_key or {}).get("authorization", "")
+        keys = configuration.api_key or {}
+        # Where the client keeps a kubeconfig's token depends on its version.
+        token = keys.get("BearerToken") or keys.get("authorization") or ""
         return cls(
             server=configuration.host,
             token=token.removeprefix("Bearer ").strip() or None,

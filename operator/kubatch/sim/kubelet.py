@@ -38,6 +38,7 @@ LABEL_SIMULATED = "kubatch.io/simulated"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 READY_DELAY = PREFIX + "ready-delay"
 LEASE_SECONDS = 10.0
+"""How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"
 
 
@@ -66,7 +67,9 @@ class Kubelet:
         leases: bool = True,
         default_duration: float = 0.0,
         serving: tuple[Path, Path] | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
+        self.lease_seconds = lease_seconds
         self.serving = serving
         """The HTTPS pair the log endpoint serves with; None serves no logs."""
         self.port = 0
@@ -197,7 +200,7 @@ class Kubelet:
                             await self.client.create(
                                 "coordination.k8s.io/v1", "leases", lease, "kube-node-lease"
                             )
-            await asyncio.sleep(LEASE_SECONDS)
+            await asyncio.sleep(self.lease_seconds)
 
     # -- pods --------------------------------------------------------------------------
 
@@ -360,7 +363,13 @@ async def amain(args: argparse.Namespace) -> None:
     folder = tempfile.TemporaryDirectory(prefix="kubatch-kubelet-")
     serving = self_signed(Path(folder.name), "kubelet")
     kubelet = Kubelet(
-        client, args.bind, args.ready_delay, not args.no_leases, args.default_duration, serving
+        client,
+        args.bind,
+        args.ready_delay,
+        not args.no_leases,
+        args.default_duration,
+        serving,
+        args.lease_seconds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -388,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
         "--ready-delay", type=float, default=0.5, help="seconds before a new node is Ready"
     )
     parser.add_argument("--no-leases", action="store_true", help="do not renew node leases")
+    parser.add_argument(
+        "--lease-seconds", type=float, default=LEASE_SECONDS, help="how often leases are renewed"
+    )
     parser.add_argument(
         "--default-duration",
         type=float,

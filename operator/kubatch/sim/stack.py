@@ -76,6 +76,7 @@ def start_kubelet(
     bind: bool,
     ready_delay: float = 0.2,
     default_duration: float = 0.0,
+    lease_seconds: float | None = None,
 ) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
@@ -88,6 +89,8 @@ def start_kubelet(
     ]
     if bind:
         args.append("--bind")
+    if lease_seconds is not None:
+        args += ["--lease-seconds", str(lease_seconds)]
     return stack.enter_context(
         process(args, {"KUBECONFIG": str(kubeconfig)}, workdir / "kubelet.log")
     )

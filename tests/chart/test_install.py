@@ -1,0 +1,226 @@
+"""The chart on a real API server: `helm install`, `helm upgrade` and `helm uninstall` with a
+real helm on the real control plane; in between, the operator and the simulated kubelet run
+as the chart's ServiceAccounts (tokens from the TokenRequest API) and take a job, an array
+and a managed environment's scale-up to their end. RBAC is judged by the real authorizer.
+
+The processes run outside the cluster (there is no kubelet to run the chart's pods), with
+the environment the chart's Deployment gives its container."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from kubatch.sim.controlplane import (
+    ControlPlane,
+    assets_from_environment,
+    control_plane,
+    kubeconfig,
+)
+from kubatch.sim.stack import Operator, start_kubelet
+from tests.support.cluster import read_or_none, wait_for
+
+ROOT = Path(__file__).parents[2]
+HELM = ROOT / ".tools" / "helm"
+CHART = ROOT / "helm" / "kubatch"
+NAMESPACE = "kubatch-system"
+RELEASE = "kubatch"
+G, V = "kubatch.io", "v1alpha1"
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("KUBEBUILDER_ASSETS"),
+    reason="needs a real control plane: KUBEBUILDER_ASSETS (make test prepares it)",
+)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    assets = assets_from_environment()
+    assert assets is not None
+    with control_plane(assets, tmp_path_factory.mktemp("chart-plane")) as found:
+        yield found
+
+
+def helm(plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    assert HELM.exists(), "run `make tools` (make test does) to fetch helm"
+    done = subprocess.run(
+        [str(HELM), "--kubeconfig", str(plane.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def _manifest(plane: ControlPlane) -> list[dict[str, Any]]:
+    done = helm(plane, "get", "manifest", RELEASE, "-n", NAMESPACE)
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def _container_env(documents: list[dict[str, Any]], component: str) -> dict[str, str]:
+    """The plain-value environment the chart gives a component's container."""
+    (deployment,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _account_kubeconfig(plane: ControlPlane, api: client.ApiClient, account: str) -> Path:
+    token = client.CoreV1Api(api).create_namespaced_service_account_token(
+        account, NAMESPACE, {"spec": {"expirationSeconds": 3600}}
+    )
+    return kubeconfig(
+        plane.workdir / f"{account}.kubeconfig",
+        plane.server,
+        plane.certificates.ca,
+        token=token.status.token,
+        user=account,
+        namespace=NAMESPACE,
+    )
+
+
+def _apply(api: client.ApiClient, namespace: str, kind: str, body: dict[str, Any]) -> None:
+    custom = client.CustomObjectsApi(api)
+    body = {"apiVersion": f"{G}/{V}", "kind": kind, **body}
+    plural = kind.lower() + "s" if kind != "JobQueue" else "jobqueues"
+    if kind in ("JobDefinition", "BatchJob"):
+        custom.create_namespaced_custom_object(G, V, namespace, plural, body)
+    else:
+        custom.create_cluster_custom_object(G, V, plural, body)
+
+
+def _job_status(api: client.ApiClient, namespace: str, name: str) -> str | None:
+    job = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        G, V, namespace, "batchjobs", name
+    )
+    status: str | None = (job.get("status") or {}).get("status")
+    return status
+
+
+def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> None:
+    helm(
+        plane,
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--set",
+        "simulatedNodes.enabled=true",
+        "--set",
+        "operator.scaleInAfterSeconds=5",
+    )
+    api = config.new_client_from_config(str(plane.kubeconfig))
+    core = client.CoreV1Api(api)
+    documents = _manifest(plane)
+    kinds = {d["kind"] for d in documents}
+    assert {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= kinds
+    crds = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
+    assert {c.spec.names.kind for c in crds} >= {"BatchJob", "ComputeEnvironment", "JobQueue"}
+
+    operator_account = f"{RELEASE}"
+    kubelet_account = f"{RELEASE}-simulated-kubelet"
+    for account in (operator_account, kubelet_account):
+        wait_for(
+            lambda account=account: read_or_none(  # type: ignore[misc]
+                core.read_namespaced_service_account, account, NAMESPACE
+            ),
+            what=f"ServiceAccount {account}",
+        )
+    env = _container_env(documents, "operator")
+    assert env["KUBATCH_SCALE_IN_AFTER_SECONDS"] == "5"
+    with ExitStack() as stack:
+        start_kubelet(stack, tmp_path, _account_kubeconfig(plane, api, kubelet_account), bind=False)
+        operator = Operator(
+            _account_kubeconfig(plane, api, operator_account),
+            tmp_path,
+            {**env, "KUBATCH_NAMESPACE": NAMESPACE, "KUBATCH_LEASE_SECONDS": "3"},
+        )
+        operator.start()
+        stack.callback(operator.stop)
+        core.create_namespace({"metadata": {"name": "team"}})
+        _apply(
+            api,
+            "team",
+            "ComputeEnvironment",
+            {
+                "metadata": {"name": "chart-ce"},
+                "spec": {"computeResources": {"maxvCpus": 8, "instanceTypes": ["m5.xlarge"]}},
+            },
+        )
+        _apply(
+            api,
+            "team",
+            "JobQueue",
+            {
+                "metadata": {"name": "chart-q"},
+                "spec": {
+                    "priority": 1,
+                    "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "chart-ce"}],
+                },
+            },
+        )
+        _apply(
+            api,
+            "team",
+            "JobDefinition",
+            {
+                "metadata": {"name": "hello"},
+                "spec": {
+                    "containerProperties": {
+                        "image": "busybox",
+                        "command": ["echo", "hello"],
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": "1"},
+                            {"type": "MEMORY", "value": "512"},
+                        ],
+                    }
+                },
+            },
+        )
+        for name, extra in (("single", {}), ("array", {"arrayProperties": {"size": 3}})):
+            _apply(
+                api,
+                "team",
+                "BatchJob",
+                {
+                    "metadata": {"name": name, "annotations": {"sim.kubatch.io/duration": "1"}},
+                    "spec": {"jobQueue": "chart-q", "jobDefinition": "hello", **extra},
+                },
+            )
+        for name in ("single", "array"):
+            wait_for(
+                lambda name=name: _job_status(api, "team", name) in ("SUCCEEDED", "FAILED"),  # type: ignore[misc]
+                timeout=120,
+                what=f"job {name} to finish",
+            )
+            assert _job_status(api, "team", name) == "SUCCEEDED", operator.log.read_text()[-3000:]
+        nodes = core.list_node(label_selector="kubatch.io/compute-environment=chart-ce").items
+        assert nodes, "the managed environment did not scale up"
+        log = operator.log.read_text()
+        assert "403" not in log and "forbidden" not in log.lower(), log[-3000:]
+
+    helm(plane, "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--set", "operator.writeQps=20")
+    assert _container_env(_manifest(plane), "operator")["KUBATCH_WRITE_QPS"] == "20"
+    helm(plane, "uninstall", RELEASE, "-n", NAMESPACE)
+    rbac = client.RbacAuthorizationV1Api(api)
+    wait_for(
+        lambda: read_or_none(rbac.read_cluster_role, RELEASE) is None,
+        what="the ClusterRole to be gone",
+    )
+    assert read_or_none(core.read_namespaced_service_account, RELEASE, NAMESPACE) is None
