@@ -35,5 +35,6 @@ def test_a_client_certificate_is_used_for_tls(pki: Path, tmp_path: Path) -> None
     )
     credentials = Credentials.from_kubeconfig(str(path))
     assert credentials.token is None
-    assert credentials.certificate_path and credentials.private_key_path
+    assert credentials.certificate_path
+    assert credentials.private_key_path
     assert credentials.ssl_context() is not False
