@@ -12,13 +12,18 @@ from typing import Any
 from ..api.resources import format_memory
 from ..controller.client import ApiError, Client
 from ..core.catalog import CATALOG, PODS_PER_NODE, Shape
-from ..core.world import LABEL_HOSTNAME, LABEL_INSTANCE_TYPE, ResizePool
+from ..core.world import ResizePool
+from ..keys import (
+    KWOK_KEY,
+    LABEL_HOSTNAME,
+    LABEL_INSTANCE_TYPE,
+    LABEL_SIMULATED,
+    SIM_READY_DELAY,
+)
 
 log = logging.getLogger(__name__)
 
-LABEL_SIMULATED = "kubatch.io/simulated"
-READY_DELAY_ANNOTATION = "sim.kubatch.io/ready-delay"
-KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+KWOK_TAINT = {"key": KWOK_KEY, "value": "fake", "effect": "NoSchedule"}
 
 
 def node_manifest(
@@ -44,7 +49,7 @@ def node_manifest(
                 LABEL_SIMULATED: "true",
                 "type": "kwok",
             },
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {KWOK_KEY: "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },
         "spec": {"taints": [*[dict(t) for t in taints], KWOK_TAINT]},
         "status": {
@@ -77,7 +82,7 @@ def node_manifest(
 class SimulatedProvider:
     name = "simulated"
     tolerations: tuple[Mapping[str, str], ...] = (
-        {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": KWOK_KEY, "operator": "Exists", "effect": "NoSchedule"},
     )
 
     def __init__(self) -> None:
@@ -101,7 +106,7 @@ class SimulatedProvider:
             name = f"{request.environment}-{shape.name.replace('.', '-')}-{uuid.uuid4().hex[:5]}"
             body = node_manifest(name, shape, request.labels, request.taints)
             if delay is not None:
-                body["metadata"]["annotations"][READY_DELAY_ANNOTATION] = str(delay)
+                body["metadata"]["annotations"][SIM_READY_DELAY] = str(delay)
             try:
                 await client.create("v1", "nodes", body)
                 creating[name] = shape.name

@@ -21,9 +21,10 @@ from kubernetes.client.rest import ApiException
 
 from ..api import GROUP, VERSION, InvalidManifest, parse
 from ..api.crdgen import all_crds
+from ..keys import ANNOTATION_EXPECTED_STATUS
 from ..sim.stack import Operator, start_apiserver, start_kubelet
 
-EXPECTED = "kubatch.io/expected-status"
+EXPECTED = ANNOTATION_EXPECTED_STATUS
 TERMINAL = ("SUCCEEDED", "FAILED")
 
 

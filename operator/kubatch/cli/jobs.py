@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..api import GROUP, VERSION, InvalidManifest, parse
-from ..core.pods import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_NAME
+from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_NAME, LABEL_JOB_UID
 
 TERMINAL = ("SUCCEEDED", "FAILED")
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
@@ -505,9 +505,7 @@ def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow
         selector += f",{LABEL_ATTEMPT}={attempt}"
     with api_errors(f"the pods of {name}"):
         pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
-    pods = [
-        p for p in pods if p.metadata.labels.get("kubatch.io/job-uid") == job["metadata"]["uid"]
-    ]
+    pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == job["metadata"]["uid"]]
     if not pods:
         raise Failure(f"{name} has no pod for that attempt yet")
     pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))

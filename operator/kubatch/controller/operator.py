@@ -24,8 +24,8 @@ import kopf
 from .. import metrics
 from ..api import GROUP, VERSION
 from ..autoscaling import NodePoolProvider, load_providers
-from ..core.pods import LABEL_MANAGED_BY, MANAGED_BY
 from ..core.world import ResizePool, World, WorldConfig
+from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 from .client import Client, Credentials
 from .leader import LeaderElector
 from .writer import Writer

@@ -15,22 +15,25 @@ from typing import Any
 from ..api.common import API_VERSION
 from ..api.jobdefinition import ContainerProperties
 from ..api.resources import format_cpu, format_memory
+from ..keys import (
+    LABEL_ARRAY_INDEX,
+    LABEL_ATTEMPT,
+    LABEL_COMPUTE_ENVIRONMENT,
+    LABEL_JOB_NAME,
+    LABEL_JOB_UID,
+    LABEL_MANAGED_BY,
+    LABEL_QUEUE,
+    MANAGED_BY,
+    SIM_PREFIX,
+    TAG_ANNOTATION_PREFIX,
+)
 from .attempts import PodObservation, PodPhase
 from .definitions import ResolvedJob
 from .retry import STOP_GRACE_SECONDS
 
-LABEL_JOB_NAME = "kubatch.io/job-name"
-LABEL_JOB_UID = "kubatch.io/job-uid"
-LABEL_QUEUE = "kubatch.io/job-queue"
-LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
-LABEL_ARRAY_INDEX = "kubatch.io/array-index"
-LABEL_ATTEMPT = "kubatch.io/attempt"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "kubatch"
 # Annotations of a BatchJob with this prefix are copied to its pods (the simulated kubelet
 # reads its instructions there: duration, exit code, reason).
-COPIED_ANNOTATION_PREFIX = "sim.kubatch.io/"
-TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
+COPIED_ANNOTATION_PREFIX = SIM_PREFIX
 GPU_RESOURCE = "nvidia.com/gpu"
 CONTAINER_NAME = "main"
 

@@ -36,6 +36,18 @@ from ..api.jobdefinition import JobDefinitionSpec
 from ..api.kinds import InvalidManifest, parse
 from ..api.resources import Resources, quantity_int, quantity_millis
 from ..api.scheduledjob import ConcurrencyPolicy
+from ..keys import (
+    ANNOTATION_REVISION_HASH,
+    ANNOTATION_SCHEDULED_AT,
+    LABEL_COMPUTE_ENVIRONMENT,
+    LABEL_DEFINITION,
+    LABEL_HOSTNAME,
+    LABEL_INSTANCE_TYPE,
+    LABEL_JOB_UID,
+    LABEL_MANAGED_BY,
+    LABEL_SCHEDULED,
+    MANAGED_BY,
+)
 from .attempts import PodObservation, PodPhase
 from .catalog import PODS_PER_NODE, Shape, UnknownInstanceType, resolve_shapes
 from .definitions import (
@@ -51,9 +63,6 @@ from .dependencies import dependency_names, jobs_in_cycles
 from .fairshare import Candidate, decayed, fair_order, reservation_cap, weight_for
 from .lifecycle import Action, CreatePod, JobRecord, RecordEvent, StopPod
 from .pods import (
-    LABEL_JOB_UID,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
     AttemptSpec,
     Pool,
     observe_pod,
@@ -76,14 +85,7 @@ from .scheduler import (
 Obj = dict[str, Any]
 JobKey = tuple[str, str]
 
-LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
-LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
-LABEL_HOSTNAME = "kubernetes.io/hostname"
-LABEL_DEFINITION = "kubatch.io/job-definition"
-LABEL_SCHEDULED = "kubatch.io/scheduled-job"
-ANNOTATION_SCHEDULED_AT = "kubatch.io/scheduled-at"
 T_MIN = datetime(1970, 1, 1, tzinfo=UTC)
-ANNOTATION_REVISION_HASH = "kubatch.io/revision-hash"
 
 
 # -- writes ------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, SIM_PREFIX
+
 Obj = dict[str, Any]
-PREFIX = "sim.kubatch.io/"
+PREFIX = SIM_PREFIX
 
 
 def _parse_pairs(text: str) -> dict[int, int]:
@@ -35,8 +37,8 @@ def _parse_pairs(text: str) -> dict[int, int]:
 
 def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, str]:
     """The exit code and termination reason the annotations ask for."""
-    index = labels.get("kubatch.io/array-index")
-    attempt = int(labels.get("kubatch.io/attempt", "1"))
+    index = labels.get(LABEL_ARRAY_INDEX)
+    attempt = int(labels.get(LABEL_ATTEMPT, "1"))
     code = int(annotations.get(PREFIX + "exit-code", "0"))
     by_index = _parse_pairs(annotations.get(PREFIX + "exit-codes-by-index", ""))
     if index is not None and int(index) in by_index:

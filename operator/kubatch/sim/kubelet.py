@@ -29,14 +29,12 @@ from typing import Any
 from aiohttp import web
 
 from ..controller.client import ApiError, Client, Credentials
-from .containers import PREFIX, container_log, outcome
+from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
+from .containers import container_log, outcome
 
 log = logging.getLogger("kubatch.sim.kubelet")
 
 Obj = dict[str, Any]
-LABEL_SIMULATED = "kubatch.io/simulated"
-LABEL_HOSTNAME = "kubernetes.io/hostname"
-READY_DELAY = PREFIX + "ready-delay"
 LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"
@@ -148,7 +146,9 @@ class Kubelet:
             self.on_pod("MODIFIED", pod)
         conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
         if first and conditions.get("Ready") != "True":
-            delay = (node["metadata"].get("annotations") or {}).get(READY_DELAY, self.ready_delay)
+            delay = (node["metadata"].get("annotations") or {}).get(
+                SIM_READY_DELAY, self.ready_delay
+            )
             self._spawn("", self._make_ready(name, float(delay)))
 
     async def _make_ready(self, name: str, delay: float) -> None:
@@ -270,7 +270,7 @@ class Kubelet:
         meta = pod["metadata"]
         annotations = meta.get("annotations") or {}
         labels = meta.get("labels") or {}
-        pull_error = annotations.get(PREFIX + "image-pull-error")
+        pull_error = annotations.get(SIM_PREFIX + "image-pull-error")
         if pull_error:
             await self._status(
                 pod,
@@ -286,10 +286,10 @@ class Kubelet:
                 },
             )
             return
-        duration = float(annotations.get(PREFIX + "duration", self.default_duration))
+        duration = float(annotations.get(SIM_PREFIX + "duration", self.default_duration))
         status = pod.get("status") or {}
         if status.get("phase") != "Running":
-            await asyncio.sleep(float(annotations.get(PREFIX + "start-delay", "0")))
+            await asyncio.sleep(float(annotations.get(SIM_PREFIX + "start-delay", "0")))
         if status.get("phase") == "Running" and status.get("startTime"):
             # Picked up after a restart of the simulator: run out the remaining time.
             started = status["startTime"]
@@ -345,7 +345,7 @@ class Kubelet:
         phase = pod.get("status", {}).get("phase", "Pending")
         if phase in ("Running", "Pending"):
             started = (pod.get("status", {}).get("startTime")) or now_text()
-            if annotations.get(PREFIX + "ignore-sigterm") == "true":
+            if annotations.get(SIM_PREFIX + "ignore-sigterm") == "true":
                 await asyncio.sleep(float(meta.get("deletionGracePeriodSeconds", 30)))
                 await self._finish(pod, 137, "Error", started)
             else:

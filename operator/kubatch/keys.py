@@ -1,0 +1,44 @@
+"""Every label, annotation and taint key Kubatch reads or writes, in one place.
+
+Pods, nodes, ControllerRevisions and BatchJobs carry these; the operator, the simulated
+kubelet, the autoscaling providers and the CLI all read them from here.
+"""
+
+from __future__ import annotations
+
+# -- on an attempt's pod ----------------------------------------------------------------------
+LABEL_JOB_NAME = "kubatch.io/job-name"
+LABEL_JOB_UID = "kubatch.io/job-uid"
+LABEL_QUEUE = "kubatch.io/job-queue"
+LABEL_ARRAY_INDEX = "kubatch.io/array-index"
+LABEL_ATTEMPT = "kubatch.io/attempt"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubatch"
+"""The value of LABEL_MANAGED_BY on everything Kubatch creates."""
+TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
+"""A job's tags, on its pods when propagateTags is set."""
+
+# -- on nodes (and pods, for their pool) -------------------------------------------------------
+LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
+LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+LABEL_HOSTNAME = "kubernetes.io/hostname"
+LABEL_SIMULATED = "kubatch.io/simulated"
+"""A fake node of the simulated provider, run by kubatch.sim.kubelet."""
+KWOK_KEY = "kwok.x-k8s.io/node"
+"""kwok's annotation and taint: kwok could run simulated nodes on a real cluster."""
+
+# -- on ControllerRevisions (job definition revisions) -----------------------------------------
+LABEL_DEFINITION = "kubatch.io/job-definition"
+ANNOTATION_REVISION_HASH = "kubatch.io/revision-hash"
+
+# -- on BatchJobs ------------------------------------------------------------------------------
+LABEL_SCHEDULED = "kubatch.io/scheduled-job"
+"""The ScheduledJob that made this BatchJob."""
+ANNOTATION_SCHEDULED_AT = "kubatch.io/scheduled-at"
+ANNOTATION_EXPECTED_STATUS = "kubatch.io/expected-status"
+"""For the examples: the status `kubatch dev` expects a job to end with."""
+
+# -- simulation instructions (copied from a BatchJob to its pods) ------------------------------
+SIM_PREFIX = "sim.kubatch.io/"
+SIM_READY_DELAY = SIM_PREFIX + "ready-delay"
+"""On a simulated node: seconds before the simulated kubelet makes it Ready."""
