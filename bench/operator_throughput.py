@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kubatch.api.crdgen import all_crds
-from kubatch.controller.client import Client, Credentials
+from kubatch.kube.client import Client, Credentials
 from kubatch.sim.stack import Operator, start_apiserver, start_kubelet
 
 API = "kubatch.io/v1alpha1"

@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kubatch.controller.client import ApiError, Client
-from kubatch.core.world import ResizePool
+from kubatch.autoscaling import KubeClient, ResizeRequest, ResizeResult
+from kubatch.kube.errors import ApiError
 
 
 class ConfigMapProvider:
@@ -22,8 +22,9 @@ class ConfigMapProvider:
         unknown = set(settings) - {"namespace"}
         return f"unknown settings: {', '.join(sorted(unknown))}" if unknown else None
 
-    async def resize(self, request: ResizePool, client: Client) -> None:
-        """Make the pool match the plan. Called again and again: it must be idempotent."""
+    async def resize(self, request: ResizeRequest, client: KubeClient) -> ResizeResult | None:
+        """Make the pool match the plan. Called again and again: it must be idempotent.
+        Return what scheduling should know (shapes unavailable, an error), or None."""
         namespace = str(request.settings.get("namespace", "default"))
         name = f"kubatch-{request.environment}-capacity"
         data = {
@@ -38,3 +39,4 @@ class ConfigMapProvider:
             if not e.not_found:
                 raise
             await client.create("v1", "configmaps", body, namespace)
+        return None

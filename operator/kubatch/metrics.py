@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from . import __version__
 from .api.common import JobStatus
-from .core.world import Telemetry
+from .core.engine import Telemetry
 
 REGISTRY = CollectorRegistry()
 

@@ -1,8 +1,8 @@
 """Which Kubernetes API verbs the code uses, read from the code itself (its AST).
 
 A call counts when its resource is spelled out: client calls such as
-`client.create("v1", "pods", ...)`, the world's writes (`CreateObject("v1", "pods", ...)`,
-`DeleteObject(...)`, `self._status(obj, "batchjobs", ...)` for status patches) and kopf
+`client.create("v1", "pods", ...)`, the engine's effects (`CreateObject("v1", "pods", ...)`,
+`DeleteObject(...)`, `book.want("batchjobs", ...)` for status patches) and kopf
 watches (`kopf.on.event(group, version, plural)`). Names are resolved against the module's
 own globals (API = "kubatch.io/v1alpha1" and the like).
 """
@@ -111,8 +111,8 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 if api is not None and kind is not None:
                     verb = {"CreateObject": "create", "DeleteObject": "delete"}.get(name, "patch")
                     found.add(Use(_group(api), kind, verb, where))
-            elif name == "_status" and len(args) >= 2:
-                kind = _value(args[1], module)
+            elif name == "want" and len(args) >= 3:
+                kind = _value(args[0], module)
                 if kind is not None:
                     found.add(Use("kubatch.io", f"{kind}/status", "patch", where))
             elif name == "event" and isinstance(func, ast.Attribute) and len(args) >= 3:
@@ -124,10 +124,10 @@ def uses(files: Iterable[Path]) -> set[Use]:
 
 
 def operator_uses() -> set[Use]:
-    """The operator process: the controller, the world it runs, the autoscaling backends."""
+    """The operator process: the controller, the engine it runs, the autoscaling backends."""
     files = [
         *(PACKAGE / "controller").glob("*.py"),
-        PACKAGE / "core" / "world.py",
+        *(PACKAGE / "core").glob("*.py"),
         *(PACKAGE / "autoscaling").glob("*.py"),
     ]
     return uses(files)

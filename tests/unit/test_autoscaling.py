@@ -6,14 +6,19 @@ from typing import Any
 
 import pytest
 
-from kubatch.autoscaling import load_providers
+from kubatch.autoscaling import NodeShape, PoolPlan, ResizeRequest, load_providers
 from kubatch.autoscaling.clusterapi import ClusterApiProvider, replicas_for
 from kubatch.autoscaling.simulated import SimulatedProvider, node_manifest, plan_nodes
-from kubatch.core.catalog import CATALOG
-from kubatch.core.scheduler import CapacityPlan
-from kubatch.core.world import ResizePool
+from kubatch.core.catalog import CATALOG, PODS_PER_NODE
 
-SHAPES = (CATALOG["m5.large"], CATALOG["m5.xlarge"])
+
+def shape(name: str) -> NodeShape:
+    found = CATALOG[name]
+    allocatable = found.allocatable
+    return NodeShape(name, found.vcpus, allocatable.memory, allocatable.gpus, PODS_PER_NODE)
+
+
+SHAPES = (shape("m5.large"), shape("m5.xlarge"))
 
 
 def request(
@@ -21,38 +26,46 @@ def request(
     nodes: tuple[tuple[str, str | None], ...] = (),
     remove: list[str] | None = None,
     **settings: Any,
-) -> ResizePool:
-    plan = CapacityPlan(
-        "ce", desired, sum(CATALOG[s].vcpus * n for s, n in desired.items()), remove or []
+) -> ResizeRequest:
+    plan = PoolPlan(
+        desired,
+        sum(CATALOG[s].vcpus * n for s, n in desired.items() if s in CATALOG),
+        tuple(remove or ()),
     )
-    return ResizePool("ce", "simulated", settings, plan, nodes, {"pool": "a"}, (), SHAPES)
+    return ResizeRequest("ce", "simulated", settings, plan, nodes, {"pool": "a"}, (), SHAPES)
 
 
 def test_simulated_creates_the_missing_nodes_per_shape() -> None:
-    creates, deletes = plan_nodes(
+    creates, deletes, unknown = plan_nodes(
         request({"m5.large": 2, "m5.xlarge": 1}, (("n1", "m5.large"),)), {}
     )
     assert [s.name for s in creates] == ["m5.large", "m5.xlarge"]
     assert deletes == []
+    assert unknown == ()
+
+
+def test_simulated_reports_shapes_it_cannot_make() -> None:
+    _, _, unknown = plan_nodes(request({"z9.huge": 1}), {})
+    assert unknown == ("z9.huge",)
 
 
 def test_simulated_counts_nodes_still_being_created() -> None:
     creating = {"pending-1": "m5.large"}
-    creates, _ = plan_nodes(request({"m5.large": 2}), creating)
+    creates, _, _ = plan_nodes(request({"m5.large": 2}), creating)
     assert [s.name for s in creates] == ["m5.large"]
-    creates, _ = plan_nodes(request({"m5.large": 2}, (("pending-1", "m5.large"),)), creating)
+    creates, _, _ = plan_nodes(request({"m5.large": 2}, (("pending-1", "m5.large"),)), creating)
     assert creating == {}, "a node seen in the pool is no longer pending"
 
 
 def test_simulated_deletes_only_the_planned_idle_nodes_that_exist() -> None:
     nodes = (("a", "m5.large"), ("b", "m5.large"))
-    creates, deletes = plan_nodes(request({"m5.large": 1}, nodes, remove=["b", "gone"]), {})
+    creates, deletes, _ = plan_nodes(request({"m5.large": 1}, nodes, remove=["b", "gone"]), {})
     assert (creates, deletes) == ([], ["b"])
 
 
 def test_simulated_nodes_carry_the_pool_and_kwok_marks() -> None:
     node = node_manifest(
-        "n1", CATALOG["m5.xlarge"], {"pool": "a"}, ({"key": "dedicated", "effect": "NoSchedule"},)
+        "n1", shape("m5.xlarge"), {"pool": "a"}, ({"key": "dedicated", "effect": "NoSchedule"},)
     )
     assert node["metadata"]["labels"]["pool"] == "a"
     assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "m5.xlarge"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubatch.controller.client import Credentials
+from kubatch.kube.client import Credentials
 from kubatch.sim.certificates import make_certificates
 from kubatch.sim.controlplane import kubeconfig
 

@@ -152,7 +152,7 @@ def test_reservation_caps_what_active_shares_take() -> None:
 
 
 def test_array_children_are_interleaved_one_by_one() -> None:
-    from kubatch.core.world import split_children
+    from kubatch.core.dispatch import split_children
 
     entries = [
         ((0,), WorkItem(("ns", "heavy"), 0, "q", Resources(1000, MIB), count=6)),

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.world import CreateObject, DeleteObject, PatchObject, World, WorldConfig
+from kubatch.core.effects import CreateObject, DeleteObject, PatchObject
+from kubatch.core.engine import Engine, EngineConfig
 from tests.support.manifests import compute_environment, job_definition, job_queue
-from tests.unit.test_world import server
+from tests.unit.test_engine import server
 
 T0 = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)  # a Monday, 30 s after the minute
 
@@ -34,13 +35,13 @@ def scheduled(**spec: Any) -> dict[str, Any]:
 
 class Clock:
     def __init__(self, **spec: Any) -> None:
-        self.world = World(WorldConfig())
+        self.world = Engine(EngineConfig())
         self.world.upsert_environment(server(compute_environment()), T0)
         self.world.upsert_queue(server(job_queue()), T0)
         self.world.upsert_definition(server(job_definition()), T0)
         obj = server(scheduled(**spec))
         obj["metadata"]["creationTimestamp"] = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.world.upsert_scheduled(obj, T0)
+        self.world.upsert_cron(obj, T0)
         self.world.start(T0)
         self.writes: list[Any] = []
 
@@ -57,7 +58,7 @@ class Clock:
         return made
 
     def finish(self, name: str) -> None:
-        record = self.world.jobs[("default", name)].record
+        record = self.world.store.record(("default", name))
         assert record is not None
         record.cancel("done", T0)
         assert record.status == JobStatus.FAILED

@@ -11,10 +11,19 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-from ..controller.client import Client
-from ..core.world import ResizePool
+from .types import KubeClient, NodeShape, PoolPlan, ResizeRequest, ResizeResult
 
 ENTRY_POINT_GROUP = "kubatch.autoscalers"
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KubeClient",
+    "NodePoolProvider",
+    "NodeShape",
+    "PoolPlan",
+    "ResizeRequest",
+    "ResizeResult",
+    "load_providers",
+]
 
 
 @runtime_checkable
@@ -28,8 +37,9 @@ class NodePoolProvider(Protocol):
     def check(self, settings: Mapping[str, Any]) -> str | None:
         """Why these settings are unusable, or None."""
 
-    async def resize(self, request: ResizePool, client: Client) -> None:
-        """Make the pool match the plan: idempotent, safe to call again at any time."""
+    async def resize(self, request: ResizeRequest, client: KubeClient) -> ResizeResult | None:
+        """Make the pool match the plan: idempotent, safe to call again at any time. Return
+        what scheduling should know (shapes unavailable, an error), or None."""
 
 
 def load_providers() -> dict[str, NodePoolProvider]:

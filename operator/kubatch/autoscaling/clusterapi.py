@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..controller.client import ApiError, Client
-from ..core.world import ResizePool
+from ..kube.errors import ApiError
+from .types import KubeClient, ResizeRequest, ResizeResult
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ DELETE_MACHINE = "cluster.x-k8s.io/delete-machine"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-def replicas_for(request: ResizePool, deployments: Mapping[str, str]) -> dict[str, int]:
+def replicas_for(request: ResizeRequest, deployments: Mapping[str, str]) -> dict[str, int]:
     """MachineDeployment -> replicas: the plan's nodes per shape; shapes of the pool that
     the plan no longer wants go to zero."""
     return {name: request.plan.desired.get(shape, 0) for shape, name in sorted(deployments.items())}
@@ -56,12 +56,13 @@ class ClusterApiProvider:
             return "namespace must be a DNS label"
         return None
 
-    async def resize(self, request: ResizePool, client: Client) -> None:
+    async def resize(self, request: ResizeRequest, client: KubeClient) -> ResizeResult:
         settings = request.settings
         api_version = str(settings.get("apiVersion", DEFAULT_API_VERSION))
         namespace = str(settings.get("namespace", "default"))
         deployments: Mapping[str, str] = settings.get("machineDeployments") or {}
-        missing = sorted(set(request.plan.desired) - set(deployments))
+        missing = sorted(shape for shape in request.plan.desired if shape not in deployments)
+        errors: list[str] = []
         if missing:
             log.warning("%s: no MachineDeployment for %s", request.environment, ", ".join(missing))
         for node in request.plan.remove:
@@ -84,8 +85,15 @@ class ClusterApiProvider:
                     name,
                     e,
                 )
+                errors.append(f"MachineDeployment {namespace}/{name}: {e.message}")
+        return ResizeResult(
+            unavailable=tuple(missing),
+            error="; ".join(errors) or None,
+        )
 
-    async def _mark_for_deletion(self, client: Client, api_version: str, node_name: str) -> None:
+    async def _mark_for_deletion(
+        self, client: KubeClient, api_version: str, node_name: str
+    ) -> None:
         try:
             node = await client.get("v1", "nodes", node_name)
         except ApiError:

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..api.resources import format_memory
-from ..controller.client import ApiError, Client
-from ..core.catalog import CATALOG, PODS_PER_NODE, Shape
-from ..core.world import ResizePool
 from ..keys import (
     KWOK_KEY,
     LABEL_HOSTNAME,
@@ -20,6 +17,8 @@ from ..keys import (
     LABEL_SIMULATED,
     SIM_READY_DELAY,
 )
+from ..kube.errors import ApiError
+from .types import KubeClient, NodeShape, ResizeRequest, ResizeResult
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +26,12 @@ KWOK_TAINT = {"key": KWOK_KEY, "value": "fake", "effect": "NoSchedule"}
 
 
 def node_manifest(
-    name: str, shape: Shape, labels: Mapping[str, str], taints: tuple[Mapping[str, str], ...]
+    name: str, shape: NodeShape, labels: Mapping[str, str], taints: tuple[Mapping[str, str], ...]
 ) -> dict[str, Any]:
-    allocatable = shape.allocatable
     resources = {
         "cpu": str(shape.vcpus),
-        "memory": format_memory(allocatable.memory),
-        "pods": str(PODS_PER_NODE),
+        "memory": format_memory(shape.memory),
+        "pods": str(shape.pods),
     }
     if shape.gpus:
         resources["nvidia.com/gpu"] = str(shape.gpus)
@@ -98,9 +96,10 @@ class SimulatedProvider:
             return "readyDelaySeconds must be a number of seconds, zero or more"
         return None
 
-    async def resize(self, request: ResizePool, client: Client) -> None:
+    async def resize(self, request: ResizeRequest, client: KubeClient) -> ResizeResult:
         creating = self.creating.setdefault(request.environment, {})
-        to_create, to_delete = plan_nodes(request, creating)
+        to_create, to_delete, unknown = plan_nodes(request, creating)
+        errors: list[str] = []
         delay = request.settings.get("readyDelaySeconds")
         for shape in to_create:
             name = f"{request.environment}-{shape.name.replace('.', '-')}-{uuid.uuid4().hex[:5]}"
@@ -112,15 +111,23 @@ class SimulatedProvider:
                 creating[name] = shape.name
             except ApiError as e:
                 log.warning("could not create node %s: %s", name, e)
+                errors.append(f"node {name}: {e.message}")
         for name in to_delete:
             try:
                 await client.delete("v1", "nodes", name)
             except ApiError as e:
                 if not e.not_found:
                     log.warning("could not delete node %s: %s", name, e)
+                    errors.append(f"node {name}: {e.message}")
+        requested: dict[str, int] = {}
+        for shape_name in creating.values():
+            requested[shape_name] = requested.get(shape_name, 0) + 1
+        return ResizeResult(unknown, "; ".join(errors) or None, requested)
 
 
-def plan_nodes(request: ResizePool, creating: dict[str, str]) -> tuple[list[Shape], list[str]]:
+def plan_nodes(
+    request: ResizeRequest, creating: dict[str, str]
+) -> tuple[list[NodeShape], list[str], tuple[str, ...]]:
     """The nodes to create (their shapes) and to delete for a plan. `creating` holds the
     nodes asked for and not seen in the pool yet (name -> shape); seen ones leave it."""
     present = {name for name, _ in request.nodes}
@@ -131,11 +138,13 @@ def plan_nodes(request: ResizePool, creating: dict[str, str]) -> tuple[list[Shap
         if name not in request.plan.remove and kind is not None:
             have[kind] = have.get(kind, 0) + 1
     shapes = {s.name: s for s in request.shapes}
-    to_create: list[Shape] = []
+    to_create: list[NodeShape] = []
+    unknown: list[str] = []
     for shape_name, wanted in sorted(request.plan.desired.items()):
-        shape = shapes.get(shape_name) or CATALOG.get(shape_name)
+        shape = shapes.get(shape_name)
         if shape is None:
             log.warning("no shape %s for environment %s", shape_name, request.environment)
+            unknown.append(shape_name)
             continue
         to_create += [shape] * max(0, wanted - have.get(shape_name, 0))
-    return to_create, [name for name in request.plan.remove if name in present]
+    return to_create, [name for name in request.plan.remove if name in present], tuple(unknown)

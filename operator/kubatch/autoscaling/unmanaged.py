@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..controller.client import Client
-from ..core.world import ResizePool
+from .types import KubeClient, ResizeRequest, ResizeResult
 
 
 class UnmanagedProvider:
@@ -16,5 +15,5 @@ class UnmanagedProvider:
     def check(self, settings: Mapping[str, Any]) -> str | None:
         return None if not settings else "the unmanaged provider takes no settings"
 
-    async def resize(self, request: ResizePool, client: Client) -> None:
+    async def resize(self, request: ResizeRequest, client: KubeClient) -> ResizeResult | None:
         return None

@@ -8,7 +8,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .client import ApiError, Client
+from ..kube.client import Client
+from ..kube.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""The operator: kopf watches feed the world, one loop steps it, the writer writes.
+"""The operator: kopf watches feed the engine, one loop steps it, the writer writes.
 
 Start it with `python -m kubatch.controller` (or `kubatch operator`). Everything the handlers
-do is cheap and synchronous (hand an object to the world and wake the loop); the loop is
+do is cheap and synchronous (hand an object to the engine and wake the loop); the loop is
 the only place where decisions are made, so there is a single writer of every status.
 """
 
@@ -23,10 +23,11 @@ import kopf
 
 from .. import metrics
 from ..api import GROUP, VERSION
-from ..autoscaling import NodePoolProvider, load_providers
-from ..core.world import ResizePool, World, WorldConfig
+from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
+from ..core.effects import ResizePool
+from ..core.engine import Engine, EngineConfig
 from ..keys import LABEL_MANAGED_BY, MANAGED_BY
-from .client import Client, Credentials
+from ..kube.client import Client, Credentials
 from .leader import LeaderElector
 from .writer import Writer
 
@@ -70,7 +71,7 @@ def utcnow() -> datetime:
 class Controller:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
-        self.world: World | None = None
+        self.engine: Engine | None = None
         self.client: Client | None = None
         self.writer: Writer | None = None
         self.providers: dict[str, NodePoolProvider] = {}
@@ -97,8 +98,8 @@ class Controller:
             metrics.LEADER.set(1)
             self.tasks.append(asyncio.create_task(self._keep_leading()))
         self.providers = load_providers()
-        self.world = World(
-            WorldConfig(
+        self.engine = Engine(
+            EngineConfig(
                 default_provider=self.config.default_provider,
                 providers=frozenset(self.providers),
                 provider_tolerations={n: p.tolerations for n, p in self.providers.items()},
@@ -106,7 +107,7 @@ class Controller:
                 scale_in_after=self.config.scale_in_after,
             )
         )
-        self.writer = Writer(self.client, self.world, self._resize)
+        self.writer = Writer(self.client, self.engine.report, self._resize)
         await self._initial_sync()
         self.tasks += [
             asyncio.create_task(self._loop()),
@@ -131,17 +132,19 @@ class Controller:
         if self.client is not None:
             await self.client.close()
 
-    async def _resize(self, request: ResizePool) -> None:
-        provider = self.providers.get(request.provider)
-        if provider is not None and self.client is not None:
-            await provider.resize(request, self.client)
+    async def _resize(self, effect: ResizePool) -> ResizeResult | None:
+        provider = self.providers.get(effect.request.provider)
+        if provider is None or self.client is None:
+            return None
+        return await provider.resize(effect.request, self.client)
 
     async def _initial_sync(self) -> None:
         """Rebuild the state from the API before deciding anything: the objects, the
-        revisions, the nodes and every pod of ours (adopted, never started again)."""
+        revisions, the nodes and every pod (Kubatch's are adopted, never started again;
+        everyone's hold capacity)."""
         assert self.client is not None
-        assert self.world is not None
-        world, client, now = self.world, self.client, utcnow()
+        assert self.engine is not None
+        world, client, now = self.engine, self.client, utcnow()
         managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         for obj in await client.list(API, "computeenvironments"):
             world.upsert_environment(obj, now)
@@ -158,28 +161,30 @@ class Controller:
         for obj in await client.list(API, "batchjobs"):
             world.upsert_job(obj, now)
         for obj in await client.list(API, "scheduledjobs"):
-            world.upsert_scheduled(obj, now)
-        for obj in await client.list("v1", "pods", label_selector=managed):
+            world.upsert_cron(obj, now)
+        for obj in await client.list("v1", "pods"):
             world.observe_pod(obj, now)
         world.start(now)
+        store = world.store
         log.info(
-            "state rebuilt: %d jobs, %d nodes, %d queues, %d environments",
-            len(world.jobs),
-            len(world.nodes),
-            len(world.queues),
-            len(world.envs),
+            "state rebuilt: %d jobs, %d nodes, %d pods, %d queues, %d environments",
+            len(store.jobs),
+            len(store.nodes),
+            len(store.pods),
+            len(store.queues),
+            len(store.envs),
         )
         self.wake.set()
 
     def feed(self, kind: str, event: Mapping[str, Any]) -> None:
-        """A watch event: hand the object to the world and wake the loop."""
-        if self.world is None:
+        """A watch event: hand the object to the engine and wake the loop."""
+        if self.engine is None:
             return
         obj = dict(event["object"])
         deleted = event.get("type") == "DELETED"
         meta = obj.get("metadata", {})
         now = utcnow()
-        world = self.world
+        world = self.engine
         handlers: dict[str, Callable[[], None]] = {
             "computeenvironments": lambda: (
                 world.delete_environment(meta["name"], now)
@@ -190,9 +195,9 @@ class Controller:
                 world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
             ),
             "scheduledjobs": lambda: (
-                world.delete_scheduled(meta["namespace"], meta["name"])
+                world.delete_cron(meta["namespace"], meta["name"])
                 if deleted
-                else world.upsert_scheduled(obj, now)
+                else world.upsert_cron(obj, now)
             ),
             "schedulingpolicies": lambda: (
                 world.delete_policy(meta["name"], now) if deleted else world.upsert_policy(obj, now)
@@ -204,7 +209,7 @@ class Controller:
             ),
             "controllerrevisions": lambda: None if deleted else world.upsert_revision(obj),
             "batchjobs": lambda: (
-                world.delete_job(meta["namespace"], meta["name"])
+                world.delete_job(meta["namespace"], meta["name"], now)
                 if deleted
                 else world.upsert_job(obj, now)
             ),
@@ -220,9 +225,9 @@ class Controller:
         self.wake.set()
 
     async def _loop(self) -> None:
-        assert self.world is not None
+        assert self.engine is not None
         assert self.writer is not None
-        world, writer = self.world, self.writer
+        world, writer = self.engine, self.writer
         last_schedule = utcnow()
         next_pass = 0.0
         while True:
@@ -230,7 +235,7 @@ class Controller:
             timeout = IDLE_STEP_SECONDS
             if wake_at is not None:
                 timeout = max(0.0, min(timeout, (wake_at - utcnow()).total_seconds()))
-            if world.schedule_needed:
+            if world.dispatch_needed:
                 timeout = max(0.0, min(timeout, next_pass - time.perf_counter()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
@@ -238,28 +243,28 @@ class Controller:
             await asyncio.sleep(DEBOUNCE_SECONDS)
             now = utcnow()
             if (now - last_schedule).total_seconds() >= RESCHEDULE_SECONDS:
-                world.schedule_needed = True  # scale-in cool-downs and lost updates
+                world.dispatch_needed = True  # scale-in cool-downs and lost updates
                 last_schedule = now
             began = time.perf_counter()
             try:
                 # A scheduling pass at most every twice its own cost: under a large backlog
                 # scheduling never takes more than a third of the operator's time.
-                writes = world.step(now, schedule=began >= next_pass)
+                writes = world.step(now, dispatch=began >= next_pass)
             except Exception:
                 log.exception("a step failed")
                 continue
             took = time.perf_counter() - began
-            if world.scheduled:
+            if world.dispatched:
                 next_pass = began + 2 * took
             metrics.STEP.observe(took)
             self._record_metrics()
             if writes:
                 await writer.apply(writes)
-                self.wake.set()  # writes may have made more work possible
+                self.wake.set()  # their outcomes are news, and may make more work possible
 
     def _record_metrics(self) -> None:
-        assert self.world is not None
-        metrics.record(self.world.take_telemetry())
+        assert self.engine is not None
+        metrics.record(self.engine.take_telemetry())
         if self.client is not None:
             stats = self.client.stats
             keys = ("requests", "errors", "retries")
@@ -296,6 +301,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.batching.batch_window = 0.01
     settings.watching.server_timeout = 300
+    # kopf logs every handled event at INFO: one line per pod change is noise, not news.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.client_timeout = 330
     await CONTROLLER.start(credentials_from_kopf(settings))
 
@@ -324,5 +331,6 @@ kopf.on.event(GROUP, VERSION, "batchjobs")(_watch("batchjobs"))
 kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(
     _watch("controllerrevisions")
 )
-kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGED_BY})(_watch("pods"))
+# Every pod: Kubatch's move their jobs, and all of them hold capacity on their nodes.
+kopf.on.event("", "v1", "pods")(_watch("pods"))
 kopf.on.event("", "v1", "nodes")(_watch("nodes"))

@@ -1,6 +1,10 @@
-"""Carries out a step's writes: objects first (pods, revisions, nodes), then statuses and
-events, so that a status never names a pod that was not created. Status writes are
-coalesced per object and sent as minimal merge patches."""
+"""Carries out a step's effects and reports each one's outcome into the engine's inbox.
+
+Objects first (pods, revisions, BatchJobs, node pools), then statuses and events, so that a
+status never names a pod that was not asked for. Statuses go as minimal merge patches
+against what the server is known to hold. The writer decides nothing: what failed is in the
+outcome, and the engine sends it again if it still wants it.
+"""
 
 from __future__ import annotations
 
@@ -10,130 +14,146 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
-from ..core.patches import merge_diff
-from ..core.world import (
+from ..autoscaling.types import ResizeResult
+from ..core.effects import (
     CreateObject,
     DeleteObject,
+    Effect,
+    Failure,
+    Outcome,
     PatchObject,
     PostEvent,
     ResizePool,
-    World,
-    Write,
     WriteStatus,
 )
-from .client import ApiError, Client
+from ..core.patches import merge_diff
+from ..kube.client import Client
+from ..kube.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-Resizer = Callable[[ResizePool], Awaitable[None]]
+Resizer = Callable[[ResizePool], Awaitable[ResizeResult | None]]
+Report = Callable[[Outcome], None]
 # Events are useful but never worth delaying a job for: beyond this many waiting, drop.
 MAX_PENDING_EVENTS = 2000
 
 
+def failure_of(error: ApiError) -> Failure:
+    return Failure(error.status, error.reason, error.message)
+
+
+def version_of(body: dict[str, object]) -> int:
+    metadata = body.get("metadata")
+    text = metadata.get("resourceVersion", "") if isinstance(metadata, dict) else ""
+    return int(text) if isinstance(text, str) and text.isdigit() else -1
+
+
 class Writer:
     def __init__(
-        self, client: Client, world: World, resize: Resizer, concurrency: int = 16
+        self,
+        client: Client,
+        report: Report,
+        resize: Resizer,
+        concurrency: int = 16,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
-        self.world = world
+        self.report = report
         self.resize = resize
+        self.may_write = may_write
+        """Checked before every write: a leader whose lease may have lapsed writes nothing."""
         self.limit = asyncio.Semaphore(concurrency)
         self.events: asyncio.Queue[PostEvent] = asyncio.Queue()
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
         self.dropped_events = 0
 
-    async def apply(self, writes: Iterable[Write]) -> None:
-        first: list[Awaitable[None]] = []
-        statuses: dict[tuple[str, str | None, str], WriteStatus] = {}
-        baselines: dict[tuple[str, str | None, str], Any] = {}
-        for write in writes:
-            if isinstance(write, CreateObject):
-                first.append(self._bounded(self._create(write)))
-            elif isinstance(write, DeleteObject):
-                first.append(self._bounded(self._delete(write)))
-            elif isinstance(write, PatchObject):
-                first.append(self._bounded(self._patch(write)))
-            elif isinstance(write, ResizePool):
-                first.append(self._bounded(self.resize(write)))
-            elif isinstance(write, WriteStatus):
-                key = (write.plural, write.namespace, write.name)
-                baselines.setdefault(key, write.previous)
-                statuses[key] = write
-            elif isinstance(write, PostEvent):
+    async def apply(self, effects: Iterable[Effect]) -> None:
+        first: list[Effect] = []
+        statuses: list[WriteStatus] = []
+        for effect in effects:
+            if isinstance(effect, WriteStatus):
+                statuses.append(effect)
+            elif isinstance(effect, PostEvent):
                 if self.events.qsize() < MAX_PENDING_EVENTS:
-                    self.events.put_nowait(write)
+                    self.events.put_nowait(effect)
                 else:
                     self.dropped_events += 1
-        await asyncio.gather(*first)
-        await asyncio.gather(
-            *(self._bounded(self._status(w, baselines[k])) for k, w in statuses.items())
-        )
+            else:
+                first.append(effect)
+        await asyncio.gather(*(self._bounded(e) for e in first))
+        await asyncio.gather(*(self._bounded(e) for e in statuses))
 
-    async def _bounded(self, work: Awaitable[None]) -> None:
+    async def _bounded(self, effect: Effect) -> None:
         async with self.limit:
+            if not self.may_write():
+                self.report(Outcome(effect, Failure(0, "NotLeading", "not sure to lead")))
+                return
             try:
-                await work
-            except Exception:  # one write failing must never stop the others
+                self.report(await self._carry_out(effect))
+            except ApiError as e:
+                self.report(Outcome(effect, failure_of(e)))
+            except Exception as e:  # one write failing must never stop the others
                 log.exception("write failed")
+                self.report(Outcome(effect, Failure(0, type(e).__name__, str(e))))
 
-    async def _create(self, write: CreateObject) -> None:
-        try:
-            await self.client.create(write.api_version, write.plural, write.body, write.namespace)
-        except ApiError as e:
-            if e.conflict:
-                return  # created before (a restart, or a repeated step): the same object
-            log.warning(
-                "could not create %s %s: %s", write.plural, write.body["metadata"].get("name"), e
-            )
-            if write.job is not None and write.attempt is not None:
-                index, attempt = write.attempt
-                self.world.pod_create_failed(
-                    write.job, index, attempt, write.body["metadata"]["name"], e.message
+    async def _carry_out(self, effect: Effect) -> Outcome:
+        client = self.client
+        if isinstance(effect, CreateObject):
+            try:
+                created = await client.create(
+                    effect.api_version, effect.plural, effect.body, effect.namespace
                 )
-
-    async def _delete(self, write: DeleteObject) -> None:
-        try:
-            await self.client.delete(
-                write.api_version, write.plural, write.name, write.namespace, write.grace_seconds
+            except ApiError as e:
+                if not e.conflict:
+                    name = effect.body["metadata"].get("name")
+                    log.warning("could not create %s %s: %s", effect.plural, name, e)
+                raise
+            return Outcome(effect, version=version_of(created))
+        if isinstance(effect, DeleteObject):
+            await client.delete(
+                effect.api_version,
+                effect.plural,
+                effect.name,
+                effect.namespace,
+                effect.grace_seconds,
             )
-        except ApiError as e:
-            if not e.not_found:
-                log.warning("could not delete %s %s: %s", write.plural, write.name, e)
-
-    async def _patch(self, write: PatchObject) -> None:
-        try:
-            await self.client.patch(
-                write.api_version, write.plural, write.name, write.patch, write.namespace
+            return Outcome(effect)
+        if isinstance(effect, PatchObject):
+            await client.patch(
+                effect.api_version, effect.plural, effect.name, effect.patch, effect.namespace
             )
-        except ApiError as e:
-            if not e.not_found:
-                log.warning("could not patch %s %s: %s", write.plural, write.name, e)
-
-    async def _status(self, write: WriteStatus, baseline: Any) -> None:
-        patch = merge_diff(baseline or {}, write.status)
-        if not patch:
-            return
-        try:
-            await self.client.patch(
-                write.api_version,
-                write.plural,
-                write.name,
+            return Outcome(effect)
+        if isinstance(effect, WriteStatus):
+            patch = merge_diff(effect.previous or {}, effect.status)
+            if not patch:
+                return Outcome(effect)
+            written = await client.patch(
+                effect.api_version,
+                effect.plural,
+                effect.name,
                 {"status": patch},
-                write.namespace,
+                effect.namespace,
                 "status",
             )
-        except ApiError as e:
-            if e.not_found:
-                return
-            log.warning("could not write the status of %s %s: %s", write.plural, write.name, e)
-            self.world.forget_status(write.plural, write.namespace, write.name)
+            return Outcome(effect, version=version_of(written))
+        if isinstance(effect, ResizePool):
+            try:
+                result = await self.resize(effect)
+            except ApiError:
+                raise
+            except Exception as e:  # a provider's own failure is the environment's news
+                log.exception("provider %s failed", effect.request.provider)
+                result = ResizeResult(error=f"{type(e).__name__}: {e}")
+            return Outcome(effect, resized=result)
+        raise TypeError(f"not an effect the writer carries out: {effect!r}")
 
     async def post_events(self) -> None:
         """Runs for the operator's life: events go out as the write budget allows."""
         while True:
             event = await self.events.get()
+            if not self.may_write():
+                continue
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             body = {
                 "apiVersion": "v1",

@@ -23,6 +23,11 @@ IMAGE_PULL_FAILURES = frozenset(
 CONTAINER_START_FAILURES = frozenset(
     {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 )
+# Reasons Kubatch gives an attempt whose pod never ran: the API server refused the pod (or it
+# never appeared), or no node took it before the schedule deadline.
+POD_REFUSED = "PodRefused"
+UNSCHEDULABLE = "Unschedulable"
+NEVER_RAN = frozenset({POD_REFUSED, UNSCHEDULABLE})
 
 
 class PodPhase(StrEnum):
@@ -55,8 +60,12 @@ class PodObservation:
     @property
     def cannot_start(self) -> bool:
         return self.phase == PodPhase.PENDING and self.reason in (
-            IMAGE_PULL_FAILURES | CONTAINER_START_FAILURES
+            IMAGE_PULL_FAILURES | CONTAINER_START_FAILURES | NEVER_RAN
         )
+
+    @property
+    def pod_exists(self) -> bool:
+        return self.phase != PodPhase.GONE and self.reason != POD_REFUSED
 
     @property
     def finished(self) -> bool:
@@ -79,6 +88,16 @@ def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
     if obs.reason in IMAGE_PULL_FAILURES:
         detail = obs.message or obs.reason
         return AttemptOutcome(reason=f"{CANNOT_PULL}: {detail}", status_reason=TASK_FAILED_TO_START)
+    if obs.reason == POD_REFUSED:
+        detail = obs.message or obs.reason
+        return AttemptOutcome(
+            reason=f"CannotCreateContainerError: {detail}", status_reason=TASK_FAILED_TO_START
+        )
+    if obs.reason == UNSCHEDULABLE:
+        detail = obs.message or obs.reason
+        return AttemptOutcome(
+            reason=f"ResourceInitializationError: {detail}", status_reason=TASK_FAILED_TO_START
+        )
     if obs.reason in CONTAINER_START_FAILURES:
         detail = obs.message or obs.reason
         return AttemptOutcome(

@@ -379,7 +379,7 @@ class JobRecord:
             return actions  # an old attempt, or one already accounted for
         attempt.node_name = obs.node_name or attempt.node_name
         if obs.finished:
-            if obs.cannot_start and not obs.deleting:
+            if obs.cannot_start and obs.pod_exists and not obs.deleting:
                 # It will not start by itself; give the node back.
                 actions.append(StopPod(attempt.pod_name, 0, obs.reason or "cannot start"))
             self._finish(child, attempt, outcome_of(obs, attempt.stop_reason), obs, now)
@@ -616,15 +616,19 @@ class JobRecord:
         return self.observe(obs, now)
 
     def reconcile_missing(self, seen_pods: set[str], now: datetime) -> list[Action]:
-        """After adoption: in-flight attempts whose pods no longer exist ended with them."""
+        """After adoption: a STARTING attempt whose pod was never seen is placed again (its
+        pod, with the same name, was never created, or the create was lost: the attempt
+        never ran, so it keeps its number); a RUNNING one whose pod is gone ended with it."""
         actions: list[Action] = []
         for child in self.children:
             attempt = child.current
-            if (
-                child.status in IN_FLIGHT
-                and attempt is not None
-                and attempt.pod_name not in seen_pods
-            ):
+            if child.status not in IN_FLIGHT or attempt is None or attempt.pod_name in seen_pods:
+                continue
+            if child.status == S.STARTING and attempt.started_at is None:
+                child.current = None
+                child.attempts = attempt.number - 1
+                self._set(child, S.RUNNABLE, None, now)
+            else:
                 gone = PodObservation(
                     attempt.pod_name,
                     child.index,
@@ -633,4 +637,5 @@ class JobRecord:
                     node_name=attempt.node_name,
                 )
                 actions += self.observe(gone, now)
+        self._refresh(now, actions)
         return actions

@@ -28,8 +28,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..controller.client import ApiError, Client, Credentials
 from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
+from ..kube.client import Client, Credentials
+from ..kube.errors import ApiError
 from .containers import container_log, outcome
 
 log = logging.getLogger("kubatch.sim.kubelet")

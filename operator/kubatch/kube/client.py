@@ -1,5 +1,5 @@
-"""A small asynchronous Kubernetes REST client on aiohttp, for the operator's own reads and
-writes (kopf watches; this lists at start-up and writes). Writes are paced by a token
+"""A small asynchronous Kubernetes REST client on aiohttp: the operator's reads and writes,
+the simulated kubelet's, and the autoscaling providers'. Writes are paced by a token
 bucket; transient failures (429, 5xx, connection errors) are retried with back-off."""
 
 from __future__ import annotations
@@ -17,27 +17,12 @@ from typing import Any
 
 import aiohttp
 
+from .errors import RETRYABLE, ApiError
+
 Obj = dict[str, Any]
 Handler = Callable[[str, Obj], Awaitable[None] | None]
 
 MERGE_PATCH = "application/merge-patch+json"
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
 
 
 class TokenBucket:

@@ -1,4 +1,4 @@
-"""The operator's world with an injected clock: what only shows over minutes of real time
+"""The operator's engine with an injected clock: what only shows over minutes of real time
 (time-limit actions) and the intake rules of fair-share queues."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
+from kubatch.core.effects import CreateObject
+from kubatch.core.engine import Engine, EngineConfig
 from kubatch.core.scheduler import MAX_RESOURCE
-from kubatch.core.world import CreateObject, World, WorldConfig
 from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,8 +34,8 @@ def server(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def world_with(
     queue: dict[str, Any], *jobs: dict[str, Any], policy: dict[str, Any] | None = None
-) -> World:
-    world = World(WorldConfig())
+) -> Engine:
+    world = Engine(EngineConfig())
     world.upsert_environment(server(compute_environment()), T0)
     if policy is not None:
         world.upsert_policy(server(policy), T0)
@@ -46,13 +47,13 @@ def world_with(
     return world
 
 
-def step(world: World, at: datetime) -> None:
-    world.schedule_needed = True  # the controller schedules at least every few seconds
+def step(world: Engine, at: datetime) -> None:
+    world.dispatch_needed = True  # the controller dispatches at least every few seconds
     world.step(at)
 
 
-def status(world: World, name: str) -> tuple[JobStatus, str | None]:
-    record = world.jobs[("default", name)].record
+def status(world: Engine, name: str) -> tuple[JobStatus, str | None]:
+    record = world.store.record(("default", name))
     assert record is not None
     return record.status, record.to_status().status_reason
 
@@ -126,8 +127,8 @@ def test_share_identifier_rules(fair_queue: bool, share: str | None, expected: s
 
 def test_a_queue_naming_a_missing_policy_is_invalid() -> None:
     world = world_with(job_queue(schedulingPolicy="nowhere"))
-    assert not world.queues["q1"].valid
-    assert world.queues["q1"].reason == "SchedulingPolicy nowhere does not exist"
+    assert not world.store.queues["q1"].valid
+    assert world.store.queues["q1"].reason == "SchedulingPolicy nowhere does not exist"
 
 
 def test_jobs_asking_the_same_share_one_resolution_and_it_goes_with_them() -> None:
@@ -137,16 +138,16 @@ def test_jobs_asking_the_same_share_one_resolution_and_it_goes_with_them() -> No
         job_queue(), batch_job("a"), batch_job("b"), batch_job("c", parameters={"msg": "x"})
     )
     step(world, T0)
-    records = {name: world.jobs[("default", name)].record for name in "abc"}
+    records = {name: world.store.record(("default", name)) for name in "abc"}
     resolved = {name: r.resolved for name, r in records.items() if r is not None}
     assert resolved["a"] is resolved["b"]
     assert resolved["a"] is not resolved["c"]
-    before = len(world.resolved_cache)
+    before = len(world.jobs.resolved_cache)
     for name in "ab":
-        world.delete_job("default", name)
+        world.delete_job("default", name, T0)
     del records, resolved
     gc.collect()
-    assert len(world.resolved_cache) == before - 1
+    assert len(world.jobs.resolved_cache) == before - 1
 
 
 def test_pods_are_pinned_by_the_nodes_hostname_label() -> None:
@@ -166,7 +167,7 @@ def test_pods_are_pinned_by_the_nodes_hostname_label() -> None:
         },
     }
     world.upsert_node(node, T0)
-    world.schedule_needed = True
+    world.dispatch_needed = True
     writes = world.step(T0)
     (pod,) = [w.body for w in writes if isinstance(w, CreateObject) and w.plural == "pods"]
     assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == "ip-10-0-0-1"

@@ -1,0 +1,538 @@
+"""The engine: Kubatch's whole decision making, as one pure object.
+
+The controller feeds it API objects as they arrive (`upsert_*`, `delete_*`, `observe_pod`)
+and the outcomes of the effects it carried out (`report`), and calls `step(now)`, which runs
+the phases in order and returns the effects to carry out next:
+
+1. intake of what was observed: pod observations, write outcomes (inbox), expired intents;
+2. jobs (core/jobs.py): evaluate what changed, timeouts;
+3. cron (core/cron.py): ScheduledJobs whose run is due;
+4. dispatch (core/dispatch.py): RUNNABLE work to the scheduler, capacity to providers;
+5. statuses: jobs and queues whose status changed, into the status book;
+6. effects: pods wanted created or stopped (core/intents.py), statuses the server does not
+   hold yet (core/statuses.py), events, other writes.
+
+Every effect is recomputed from what the engine wants and what it last observed, so a write
+that failed or was lost is sent again (with back-off) until the observation matches. No
+phase calls back into the engine; the engine applies what phases return. It does no I/O and
+reads no clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ..api import API_VERSION
+from ..api.common import JobStatus
+from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
+from .attempts import PodObservation
+from .cron import Cron
+from .dispatch import Dispatcher
+from .effects import (
+    CreateObject,
+    DeleteObject,
+    Effect,
+    Outcome,
+    PostEvent,
+    ResizePool,
+    WriteStatus,
+    event_reference,
+)
+from .intake import (
+    EnvironmentRules,
+    is_stale,
+    job_uid_of,
+    read_job,
+    read_job_spec,
+    read_node,
+    read_pod,
+    read_schedule,
+    slim,
+    version,
+)
+from .intents import IntentTimes, PodIntents
+from .jobs import Changes, JobsPhase
+from .lifecycle import CreatePod, RecordEvent, StopPod
+from .pods import AttemptSpec, Pool, observe_pod, parse_time, render_pod
+from .registry import Registered, Registry
+from .state import CronState, JobKey, PodState, Store
+from .statuses import StatusBook
+
+Obj = dict[str, Any]
+MAX_EVALUATION_ROUNDS = 50
+MAX_EVENT_MESSAGE = 1024
+
+
+@dataclass
+class EngineConfig:
+    default_provider: str = "simulated"
+    providers: frozenset[str] = frozenset({"unmanaged", "simulated"})
+    provider_tolerations: Mapping[str, tuple[Mapping[str, str], ...]] = field(default_factory=dict)
+    provider_checks: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = field(
+        default_factory=dict
+    )
+    """Per provider, why its settings are unusable (None when they are fine)."""
+    scale_in_after: timedelta = timedelta(minutes=5)
+    intents: IntentTimes = field(default_factory=IntentTimes)
+
+
+@dataclass
+class Telemetry:
+    """What happened since it was last taken, for metrics (the engine keeps no clock)."""
+
+    submitted: Counter[str] = field(default_factory=Counter)
+    finished: Counter[tuple[str, str]] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
+    waits: list[tuple[str, float]] = field(default_factory=list)
+    """(queue, seconds from RUNNABLE to placed)"""
+    runs: list[tuple[str, float]] = field(default_factory=list)
+    """(queue, seconds an attempt ran)"""
+    queue_counts: dict[str, Counter[JobStatus]] = field(default_factory=dict)
+    environments: dict[str, dict[str, float]] = field(default_factory=dict)
+    """environment -> desired/ready/allocated vCPUs and desired/ready nodes"""
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.store = Store()
+        self.book = StatusBook()
+        self.intents = PodIntents(self.config.intents)
+        self.jobs = JobsPhase(self.store)
+        self.dispatcher = Dispatcher(self.store, self.book, self.config.scale_in_after)
+        self.cron = Cron(self.store, self.book)
+        self.registry = Registry(
+            self.store,
+            self.book,
+            self.dispatcher,
+            EnvironmentRules(
+                self.config.default_provider,
+                self.config.providers,
+                self.config.provider_tolerations,
+                self.config.provider_checks,
+            ),
+        )
+        self.dirty: set[JobKey] = set()
+        """Jobs to evaluate: something they depend on changed."""
+        self.touched: set[JobKey] = set()
+        """Jobs whose record changed: their status and indexes follow."""
+        self.observations: list[tuple[JobKey, PodObservation]] = []
+        self.inbox: list[Outcome] = []
+        self.effects: list[Effect] = []
+        self.dispatch_needed = True
+        self.dispatched = False
+        """Whether the last step ran a dispatch pass."""
+        self.queue_counts_dirty = True
+        self.started = False
+        self.telemetry = Telemetry()
+
+    # -- intake: the platform ----------------------------------------------------------------
+
+    def _registered(self, found: Registered) -> None:
+        self.dirty |= found.jobs
+        self.effects += found.effects
+        for obj, kind, reason, message in found.events:
+            self._event(obj, kind, reason, message)
+        self.dispatch_needed = True
+        self.queue_counts_dirty = True
+
+    def upsert_environment(self, obj: Obj, now: datetime) -> None:
+        self._registered(self.registry.upsert_environment(obj, version(obj), now))
+
+    def delete_environment(self, name: str, now: datetime) -> None:
+        self._registered(self.registry.delete_environment(name, now))
+
+    def upsert_queue(self, obj: Obj, now: datetime) -> None:
+        self._registered(self.registry.upsert_queue(obj, version(obj), now))
+
+    def delete_queue(self, name: str) -> None:
+        self._registered(self.registry.delete_queue(name))
+
+    def upsert_policy(self, obj: Obj, now: datetime) -> None:
+        self._registered(self.registry.upsert_policy(obj, version(obj), now))
+
+    def delete_policy(self, name: str, now: datetime) -> None:
+        self._registered(self.registry.delete_policy(name, now))
+
+    def upsert_revision(self, obj: Obj) -> None:
+        self._registered(self.registry.upsert_revision(obj))
+
+    def upsert_definition(self, obj: Obj, now: datetime) -> None:
+        self._registered(self.registry.upsert_definition(obj, version(obj), now))
+
+    def delete_definition(self, namespace: str, name: str) -> None:
+        self._registered(self.registry.delete_definition(namespace, name))
+
+    # -- intake: jobs --------------------------------------------------------------------------
+
+    def upsert_job(self, obj: Obj, now: datetime) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = self.store.jobs.get(key)
+        if old is not None and old.obj["metadata"].get("uid") != meta.get("uid"):
+            self.delete_job(*key, now)
+            old = None
+        if old is not None:
+            if is_stale(obj, old.obj):
+                return
+            self.book.observed("batchjobs", obj, version(obj))
+            old.obj = slim(obj)
+            generation = int(meta.get("generation") or 0)
+            if generation == old.generation or old.record is None:
+                return
+            old.generation = generation
+            model = read_job_spec(obj)
+            if model is None:
+                return  # only cancel and terminate change a job; anything else is ignored
+            changes = Changes()
+            changes.add(key, old.record.update_spec(model.spec, now))
+            self._apply(changes, now)
+            self.dirty.add(key)
+            return
+        state, model, invalid = read_job(obj, now)
+        self.book.observed("batchjobs", obj, version(obj))
+        self.store.put_job(key, state, (meta.get("labels") or {}).get(LABEL_SCHEDULED))
+        if invalid is not None:
+            status = {
+                "status": "FAILED",
+                "statusReason": invalid,
+                "observedGeneration": meta.get("generation"),
+            }
+            self.book.want("batchjobs", state.obj, status)
+            self._event(state.obj, "Warning", "Invalid", invalid)
+            return
+        record = state.record
+        assert record is not None
+        if model is not None and model.status.status is None:
+            self.telemetry.submitted[record.spec.job_queue] += 1
+        if record.spec.depends_on:
+            self.dirty |= self.jobs.find_cycles(key[0])
+        self.dirty.add(key)
+        self.dirty |= self.store.dependents.get(key, set())
+        self.queue_counts_dirty = True
+
+    def delete_job(self, namespace: str, name: str, now: datetime) -> None:
+        key = (namespace, name)
+        state = self.store.jobs.get(key)
+        cron = (state.obj["metadata"].get("labels") or {}).get(LABEL_SCHEDULED) if state else None
+        if self.store.remove_job(key, cron) is None:
+            return
+        self.jobs.forget(key)
+        self.dispatcher.forget(key)
+        self.book.forget("batchjobs", namespace, name)
+        for pod, wanted in list(self.intents.creates.items()):
+            if wanted.job == key:
+                self.intents.forget(pod)
+                self._forget_assumed(pod, now)
+        self.dirty |= self.store.dependents.get(key, set())
+        self.queue_counts_dirty = True
+        self.dispatch_needed = True
+
+    # -- intake: ScheduledJobs -----------------------------------------------------------------
+
+    def upsert_cron(self, obj: Obj, now: datetime) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = self.store.crons.get(key)
+        if is_stale(obj, old.obj if old else None):
+            return
+        self.book.observed("scheduledjobs", obj, version(obj))
+        found = read_schedule(obj)
+        model, reason = (None, found) if isinstance(found, str) else (found, None)
+        last = old.last if old is not None else None
+        if last is None and model is not None:
+            last = model.status.last_schedule_time
+        created = parse_time(meta.get("creationTimestamp")) or now
+        state = CronState(obj, model, reason, last, created)
+        if old is not None:
+            state.warned, state.deleting = old.warned, old.deleting
+        self.store.crons[key] = state
+        if reason:
+            self._event(obj, "Warning", "Invalid", reason)
+
+    def delete_cron(self, namespace: str, name: str) -> None:
+        self.store.crons.pop((namespace, name), None)
+        self.book.forget("scheduledjobs", namespace, name)
+
+    # -- intake: nodes and pods ----------------------------------------------------------------
+
+    def upsert_node(self, obj: Obj, now: datetime) -> None:
+        self.store.put_node(read_node(obj), now)
+        self.dispatch_needed = True
+
+    def delete_node(self, name: str) -> None:
+        self.store.remove_node(name)
+        self.dispatch_needed = True
+
+    def observe_pod(self, pod: Obj, now: datetime, deleted: bool = False) -> None:
+        """Any pod: Kubatch's attempts move their jobs; every pod holds capacity on the node
+        it runs on (or, for Kubatch's, the node it is pinned to)."""
+        meta = pod["metadata"]
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        uid = job_uid_of(pod)
+        job = self.store.uids.get(uid) if uid else None
+        state = read_pod(pod, job, gone=deleted)
+        spec = pod.get("spec") or {}
+        bound = state.node is not None
+        if state.node is None and job is not None:
+            pinned = (spec.get("nodeSelector") or {}).get(LABEL_HOSTNAME)
+            state.node = self.store.hostnames.get(pinned or "")
+        if state.active and state.node is not None:
+            self.store.put_pod(state, now)
+        else:
+            self.store.remove_pod(key, now)
+        self.dispatch_needed = True
+        finished = not state.active
+        if job is None:
+            self.intents.observed(key, finished, None, bound, None, None, now)
+            return
+        obs = observe_pod(pod, gone=deleted)
+        if obs is None:
+            return
+        self.observations.append((job, obs))
+        self.intents.observed(
+            key,
+            finished,
+            (job, obs.index, obs.attempt),
+            bound,
+            parse_time(meta.get("creationTimestamp")),
+            _unscheduled_message(pod),
+            now,
+        )
+
+    def report(self, outcome: Outcome) -> None:
+        """The writer's report of one effect: read at the next step."""
+        self.inbox.append(outcome)
+
+    # -- the step ------------------------------------------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        """After the initial listing, before any decision: resolve every job in flight (so
+        attempts that ended while the operator was away are judged with their retry
+        strategy), adopt the pods found, and put back to RUNNABLE the attempts whose pods
+        were never created."""
+        self._apply(self.jobs.resume(now), now)
+        seen = {k.split("/", 1)[1] for k, p in self.store.pods.items() if p.job is not None}
+        seen |= {obs.pod_name for _, obs in self.observations}
+        observations, self.observations = self.observations, []
+        changes, runs = self.jobs.observe(observations, now, adopt=True)
+        self.telemetry.runs += runs
+        self._apply(changes, now)
+        changes = Changes()
+        for key, state in self.store.jobs.items():
+            if state.record is not None:
+                changes.add(key, state.record.reconcile_missing(seen, now))
+        self._apply(changes, now)
+        self.started = True
+
+    def step(self, now: datetime, dispatch: bool = True) -> list[Effect]:
+        """Everything that follows from what changed since the last step. `dispatch=False`
+        leaves a needed dispatch pass for a later step (the caller paces them)."""
+        self._read_inbox(now)
+        for job, pod, obs in self.intents.expired(now):
+            self._forget_assumed(pod, now)
+            self.observations.append((job, obs))
+        observations, self.observations = self.observations, []
+        changes, runs = self.jobs.observe(observations, now, adopt=False)
+        self.telemetry.runs += runs
+        self._apply(changes, now)
+        for _ in range(MAX_EVALUATION_ROUNDS):
+            if not self.dirty:
+                break
+            dirty, self.dirty = self.dirty, set()
+            self._apply(self.jobs.evaluate(dirty, now), now)
+        self._apply(self.jobs.timeouts(now), now)
+        if self.started:
+            work = self.cron.run(now)
+            self.effects += work.effects
+            for obj, kind, reason, message in work.events:
+                self._event(obj, kind, reason, message)
+        self.dispatched = False
+        if self.dispatch_needed and self.started and dispatch:
+            self.dispatch_needed = False
+            self.dispatched = True
+            self._dispatch(now)
+        self._job_statuses()
+        if self.queue_counts_dirty:
+            self.queue_counts_dirty = False
+            self.telemetry.queue_counts = self.registry.queue_counts(now)
+        effects, self.effects = self.effects, []
+        return effects + list(self.intents.due(now)) + list(self.book.due(now))
+
+    def _dispatch(self, now: datetime) -> None:
+        result = self.dispatcher.run(now)
+        self.telemetry.waits += result.waits
+        self._apply(result.changes, now)
+        self.effects += result.resizes
+        self.telemetry.environments = dict(self.dispatcher.environments)
+
+    def _read_inbox(self, now: datetime) -> None:
+        inbox, self.inbox = self.inbox, []
+        for outcome in inbox:
+            effect = outcome.effect
+            if isinstance(effect, CreateObject) and effect.intent is not None:
+                refused = self.intents.create_outcome(effect.intent, outcome.failure, now)
+                if refused is not None:
+                    self._forget_assumed(effect.intent, now)
+                    job = self._job_of_pod(effect.body)
+                    if job is not None:
+                        self.observations.append((job, refused))
+            elif isinstance(effect, DeleteObject) and effect.intent is not None:
+                self.intents.stop_outcome(effect.intent, outcome.failure, now)
+            elif isinstance(effect, WriteStatus):
+                self.book.outcome(effect, outcome.failure, outcome.version, now)
+            elif isinstance(effect, ResizePool) and outcome.resized is not None:
+                request = effect.request
+                env = self.store.envs.get(request.environment)
+                if env is not None:
+                    env.provider_error = outcome.resized.error
+                self.dispatcher.shapes_unavailable(
+                    request.environment, outcome.resized.unavailable, now
+                )
+                if outcome.resized.unavailable:
+                    self.dispatch_needed = True
+
+    def _job_of_pod(self, body: Obj) -> JobKey | None:
+        uid = job_uid_of(body)
+        return self.store.uids.get(uid) if uid else None
+
+    # -- applying what phases decided ----------------------------------------------------------
+
+    def _apply(self, changes: Changes, now: datetime) -> None:
+        for key, action in changes.actions:
+            state = self.store.jobs.get(key)
+            if state is None:
+                continue
+            if isinstance(action, RecordEvent):
+                self._event(state.obj, action.type, action.reason, action.message)
+            elif isinstance(action, StopPod):
+                pod = f"{key[0]}/{action.pod_name}"
+                self.intents.want_stopped(pod, action.grace_seconds, action.reason, now)
+                self._forget_assumed(pod, now)
+            elif isinstance(action, CreatePod):
+                self._want_pod(key, action, now)
+        for key in changes.touched:
+            self._touched(key)
+
+    def _want_pod(self, key: JobKey, action: CreatePod, now: datetime) -> None:
+        state = self.store.jobs[key]
+        record = state.record
+        assert record is not None
+        assert record.resolved is not None
+        self.telemetry.attempts[record.spec.job_queue] += 1
+        env = self.store.envs.get(action.compute_environment)
+        pool = Pool(
+            action.compute_environment,
+            dict(env.selector) if env else {},
+            env.tolerations if env else (),
+        )
+        spec = AttemptSpec(
+            key[0],
+            key[1],
+            record.uid,
+            record.spec.job_queue,
+            action.index,
+            record.size,
+            action.attempt,
+            action.pod_name,
+        )
+        body = render_pod(spec, record.resolved, pool, state.annotations)
+        if action.node:
+            # The node's hostname label, which is not always its name on real clusters.
+            node = self.store.nodes.get(action.node)
+            hostname = node.labels.get(LABEL_HOSTNAME, action.node) if node else action.node
+            body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
+        pod = f"{key[0]}/{action.pod_name}"
+        self.intents.want_pod(pod, key, action.index, action.attempt, body, action.node, now)
+        if action.node is not None and pod not in self.store.pods:
+            assumed = PodState(pod, action.node, record.resolved.resources, True, key, True, True)
+            self.store.put_pod(assumed, now)
+
+    def _forget_assumed(self, pod: str, now: datetime) -> None:
+        """An assumed placement whose pod will not come: its capacity is free at once."""
+        found = self.store.pods.get(pod)
+        if found is not None and found.assumed:
+            self.store.remove_pod(pod, now)
+            self.dispatch_needed = True
+
+    def _touched(self, key: JobKey) -> None:
+        state = self.store.jobs.get(key)
+        record = state.record if state else None
+        if state is None or record is None:
+            return
+        self.touched.add(key)
+        self.store.track_job(key)
+        self.dispatcher.forget(key)
+        self.jobs.watch_deadline(key, record)
+        if record.counts[JobStatus.RUNNABLE] or record.terminal:
+            self.dispatch_needed = True
+        if record.terminal and not state.finished:
+            state.finished = True
+            self.telemetry.finished[(record.spec.job_queue, record.status.value)] += 1
+        self.dirty |= self.store.dependents.get(key, set())
+        self.queue_counts_dirty = True
+
+    def _job_statuses(self) -> None:
+        touched, self.touched = self.touched, set()
+        for key in sorted(touched):
+            state = self.store.jobs.get(key)
+            if state is None or state.record is None:
+                continue
+            status = state.record.to_status(state.generation).wire()
+            self.book.want("batchjobs", state.obj, status)
+
+    def _event(
+        self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str
+    ) -> None:
+        namespace = obj["metadata"].get("namespace") or "default"
+        involved = dict(event_reference(obj, API_VERSION))
+        self.effects.append(
+            PostEvent(namespace, involved, kind, reason, message[:MAX_EVENT_MESSAGE])
+        )
+
+    # -- for the controller and the tests ------------------------------------------------------
+
+    def take_telemetry(self) -> Telemetry:
+        """What happened since the last call (queue counts and environments stay current)."""
+        taken = self.telemetry
+        self.telemetry = Telemetry(
+            queue_counts=taken.queue_counts, environments=dict(taken.environments)
+        )
+        return taken
+
+    def next_wake(self) -> datetime | None:
+        times = [
+            t
+            for t in (
+                self.jobs.next_deadline(),
+                self.cron.next_wake(),
+                self.intents.next_wake(),
+                self.book.next_retry(),
+            )
+            if t is not None
+        ]
+        return min(times, default=None)
+
+    def last_status(self, plural: str, namespace: str | None, name: str) -> Obj | None:
+        """The status last wanted for an object."""
+        found = self.book.current(plural, namespace, name)
+        return dict(found) if found is not None else None
+
+    def check(self) -> list[str]:
+        """The store's invariants, and the engine's own: every assumed pod is wanted."""
+        problems = self.store.check()
+        for key, pod in self.store.pods.items():
+            if pod.assumed and key not in self.intents.creates:
+                problems.append(f"pod {key}: assumed but no longer wanted")
+        return problems
+
+
+def _unscheduled_message(pod: Obj) -> str | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return str(condition.get("message") or condition.get("reason") or "")
+    return None

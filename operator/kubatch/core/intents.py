@@ -1,0 +1,248 @@
+"""The pods the engine wants to exist and to stop, until it sees that they do.
+
+An attempt's pod is *wanted* from the moment its work is placed until the pod is observed:
+its create is sent, and sent again (same deterministic name, so a repeat is harmless) after a
+back-off when it fails for a reason that passes, or when the pod does not show up. Meanwhile
+the placement is *assumed*: its requests count on the chosen node. A create the API refuses
+for good, or a pod that does not appear before the create deadline, ends the attempt with the
+API's reason, and the assumption is forgotten at once.
+
+A pod the engine wants stopped (timeout, terminate, a pod that cannot start) gets its delete
+sent until it is observed finished or gone, again with back-off. And a pod of ours that the
+cluster does not schedule (no node can take it) ends its attempt once the schedule deadline
+passes, instead of waiting for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .attempts import POD_REFUSED, UNSCHEDULABLE, PodObservation, PodPhase
+from .effects import CreateObject, DeleteObject, Failure
+from .state import JobKey
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IntentTimes:
+    resync: timedelta = timedelta(seconds=10)
+    """How long a pod that was created (or stopped) may stay unseen before the request is
+    sent again."""
+    create_deadline: timedelta = timedelta(minutes=2)
+    """How long an attempt may wait for its pod to exist before it fails."""
+    schedule_deadline: timedelta = timedelta(minutes=5)
+    """How long an attempt's pod may stay unscheduled before the attempt fails."""
+    max_backoff: timedelta = timedelta(seconds=30)
+
+
+@dataclass(slots=True)
+class WantedPod:
+    key: str
+    job: JobKey
+    index: int | None
+    attempt: int
+    body: Obj
+    node: str | None
+    since: datetime
+    next_send: datetime
+    sends: int = 0
+    in_flight: bool = False
+    failure: Failure | None = None
+
+
+@dataclass(slots=True)
+class WantedStop:
+    key: str
+    grace_seconds: int
+    reason: str
+    next_send: datetime
+    sends: int = 0
+    in_flight: bool = False
+
+
+@dataclass(slots=True)
+class Unscheduled:
+    job: JobKey
+    index: int | None
+    attempt: int
+    since: datetime
+    message: str
+
+
+def _split(key: str) -> tuple[str, str]:
+    namespace, _, name = key.partition("/")
+    return namespace, name
+
+
+class PodIntents:
+    def __init__(self, times: IntentTimes | None = None) -> None:
+        self.times = times or IntentTimes()
+        self.creates: dict[str, WantedPod] = {}
+        self.stops: dict[str, WantedStop] = {}
+        self.unscheduled: dict[str, Unscheduled] = {}
+
+    def _backoff(self, sends: int) -> timedelta:
+        seconds = min(self.times.max_backoff.total_seconds(), 2.0 ** max(0, sends - 1))
+        return timedelta(seconds=seconds)
+
+    # -- what the engine wants -------------------------------------------------------------
+
+    def want_pod(
+        self,
+        key: str,
+        job: JobKey,
+        index: int | None,
+        attempt: int,
+        body: Obj,
+        node: str | None,
+        now: datetime,
+    ) -> None:
+        self.creates[key] = WantedPod(key, job, index, attempt, body, node, now, now)
+
+    def want_stopped(self, key: str, grace_seconds: int, reason: str, now: datetime) -> None:
+        current = self.stops.get(key)
+        if current is not None and current.grace_seconds <= grace_seconds:
+            return
+        self.stops[key] = WantedStop(key, grace_seconds, reason, now)
+        # A pod wanted stopped is no longer wanted created.
+        self.creates.pop(key, None)
+
+    # -- what was observed ---------------------------------------------------------------
+
+    def observed(
+        self,
+        key: str,
+        finished: bool,
+        ours: tuple[JobKey, int | None, int] | None,
+        bound: bool,
+        created: datetime | None,
+        waiting_message: str | None,
+        now: datetime,
+    ) -> None:
+        """A pod as the watch reports it (finished: Succeeded, Failed or gone)."""
+        self.creates.pop(key, None)
+        if finished:
+            self.stops.pop(key, None)
+            self.unscheduled.pop(key, None)
+            return
+        if ours is None or bound:
+            self.unscheduled.pop(key, None)
+            return
+        job, index, attempt = ours
+        known = self.unscheduled.get(key)
+        since = known.since if known else (created or now)
+        self.unscheduled[key] = Unscheduled(
+            job, index, attempt, since, waiting_message or "no node has taken the pod"
+        )
+
+    def forget(self, key: str) -> None:
+        """The attempt ended (or its job went): want nothing more of its pod but a stop."""
+        self.creates.pop(key, None)
+        self.unscheduled.pop(key, None)
+
+    # -- what came of the writes -----------------------------------------------------------
+
+    def create_outcome(
+        self, key: str, failure: Failure | None, now: datetime
+    ) -> PodObservation | None:
+        """Returns the observation that ends the attempt when the API refused its pod for
+        good; None otherwise."""
+        wanted = self.creates.get(key)
+        if wanted is None:
+            return None
+        wanted.in_flight = False
+        if failure is None or failure.exists:
+            wanted.failure = None
+            wanted.next_send = now + self.times.resync
+            return None
+        wanted.failure = failure
+        if failure.transient:
+            wanted.next_send = now + self._backoff(wanted.sends)
+            return None
+        del self.creates[key]
+        return self._refused(wanted)
+
+    def stop_outcome(self, key: str, failure: Failure | None, now: datetime) -> None:
+        wanted = self.stops.get(key)
+        if wanted is None:
+            return
+        wanted.in_flight = False
+        if failure is not None and failure.gone:
+            del self.stops[key]
+            return
+        wait = self.times.resync if failure is None else self._backoff(wanted.sends)
+        wanted.next_send = now + wait
+
+    def _refused(self, wanted: WantedPod) -> PodObservation:
+        failure = wanted.failure
+        message = (
+            f"the API server refused the pod: {failure.code} {failure.reason}: {failure.message}"
+            if failure is not None
+            else f"the pod did not appear within {self.times.create_deadline.total_seconds():.0f}s"
+        )
+        return PodObservation(
+            _split(wanted.key)[1],
+            wanted.index,
+            wanted.attempt,
+            PodPhase.PENDING,
+            reason=POD_REFUSED,
+            message=message,
+        )
+
+    # -- each step ---------------------------------------------------------------------------
+
+    def expired(self, now: datetime) -> list[tuple[JobKey, str, PodObservation]]:
+        """Attempts whose pod did not come to exist, or was not scheduled, in time:
+        (job, pod key, the observation that ends the attempt)."""
+        ended: list[tuple[JobKey, str, PodObservation]] = []
+        for key, wanted in list(self.creates.items()):
+            if now - wanted.since >= self.times.create_deadline and not wanted.in_flight:
+                del self.creates[key]
+                ended.append((wanted.job, key, self._refused(wanted)))
+        for key, waiting in list(self.unscheduled.items()):
+            if now - waiting.since >= self.times.schedule_deadline:
+                del self.unscheduled[key]
+                message = (
+                    f"the pod was not scheduled within "
+                    f"{self.times.schedule_deadline.total_seconds():.0f}s: {waiting.message}"
+                )
+                observation = PodObservation(
+                    _split(key)[1],
+                    waiting.index,
+                    waiting.attempt,
+                    PodPhase.PENDING,
+                    reason=UNSCHEDULABLE,
+                    message=message,
+                )
+                ended.append((waiting.job, key, observation))
+        return ended
+
+    def due(self, now: datetime) -> list[CreateObject | DeleteObject]:
+        """The creates and deletes to send now."""
+        writes: list[CreateObject | DeleteObject] = []
+        for key, wanted in self.creates.items():
+            if wanted.in_flight or now < wanted.next_send:
+                continue
+            wanted.in_flight = True
+            wanted.sends += 1
+            writes.append(CreateObject("v1", "pods", _split(key)[0], wanted.body, intent=key))
+        for key, stop in self.stops.items():
+            if stop.in_flight or now < stop.next_send:
+                continue
+            stop.in_flight = True
+            stop.sends += 1
+            namespace, name = _split(key)
+            writes.append(
+                DeleteObject("v1", "pods", namespace, name, stop.grace_seconds, intent=key)
+            )
+        return writes
+
+    def next_wake(self) -> datetime | None:
+        times = [w.next_send for w in self.creates.values() if not w.in_flight]
+        times += [w.since + self.times.create_deadline for w in self.creates.values()]
+        times += [s.next_send for s in self.stops.values() if not s.in_flight]
+        times += [u.since + self.times.schedule_deadline for u in self.unscheduled.values()]
+        return min(times, default=None)

@@ -1,0 +1,335 @@
+"""The engine's state: what it knows of every object, and the indexes over it.
+
+`Store` alone owns the tables and their indexes; every change goes through one of its
+put/remove methods, which keep the indexes right, and `check()` says whether they are (the
+tests call it after every step). Pods of every owner count: capacity is a node's
+allocatable less all its active pods, Kubatch's own, other workloads' and the ones Kubatch
+placed but has not seen yet (assumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..api import ComputeEnvironment, JobDefinition, JobQueue, ScheduledJob, SchedulingPolicy
+from ..api.common import JobStatus
+from ..api.jobdefinition import JobDefinitionSpec
+from ..api.resources import Resources
+from ..keys import LABEL_HOSTNAME
+from .catalog import Shape
+from .definitions import Revision
+from .dependencies import dependency_names
+from .lifecycle import JobRecord
+
+Obj = dict[str, Any]
+JobKey = tuple[str, str]
+"""(namespace, name)"""
+
+
+@dataclass
+class NodeState:
+    name: str
+    labels: dict[str, str]
+    allocatable: Resources
+    pod_slots: int
+    ready: bool
+    schedulable: bool
+    deleting: bool
+    shape: str | None
+    created: datetime | None
+    # Derived from the pods on the node; the store keeps them.
+    used: Resources = field(default_factory=Resources)
+    """What every active pod on the node holds (Kubatch's and others')."""
+    ours: Resources = field(default_factory=Resources)
+    """What Kubatch's pods on the node hold."""
+    pods: int = 0
+    busy: int = 0
+    """Pods that keep the node from being given up (all but DaemonSets')."""
+    idle_since: datetime | None = None
+
+    @property
+    def free(self) -> Resources:
+        return self.allocatable - self.used
+
+
+@dataclass(slots=True)
+class PodState:
+    key: str
+    """namespace/name"""
+    node: str | None
+    requests: Resources
+    active: bool
+    """Not finished: it holds its requests on its node."""
+    job: JobKey | None = None
+    """The job whose attempt this is; None for other workloads' pods."""
+    keeps_node: bool = True
+    """False for a DaemonSet's pod: it runs on every node and never keeps one busy."""
+    assumed: bool = False
+    """Placed by Kubatch and not seen yet (its create may still be on its way)."""
+
+
+@dataclass
+class EnvState:
+    obj: Obj
+    model: ComputeEnvironment | None
+    valid: bool
+    reason: str | None
+    shapes: tuple[Shape, ...] = ()
+    selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, str], ...] = ()
+    provider: str = "unmanaged"
+    unavailable: dict[str, datetime] = field(default_factory=dict)
+    """Shapes the provider could not supply, until when they are not asked for again."""
+    provider_error: str | None = None
+
+
+@dataclass
+class QueueState:
+    obj: Obj
+    model: JobQueue | None
+    valid: bool
+    reason: str | None
+
+
+@dataclass
+class DefinitionState:
+    obj: Obj | None
+    model: JobDefinition | None
+    reason: str | None
+    revisions: dict[int, tuple[str, JobDefinitionSpec]] = field(default_factory=dict)
+    """revision -> (hash, spec), from ControllerRevisions and the ones Kubatch made."""
+
+    def revision_list(self) -> list[Revision]:
+        inactive = set(self.model.spec.deregistered_revisions) if self.model else set()
+        return [
+            Revision(n, spec, n not in inactive) for n, (_, spec) in sorted(self.revisions.items())
+        ]
+
+
+@dataclass
+class JobState:
+    obj: Obj
+    """Identity, version and labels (see intake.slim); the spec lives in the record."""
+    record: JobRecord | None
+    """None when the object is invalid (its status says why)."""
+    generation: int
+    annotations: dict[str, str]
+    finished: bool = False
+    """Whether its end was counted (for metrics)."""
+
+
+@dataclass
+class CronState:
+    """A ScheduledJob."""
+
+    obj: Obj
+    model: ScheduledJob | None
+    reason: str | None
+    last: datetime | None
+    """The latest run started (or skipped for good)."""
+    created: datetime
+    warned: set[str] = field(default_factory=set)
+    deleting: set[str] = field(default_factory=set)
+    """Names of its BatchJobs whose deletion was asked (history limits)."""
+
+
+def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class Store:
+    def __init__(self) -> None:
+        self.envs: dict[str, EnvState] = {}
+        self.queues: dict[str, QueueState] = {}
+        self.policies: dict[str, SchedulingPolicy] = {}
+        self.definitions: dict[JobKey, DefinitionState] = {}
+        self.jobs: dict[JobKey, JobState] = {}
+        self.crons: dict[JobKey, CronState] = {}
+        self.nodes: dict[str, NodeState] = {}
+        self.pods: dict[str, PodState] = {}
+        # -- indexes: changed only below ---------------------------------------------------
+        self.uids: dict[str, JobKey] = {}
+        self.dependents: dict[JobKey, set[JobKey]] = {}
+        """A job name -> the jobs that depend on it (or on one of its children)."""
+        self.cron_children: dict[JobKey, set[JobKey]] = {}
+        """A ScheduledJob -> the BatchJobs it made."""
+        self.node_pods: dict[str, set[str]] = {}
+        """A node name -> its active pods (the node may not be known yet)."""
+        self.runnable: set[JobKey] = set()
+        """Jobs with RUNNABLE work."""
+        self.hostnames: dict[str, str] = {}
+        """A node's kubernetes.io/hostname label -> its name (not always the same)."""
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def put_job(self, key: JobKey, state: JobState, cron: str | None) -> None:
+        """Add a job (replacing one of the same name)."""
+        self.remove_job(key, cron)
+        self.jobs[key] = state
+        record = state.record
+        if record is None:
+            return
+        self.uids[record.uid] = key
+        for dep in dependency_names(record.spec.depends_on):
+            self.dependents.setdefault((key[0], dep), set()).add(key)
+        if cron:
+            self.cron_children.setdefault((key[0], cron), set()).add(key)
+        self.track_job(key)
+
+    def remove_job(self, key: JobKey, cron: str | None) -> JobState | None:
+        state = self.jobs.pop(key, None)
+        if state is None:
+            return None
+        self.runnable.discard(key)
+        record = state.record
+        if record is not None:
+            if self.uids.get(record.uid) == key:
+                del self.uids[record.uid]
+            for dep in dependency_names(record.spec.depends_on):
+                self._discard(self.dependents, (key[0], dep), key)
+        if cron:
+            self._discard(self.cron_children, (key[0], cron), key)
+        return state
+
+    def track_job(self, key: JobKey) -> None:
+        """A job's record changed: keep the RUNNABLE index right."""
+        state = self.jobs.get(key)
+        record = state.record if state else None
+        if record is not None and record.counts[JobStatus.RUNNABLE] and not record.terminal:
+            self.runnable.add(key)
+        else:
+            self.runnable.discard(key)
+
+    def record(self, key: JobKey) -> JobRecord | None:
+        state = self.jobs.get(key)
+        return state.record if state else None
+
+    # -- nodes and pods --------------------------------------------------------------------
+
+    def put_node(self, node: NodeState, now: datetime) -> None:
+        keys = self.node_pods.get(node.name, set())
+        active = [self.pods[k] for k in keys]
+        node.used = _sum(p.requests for p in active)
+        node.ours = _sum(p.requests for p in active if p.job is not None)
+        node.pods = len(active)
+        node.busy = sum(p.keeps_node for p in active)
+        old = self.nodes.get(node.name)
+        node.idle_since = None if node.busy else (old.idle_since if old else None) or now
+        if old is not None:
+            self.hostnames.pop(old.labels.get(LABEL_HOSTNAME, old.name), None)
+        self.nodes[node.name] = node
+        self.hostnames[node.labels.get(LABEL_HOSTNAME, node.name)] = node.name
+
+    def remove_node(self, name: str) -> None:
+        old = self.nodes.pop(name, None)
+        if old is not None:
+            self.hostnames.pop(old.labels.get(LABEL_HOSTNAME, old.name), None)
+
+    def put_pod(self, pod: PodState, now: datetime) -> None:
+        """Add or replace a pod; its requests count on its node while it is active."""
+        self.remove_pod(pod.key, now)
+        self.pods[pod.key] = pod
+        if pod.active and pod.node:
+            self.node_pods.setdefault(pod.node, set()).add(pod.key)
+            node = self.nodes.get(pod.node)
+            if node is not None:
+                node.used = node.used + pod.requests
+                if pod.job is not None:
+                    node.ours = node.ours + pod.requests
+                node.pods += 1
+                if pod.keeps_node:
+                    node.busy += 1
+                    node.idle_since = None
+
+    def remove_pod(self, key: str, now: datetime) -> PodState | None:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return None
+        if pod.active and pod.node:
+            self._discard(self.node_pods, pod.node, key)
+            node = self.nodes.get(pod.node)
+            if node is not None:
+                node.used = node.used - pod.requests
+                if pod.job is not None:
+                    node.ours = node.ours - pod.requests
+                node.pods -= 1
+                if pod.keeps_node:
+                    node.busy -= 1
+                    if node.busy == 0:
+                        node.idle_since = now
+        return pod
+
+    def pool_nodes(self, selector: Mapping[str, str]) -> list[NodeState]:
+        return [n for n in self.nodes.values() if selects(selector, n.labels)]
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def jobs_of_queue(self, queue: str) -> Iterator[JobKey]:
+        for key, state in self.jobs.items():
+            if state.record is not None and state.record.spec.job_queue == queue:
+                yield key
+
+    # -- the invariants --------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """What is wrong with the indexes (and capacity), if anything: empty when sound."""
+        problems: list[str] = []
+        expected_uids = {s.record.uid: k for k, s in self.jobs.items() if s.record is not None}
+        if expected_uids != self.uids:
+            problems.append("uids: the index does not match the jobs")
+        expected_deps: dict[JobKey, set[JobKey]] = {}
+        for key, state in self.jobs.items():
+            if state.record is not None:
+                for dep in dependency_names(state.record.spec.depends_on):
+                    expected_deps.setdefault((key[0], dep), set()).add(key)
+        if expected_deps != {k: v for k, v in self.dependents.items() if v}:
+            problems.append("dependents: the index does not match the jobs' dependsOn")
+        runnable = {
+            k
+            for k, s in self.jobs.items()
+            if s.record is not None
+            and s.record.counts[JobStatus.RUNNABLE]
+            and not s.record.terminal
+        }
+        if runnable != self.runnable:
+            problems.append(f"runnable: {sorted(runnable ^ self.runnable)} out of step")
+        expected_pods: dict[str, set[str]] = {}
+        for pod_key, pod in self.pods.items():
+            if pod.active and pod.node:
+                expected_pods.setdefault(pod.node, set()).add(pod_key)
+        if expected_pods != {k: v for k, v in self.node_pods.items() if v}:
+            problems.append("node_pods: the index does not match the pods")
+        hostnames = {n.labels.get(LABEL_HOSTNAME, n.name): n.name for n in self.nodes.values()}
+        if hostnames != self.hostnames:
+            problems.append("hostnames: the index does not match the nodes")
+        for node in self.nodes.values():
+            active = [self.pods[k] for k in self.node_pods.get(node.name, ())]
+            ours = _sum(p.requests for p in active if p.job is not None)
+            if (node.used, node.ours, node.pods) != (
+                _sum(p.requests for p in active),
+                ours,
+                len(active),
+            ):
+                problems.append(f"node {node.name}: used capacity out of step with its pods")
+            others = _sum(p.requests for p in active if p.job is None)
+            if not ours.fits_in(node.allocatable - others) and ours != Resources():
+                problems.append(f"node {node.name}: Kubatch's pods over-commit it")
+        return problems
+
+    @staticmethod
+    def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(value)
+            if not members:
+                del index[key]
+
+
+def _sum(items: Iterable[Resources]) -> Resources:
+    total = Resources()
+    for item in items:
+        total = total + item
+    return total
