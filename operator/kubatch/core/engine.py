@@ -382,7 +382,9 @@ class Engine:
                     if job is not None:
                         self.observations.append((job, refused))
             elif isinstance(effect, DeleteObject) and effect.intent is not None:
-                self.intents.stop_outcome(effect.intent, outcome.failure, now)
+                gone = self.intents.stop_outcome(effect.intent, outcome.failure, now)
+                if gone is not None:
+                    self.observations.append(gone)
             elif isinstance(effect, WriteStatus):
                 self.book.outcome(effect, outcome.failure, outcome.version, now)
             elif isinstance(effect, ResizePool) and outcome.resized is not None:
@@ -411,7 +413,8 @@ class Engine:
                 self._event(state.obj, action.type, action.reason, action.message)
             elif isinstance(action, StopPod):
                 pod = f"{key[0]}/{action.pod_name}"
-                self.intents.want_stopped(pod, action.grace_seconds, action.reason, now)
+                ours = None if action.attempt is None else (key, action.index, action.attempt)
+                self.intents.want_stopped(pod, action.grace_seconds, action.reason, ours, now)
                 self._forget_assumed(pod, now)
             elif isinstance(action, CreatePod):
                 self._want_pod(key, action, now)

@@ -36,6 +36,8 @@ class IntentTimes:
     schedule_deadline: timedelta = timedelta(minutes=5)
     """How long an attempt's pod may stay unscheduled before the attempt fails."""
     max_backoff: timedelta = timedelta(seconds=30)
+    unanswered: timedelta = timedelta(seconds=60)
+    """A request with no answer for this long is taken as lost, and sent again."""
 
 
 @dataclass(slots=True)
@@ -49,7 +51,8 @@ class WantedPod:
     since: datetime
     next_send: datetime
     sends: int = 0
-    in_flight: bool = False
+    in_flight: datetime | None = None
+    """When the request on its way was sent."""
     failure: Failure | None = None
 
 
@@ -58,9 +61,11 @@ class WantedStop:
     key: str
     grace_seconds: int
     reason: str
+    ours: tuple[JobKey, int | None, int] | None
+    """The attempt whose pod this is, if it is one in flight."""
     next_send: datetime
     sends: int = 0
-    in_flight: bool = False
+    in_flight: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -102,11 +107,20 @@ class PodIntents:
     ) -> None:
         self.creates[key] = WantedPod(key, job, index, attempt, body, node, now, now)
 
-    def want_stopped(self, key: str, grace_seconds: int, reason: str, now: datetime) -> None:
+    def want_stopped(
+        self,
+        key: str,
+        grace_seconds: int,
+        reason: str,
+        ours: tuple[JobKey, int | None, int] | None,
+        now: datetime,
+    ) -> None:
         current = self.stops.get(key)
         if current is not None and current.grace_seconds <= grace_seconds:
             return
-        self.stops[key] = WantedStop(key, grace_seconds, reason, now)
+        if ours is None and current is not None:
+            ours = current.ours
+        self.stops[key] = WantedStop(key, grace_seconds, reason, ours, now)
         # A pod wanted stopped is no longer wanted created.
         self.creates.pop(key, None)
 
@@ -153,7 +167,7 @@ class PodIntents:
         wanted = self.creates.get(key)
         if wanted is None:
             return None
-        wanted.in_flight = False
+        wanted.in_flight = None
         if failure is None or failure.exists:
             wanted.failure = None
             wanted.next_send = now + self.times.resync
@@ -165,16 +179,24 @@ class PodIntents:
         del self.creates[key]
         return self._refused(wanted)
 
-    def stop_outcome(self, key: str, failure: Failure | None, now: datetime) -> None:
+    def stop_outcome(
+        self, key: str, failure: Failure | None, now: datetime
+    ) -> tuple[JobKey, PodObservation] | None:
+        """Returns, when the pod turned out not to exist, the observation that tells its
+        attempt (its create was lost or refused meanwhile: it never ran)."""
         wanted = self.stops.get(key)
         if wanted is None:
-            return
-        wanted.in_flight = False
+            return None
+        wanted.in_flight = None
         if failure is not None and failure.gone:
             del self.stops[key]
-            return
+            if wanted.ours is None:
+                return None
+            job, index, attempt = wanted.ours
+            return job, PodObservation(_split(key)[1], index, attempt, PodPhase.GONE)
         wait = self.times.resync if failure is None else self._backoff(wanted.sends)
         wanted.next_send = now + wait
+        return None
 
     def _refused(self, wanted: WantedPod) -> PodObservation:
         failure = wanted.failure
@@ -199,7 +221,7 @@ class PodIntents:
         (job, pod key, the observation that ends the attempt)."""
         ended: list[tuple[JobKey, str, PodObservation]] = []
         for key, wanted in list(self.creates.items()):
-            if now - wanted.since >= self.times.create_deadline and not wanted.in_flight:
+            if now - wanted.since >= self.times.create_deadline and not self._waiting(wanted, now):
                 del self.creates[key]
                 ended.append((wanted.job, key, self._refused(wanted)))
         for key, waiting in list(self.unscheduled.items()):
@@ -224,15 +246,15 @@ class PodIntents:
         """The creates and deletes to send now."""
         writes: list[CreateObject | DeleteObject] = []
         for key, wanted in self.creates.items():
-            if wanted.in_flight or now < wanted.next_send:
+            if self._waiting(wanted, now) or now < wanted.next_send:
                 continue
-            wanted.in_flight = True
+            wanted.in_flight = now
             wanted.sends += 1
             writes.append(CreateObject("v1", "pods", _split(key)[0], wanted.body, intent=key))
         for key, stop in self.stops.items():
-            if stop.in_flight or now < stop.next_send:
+            if self._waiting(stop, now) or now < stop.next_send:
                 continue
-            stop.in_flight = True
+            stop.in_flight = now
             stop.sends += 1
             namespace, name = _split(key)
             writes.append(
@@ -240,9 +262,14 @@ class PodIntents:
             )
         return writes
 
+    def _waiting(self, request: WantedPod | WantedStop, now: datetime) -> bool:
+        """Whether a request is on its way and not yet taken as lost."""
+        sent = request.in_flight
+        return sent is not None and now - sent < self.times.unanswered
+
     def next_wake(self) -> datetime | None:
-        times = [w.next_send for w in self.creates.values() if not w.in_flight]
+        times = [w.next_send for w in self.creates.values() if w.in_flight is None]
         times += [w.since + self.times.create_deadline for w in self.creates.values()]
-        times += [s.next_send for s in self.stops.values() if not s.in_flight]
+        times += [s.next_send for s in self.stops.values() if s.in_flight is None]
         times += [u.since + self.times.schedule_deadline for u in self.unscheduled.values()]
         return min(times, default=None)

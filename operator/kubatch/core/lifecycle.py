@@ -63,6 +63,9 @@ class StopPod:
     pod_name: str
     grace_seconds: int
     reason: str
+    index: int | None = None
+    attempt: int | None = None
+    """The attempt the pod is (None: a pod of no attempt in flight)."""
 
 
 @dataclass(frozen=True)
@@ -376,12 +379,17 @@ class JobRecord:
         child = self.child(obs.index)
         attempt = child.current
         if attempt is None or attempt.number != obs.attempt or child.status not in IN_FLIGHT:
-            return actions  # an old attempt, or one already accounted for
+            # An old attempt, or one already accounted for. Its pod has no business running
+            # (a create that landed after the attempt ended): stop it.
+            if obs.phase in (PodPhase.PENDING, PodPhase.RUNNING) and not obs.deleting:
+                actions.append(StopPod(obs.pod_name, 0, "the attempt of this pod has ended"))
+            return actions
         attempt.node_name = obs.node_name or attempt.node_name
         if obs.finished:
             if obs.cannot_start and obs.pod_exists and not obs.deleting:
                 # It will not start by itself; give the node back.
-                actions.append(StopPod(attempt.pod_name, 0, obs.reason or "cannot start"))
+                reason = obs.reason or "cannot start"
+                actions.append(StopPod(attempt.pod_name, 0, reason, child.index, attempt.number))
             self._finish(child, attempt, outcome_of(obs, attempt.stop_reason), obs, now)
         elif obs.phase == PodPhase.RUNNING and child.status == S.STARTING:
             attempt.started_at = obs.started_at or now
@@ -437,7 +445,11 @@ class JobRecord:
                 continue
             if now >= deadline:
                 attempt.stop_reason = TIMED_OUT
-                actions.append(StopPod(attempt.pod_name, STOP_GRACE_SECONDS, TIMED_OUT))
+                actions.append(
+                    StopPod(
+                        attempt.pod_name, STOP_GRACE_SECONDS, TIMED_OUT, child.index, attempt.number
+                    )
+                )
         return actions
 
     def next_deadline(self) -> datetime | None:
@@ -492,7 +504,15 @@ class JobRecord:
                 attempt = child.current
                 if attempt is not None and attempt.stop_reason is None:
                     attempt.stop_reason = terminate
-                    actions.append(StopPod(attempt.pod_name, STOP_GRACE_SECONDS, terminate))
+                    actions.append(
+                        StopPod(
+                            attempt.pod_name,
+                            STOP_GRACE_SECONDS,
+                            terminate,
+                            child.index,
+                            attempt.number,
+                        )
+                    )
         return actions
 
     # -- persistence -------------------------------------------------------------------

@@ -1,0 +1,317 @@
+"""Driving the engine as the controller does, against an in-memory API: effects are carried
+out (or failed, or lost, as a test says), their outcomes reported into the inbox, and the
+objects they change come back as watch events. A kubelet-like `run`/`finish` moves pods."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubatch.api.common import JobStatus
+from kubatch.core.effects import (
+    CreateObject,
+    DeleteObject,
+    Effect,
+    Failure,
+    Outcome,
+    PatchObject,
+    PostEvent,
+    ResizePool,
+    WriteStatus,
+)
+from kubatch.core.engine import Engine, EngineConfig
+from kubatch.core.intents import IntentTimes
+from kubatch.core.lifecycle import JobRecord
+from tests.support.manifests import batch_job, job_definition, job_queue
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Obj = dict[str, Any]
+Injected = Callable[[Effect], Failure | None]
+
+SERVICE_ACCOUNT_MISSING = Failure(
+    403,
+    "Forbidden",
+    'pods "x" is forbidden: error looking up service account t/default: '
+    'serviceaccount "default" not found',
+)
+INVALID = Failure(422, "Invalid", 'Pod "x" is invalid: spec.containers[0].image: Required value')
+UNAVAILABLE = Failure(503, "ServiceUnavailable", "the server is currently unable to handle it")
+
+
+def node(name: str, environment: str = "ce1", cpu: str = "4", memory: str = "16Gi") -> Obj:
+    return {
+        "metadata": {
+            "name": name,
+            "resourceVersion": "1",
+            "labels": {
+                "kubatch.io/compute-environment": environment,
+                "kubernetes.io/hostname": name,
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def foreign_pod(name: str, node_name: str, cpu: str, daemonset: bool = False) -> Obj:
+    owners = [{"kind": "DaemonSet", "name": "ds", "apiVersion": "apps/v1", "uid": "d"}]
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "other",
+            "ownerReferences": owners if daemonset else [],
+        },
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+@dataclass
+class FakeApi:
+    engine: Engine
+    now: datetime = T0
+    pods: dict[str, Obj] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    events: list[PostEvent] = field(default_factory=list)
+    sent: list[Effect] = field(default_factory=list)
+    fail: Injected = lambda effect: None
+    """A failure to answer an effect with (None: carry it out)."""
+    lose: Callable[[Effect], bool] = lambda effect: False
+    """Whether an effect is lost: neither carried out nor answered."""
+    versions: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    objects: list[Obj] = field(default_factory=list)
+    """Everything else the server holds (platform objects, jobs, nodes), as served."""
+    made: list[Obj] = field(default_factory=list)
+    """Objects the engine created that are not pods (ControllerRevisions, BatchJobs)."""
+
+    def step(self, seconds: float = 0.0, dispatch: bool = True) -> list[Effect]:
+        """Move the clock, step the engine, carry out what it asks."""
+        self.now += timedelta(seconds=seconds)
+        self.engine.dispatch_needed = self.engine.dispatch_needed or dispatch
+        effects = self.engine.step(self.now)
+        self.sent += effects
+        for effect in effects:
+            self._carry_out(effect)
+        return effects
+
+    def settle(self, steps: int = 5, seconds: float = 1.0) -> None:
+        for _ in range(steps):
+            self.step(seconds)
+
+    def _carry_out(self, effect: Effect) -> None:
+        if self.lose(effect):
+            return
+        failure = self.fail(effect)
+        if failure is not None:
+            self.engine.report(Outcome(effect, failure))
+            return
+        version = next(self.versions)
+        if isinstance(effect, CreateObject) and effect.plural == "pods":
+            name = effect.body["metadata"]["name"]
+            key = f"{effect.namespace}/{name}"
+            if key in self.pods:
+                self.engine.report(Outcome(effect, Failure(409, "AlreadyExists", "exists")))
+                return
+            pod = copy.deepcopy(effect.body)
+            pod["metadata"]["namespace"] = effect.namespace
+            pod["metadata"]["creationTimestamp"] = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            pod["status"] = {"phase": "Pending"}
+            self.pods[key] = pod
+            self.engine.report(Outcome(effect, version=version))
+            self.engine.observe_pod(copy.deepcopy(pod), self.now)
+        elif isinstance(effect, DeleteObject) and effect.plural == "pods":
+            key = f"{effect.namespace}/{effect.name}"
+            if key not in self.pods:
+                self.engine.report(Outcome(effect, Failure(404, "NotFound", "not found")))
+                return
+            pod = self.pods.pop(key)
+            self.engine.report(Outcome(effect))
+            self.engine.observe_pod(pod, self.now, deleted=True)
+        elif isinstance(effect, WriteStatus):
+            self.statuses[(effect.plural, f"{effect.namespace}/{effect.name}")] = effect.status
+            self.engine.report(Outcome(effect, version=version))
+        elif isinstance(effect, PostEvent):
+            self.events.append(effect)
+        elif isinstance(effect, CreateObject):
+            self.made.append(copy.deepcopy(effect.body))
+            self.engine.report(Outcome(effect, version=version))
+        elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
+            self.engine.report(Outcome(effect))
+
+    # -- a kubelet -----------------------------------------------------------------------
+
+    def pod_of(self, job: str, attempt: int = 1, index: int | None = None) -> str:
+        record = self.record(job)
+        return f"default/{record.pod_name(index, attempt)}"
+
+    def bind(self, key: str) -> None:
+        pod = self.pods[key]
+        pod["spec"]["nodeName"] = pod["spec"].get("nodeSelector", {}).get("kubernetes.io/hostname")
+        self.engine.observe_pod(copy.deepcopy(pod), self.now)
+
+    def run(self, key: str) -> None:
+        pod = self.pods[key]
+        if not pod["spec"].get("nodeName"):
+            self.bind(key)
+        started = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        pod["status"] = {
+            "phase": "Running",
+            "containerStatuses": [{"name": "main", "state": {"running": {"startedAt": started}}}],
+        }
+        self.engine.observe_pod(copy.deepcopy(pod), self.now)
+
+    def finish(self, key: str, exit_code: int = 0) -> None:
+        pod = self.pods[key]
+        stamp = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        pod["status"] = {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "state": {
+                        "terminated": {
+                            "exitCode": exit_code,
+                            "reason": "Completed" if exit_code == 0 else "Error",
+                            "startedAt": stamp,
+                            "finishedAt": stamp,
+                        }
+                    },
+                }
+            ],
+        }
+        self.engine.observe_pod(copy.deepcopy(pod), self.now)
+
+    def restart(self) -> None:
+        """A new operator: a new engine rebuilt from what the server holds, in the order the
+        controller lists it."""
+        engine = Engine(self.engine.config)
+        order = ("ComputeEnvironment", "SchedulingPolicy", "JobQueue", "JobDefinition")
+        for kind in order:
+            for obj in self.objects:
+                if obj.get("kind") == kind:
+                    upsert = {
+                        "ComputeEnvironment": engine.upsert_environment,
+                        "SchedulingPolicy": engine.upsert_policy,
+                        "JobQueue": engine.upsert_queue,
+                        "JobDefinition": engine.upsert_definition,
+                    }[kind]
+                    upsert(self._with_status(obj), self.now)
+        for obj in self.made:
+            if obj.get("kind") == "ControllerRevision":
+                engine.upsert_revision(obj)
+        for obj in self.objects:
+            if "kind" not in obj:
+                engine.upsert_node(obj, self.now)
+        for obj in self.objects:
+            if obj.get("kind") == "BatchJob":
+                engine.upsert_job(self._with_status(obj), self.now)
+        for pod in self.pods.values():
+            engine.observe_pod(copy.deepcopy(pod), self.now)
+        engine.start(self.now)
+        self.engine = engine
+
+    def _with_status(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        plural = obj["kind"].lower() + "s" if obj["kind"] != "JobQueue" else "jobqueues"
+        if obj["kind"] == "SchedulingPolicy":
+            plural = "schedulingpolicies"
+        status = self.statuses.get((plural, f"{meta.get('namespace')}/{meta['name']}"))
+        found = copy.deepcopy(obj)
+        if status is not None:
+            found["status"] = copy.deepcopy(status)
+            found["metadata"]["resourceVersion"] = str(next(self.versions))
+        return found
+
+    # -- reading -------------------------------------------------------------------------
+
+    def record(self, job: str) -> JobRecord:
+        found = self.engine.store.record(("default", job))
+        assert found is not None
+        return found
+
+    def status(self, job: str) -> JobStatus:
+        return self.record(job).status
+
+    def creates(self, key: str) -> int:
+        namespace, name = key.split("/")
+        return sum(
+            1
+            for e in self.sent
+            if isinstance(e, CreateObject)
+            and e.plural == "pods"
+            and e.namespace == namespace
+            and e.body["metadata"]["name"] == name
+        )
+
+    def deletes(self, key: str) -> int:
+        namespace, name = key.split("/")
+        return sum(
+            1
+            for e in self.sent
+            if isinstance(e, DeleteObject) and e.namespace == namespace and e.name == name
+        )
+
+
+_versions = itertools.count(1)
+
+
+def served(manifest: Obj, at: datetime = T0) -> Obj:
+    """The object as an API server returns it."""
+    manifest = copy.deepcopy(manifest)
+    number = next(_versions)
+    manifest["metadata"].update(
+        uid=f"uid-{number:06d}",
+        resourceVersion=str(number),
+        generation=1,
+        creationTimestamp=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return manifest
+
+
+def cluster(
+    *jobs: Obj,
+    nodes: tuple[Obj, ...] = (),
+    queue: Obj | None = None,
+    definition: Obj | None = None,
+    times: IntentTimes | None = None,
+    environment: Obj | None = None,
+) -> FakeApi:
+    """An engine with an environment ce1 (unmanaged unless given), queue q1, definition
+    def1, the nodes and the jobs, started at T0."""
+    config = EngineConfig(intents=times or IntentTimes())
+    engine = Engine(config)
+    unmanaged = {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "ComputeEnvironment",
+        "metadata": {"name": "ce1"},
+        "spec": {"type": "UNMANAGED"},
+    }
+    objects = [
+        served(environment or unmanaged),
+        served(queue or job_queue()),
+        served(definition or job_definition()),
+    ]
+    engine.upsert_environment(objects[0], T0)
+    engine.upsert_queue(objects[1], T0)
+    engine.upsert_definition(objects[2], T0)
+    for n in nodes:
+        engine.upsert_node(n, T0)
+        objects.append(n)
+    for job in jobs:
+        found = served(job)
+        objects.append(found)
+        engine.upsert_job(found, T0)
+    engine.start(T0)
+    return FakeApi(engine, objects=objects)
+
+
+__all__ = ["T0", "FakeApi", "batch_job", "cluster", "foreign_pod", "node", "served"]

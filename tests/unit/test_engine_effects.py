@@ -1,0 +1,285 @@
+"""Effects are level-triggered: what the engine wants is sent until the API shows it, and
+capacity is what every pod on a node holds. Each test is a defect the old World had (or a
+refusal a real API server makes), driven through the engine with an in-memory API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from kubatch.api.common import JobStatus
+from kubatch.core.attempts import PodPhase
+from kubatch.core.effects import CreateObject, DeleteObject, Effect, Failure, WriteStatus
+from kubatch.core.intents import IntentTimes
+from kubatch.core.retry import TIMED_OUT
+from kubatch.core.scheduler import INSUFFICIENT_CAPACITY
+from tests.support.engine import (
+    INVALID,
+    SERVICE_ACCOUNT_MISSING,
+    UNAVAILABLE,
+    batch_job,
+    cluster,
+    foreign_pod,
+    node,
+)
+from tests.support.manifests import job_definition
+
+ONE_CPU = {"resourceRequirements": [{"type": "VCPU", "value": "1"}]}
+TWO_CPUS = {"resourceRequirements": [{"type": "VCPU", "value": "2"}]}
+
+
+def failing(kind: type, times: int, failure: Failure) -> Any:
+    """Fail the first `times` effects of a kind (pod creates and deletes only, for those)."""
+    left = {"n": times}
+
+    def fail(effect: Effect) -> Failure | None:
+        if not isinstance(effect, kind):
+            return None
+        if isinstance(effect, CreateObject | DeleteObject) and effect.plural != "pods":
+            return None
+        if left["n"] <= 0:
+            return None
+        left["n"] -= 1
+        return failure
+
+    return fail
+
+
+def test_a_timeout_whose_delete_fails_is_sent_again() -> None:
+    definition = job_definition(timeout={"attemptDurationSeconds": 60})
+    api = cluster(batch_job("j"), nodes=(node("n1"),), definition=definition)
+    api.step()
+    pod = api.pod_of("j")
+    api.run(pod)
+    api.fail = failing(DeleteObject, 2, UNAVAILABLE)
+    api.step(61)
+    assert api.deletes(pod) == 1
+    for _ in range(10):
+        api.step(5)
+    assert api.deletes(pod) == 3, "the failed deletes were sent again until one went through"
+    assert pod not in api.pods
+    assert api.status("j") == JobStatus.FAILED
+    assert api.record("j").to_status().status_reason == TIMED_OUT
+
+
+def test_a_refused_pod_frees_its_capacity_at_once() -> None:
+    api = cluster(
+        batch_job("a", containerOverrides=TWO_CPUS),
+        batch_job("b", containerOverrides=TWO_CPUS),
+        nodes=(node("n1", cpu="2"),),
+    )
+    api.fail = failing(CreateObject, 1, INVALID)
+    api.step()
+    assert api.status("b") == JobStatus.RUNNABLE, "a holds n1 while its pod is on its way"
+    api.step(1)  # the refusal is read: in the same step, a fails and b takes n1
+    assert api.status("a") == JobStatus.FAILED
+    reason = api.record("a").to_status().attempts[0].reason or ""
+    assert reason.startswith("CannotCreateContainerError: the API server refused the pod: 422")
+    assert api.status("b") == JobStatus.STARTING
+
+
+def test_a_pod_refused_until_the_service_account_exists_is_sent_again() -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    api.fail = failing(CreateObject, 2, SERVICE_ACCOUNT_MISSING)
+    for _ in range(6):
+        api.step(2)
+    pod = api.pod_of("j")
+    assert api.creates(pod) == 3
+    assert pod in api.pods
+    api.run(pod)
+    api.step()
+    assert api.status("j") == JobStatus.RUNNING
+    assert api.record("j").attempt_count == 1
+
+
+def test_a_create_that_keeps_failing_ends_the_attempt_at_the_deadline() -> None:
+    times = IntentTimes(create_deadline=timedelta(seconds=30))
+    api = cluster(batch_job("j"), nodes=(node("n1"),), times=times)
+    api.fail = failing(CreateObject, 1000, UNAVAILABLE)
+    api.step()
+    for _ in range(5):
+        api.step(5)
+    assert api.status("j") == JobStatus.STARTING, "still trying within the deadline"
+    api.step(10)
+    assert api.status("j") == JobStatus.FAILED
+    reason = api.record("j").to_status().attempts[0].reason or ""
+    assert "refused the pod: 503" in reason
+    assert api.creates(api.pod_of("j")) == 3, "sent again after each failure, with back-off"
+
+
+def test_a_pod_whose_create_was_lost_is_created_again_at_resync() -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    lost = {"n": 0}
+
+    def lose_first_create(effect: Effect) -> bool:
+        if isinstance(effect, CreateObject) and effect.plural == "pods" and lost["n"] == 0:
+            lost["n"] = 1
+            return True
+        return False
+
+    api.lose = lose_first_create
+    api.step()
+    pod = api.pod_of("j")
+    assert pod not in api.pods
+    api.step(30)
+    assert api.creates(pod) == 1, "no answer yet: nothing is sent twice at once"
+    api.step(31)
+    assert api.creates(pod) == 2, "unanswered for a minute: taken as lost and sent again"
+    assert pod in api.pods
+
+
+def test_a_pod_that_is_never_scheduled_fails_its_attempt_at_the_deadline() -> None:
+    times = IntentTimes(schedule_deadline=timedelta(seconds=30))
+    api = cluster(batch_job("j", retryStrategy={"attempts": 2}), nodes=(node("n1"),), times=times)
+    api.step()
+    first = api.pod_of("j")
+    assert first in api.pods, "created, and no scheduler ever binds it"
+    api.step(20)
+    assert api.status("j") == JobStatus.STARTING
+    api.step(11)
+    detail = api.record("j").to_status().attempts[0]
+    assert detail.reason is not None
+    assert detail.reason.startswith("ResourceInitializationError: the pod was not scheduled")
+    assert first not in api.pods, "the unschedulable pod was deleted"
+    api.step(1)
+    assert api.pod_of("j", attempt=2) in api.pods, "the retry strategy gives it a second attempt"
+
+
+@pytest.mark.parametrize(
+    ("foreign_cpu", "daemonset", "placed"),
+    [("3", False, False), ("3", True, False), ("1", False, True)],
+    ids=["other_workload_fills_the_node", "daemonset_fills_the_node", "room_left"],
+)
+def test_a_pod_that_is_not_kubatchs_holds_capacity_on_its_node(
+    foreign_cpu: str, daemonset: bool, placed: bool
+) -> None:
+    api = cluster(batch_job("j", containerOverrides=TWO_CPUS), nodes=(node("n1", cpu="4"),))
+    api.engine.observe_pod(foreign_pod("web", "n1", foreign_cpu, daemonset), api.now)
+    api.step()
+    expected = JobStatus.STARTING if placed else JobStatus.RUNNABLE
+    assert api.status("j") == expected
+    if not placed:
+        assert api.record("j").blocker == INSUFFICIENT_CAPACITY
+        api.engine.observe_pod(foreign_pod("web", "n1", foreign_cpu, daemonset), api.now, True)
+        api.step(1)
+        assert api.status("j") == JobStatus.STARTING, "placed once the other pod is gone"
+
+
+def test_a_daemonsets_pod_does_not_keep_a_node_from_being_idle() -> None:
+    api = cluster(nodes=(node("n1"),))
+    api.engine.observe_pod(foreign_pod("agent", "n1", "100m", daemonset=True), api.now)
+    api.engine.observe_pod(foreign_pod("web", "n2", "100m"), api.now)
+    n1 = api.engine.store.nodes["n1"]
+    assert n1.busy == 0
+    assert n1.idle_since is not None
+    assert n1.used.millicpu == 100
+
+
+def test_a_pod_waiting_for_the_scheduler_counts_on_the_node_it_is_pinned_to() -> None:
+    api = cluster(
+        *(batch_job(name, containerOverrides=ONE_CPU) for name in "abc"),
+        nodes=(node("n1", cpu="2"),),
+    )
+    api.step()
+    assert [api.status(n) for n in "abc"] == [
+        JobStatus.STARTING,
+        JobStatus.STARTING,
+        JobStatus.RUNNABLE,
+    ]
+    # Both pods are now seen, not yet bound by the scheduler: they still hold n1.
+    for _ in range(3):
+        api.step(1)
+    assert api.status("c") == JobStatus.RUNNABLE
+    assert api.engine.store.nodes["n1"].free.millicpu == 0
+
+
+def test_a_failed_status_write_is_sent_again() -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    api.fail = failing(WriteStatus, 3, UNAVAILABLE)
+    api.settle(steps=8, seconds=2)
+    written = api.statuses[("batchjobs", "default/j")]
+    assert written["status"] == JobStatus.STARTING.value
+
+
+def test_a_status_changed_behind_the_engines_back_is_put_right() -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    api.settle()
+    obj: dict[str, Any] = {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "BatchJob",
+        "metadata": {"name": "j", "namespace": "default", "resourceVersion": "999999"},
+        "status": {"status": "SUCCEEDED"},
+    }
+    api.engine.book.observed("batchjobs", obj, 999999)
+    api.step(1)
+    assert api.statuses[("batchjobs", "default/j")]["status"] == JobStatus.STARTING.value
+
+
+def test_restart_judges_an_attempt_that_ended_meanwhile_with_its_retry_strategy() -> None:
+    """Issue: a pod that failed while the operator was down was judged without the retry
+    strategy (its definition was resolved after adoption), so the job FAILED."""
+    first = cluster(batch_job("j", retryStrategy={"attempts": 2}), nodes=(node("n1"),))
+    first.settle()
+    pod = first.pod_of("j")
+    first.run(pod)
+    first.settle()
+    # The operator goes away; the attempt fails meanwhile.
+    first.finish(pod, exit_code=1)
+    status = first.statuses[("batchjobs", "default/j")]
+    assert status["status"] == JobStatus.RUNNING.value
+    job = batch_job("j", retryStrategy={"attempts": 2})
+    job["status"] = status
+    job["metadata"]["uid"] = first.record("j").uid
+    second = cluster(nodes=(node("n1"),))
+    engine = second.engine
+    engine.started = False
+    engine.upsert_job(
+        {**job, "metadata": {**job["metadata"], "resourceVersion": "5", "generation": 1}},
+        second.now,
+    )
+    engine.observe_pod(first.pods[pod], second.now)
+    engine.start(second.now)
+    second.pods = dict(first.pods)
+    second.settle()
+    assert second.status("j") == JobStatus.STARTING, "retried, not FAILED"
+    assert second.record("j").attempt_count == 2
+
+
+def test_a_starting_attempt_whose_pod_never_existed_is_placed_again_under_its_number() -> None:
+    first = cluster(batch_job("j"), nodes=(node("n1"),))
+    first.lose = lambda effect: isinstance(effect, CreateObject)
+    first.settle()
+    status = first.statuses[("batchjobs", "default/j")]
+    assert status["status"] == JobStatus.STARTING.value
+    job = batch_job("j")
+    job["status"] = status
+    second = cluster(nodes=(node("n1"),))
+    engine = second.engine
+    engine.started = False
+    uid = first.record("j").uid
+    engine.upsert_job(
+        {**job, "metadata": {**job["metadata"], "uid": uid, "resourceVersion": "5"}}, second.now
+    )
+    engine.start(second.now)
+    second.settle()
+    assert second.status("j") == JobStatus.STARTING
+    assert second.record("j").attempt_count == 1
+    assert second.pod_of("j") in second.pods
+
+
+def test_every_step_leaves_the_indexes_sound() -> None:
+    api = cluster(
+        *(batch_job(f"j{i}", containerOverrides=ONE_CPU) for i in range(6)),
+        nodes=(node("n1", cpu="2"), node("n2", cpu="2")),
+    )
+    for _ in range(6):
+        api.step(1)
+        for key in list(api.pods):
+            if api.pods[key]["status"]["phase"] == PodPhase.PENDING:
+                api.run(key)
+            else:
+                api.finish(key)
+        assert api.engine.check() == []
+    assert all(api.status(f"j{i}") == JobStatus.SUCCEEDED for i in range(6))
