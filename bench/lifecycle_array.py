@@ -17,6 +17,7 @@ from kubatch.api import BatchJobSpec, JobDefinitionSpec
 from kubatch.core.attempts import PodObservation, PodPhase
 from kubatch.core.definitions import ResolvedJob, Revision, resolve_job
 from kubatch.core.lifecycle import JobRecord
+from kubatch.core.persistence import job_status, restore_record
 
 DEFINITION = JobDefinitionSpec.model_validate(
     {
@@ -77,17 +78,17 @@ def run(size: int) -> dict[str, object]:
             )
             events += 3
             if events % 1000 < 3:
-                status_bytes = len(json.dumps(record.to_status().wire()))
+                status_bytes = len(json.dumps(job_status(record).wire()))
             if fail:
                 retry.append(i)
             del create
         pending = retry
         round_ += 1
-    final = record.to_status()
+    final = job_status(record)
     cpu1, wall1 = time.process_time(), time.perf_counter()
     _, peak = tracemalloc.get_traced_memory()
     restore0 = time.perf_counter()
-    restored = JobRecord.restore("default", "big", "uid-big", spec, record.created_at, final)
+    restored = restore_record("default", "big", "uid-big", spec, record.created_at, final)
     restore_seconds = time.perf_counter() - restore0
     tracemalloc.stop()
     assert restored.status == record.status

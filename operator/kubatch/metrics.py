@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from . import __version__
 from .api.common import JobStatus
-from .core.engine import Telemetry
+from .core.telemetry import Telemetry
 
 REGISTRY = CollectorRegistry()
 
@@ -97,9 +97,9 @@ BUILD = Gauge(
 BUILD.labels(__version__, platform.python_version()).set(1)
 
 
-def serve(port: int) -> None:
-    """Serve /metrics on all interfaces (a thread of prometheus_client)."""
-    start_http_server(port, registry=REGISTRY)
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    """Serve /metrics (a thread of prometheus_client)."""
+    start_http_server(port, addr=address, registry=REGISTRY)
 
 
 _known_envs: set[str] = set()

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec, JobStatus
-from kubatch.core.attempts import PodObservation, PodPhase
+from kubatch.core.attempts import Action, CreatePod, PodObservation, PodPhase, StopPod
 from kubatch.core.definitions import (
     Refused,
     ResolvedJob,
     Revision,
-    Waiting,
+    Unresolved,
     resolve_job,
     resolve_revision,
 )
 from kubatch.core.dependencies import jobs_in_cycles
-from kubatch.core.lifecycle import Action, CreatePod, JobRecord, StopPod
+from kubatch.core.lifecycle import JobRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -67,7 +67,7 @@ class World:
         revisions.append(revision)
         return revision
 
-    def resolution(self, record: JobRecord) -> ResolvedJob | Waiting | Refused:
+    def resolution(self, record: JobRecord) -> ResolvedJob | Unresolved | Refused:
         cycle = jobs_in_cycles({n: r.spec.depends_on for n, r in self.jobs.items()}).get(
             record.name
         )

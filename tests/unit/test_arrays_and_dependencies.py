@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
+from kubatch.core.attempts import StopPod
 from kubatch.core.dependencies import cycle_reason, find_cycles
-from kubatch.core.lifecycle import StopPod
+from kubatch.core.persistence import job_status
 from tests.support.world import World
 
 S = JobStatus
@@ -29,7 +30,7 @@ def test_array_parent_is_submitted_before_evaluation() -> None:
     world = World()
     world.submit("a", arrayProperties={"size": 3}, evaluate=False)
     assert world.status_of("a") == S.SUBMITTED
-    assert world.jobs["a"].to_status().array_properties.status_summary.submitted == 3  # type: ignore[union-attr]
+    assert job_status(world.jobs["a"]).array_properties.status_summary.submitted == 3  # type: ignore[union-attr]
 
 
 def test_array_parent_is_pending_while_children_run() -> None:
@@ -69,7 +70,7 @@ def test_status_summary_counts_children_per_state_and_ranges_name_them() -> None
     world.complete("a", index=1)
     world.complete("a", 2, index=4)
     world.place("a", index=5)
-    status = world.jobs["a"].to_status()
+    status = job_status(world.jobs["a"])
     assert status.array_properties is not None
     summary = status.array_properties.status_summary
     assert (summary.succeeded, summary.failed, summary.starting, summary.runnable) == (2, 1, 1, 2)

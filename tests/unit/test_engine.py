@@ -12,6 +12,7 @@ import pytest
 from kubatch.api import JobStatus
 from kubatch.core.effects import CreateObject
 from kubatch.core.engine import Engine, EngineConfig
+from kubatch.core.persistence import job_status
 from kubatch.core.scheduler import MAX_RESOURCE
 from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
 
@@ -55,7 +56,7 @@ def step(world: Engine, at: datetime) -> None:
 def status(world: Engine, name: str) -> tuple[JobStatus, str | None]:
     record = world.store.record(("default", name))
     assert record is not None
-    return record.status, record.to_status().status_reason
+    return record.status, job_status(record).status_reason
 
 
 def test_a_head_job_blocked_too_long_is_cancelled_by_the_time_limit_action() -> None:

@@ -13,6 +13,7 @@ from kubatch.api.common import JobStatus
 from kubatch.core.attempts import PodPhase
 from kubatch.core.effects import CreateObject, DeleteObject, Effect, Failure, WriteStatus
 from kubatch.core.intents import IntentTimes
+from kubatch.core.persistence import job_status
 from kubatch.core.retry import TIMED_OUT
 from kubatch.core.scheduler import INSUFFICIENT_CAPACITY
 from tests.support.engine import (
@@ -61,7 +62,7 @@ def test_a_timeout_whose_delete_fails_is_sent_again() -> None:
     assert api.deletes(pod) == 3, "the failed deletes were sent again until one went through"
     assert pod not in api.pods
     assert api.status("j") == JobStatus.FAILED
-    assert api.record("j").to_status().status_reason == TIMED_OUT
+    assert job_status(api.record("j")).status_reason == TIMED_OUT
 
 
 def test_a_refused_pod_frees_its_capacity_at_once() -> None:
@@ -75,7 +76,7 @@ def test_a_refused_pod_frees_its_capacity_at_once() -> None:
     assert api.status("b") == JobStatus.RUNNABLE, "a holds n1 while its pod is on its way"
     api.step(1)  # the refusal is read: in the same step, a fails and b takes n1
     assert api.status("a") == JobStatus.FAILED
-    reason = api.record("a").to_status().attempts[0].reason or ""
+    reason = job_status(api.record("a")).attempts[0].reason or ""
     assert reason.startswith("CannotCreateContainerError: the API server refused the pod: 422")
     assert api.status("b") == JobStatus.STARTING
 
@@ -104,7 +105,7 @@ def test_a_create_that_keeps_failing_ends_the_attempt_at_the_deadline() -> None:
     assert api.status("j") == JobStatus.STARTING, "still trying within the deadline"
     api.step(10)
     assert api.status("j") == JobStatus.FAILED
-    reason = api.record("j").to_status().attempts[0].reason or ""
+    reason = job_status(api.record("j")).attempts[0].reason or ""
     assert "refused the pod: 503" in reason
     assert api.creates(api.pod_of("j")) == 3, "sent again after each failure, with back-off"
 
@@ -139,7 +140,7 @@ def test_a_pod_that_is_never_scheduled_fails_its_attempt_at_the_deadline() -> No
     api.step(20)
     assert api.status("j") == JobStatus.STARTING
     api.step(11)
-    detail = api.record("j").to_status().attempts[0]
+    detail = job_status(api.record("j")).attempts[0]
     assert detail.reason is not None
     assert detail.reason.startswith("ResourceInitializationError: the pod was not scheduled")
     assert first not in api.pods, "the unschedulable pod was deleted"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.attempts import PodPhase
-from kubatch.core.lifecycle import CreatePod, RecordEvent, StopPod
+from kubatch.core.attempts import CreatePod, PodPhase, RecordEvent, StopPod
+from kubatch.core.persistence import job_status
 from kubatch.core.retry import TIMED_OUT
 from tests.support.world import World
 
@@ -140,7 +140,7 @@ def test_job_states(story: Story) -> None:
     job = world.jobs["j"]
     assert job.status == story.status
     if story.reason is not None:
-        assert job.to_status().status_reason == story.reason
+        assert job_status(job).status_reason == story.reason
     if story.attempts is not None:
         assert job.attempt_count == story.attempts
 
@@ -151,7 +151,7 @@ def test_started_at_is_the_moment_the_container_runs() -> None:
     world.place("j")
     world.advance(42)
     world.run("j")
-    assert world.jobs["j"].to_status().started_at == world.now
+    assert job_status(world.jobs["j"]).started_at == world.now
 
 
 def test_a_retried_job_goes_to_the_front_of_its_queue() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubatch.api import JobStatus
-from kubatch.core.lifecycle import JobRecord
+from kubatch.core.persistence import job_status, restore_record
 from tests.support.world import World
 
 S = JobStatus
@@ -46,13 +46,13 @@ def apply(world: World, name: str, op: Op) -> None:
         indexes = str(index) if index is not None and op.index % 2 else None
         world.request(name, op.name, f"{op.name} by test", indexes)
     elif op.name == "restart":
-        restored = JobRecord.restore(
+        restored = restore_record(
             record.namespace,
             record.name,
             record.uid,
             record.spec,
             record.created_at,
-            record.to_status(),
+            job_status(record),
         )
         restored.resolved, restored.view = record.resolved, record.view
         world.jobs[name] = restored
@@ -60,7 +60,7 @@ def apply(world: World, name: str, op: Op) -> None:
 
 def check_invariants(world: World, history: dict[tuple[str, int], list[JobStatus]]) -> None:
     for name, record in world.jobs.items():
-        status = record.to_status()
+        status = job_status(record)
         if record.is_array:
             summary = status.array_properties.status_summary  # type: ignore[union-attr]
             assert sum(summary.model_dump().values()) == record.size
@@ -111,16 +111,16 @@ def test_status_round_trip_keeps_every_child(events: list[Op]) -> None:
         if op.name != "restart":
             apply(world, "first", op)
     record = world.jobs["first"]
-    restored = JobRecord.restore(
+    restored = restore_record(
         record.namespace,
         record.name,
         record.uid,
         record.spec,
         record.created_at,
-        record.to_status(),
+        job_status(record),
     )
     assert [(c.status, c.attempts) for c in restored.children] == [
         (c.status, c.attempts) for c in record.children
     ]
     assert restored.status == record.status
-    assert restored.to_status() == record.to_status()
+    assert job_status(restored) == job_status(record)

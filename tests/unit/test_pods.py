@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec
-from kubatch.core.attempts import PodPhase
+from kubatch.core.attempts import PodPhase, pod_name
 from kubatch.core.definitions import ResolvedJob, Revision, resolve_job
-from kubatch.core.lifecycle import pod_name
 from kubatch.core.pods import AttemptSpec, Pool, merge_manifest, observe_pod, render_pod
 
 DEFINITION: dict[str, Any] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kubatch.api import JobStatus
 from kubatch.core.attempts import PodObservation, PodPhase
 from kubatch.core.lifecycle import JobRecord
+from kubatch.core.persistence import job_status, restore_record
 from tests.support.world import World
 
 S = JobStatus
@@ -13,8 +14,8 @@ S = JobStatus
 
 def restart(world: World, name: str) -> JobRecord:
     old = world.jobs[name]
-    new = JobRecord.restore(
-        old.namespace, old.name, old.uid, old.spec, old.created_at, old.to_status()
+    new = restore_record(
+        old.namespace, old.name, old.uid, old.spec, old.created_at, job_status(old)
     )
     world.jobs[name] = new
     world.settle()
@@ -33,10 +34,10 @@ def test_restored_job_keeps_its_attempt_numbering() -> None:
 def test_pod_created_but_not_recorded_is_adopted_not_repeated() -> None:
     world = World()
     world.submit("j")
-    saved = world.jobs["j"].to_status()  # written before the crash
+    saved = job_status(world.jobs["j"])  # written before the crash
     create = world.place("j")  # the pod was created, then the operator died
     old = world.jobs["j"]
-    job = JobRecord.restore(old.namespace, old.name, old.uid, old.spec, old.created_at, saved)
+    job = restore_record(old.namespace, old.name, old.uid, old.spec, old.created_at, saved)
     obs = PodObservation(create.pod_name, None, create.attempt, PodPhase.RUNNING, node_name="n1")
     job.adopt(obs, world.now)
     assert (job.status, job.attempt_count) == (S.RUNNING, 1)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
 import kopf
+
+from ..config import ConfigError, OperatorConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,13 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from . import operator  # noqa: F401  (registers the handlers)
+    try:
+        config = OperatorConfig.from_environment(os.environ)
+    except ConfigError as e:
+        print(f"kubatch-operator: {e}", file=sys.stderr)
+        return 2
+    from . import operator  # registers the handlers
 
-    kopf.configure(verbose=args.verbose)
+    operator.CONTROLLER.config = config
+    # kopf's own handler is the only one: one line per record, as text or as JSON.
+    log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(verbose=args.verbose, log_format=log_format)
     kopf.run(
         standalone=True,
         clusterwide=not args.namespace,

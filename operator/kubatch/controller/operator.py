@@ -15,7 +15,6 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,8 +23,10 @@ import kopf
 from .. import metrics
 from ..api import GROUP, VERSION
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
+from ..config import OperatorConfig
 from ..core.effects import ResizePool
 from ..core.engine import Engine, EngineConfig
+from ..core.intents import IntentTimes
 from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 from ..kube.client import Client, Credentials
 from .leader import LeaderElector
@@ -39,38 +40,13 @@ IDLE_STEP_SECONDS = 1.0
 RESCHEDULE_SECONDS = 5.0
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-@dataclass
-class Config:
-    write_qps: float = field(default_factory=lambda: _env_float("KUBATCH_WRITE_QPS", 100.0))
-    write_burst: int = field(default_factory=lambda: int(_env_float("KUBATCH_WRITE_BURST", 200)))
-    default_provider: str = field(
-        default_factory=lambda: os.environ.get("KUBATCH_DEFAULT_PROVIDER", "simulated")
-    )
-    scale_in_after: timedelta = field(
-        default_factory=lambda: timedelta(seconds=_env_float("KUBATCH_SCALE_IN_AFTER_SECONDS", 300))
-    )
-    metrics_port: int = field(default_factory=lambda: int(_env_float("KUBATCH_METRICS_PORT", 8000)))
-    """0 serves no metrics."""
-    leader_election: bool = field(
-        default_factory=lambda: os.environ.get("KUBATCH_LEADER_ELECTION", "true").lower() != "false"
-    )
-    namespace: str = field(default_factory=lambda: os.environ.get("KUBATCH_NAMESPACE", "default"))
-    """Where the leader-election Lease lives (the operator's own namespace)."""
-    lease_seconds: float = field(default_factory=lambda: _env_float("KUBATCH_LEASE_SECONDS", 15))
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class Controller:
-    def __init__(self, config: Config | None = None) -> None:
-        self.config = config or Config()
+    def __init__(self, config: OperatorConfig | None = None) -> None:
+        self.config = config or OperatorConfig()
         self.engine: Engine | None = None
         self.client: Client | None = None
         self.writer: Writer | None = None
@@ -84,7 +60,7 @@ class Controller:
     async def start(self, credentials: Credentials) -> None:
         self.client = Client(credentials, self.config.write_qps, self.config.write_burst)
         if self.config.metrics_port:
-            metrics.serve(self.config.metrics_port)
+            metrics.serve(self.config.metrics_port, self.config.metrics_address)
         if self.config.leader_election:
             identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
             self.elector = LeaderElector(
@@ -105,6 +81,11 @@ class Controller:
                 provider_tolerations={n: p.tolerations for n, p in self.providers.items()},
                 provider_checks={n: p.check for n, p in self.providers.items()},
                 scale_in_after=self.config.scale_in_after,
+                intents=IntentTimes(
+                    resync=timedelta(seconds=self.config.resync_seconds),
+                    create_deadline=timedelta(seconds=self.config.pod_create_deadline_seconds),
+                    schedule_deadline=timedelta(seconds=self.config.pod_schedule_deadline_seconds),
+                ),
             )
         )
         self.writer = Writer(self.client, self.engine.report, self._resize)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
+from ..api.batchjob import AttemptDetail
+from ..api.common import JobStatus
 from .retry import (
     CANNOT_PULL,
     ESSENTIAL_CONTAINER_EXITED,
@@ -111,3 +114,86 @@ def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
         return AttemptOutcome(status_reason=host_terminated(obs.node_name))
     exit_code = obs.exit_code if obs.exit_code is not None else 1
     return AttemptOutcome(exit_code=exit_code, status_reason=ESSENTIAL_CONTAINER_EXITED)
+
+
+# -- an attempt, and what the lifecycle asks for -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    index: int | None
+    attempt: int
+    pod_name: str
+    compute_environment: str
+    node: str | None = None
+    """The node the scheduler chose, when it chose one."""
+
+
+@dataclass(frozen=True)
+class StopPod:
+    pod_name: str
+    grace_seconds: int
+    reason: str
+    index: int | None = None
+    attempt: int | None = None
+    """The attempt the pod is (None: a pod of no attempt in flight)."""
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Action = CreatePod | StopPod | RecordEvent
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    pod_name: str
+    compute_environment: str | None = None
+    node_name: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    status_reason: str | None = None
+    stop_reason: str | None = None
+    """Set when Kubatch asked the pod to stop (timeout, terminate): the attempt fails with it."""
+
+    def detail(self, index: int | None) -> AttemptDetail:
+        return AttemptDetail(
+            attempt=self.number,
+            array_index=index,
+            pod_name=self.pod_name,
+            node_name=self.node_name,
+            compute_environment=self.compute_environment,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            exit_code=self.exit_code,
+            reason=self.reason,
+            status_reason=self.status_reason or self.stop_reason,
+        )
+
+
+@dataclass(slots=True)
+class Child:
+    """One work item: the single job itself (index None) or one array child."""
+
+    index: int | None
+    status: JobStatus = JobStatus.SUBMITTED
+    reason: str | None = None
+    attempts: int = 0
+    current: Attempt | None = None
+    last: Attempt | None = None
+    runnable_since: datetime | None = None
+    retried: bool = False
+
+
+def pod_name(job: str, uid: str, index: int | None, attempt: int) -> str:
+    """Deterministic: the same (job, index, attempt) always gives the same pod, so creating it
+    twice after a restart is harmless. The uid fragment keeps job "a-1" and array "a" apart."""
+    where = "" if index is None else f"-{index}"
+    return f"{job}-{uid.replace('-', '')[:5]}{where}-{attempt}"

@@ -39,7 +39,7 @@ class Revision:
 
 
 @dataclass(frozen=True)
-class Waiting:
+class Unresolved:
     """Cannot resolve yet, but may later (objects can be applied in any order)."""
 
     reason: str
@@ -60,19 +60,19 @@ def split_reference(ref: str) -> tuple[str, int | None]:
 
 def resolve_revision(
     ref: str, revisions: Sequence[Revision] | None
-) -> Revision | Waiting | Refused:
+) -> Revision | Unresolved | Refused:
     """The revision a job names: "def" is the latest ACTIVE revision, "def:3" revision 3.
 
     `revisions` is None when the JobDefinition does not exist (yet).
     """
     name, number = split_reference(ref)
     if revisions is None:
-        return Waiting(f"JobDefinition {name} does not exist yet")
+        return Unresolved(f"JobDefinition {name} does not exist yet")
     if number is None:
         active = [r for r in revisions if r.active]
         if not active:
             if not revisions:
-                return Waiting(f"JobDefinition {name} has no revision yet")
+                return Unresolved(f"JobDefinition {name} has no revision yet")
             return Refused(f"JobDefinition {name} has no ACTIVE revision")
         return max(active, key=lambda r: r.number)
     for revision in revisions:
@@ -82,7 +82,7 @@ def resolve_revision(
             return revision
     latest = max((r.number for r in revisions), default=0)
     if number > latest:
-        return Waiting(f"JobDefinition {name}:{number} does not exist yet (latest is {latest})")
+        return Unresolved(f"JobDefinition {name}:{number} does not exist yet (latest is {latest})")
     return Refused(f"JobDefinition {name}:{number} does not exist")
 
 

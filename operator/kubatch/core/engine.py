@@ -20,7 +20,6 @@ reads no clock.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from typing import Any, Literal
 from ..api import API_VERSION
 from ..api.common import JobStatus
 from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
-from .attempts import PodObservation
+from .attempts import CreatePod, PodObservation, RecordEvent, StopPod
 from .cron import Cron
 from .dispatch import Dispatcher
 from .effects import (
@@ -52,15 +51,17 @@ from .intake import (
     read_pod,
     read_schedule,
     slim,
+    unscheduled_message,
     version,
 )
 from .intents import IntentTimes, PodIntents
 from .jobs import Changes, JobsPhase
-from .lifecycle import CreatePod, RecordEvent, StopPod
+from .persistence import job_status
 from .pods import AttemptSpec, Pool, observe_pod, parse_time, render_pod
 from .registry import Registered, Registry
 from .state import CronState, JobKey, PodState, Store
 from .statuses import StatusBook
+from .telemetry import Telemetry
 
 Obj = dict[str, Any]
 MAX_EVALUATION_ROUNDS = 50
@@ -78,22 +79,6 @@ class EngineConfig:
     """Per provider, why its settings are unusable (None when they are fine)."""
     scale_in_after: timedelta = timedelta(minutes=5)
     intents: IntentTimes = field(default_factory=IntentTimes)
-
-
-@dataclass
-class Telemetry:
-    """What happened since it was last taken, for metrics (the engine keeps no clock)."""
-
-    submitted: Counter[str] = field(default_factory=Counter)
-    finished: Counter[tuple[str, str]] = field(default_factory=Counter)
-    attempts: Counter[str] = field(default_factory=Counter)
-    waits: list[tuple[str, float]] = field(default_factory=list)
-    """(queue, seconds from RUNNABLE to placed)"""
-    runs: list[tuple[str, float]] = field(default_factory=list)
-    """(queue, seconds an attempt ran)"""
-    queue_counts: dict[str, Counter[JobStatus]] = field(default_factory=dict)
-    environments: dict[str, dict[str, float]] = field(default_factory=dict)
-    """environment -> desired/ready/allocated vCPUs and desired/ready nodes"""
 
 
 class Engine:
@@ -300,7 +285,7 @@ class Engine:
             (job, obs.index, obs.attempt),
             bound,
             parse_time(meta.get("creationTimestamp")),
-            _unscheduled_message(pod),
+            unscheduled_message(pod),
             now,
         )
 
@@ -485,7 +470,7 @@ class Engine:
             state = self.store.jobs.get(key)
             if state is None or state.record is None:
                 continue
-            status = state.record.to_status(state.generation).wire()
+            status = job_status(state.record, state.generation).wire()
             self.book.want("batchjobs", state.obj, status)
 
     def _event(
@@ -532,10 +517,3 @@ class Engine:
             if pod.assumed and key not in self.intents.creates:
                 problems.append(f"pod {key}: assumed but no longer wanted")
         return problems
-
-
-def _unscheduled_message(pod: Obj) -> str | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            return str(condition.get("message") or condition.get("reason") or "")
-    return None

@@ -36,6 +36,7 @@ from ..keys import (
 from .catalog import PODS_PER_NODE, UnknownInstanceType, resolve_shapes
 from .definitions import revision_hash
 from .lifecycle import JobRecord
+from .persistence import restore_record
 from .pods import GPU_RESOURCE, parse_time
 from .state import EnvState, JobState, NodeState, PodState, QueueState
 
@@ -193,7 +194,7 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
     key = (meta["namespace"], meta["name"])
     uid = meta.get("uid", "")
     if model.status.status is not None:
-        state.record = JobRecord.restore(key[0], key[1], uid, model.spec, created, model.status)
+        state.record = restore_record(key[0], key[1], uid, model.spec, created, model.status)
     else:
         state.record = JobRecord(key[0], key[1], uid, model.spec, created)
     return state, model, None
@@ -287,3 +288,11 @@ def read_pod(obj: Obj, job: tuple[str, str] | None, gone: bool = False) -> PodSt
 
 def job_uid_of(pod: Obj) -> str | None:
     return (pod["metadata"].get("labels") or {}).get(LABEL_JOB_UID)
+
+
+def unscheduled_message(pod: Obj) -> str | None:
+    """Why the scheduler has not placed a pod (its PodScheduled=False condition), if it said."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return str(condition.get("message") or condition.get("reason") or "")
+    return None

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from ..api.common import JobStatus, State
-from .attempts import PodObservation
-from .definitions import Refused, ResolvedJob, Revision, Waiting, resolve_job, resolve_revision
+from .attempts import Action, PodObservation
+from .definitions import Refused, ResolvedJob, Revision, Unresolved, resolve_job, resolve_revision
 from .dependencies import jobs_in_cycles
-from .lifecycle import Action, JobRecord
+from .lifecycle import JobRecord
 from .state import JobKey, Store
 
-Resolution = ResolvedJob | Waiting | Refused
+Resolution = ResolvedJob | Unresolved | Refused
 
 
 @dataclass
@@ -92,13 +92,13 @@ class JobsPhase:
             return Refused(self.cycles[key])
         queue = self.store.queues.get(record.spec.job_queue)
         if queue is None:
-            return Waiting(f"JobQueue {record.spec.job_queue} does not exist yet")
+            return Unresolved(f"JobQueue {record.spec.job_queue} does not exist yet")
         if not record.evaluated and queue.model is not None:
             refused = _intake_refusal(key, record, queue.model.spec)
             if refused is not None:
                 return refused
         if not queue.valid:
-            return Waiting(f"JobQueue {record.spec.job_queue} is INVALID: {queue.reason}")
+            return Unresolved(f"JobQueue {record.spec.job_queue} is INVALID: {queue.reason}")
         name = record.spec.job_definition.partition(":")[0]
         definition = self.store.definitions.get((key[0], name))
         revisions = (

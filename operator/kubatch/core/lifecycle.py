@@ -25,10 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ..api.batchjob import ArrayStatus, AttemptDetail, BatchJobSpec, BatchJobStatus, DependencyType
-from ..api.common import JobCounts, JobStatus
-from .attempts import PodObservation, PodPhase, outcome_of
-from .definitions import Refused, ResolvedJob, Waiting
+from ..api.batchjob import BatchJobSpec, DependencyType
+from ..api.common import JobStatus
+from .attempts import (
+    Action,
+    Attempt,
+    Child,
+    CreatePod,
+    PodObservation,
+    PodPhase,
+    RecordEvent,
+    StopPod,
+    outcome_of,
+    pod_name,
+)
+from .definitions import Refused, ResolvedJob, Unresolved
 from .dependencies import (
     DependencyView,
     Verdict,
@@ -37,7 +48,7 @@ from .dependencies import (
     check_whole_job,
     dependent_failed,
 )
-from .ranges import format_ranges, parse_ranges
+from .ranges import parse_ranges
 from .retry import STOP_GRACE_SECONDS, TIMED_OUT, AttemptOutcome, should_retry
 
 S = JobStatus
@@ -46,86 +57,6 @@ IN_FLIGHT = frozenset({S.STARTING, S.RUNNING})
 TERMINAL = frozenset({S.SUCCEEDED, S.FAILED})
 # Per-child attempt details kept in an array job's status (the rest: counts and ranges).
 MAX_CHILD_DETAILS = 1000
-
-
-@dataclass(frozen=True)
-class CreatePod:
-    index: int | None
-    attempt: int
-    pod_name: str
-    compute_environment: str
-    node: str | None = None
-    """The node the scheduler chose, when it chose one."""
-
-
-@dataclass(frozen=True)
-class StopPod:
-    pod_name: str
-    grace_seconds: int
-    reason: str
-    index: int | None = None
-    attempt: int | None = None
-    """The attempt the pod is (None: a pod of no attempt in flight)."""
-
-
-@dataclass(frozen=True)
-class RecordEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-Action = CreatePod | StopPod | RecordEvent
-
-
-@dataclass(slots=True)
-class Attempt:
-    number: int
-    pod_name: str
-    compute_environment: str | None = None
-    node_name: str | None = None
-    started_at: datetime | None = None
-    stopped_at: datetime | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    status_reason: str | None = None
-    stop_reason: str | None = None
-    """Set when Kubatch asked the pod to stop (timeout, terminate): the attempt fails with it."""
-
-    def detail(self, index: int | None) -> AttemptDetail:
-        return AttemptDetail(
-            attempt=self.number,
-            array_index=index,
-            pod_name=self.pod_name,
-            node_name=self.node_name,
-            compute_environment=self.compute_environment,
-            started_at=self.started_at,
-            stopped_at=self.stopped_at,
-            exit_code=self.exit_code,
-            reason=self.reason,
-            status_reason=self.status_reason or self.stop_reason,
-        )
-
-
-@dataclass(slots=True)
-class Child:
-    """One work item: the single job itself (index None) or one array child."""
-
-    index: int | None
-    status: JobStatus = S.SUBMITTED
-    reason: str | None = None
-    attempts: int = 0
-    current: Attempt | None = None
-    last: Attempt | None = None
-    runnable_since: datetime | None = None
-    retried: bool = False
-
-
-def pod_name(job: str, uid: str, index: int | None, attempt: int) -> str:
-    """Deterministic: the same (job, index, attempt) always gives the same pod, so creating it
-    twice after a restart is harmless. The uid fragment keeps job "a-1" and array "a" apart."""
-    where = "" if index is None else f"-{index}"
-    return f"{job}-{uid.replace('-', '')[:5]}{where}-{attempt}"
 
 
 @dataclass
@@ -288,7 +219,7 @@ class JobRecord:
         self,
         now: datetime,
         view: DependencyView,
-        resolution: ResolvedJob | Waiting | Refused,
+        resolution: ResolvedJob | Unresolved | Refused,
         indexes: Iterable[int] | None = None,
     ) -> list[Action]:
         """Move SUBMITTED and PENDING work forward: refuse, wait, fail on a failed
@@ -304,7 +235,7 @@ class JobRecord:
             self.evaluated = True
             self._refresh(now, actions, resolution.reason)
             return actions
-        if isinstance(resolution, Waiting):
+        if isinstance(resolution, Unresolved):
             if not self.evaluated:
                 self.reason = resolution.reason
                 if not self.is_array:
@@ -515,112 +446,7 @@ class JobRecord:
                     )
         return actions
 
-    # -- persistence -------------------------------------------------------------------
-
-    def to_status(self, observed_generation: int | None = None) -> BatchJobStatus:
-        """The status to write: compact for arrays (counts and index ranges, attempt details
-        only for children that are in flight, retried or failed)."""
-        status = BatchJobStatus(
-            status=self.status,
-            status_reason=self.blocker
-            if self.status == S.RUNNABLE and self.blocker
-            else self.reason,
-            observed_generation=observed_generation,
-            job_definition_revision=self.revision,
-            created_at=self.created_at,
-            runnable_at=self.runnable_at,
-            started_at=self.started_at,
-            stopped_at=self.stopped_at,
-            attempt_count=self.attempt_count,
-            position_in_queue=self.position if self.counts[S.RUNNABLE] else None,
-        )
-        if not self.is_array:
-            child = self.children[0]
-            attempts = list(self.history)
-            if child.current is not None:
-                attempts.append(child.current)
-            status.attempts = [a.detail(None) for a in attempts]
-            latest = attempts[-1] if attempts else None
-            status.compute_environment = latest.compute_environment if latest else None
-            return status
-        by_state: dict[JobStatus, list[int]] = {}
-        details: list[AttemptDetail] = []
-        for child in self.children:
-            index = child.index if child.index is not None else 0
-            by_state.setdefault(child.status, []).append(index)
-            shown = child.current or (
-                child.last if child.status != S.SUCCEEDED or child.attempts > 1 else None
-            )
-            if shown is not None and len(details) < MAX_CHILD_DETAILS:
-                details.append(shown.detail(child.index))
-        summary = JobCounts.model_validate({s.value: self.counts[s] for s in JobStatus})
-        status.array_properties = ArrayStatus(
-            size=len(self.children),
-            status_summary=summary,
-            indexes={s.value: format_ranges(v) for s, v in by_state.items()},
-        )
-        status.attempts = details
-        return status
-
-    @classmethod
-    def restore(
-        cls,
-        namespace: str,
-        name: str,
-        uid: str,
-        spec: BatchJobSpec,
-        created_at: datetime,
-        status: BatchJobStatus,
-    ) -> JobRecord:
-        """Rebuild a record from the status it wrote. Pods are adopted afterwards with
-        `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`)."""
-        record = cls(namespace, name, uid, spec, created_at)
-        if status.status is None:
-            return record
-        record.evaluated = status.status != S.SUBMITTED
-        record.revision = status.job_definition_revision
-        record.runnable_at = status.runnable_at
-        record.started_at = status.started_at
-        record.stopped_at = status.stopped_at
-        record.reason = status.status_reason
-        record.counts = Counter()
-        if record.is_array and status.array_properties is not None:
-            for state_name, ranges in status.array_properties.indexes.items():
-                for i in parse_ranges(ranges, len(record.children)):
-                    record.children[i].status = JobStatus(state_name)
-        else:
-            record.children[0].status = status.status
-            record.children[0].reason = status.status_reason
-        for detail in status.attempts:
-            child = record.children[detail.array_index or 0]
-            attempt = Attempt(
-                number=detail.attempt,
-                pod_name=detail.pod_name or record.pod_name(child.index, detail.attempt),
-                compute_environment=detail.compute_environment,
-                node_name=detail.node_name,
-                started_at=detail.started_at,
-                stopped_at=detail.stopped_at,
-                exit_code=detail.exit_code,
-                reason=detail.reason,
-                status_reason=detail.status_reason,
-            )
-            child.attempts = max(child.attempts, detail.attempt)
-            if child.status in IN_FLIGHT and detail.stopped_at is None:
-                child.current = attempt
-            elif not record.is_array:
-                record.history.append(attempt)
-            else:
-                child.last = attempt
-        if not record.is_array:
-            record.children[0].attempts = max(record.children[0].attempts, status.attempt_count)
-        for child in record.children:
-            if child.status == S.SUCCEEDED and child.attempts == 0:
-                child.attempts = 1  # succeeded at the first attempt: not listed, to stay compact
-            record.counts[child.status] += 1
-            if child.status == S.RUNNABLE:
-                child.runnable_since = status.runnable_at or created_at
-        record.status = status.status
-        return record
+    # -- after a restart ---------------------------------------------------------------
 
     def adopt(self, obs: PodObservation, now: datetime) -> list[Action]:
         """A pod found at start-up: catch the record up with an attempt it started but had

@@ -173,7 +173,7 @@ class _Pool:
             return False
         return any(r.fits_in(a) for a in self.largest)
 
-    def place(self, r: Resources) -> str | None:
+    def take(self, r: Resources) -> str | None:
         if self.allocated + r.millicpu > self.limit or r in self.known_refused:
             return None
         for refused in self.refused:
@@ -231,7 +231,7 @@ def schedule(snapshot: Snapshot) -> Decisions:
                             and held + item.resources.millicpu > queue.cap_millicpu
                         ):
                             break
-                        node = pool.place(item.resources)
+                        node = pool.take(item.resources)
                         if node is None:
                             break
                         index = None if item.index is None else item.index + item.count - remaining

@@ -22,6 +22,7 @@ import signal
 import ssl
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ Obj = dict[str, Any]
 LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"
+RETRY_SECONDS = 1.0
 
 
 def now_text() -> str:
@@ -171,8 +173,24 @@ class Kubelet:
         }
         if self.port:
             status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.port}}
-        with contextlib.suppress(ApiError):
-            await self.client.patch("v1", "nodes", name, {"status": status}, subresource="status")
+        await self._until_done(
+            lambda: self.client.patch("v1", "nodes", name, {"status": status}, subresource="status")
+        )
+
+    async def _until_done(self, request: Callable[[], Awaitable[Obj]]) -> None:
+        """Send a request until the API server has it, as a kubelet keeps syncing what it
+        reports: transient failures (no answer, a restarting server) are tried again; an
+        object that is gone is nothing more to report on."""
+        while True:
+            try:
+                await request()
+                return
+            except ApiError as e:
+                if not e.transient:
+                    if not e.not_found:
+                        log.warning("request refused: %s", e)
+                    return
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def _renew_leases(self) -> None:
         while self.leases:
@@ -262,10 +280,11 @@ class Kubelet:
 
     async def _status(self, pod: Obj, status: Obj) -> None:
         meta = pod["metadata"]
-        with contextlib.suppress(ApiError):
-            await self.client.patch(
+        await self._until_done(
+            lambda: self.client.patch(
                 "v1", "pods", meta["name"], {"status": status}, meta["namespace"], "status"
             )
+        )
 
     async def _run(self, pod: Obj) -> None:
         meta = pod["metadata"]
@@ -351,8 +370,9 @@ class Kubelet:
                 await self._finish(pod, 137, "Error", started)
             else:
                 await self._finish(pod, 143, "Error", started)
-        with contextlib.suppress(ApiError):
-            await self.client.delete("v1", "pods", meta["name"], meta["namespace"], grace_seconds=0)
+        await self._until_done(
+            lambda: self.client.delete("v1", "pods", meta["name"], meta["namespace"], 0)
+        )
 
 
 async def amain(args: argparse.Namespace) -> None:

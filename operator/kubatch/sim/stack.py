@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -98,7 +99,9 @@ def start_kubelet(
 
 @dataclass
 class Operator:
-    """The operator process, which can be stopped and started again (restart tests)."""
+    """The operator process, run as a Deployment would run it: started again when it exits by
+    itself (it exits on purpose when it loses its leader lease); stopped and started by hand
+    for restart tests."""
 
     kubeconfig: Path
     workdir: Path
@@ -106,19 +109,25 @@ class Operator:
     starts: int = 0
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
+    restart_delay: float = 1.0
+    """Seconds before a process that exited by itself is started again."""
     _stack: ExitStack | None = None
+    _supervisor: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def log(self) -> Path:
         return self.workdir / f"operator-{self.starts}.log"
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         self.starts += 1
         self._stack = ExitStack()
         self.metrics_port = free_port()
         env = {
             "KUBECONFIG": str(self.kubeconfig),
             "KUBATCH_METRICS_PORT": str(self.metrics_port),
+            "KUBATCH_METRICS_ADDRESS": "127.0.0.1",
             **self.env,
         }
         self.proc = self._stack.enter_context(
@@ -130,8 +139,38 @@ class Operator:
         )
         return self.proc
 
+    def start(self) -> subprocess.Popen[bytes]:
+        with self._lock:
+            self._stopping.clear()
+            proc = self._spawn()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
+        return proc
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            proc = self.proc
+            if proc is None:
+                return
+            if proc.poll() is None:
+                self._stopping.wait(0.2)
+                continue
+            if self._stopping.wait(self.restart_delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                if self._stack is not None:
+                    self._stack.close()
+                self._spawn()
+
     def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
-            self.proc = None
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
+        with self._lock:
+            if self._stack is not None:
+                self._stack.close()
+                self._stack = None
+                self.proc = None

@@ -1,0 +1,121 @@
+"""A job record to and from the BatchJob's status: what the operator writes, and how a
+restarted operator rebuilds the record from it (pods are adopted afterwards, see
+JobRecord.adopt and JobRecord.reconcile_missing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from ..api.batchjob import ArrayStatus, AttemptDetail, BatchJobSpec, BatchJobStatus
+from ..api.common import JobCounts, JobStatus
+from .attempts import Attempt
+from .lifecycle import IN_FLIGHT, MAX_CHILD_DETAILS, JobRecord
+from .ranges import format_ranges, parse_ranges
+
+S = JobStatus
+
+
+def job_status(record: JobRecord, observed_generation: int | None = None) -> BatchJobStatus:
+    """The status to write: compact for arrays (counts and index ranges, attempt details
+    only for children that are in flight, retried or failed)."""
+    status = BatchJobStatus(
+        status=record.status,
+        status_reason=record.blocker
+        if record.status == S.RUNNABLE and record.blocker
+        else record.reason,
+        observed_generation=observed_generation,
+        job_definition_revision=record.revision,
+        created_at=record.created_at,
+        runnable_at=record.runnable_at,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+        attempt_count=record.attempt_count,
+        position_in_queue=record.position if record.counts[S.RUNNABLE] else None,
+    )
+    if not record.is_array:
+        child = record.children[0]
+        attempts = list(record.history)
+        if child.current is not None:
+            attempts.append(child.current)
+        status.attempts = [a.detail(None) for a in attempts]
+        latest = attempts[-1] if attempts else None
+        status.compute_environment = latest.compute_environment if latest else None
+        return status
+    by_state: dict[JobStatus, list[int]] = {}
+    details: list[AttemptDetail] = []
+    for child in record.children:
+        index = child.index if child.index is not None else 0
+        by_state.setdefault(child.status, []).append(index)
+        shown = child.current or (
+            child.last if child.status != S.SUCCEEDED or child.attempts > 1 else None
+        )
+        if shown is not None and len(details) < MAX_CHILD_DETAILS:
+            details.append(shown.detail(child.index))
+    summary = JobCounts.model_validate({s.value: record.counts[s] for s in JobStatus})
+    status.array_properties = ArrayStatus(
+        size=len(record.children),
+        status_summary=summary,
+        indexes={s.value: format_ranges(v) for s, v in by_state.items()},
+    )
+    status.attempts = details
+    return status
+
+
+def restore_record(
+    namespace: str,
+    name: str,
+    uid: str,
+    spec: BatchJobSpec,
+    created_at: datetime,
+    status: BatchJobStatus,
+) -> JobRecord:
+    """Rebuild a record from the status it wrote. Pods are adopted afterwards with
+    `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`)."""
+    record = JobRecord(namespace, name, uid, spec, created_at)
+    if status.status is None:
+        return record
+    record.evaluated = status.status != S.SUBMITTED
+    record.revision = status.job_definition_revision
+    record.runnable_at = status.runnable_at
+    record.started_at = status.started_at
+    record.stopped_at = status.stopped_at
+    record.reason = status.status_reason
+    record.counts = Counter()
+    if record.is_array and status.array_properties is not None:
+        for state_name, ranges in status.array_properties.indexes.items():
+            for i in parse_ranges(ranges, len(record.children)):
+                record.children[i].status = JobStatus(state_name)
+    else:
+        record.children[0].status = status.status
+        record.children[0].reason = status.status_reason
+    for detail in status.attempts:
+        child = record.children[detail.array_index or 0]
+        attempt = Attempt(
+            number=detail.attempt,
+            pod_name=detail.pod_name or record.pod_name(child.index, detail.attempt),
+            compute_environment=detail.compute_environment,
+            node_name=detail.node_name,
+            started_at=detail.started_at,
+            stopped_at=detail.stopped_at,
+            exit_code=detail.exit_code,
+            reason=detail.reason,
+            status_reason=detail.status_reason,
+        )
+        child.attempts = max(child.attempts, detail.attempt)
+        if child.status in IN_FLIGHT and detail.stopped_at is None:
+            child.current = attempt
+        elif not record.is_array:
+            record.history.append(attempt)
+        else:
+            child.last = attempt
+    if not record.is_array:
+        record.children[0].attempts = max(record.children[0].attempts, status.attempt_count)
+    for child in record.children:
+        if child.status == S.SUCCEEDED and child.attempts == 0:
+            child.attempts = 1  # succeeded at the first attempt: not listed, to stay compact
+        record.counts[child.status] += 1
+        if child.status == S.RUNNABLE:
+            child.runnable_since = status.runnable_at or created_at
+    record.status = status.status
+    return record
