@@ -284,3 +284,50 @@ def test_every_step_leaves_the_indexes_sound() -> None:
                 api.finish(key)
         assert api.engine.check() == []
     assert all(api.status(f"j{i}") == JobStatus.SUCCEEDED for i in range(6))
+
+
+def test_a_restart_catches_up_with_an_attempt_whose_status_was_never_written() -> None:
+    """Pods are created before the status that records them: a restart in between finds
+    a pod of attempt 2 while the status still says attempt 1 runs. Attempts == pods after."""
+    api = cluster(batch_job("j", retryStrategy={"attempts": 3}), nodes=(node("n1"),))
+    api.settle()
+    first = api.pod_of("j")
+    api.run(first)
+    api.settle()
+    api.fail = lambda effect: UNAVAILABLE if isinstance(effect, WriteStatus) else None
+    api.finish(first, exit_code=1)
+    api.settle()
+    second = api.pod_of("j", attempt=2)
+    assert second in api.pods
+    assert api.statuses[("batchjobs", "default/j")]["attemptCount"] == 1, "status behind"
+    api.run(second)
+    api.fail = lambda effect: None
+    api.restart()
+    api.settle()
+    record = api.record("j")
+    assert (record.status, record.attempt_count) == (JobStatus.RUNNING, 2)
+    assert api.creates(api.pod_of("j", attempt=3)) == 0
+    assert api.deletes(second) == 0, "the running attempt is adopted, not stopped"
+    assert api.statuses[("batchjobs", "default/j")]["attemptCount"] == 2
+    api.finish(second)
+    api.settle()
+    assert api.status("j") == JobStatus.SUCCEEDED
+    pods = [k for k in api.pods if k.startswith("default/j-")]
+    assert len(pods) == api.record("j").attempt_count == 2
+
+
+def test_a_restart_before_any_status_was_written_still_judges_with_the_retry_strategy() -> None:
+    """Found by the chaos test: the job was placed and its pod created, but no status was
+    written before the operator died; the attempt failed meanwhile."""
+    api = cluster(batch_job("j", retryStrategy={"attempts": 2}), nodes=(node("n1"),))
+    api.fail = lambda effect: UNAVAILABLE if isinstance(effect, WriteStatus) else None
+    api.settle()
+    pod = api.pod_of("j")
+    api.run(pod)
+    api.finish(pod, exit_code=1)
+    assert ("batchjobs", "default/j") not in api.statuses
+    api.fail = lambda effect: None
+    api.restart()
+    api.settle()
+    record = api.record("j")
+    assert (record.status, record.attempt_count) == (JobStatus.STARTING, 2)

@@ -12,7 +12,7 @@ import pytest
 
 from kubatch.api import JobStatus
 from kubatch.core.attempts import CreatePod, PodPhase, RecordEvent, StopPod
-from kubatch.core.persistence import job_status
+from kubatch.core.persistence import job_status, restore_record
 from kubatch.core.retry import TIMED_OUT
 from tests.support.world import World
 
@@ -266,7 +266,8 @@ def test_cancel_and_terminate_in_every_state(case: StopCase) -> None:
         assert job.reason == "operator said so"
 
 
-def test_cancel_on_running_job_prevents_its_retry() -> None:
+def test_a_cancel_while_running_changes_nothing_not_even_later_retries() -> None:
+    """AWS: CancelJob does nothing to a job past RUNNABLE; its retries go on."""
     world = World()
     world.submit("j", retryStrategy=RETRY_3)
     world.place("j")
@@ -275,7 +276,39 @@ def test_cancel_on_running_job_prevents_its_retry() -> None:
     world.request("j", "cancel", "stop")
     assert job.status == S.RUNNING
     world.finish("j", 1)
+    assert job.status == S.RUNNABLE, "retried, as if no cancel had been asked"
+    world.settle()
+    assert job.status == S.RUNNABLE, "the earlier cancel does not act on the retry"
+    world.complete("j")
+    assert (job.status, job.attempt_count) == (S.SUCCEEDED, 2)
+
+
+def test_a_cancel_that_arrives_between_attempts_cancels() -> None:
+    world = World()
+    world.submit("j", retryStrategy=RETRY_3)
+    world.complete("j", 1)
+    job = world.jobs["j"]
+    assert job.status == S.RUNNABLE
+    world.request("j", "cancel", "stop")
     assert (job.status, job.reason) == (S.FAILED, "stop")
+
+
+def test_a_cancel_seen_before_a_restart_does_not_act_again() -> None:
+    world = World()
+    world.submit("j", retryStrategy=RETRY_3)
+    world.place("j")
+    world.run("j")
+    old = world.jobs["j"]
+    world.request("j", "cancel", "stop")
+    world.finish("j", 1)
+    assert old.status == S.RUNNABLE
+    saved = job_status(old, observed_generation=2)
+    restored = restore_record(
+        old.namespace, old.name, old.uid, old.spec, old.created_at, saved, generation=2
+    )
+    world.jobs["j"] = restored
+    world.settle()
+    assert restored.status == S.RUNNABLE
 
 
 def test_terminated_job_is_never_retried_even_with_attempts_left() -> None:

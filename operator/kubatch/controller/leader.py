@@ -1,10 +1,17 @@
 """Leader election on a coordination.k8s.io Lease: with several replicas, exactly one
-schedules. The others wait; when the leader stops renewing, one of them takes over."""
+schedules. The others wait; when the leader stops renewing, one of them takes over.
+
+As client-go does: the leader renews every third of the lease, and counts itself leading
+only while its last renewal is younger than the renew deadline (two thirds of the lease),
+measured on the monotonic clock from the moment the renewing request was sent. `may_write()`
+says so before every write: a leader that was paused (SIGSTOP, a long GC, a frozen VM) writes
+nothing once it wakes past its deadline, even before it notices another leader."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +48,25 @@ class LeaderElector:
         self.name = name
         self.lease_seconds = lease_seconds
         self.leading = False
+        self.renewed: float | None = None
+        """Monotonic time the last successful renewal was sent."""
+
+    @property
+    def renew_deadline(self) -> float:
+        return self.lease_seconds * 2 / 3
+
+    def may_write(self) -> bool:
+        """Whether this instance surely still leads (checked before every write)."""
+        if not self.leading or self.renewed is None:
+            return False
+        return time.monotonic() - self.renewed < self.renew_deadline
+
+    async def _renew(self) -> bool:
+        sent = time.monotonic()
+        if await self._try():
+            self.renewed = sent
+            return True
+        return False
 
     async def _try(self) -> bool:
         now = datetime.now(UTC)
@@ -95,7 +121,7 @@ class LeaderElector:
         """Return once this instance leads."""
         while True:
             try:
-                if await self._try():
+                if await self._renew():
                     self.leading = True
                     log.info(
                         "leading as %s (lease %s/%s)", self.identity, self.namespace, self.name
@@ -107,16 +133,14 @@ class LeaderElector:
 
     async def keep(self) -> None:
         """Renew while leading; return when the lease could not be renewed in time."""
-        last = datetime.now(UTC)
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
-                if await self._try():
-                    last = datetime.now(UTC)
+                if await self._renew():
                     continue
             except ApiError as e:
                 log.warning("leader election: %s", e)
-            if datetime.now(UTC) - last > timedelta(seconds=self.lease_seconds * 2 / 3):
+            if not self.may_write():
                 self.leading = False
                 log.error("lost the lease %s/%s", self.namespace, self.name)
                 return

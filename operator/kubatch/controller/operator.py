@@ -88,7 +88,8 @@ class Controller:
                 ),
             )
         )
-        self.writer = Writer(self.client, self.engine.report, self._resize)
+        may_write = self.elector.may_write if self.elector is not None else (lambda: True)
+        self.writer = Writer(self.client, self.engine.report, self._resize, may_write=may_write)
         await self._initial_sync()
         self.tasks += [
             asyncio.create_task(self._loop()),

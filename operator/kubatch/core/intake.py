@@ -194,7 +194,9 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
     key = (meta["namespace"], meta["name"])
     uid = meta.get("uid", "")
     if model.status.status is not None:
-        state.record = restore_record(key[0], key[1], uid, model.spec, created, model.status)
+        state.record = restore_record(
+            key[0], key[1], uid, model.spec, created, model.status, state.generation
+        )
     else:
         state.record = JobRecord(key[0], key[1], uid, model.spec, created)
     return state, model, None

@@ -157,11 +157,13 @@ class JobsPhase:
         changes = Changes()
         for key, state in self.store.jobs.items():
             record = state.record
-            if record is None or record.terminal or not record.evaluated:
+            if record is None or record.terminal:
                 continue
+            # Jobs whose status was never written too: their pod may exist all the same.
             found = self.resolution(key, record)
             if isinstance(found, ResolvedJob):
                 record.resolved = found
+                record.revision = found.revision
                 changes.touched.add(key)
         return changes
 
@@ -171,6 +173,8 @@ class JobsPhase:
         """Pod observations; also returns (queue, seconds) for attempts that ended."""
         changes = Changes()
         runs: list[tuple[str, float]] = []
+        if adopt:  # older attempts first: a later attempt's pod means the earlier one ended
+            observations = sorted(observations, key=_attempt_order)
         for key, obs in observations:
             record = self.store.record(key)
             if record is None:
@@ -207,6 +211,11 @@ class JobsPhase:
 
     def forget(self, key: JobKey) -> None:
         self.cycles.pop(key, None)
+
+
+def _attempt_order(found: tuple[JobKey, PodObservation]) -> tuple[JobKey, int, int]:
+    key, obs = found
+    return key, -1 if obs.index is None else obs.index, obs.attempt
 
 
 def _progress(record: JobRecord) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ..api.batchjob import BatchJobSpec, DependencyType
+from ..api.batchjob import BatchJobSpec, DependencyType, StopRequest
 from ..api.common import JobStatus
 from .attempts import (
     Action,
@@ -87,6 +87,8 @@ class JobRecord:
     evaluated: bool = False
     view: DependencyView | None = None
     """The dependency view of the latest evaluation (an in-memory query, no I/O)."""
+    cancel_seen: StopRequest | None = None
+    """The cancel request already acted on (it acts once, when it arrives)."""
 
     def __post_init__(self) -> None:
         size = self.size
@@ -351,13 +353,11 @@ class JobRecord:
             self._after_success(child, now)
             return
         strategy = self.resolved.retry_strategy if self.resolved else None
-        cancel = self._stop_request_for("cancel", child)
-        if cancel is None and should_retry(strategy, child.attempts, outcome):
+        if should_retry(strategy, child.attempts, outcome):
             self._set(child, S.RUNNABLE, None, now)
             child.retried = True
             return
-        reason = cancel if cancel is not None and outcome.retryable else outcome.status_reason
-        self._fail(child, reason, now)
+        self._fail(child, outcome.status_reason, now)
 
     def _after_success(self, child: Child, now: datetime) -> None:
         if self.sequential and child.index is not None and child.index + 1 < len(self.children):
@@ -423,12 +423,18 @@ class JobRecord:
         return actions
 
     def _apply_stop_requests(self, now: datetime) -> list[Action]:
+        """Terminate holds for as long as it is asked: whatever is not finished fails, and
+        attempts in flight are stopped (and not retried). Cancel, as AWS's CancelJob, acts
+        once, when it arrives: on work not yet STARTING; work in flight then is unaffected,
+        and so are its later retries."""
         actions: list[Action] = []
         if self.spec.cancel is None and self.spec.terminate is None:
             return actions
+        fresh_cancel = self.spec.cancel is not None and self.spec.cancel != self.cancel_seen
+        self.cancel_seen = self.spec.cancel
         for child in self.children:
             terminate = self._stop_request_for("terminate", child)
-            cancel = self._stop_request_for("cancel", child)
+            cancel = self._stop_request_for("cancel", child) if fresh_cancel else None
             if child.status in NOT_STARTED and (terminate or cancel):
                 self._fail(child, terminate or cancel or "", now)
             elif child.status in IN_FLIGHT and terminate is not None:
@@ -449,9 +455,18 @@ class JobRecord:
     # -- after a restart ---------------------------------------------------------------
 
     def adopt(self, obs: PodObservation, now: datetime) -> list[Action]:
-        """A pod found at start-up: catch the record up with an attempt it started but had
-        not yet written down, then treat the observation as usual."""
+        """A pod found at start-up (pods are adopted in attempt order): catch the record up
+        with an attempt it started but had not yet written down, then treat the observation
+        as usual. A pod of a later attempt than the one in flight means that one ended (its
+        own pod, when still there, was judged first)."""
+        actions: list[Action] = []
         child = self.child(obs.index)
+        current = child.current
+        if child.status in IN_FLIGHT and current is not None and obs.attempt > current.number:
+            gone = PodObservation(
+                current.pod_name, child.index, current.number, PodPhase.GONE, current.node_name
+            )
+            actions += self.observe(gone, now)
         if child.status in NOT_STARTED and obs.attempt > child.attempts:
             child.attempts = obs.attempt
             child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
@@ -459,7 +474,7 @@ class JobRecord:
         elif child.status in IN_FLIGHT and child.current is None and obs.attempt >= child.attempts:
             child.attempts = obs.attempt
             child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
-        return self.observe(obs, now)
+        return actions + self.observe(obs, now)
 
     def reconcile_missing(self, seen_pods: set[str], now: datetime) -> list[Action]:
         """After adoption: a STARTING attempt whose pod was never seen is placed again (its

@@ -69,12 +69,17 @@ def restore_record(
     spec: BatchJobSpec,
     created_at: datetime,
     status: BatchJobStatus,
+    generation: int | None = None,
 ) -> JobRecord:
     """Rebuild a record from the status it wrote. Pods are adopted afterwards with
-    `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`)."""
+    `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`). A cancel
+    request the status shows was seen (observedGeneration) does not act again."""
     record = JobRecord(namespace, name, uid, spec, created_at)
     if status.status is None:
         return record
+    seen = status.observed_generation
+    if generation is not None and seen is not None and seen >= generation:
+        record.cancel_seen = spec.cancel
     record.evaluated = status.status != S.SUBMITTED
     record.revision = status.job_definition_revision
     record.runnable_at = status.runnable_at

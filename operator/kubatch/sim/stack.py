@@ -5,6 +5,7 @@ and the benchmarks."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -164,8 +165,24 @@ class Operator:
                     self._stack.close()
                 self._spawn()
 
-    def stop(self) -> None:
+    def kill(self) -> None:
+        """SIGKILL, as a crash: the supervisor starts it again, as a Deployment would."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+
+    def pause(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop for good (SIGTERM, or SIGKILL with `kill`: nothing is cleaned up)."""
         self._stopping.set()
+        if kill and self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
         if self._supervisor is not None:
             self._supervisor.join()
             self._supervisor = None
