@@ -207,7 +207,8 @@ def test_chaos_changes_no_outcome_and_repeats_no_attempt(
         if standby is not None:
             standby.stop()
     wrong = {n: s for n, s in outcomes.items() if s["status"] != expected[n]}
-    assert not wrong, {n: (s["status"], s.get("statusReason"), s.get("attempts")) for n, s in list(wrong.items())[:3]}
+    shown = list(wrong.items())[:3]
+    assert not wrong, {n: (s["status"], s.get("statusReason"), s.get("attempts")) for n, s in shown}
     _pods_are_attempts(scenario, outcomes)
 
 
