@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
@@ -67,3 +68,61 @@ def test_demo_fails_when_a_job_does_not_end_as_expected(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "UNEXPECTED (wanted SUCCEEDED)" in done.stdout
+
+
+def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
+    """What `timeout` and CI send: the API server, kubelet and operator go with it."""
+    kubatch = shutil.which("kubatch", path=str(Path(sys.executable).parent))
+    assert kubatch is not None
+    run = subprocess.Popen(
+        [
+            kubatch,
+            "dev",
+            "--examples",
+            str(ROOT / "examples"),
+            "--workdir",
+            str(tmp_path),
+            "--keep",
+            "--duration",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert run.stdout is not None
+    for line in run.stdout:
+        if "keeps running" in line:
+            break
+    children = _children(run.pid)
+    assert len(children) >= 3, "the API server, the kubelet and the operator"
+    run.terminate()
+    assert run.wait(timeout=60) == 0, "with --keep, a stop request is the normal end"
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+    (folder,) = tmp_path.iterdir()
+    assert folder.name == f"run-{run.pid}", "each run has its own folder"
+    assert (folder / "kubeconfig").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -145,3 +145,48 @@ def test_create_namespace_works_with_this_kubectl(scenario: Scenario) -> None:
         assert kubectl(scenario, "get", "namespace", name).returncode == 0
     finally:
         kubectl(scenario, "delete", "namespace", name, "--wait=false")
+
+
+def test_watching_with_kubectl_shows_the_columns_of_every_change(scenario: Scenario) -> None:
+    scenario.job("watched", "no-such-queue")
+    watch = subprocess.Popen(
+        [
+            *(KUBECTL, "--kubeconfig", str(scenario.kube.kubeconfig), "-n", scenario.namespace),
+            *("get", "bj", "-w", "--output-watch-events"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert watch.stdout is not None
+        lines.append(watch.stdout.readline())  # the listed job
+        scenario.patch("watched", {"cancel": {"reason": "never mind"}})
+        for _ in range(10):
+            line = watch.stdout.readline()
+            lines.append(line)
+            if "FAILED" in line:
+                break
+    finally:
+        watch.kill()
+        watch.wait()
+    changed = lines[-1].split()
+    assert changed[:4] == ["MODIFIED", "watched", "FAILED", "no-such-queue"], lines
+
+
+def test_kubectl_shows_pods_and_nodes_with_their_status(scenario: Scenario) -> None:
+    queue = scenario.queue(environments=(scenario.environment(minvCpus=4),))
+    scenario.definition()
+    scenario.job("shown", queue)
+    scenario.wait("shown", "SUCCEEDED", timeout=60)
+    pods = kubectl(scenario, "get", "pods")
+    assert pods.returncode == 0, pods.stderr
+    header, row = pods.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["NAME", "READY", "STATUS"]
+    assert row.split()[2] == "Completed"
+    nodes = kubectl(
+        scenario, "get", "nodes", "-l", f"kubatch.io/compute-environment={scenario.name('ce')}"
+    )
+    assert nodes.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+    assert nodes.stdout.splitlines()[1].split()[1] == "Ready"

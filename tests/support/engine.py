@@ -75,6 +75,9 @@ def foreign_pod(name: str, node_name: str, cpu: str, daemonset: bool = False) ->
     }
 
 
+_versions = itertools.count(1)
+
+
 @dataclass
 class FakeApi:
     engine: Engine
@@ -87,7 +90,8 @@ class FakeApi:
     """A failure to answer an effect with (None: carry it out)."""
     lose: Callable[[Effect], bool] = lambda effect: False
     """Whether an effect is lost: neither carried out nor answered."""
-    versions: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    versions: itertools.count[int] = field(default_factory=lambda: _versions)
+    """The server's resourceVersions: one counter for everything, as on a server."""
     objects: list[Obj] = field(default_factory=list)
     """Everything else the server holds (platform objects, jobs, nodes), as served."""
     made: list[Obj] = field(default_factory=list)
@@ -259,9 +263,6 @@ class FakeApi:
             for e in self.sent
             if isinstance(e, DeleteObject) and e.namespace == namespace and e.name == name
         )
-
-
-_versions = itertools.count(1)
 
 
 def served(manifest: Obj, at: datetime = T0) -> Obj:

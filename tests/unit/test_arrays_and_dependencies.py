@@ -280,3 +280,15 @@ def test_find_cycles(edges: dict[str, list[str]], cycles: list[list[str]]) -> No
 
 def test_cycle_reason_names_the_path() -> None:
     assert cycle_reason(["a", "b", "a"]) == "Dependency cycle: a -> b -> a"
+
+
+def test_an_arrays_started_at_is_its_first_childs_start() -> None:
+    world = World()
+    world.submit("a", arrayProperties={"size": 3})
+    world.place("a", index=0)
+    world.run("a", index=0)
+    first = world.now
+    world.advance(30)
+    world.place("a", index=1)
+    world.run("a", index=1)
+    assert job_status(world.jobs["a"]).started_at == first

@@ -4,6 +4,7 @@ refusal a real API server makes), driven through the engine with an in-memory AP
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.support.engine import (
     cluster,
     foreign_pod,
     node,
+    served,
 )
 from tests.support.manifests import job_definition
 
@@ -331,3 +333,27 @@ def test_a_restart_before_any_status_was_written_still_judges_with_the_retry_str
     api.settle()
     record = api.record("j")
     assert (record.status, record.attempt_count) == (JobStatus.STARTING, 2)
+
+
+def test_deregistering_a_revision_affects_only_new_submissions() -> None:
+    api = cluster(
+        batch_job("long"),
+        batch_job("w", dependsOn=[{"jobName": "long"}]),
+        nodes=(node("n1"),),
+    )
+    api.settle()
+    assert api.record("w").revision == 1, "pinned when accepted"
+    definition = copy.deepcopy(next(o for o in api.objects if o["kind"] == "JobDefinition"))
+    definition["spec"]["deregisteredRevisions"] = [1]
+    definition["metadata"]["resourceVersion"] = str(next(api.versions))
+    definition["metadata"]["generation"] = 2
+    api.engine.upsert_definition(definition, api.now)
+    api.engine.upsert_job(served(batch_job("late")), api.now)
+    pod = api.pod_of("long")
+    api.run(pod)
+    api.finish(pod)
+    api.settle()
+    assert api.status("w") == JobStatus.STARTING, "w keeps its pinned revision"
+    late = api.record("late")
+    assert late.status == JobStatus.FAILED
+    assert late.reason == "JobDefinition def1 has no ACTIVE revision"

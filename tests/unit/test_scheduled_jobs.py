@@ -113,7 +113,7 @@ def test_replace_terminates_the_previous_run() -> None:
     clock = Clock(schedule="* * * * *", concurrencyPolicy="Replace")
     (first,) = clock.at(30)
     assert len(clock.at(90)) == 1
-    patches = [w for w in clock.writes if isinstance(w, PatchObject)]
+    patches = [w for w in clock.writes if isinstance(w, PatchObject) and w.plural == "batchjobs"]
     assert [p.name for p in patches] == [first]
     assert patches[0].patch["spec"]["terminate"]["reason"].startswith("replaced by the run of ")
 

@@ -77,6 +77,34 @@ def model_schema(model: type[ApiModel], *, keep_defaults: bool = True) -> Schema
     return schema
 
 
+def _immutable(spec: Schema, mutable: frozenset[str] | None, kind: str) -> Schema:
+    """Transition rules that keep every spec field but `mutable` as it was at creation: each
+    field must equal its old value, and none may be added or removed."""
+    if mutable is None:
+        return spec
+    fixed = [name for name in spec.get("properties", {}) if name not in mutable]
+    allowed = " and ".join(sorted(mutable))
+    for name in fixed:
+        prop = spec["properties"][name]
+        prop["x-kubernetes-validations"] = [
+            *prop.get("x-kubernetes-validations", []),
+            {
+                "rule": "self == oldSelf",
+                "message": f"{name} cannot change once the {kind} exists (only {allowed} can)",
+            },
+        ]
+    presence = " && ".join(f"has(self.{n}) == has(oldSelf.{n})" for n in fixed)
+    spec["x-kubernetes-validations"] = [
+        *spec.get("x-kubernetes-validations", []),
+        {
+            "rule": presence,
+            "message": f"fields of a {kind} cannot be added or removed once it exists "
+            f"(only {allowed} can)",
+        },
+    ]
+    return spec
+
+
 def _root_schema(cls: type[Resource]) -> Schema:
     spec, status = spec_and_status(cls)
     root_rules = [{"rule": r.cel, "message": r.message} for r in cls.__rules__ if r.cel is not None]
@@ -88,7 +116,7 @@ def _root_schema(cls: type[Resource]) -> Schema:
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": model_schema(spec),
+            "spec": _immutable(model_schema(spec), cls.INFO.mutable_spec, cls.INFO.kind),
             # The operator writes status; defaults there would only add noise.
             "status": model_schema(status, keep_defaults=False),
         },

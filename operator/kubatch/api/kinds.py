@@ -46,6 +46,9 @@ class KindInfo:
     short_names: tuple[str, ...]
     scope: Literal["Cluster", "Namespaced"]
     columns: tuple[PrinterColumn, ...]
+    mutable_spec: frozenset[str] | None = None
+    """When set, the spec is immutable after creation but for these fields (CEL transition
+    rules the API server enforces; the operator ignores any other change anyway)."""
 
     @property
     def singular(self) -> str:
@@ -185,6 +188,8 @@ class BatchJob(Resource):
             PrinterColumn("Started", "date", ".status.startedAt", priority=1),
             _age(),
         ),
+        # AWS jobs are immutable once submitted; CancelJob and TerminateJob are requests.
+        mutable_spec=frozenset({"cancel", "terminate"}),
     )
     spec: BatchJobSpec
     status: BatchJobStatus = Field(default_factory=BatchJobStatus)

@@ -4,10 +4,15 @@ Starts the local API server, installs the CRDs, starts the simulated kubelet and
 operator, applies the examples, and follows every job until it finishes. Exits 0 only when
 every job ended as expected (SUCCEEDED, or what its kubatch.io/expected-status annotation
 says). With --keep it stays up and prints a KUBECONFIG for kubectl and the kubatch CLI.
+
+Each run works in its own folder under --workdir (run-<pid>: its kubeconfig and logs), so two
+runs never mix. SIGINT and SIGTERM stop everything it started.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -26,6 +31,10 @@ from ..sim.stack import Operator, start_apiserver, start_kubelet
 
 EXPECTED = ANNOTATION_EXPECTED_STATUS
 TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -114,7 +123,7 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     type=click.Path(file_okay=False, path_type=Path),
     default=".kubatch-dev",
     show_default=True,
-    help="where the kubeconfig and the logs go",
+    help="where each run's folder (kubeconfig and logs) goes",
 )
 @click.option(
     "--duration",
@@ -131,8 +140,9 @@ def dev(
     duration: float,
 ) -> None:
     """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
+    workdir = workdir / f"run-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "kubeconfig").unlink(missing_ok=True)  # a previous run's: wait for the new one
+    signal.signal(signal.SIGTERM, _stop)  # what `timeout` and CI send: clean up as on Ctrl-C
     with ExitStack() as stack:
         click.echo("starting the API server, the simulated kubelet and the operator...")
         kubeconfig = start_apiserver(stack, workdir)
@@ -149,11 +159,14 @@ def dev(
         operator = Operator(kubeconfig, workdir)
         stack.callback(operator.stop)
         operator.start()
+        click.echo(
+            f"logs in {workdir}; metrics at http://127.0.0.1:{operator.metrics_port}/metrics"
+        )
         click.echo(f"applying {', '.join(str(p) for p in paths)}:")
         apply(api, documents(paths), namespace)
         ok = follow(api, namespace, timeout)
         if keep:
-            click.echo("\nKubatch keeps running. In another shell:")
+            click.echo("\nKubatch keeps running (SIGINT or SIGTERM stops it). In another shell:")
             click.echo(f"  export KUBECONFIG={kubeconfig.resolve()}")
             click.echo("  kubectl get kubatch -A\nPress Ctrl-C to stop.")
             try:

@@ -59,11 +59,13 @@ def split_reference(ref: str) -> tuple[str, int | None]:
 
 
 def resolve_revision(
-    ref: str, revisions: Sequence[Revision] | None
+    ref: str, revisions: Sequence[Revision] | None, pinned: bool = False
 ) -> Revision | Unresolved | Refused:
     """The revision a job names: "def" is the latest ACTIVE revision, "def:3" revision 3.
 
-    `revisions` is None when the JobDefinition does not exist (yet).
+    `revisions` is None when the JobDefinition does not exist (yet). A job `pinned` to its
+    revision when it was accepted keeps it even once it is deregistered: as in AWS,
+    deregistering affects new submissions only.
     """
     name, number = split_reference(ref)
     if revisions is None:
@@ -77,7 +79,7 @@ def resolve_revision(
         return max(active, key=lambda r: r.number)
     for revision in revisions:
         if revision.number == number:
-            if not revision.active:
+            if not revision.active and not pinned:
                 return Refused(f"JobDefinition {name}:{number} is INACTIVE")
             return revision
     latest = max((r.number for r in revisions), default=0)

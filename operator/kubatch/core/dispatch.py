@@ -22,6 +22,7 @@ from ..keys import LABEL_COMPUTE_ENVIRONMENT
 from .catalog import PODS_PER_NODE
 from .effects import ResizePool
 from .fairshare import Candidate, decayed, fair_order, reservation_cap, weight_for
+from .finalizers import deleting_status, environment_holds, is_deleting
 from .jobs import Changes
 from .lifecycle import JobRecord
 from .scheduler import (
@@ -278,6 +279,7 @@ class Dispatcher:
             nodes=nodes,
             allocated_millicpu=ours,
             unavailable_shapes=frozenset(env.unavailable),
+            draining=is_deleting(env.obj),
         )
 
     def _request(self, env: EnvState, plan: CapacityPlan) -> ResizeRequest:
@@ -412,6 +414,8 @@ class Dispatcher:
         }
         if reason and env.valid:
             status["statusReason"] = reason
+        if is_deleting(env.obj):
+            status = deleting_status(status, environment_holds(self.store, env))
         name = env.obj["metadata"]["name"]
         before = self.book.current("computeenvironments", None, name) or {}
         last = before.get("lastScalingAction") or (env.obj.get("status") or {}).get(

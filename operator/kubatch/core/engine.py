@@ -41,6 +41,7 @@ from .effects import (
     WriteStatus,
     event_reference,
 )
+from .finalizers import Finalizers
 from .intake import (
     EnvironmentRules,
     is_stale,
@@ -57,7 +58,7 @@ from .intake import (
 from .intents import IntentTimes, PodIntents
 from .jobs import Changes, JobsPhase
 from .persistence import job_status
-from .pods import AttemptSpec, Pool, observe_pod, parse_time, render_pod
+from .pods import Pool, observe_pod, parse_time, render_attempt
 from .registry import Registered, Registry
 from .state import CronState, JobKey, PodState, Store
 from .statuses import StatusBook
@@ -101,6 +102,7 @@ class Engine:
                 self.config.provider_checks,
             ),
         )
+        self.finalizers = Finalizers(self.store)
         self.dirty: set[JobKey] = set()
         """Jobs to evaluate: something they depend on changed."""
         self.touched: set[JobKey] = set()
@@ -129,12 +131,14 @@ class Engine:
         self._registered(self.registry.upsert_environment(obj, version(obj), now))
 
     def delete_environment(self, name: str, now: datetime) -> None:
+        self.finalizers.forget("computeenvironments", name)
         self._registered(self.registry.delete_environment(name, now))
 
     def upsert_queue(self, obj: Obj, now: datetime) -> None:
         self._registered(self.registry.upsert_queue(obj, version(obj), now))
 
     def delete_queue(self, name: str) -> None:
+        self.finalizers.forget("jobqueues", name)
         self._registered(self.registry.delete_queue(name))
 
     def upsert_policy(self, obj: Obj, now: datetime) -> None:
@@ -345,6 +349,7 @@ class Engine:
         if self.queue_counts_dirty:
             self.queue_counts_dirty = False
             self.telemetry.queue_counts = self.registry.queue_counts(now)
+        self.effects += self.finalizers.effects(now, self.registry.last_counts)
         effects, self.effects = self.effects, []
         return effects + list(self.intents.due(now)) + list(self.book.due(now))
 
@@ -413,27 +418,15 @@ class Engine:
         assert record.resolved is not None
         self.telemetry.attempts[record.spec.job_queue] += 1
         env = self.store.envs.get(action.compute_environment)
-        pool = Pool(
-            action.compute_environment,
-            dict(env.selector) if env else {},
-            env.tolerations if env else (),
+        node = self.store.nodes.get(action.node) if action.node else None
+        body = render_attempt(
+            record,
+            record.resolved,
+            action,
+            state.annotations,
+            Pool(action.compute_environment, env.selector, env.tolerations) if env else None,
+            node.labels.get(LABEL_HOSTNAME, node.name) if node else action.node,
         )
-        spec = AttemptSpec(
-            key[0],
-            key[1],
-            record.uid,
-            record.spec.job_queue,
-            action.index,
-            record.size,
-            action.attempt,
-            action.pod_name,
-        )
-        body = render_pod(spec, record.resolved, pool, state.annotations)
-        if action.node:
-            # The node's hostname label, which is not always its name on real clusters.
-            node = self.store.nodes.get(action.node)
-            hostname = node.labels.get(LABEL_HOSTNAME, action.node) if node else action.node
-            body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
         pod = f"{key[0]}/{action.pod_name}"
         self.intents.want_pod(pod, key, action.index, action.attempt, body, action.node, now)
         if action.node is not None and pod not in self.store.pods:

@@ -18,6 +18,7 @@ from ..api.common import JobStatus, State
 from .attempts import Action, PodObservation
 from .definitions import Refused, ResolvedJob, Revision, Unresolved, resolve_job, resolve_revision
 from .dependencies import jobs_in_cycles
+from .finalizers import is_deleting
 from .lifecycle import JobRecord
 from .state import JobKey, Store
 
@@ -94,7 +95,7 @@ class JobsPhase:
         if queue is None:
             return Unresolved(f"JobQueue {record.spec.job_queue} does not exist yet")
         if not record.evaluated and queue.model is not None:
-            refused = _intake_refusal(key, record, queue.model.spec)
+            refused = _intake_refusal(key, record, queue.model.spec, is_deleting(queue.obj))
             if refused is not None:
                 return refused
         if not queue.valid:
@@ -104,7 +105,9 @@ class JobsPhase:
         revisions = (
             definition.revision_list() if definition and definition.obj is not None else None
         )
-        found = resolve_revision(record.definition_ref(), revisions)
+        if definition is not None and definition.model is None and not revisions:
+            return Unresolved(f"JobDefinition {name} is INVALID: {definition.reason}")
+        found = resolve_revision(record.definition_ref(), revisions, record.revision is not None)
         if not isinstance(found, Revision):
             return found
         if record.resolved is not None and record.resolved.revision == found.number:
@@ -227,9 +230,11 @@ def _progress(record: JobRecord) -> tuple[Any, ...]:
     )
 
 
-def _intake_refusal(key: JobKey, record: JobRecord, spec: Any) -> Refused | None:
+def _intake_refusal(key: JobKey, record: JobRecord, spec: Any, deleting: bool) -> Refused | None:
     """What a queue refuses at submission (AWS: SubmitJob fails)."""
     queue = record.spec.job_queue
+    if deleting:
+        return Refused(f"JobQueue {queue} is being deleted and accepts no new jobs")
     if spec.state == State.DISABLED:
         return Refused(f"JobQueue {queue} is DISABLED and accepts no new jobs")
     if spec.allowed_namespaces is not None and key[0] not in spec.allowed_namespaces:

@@ -238,10 +238,13 @@ class JobRecord:
             self._refresh(now, actions, resolution.reason)
             return actions
         if isinstance(resolution, Unresolved):
-            if not self.evaluated:
+            # Work not yet started says what it waits for now (its queue may have gone since
+            # a dependency was what it waited for).
+            if self.status in (S.SUBMITTED, S.PENDING):
                 self.reason = resolution.reason
-                if not self.is_array:
-                    self.children[0].reason = resolution.reason
+                for child in self.children:
+                    if child.status in (S.SUBMITTED, S.PENDING):
+                        child.reason = resolution.reason
             return actions
         self.resolved = resolution
         self.revision = resolution.revision
@@ -326,7 +329,9 @@ class JobRecord:
             self._finish(child, attempt, outcome_of(obs, attempt.stop_reason), obs, now)
         elif obs.phase == PodPhase.RUNNING and child.status == S.STARTING:
             attempt.started_at = obs.started_at or now
-            self.started_at = attempt.started_at
+            # A job's startedAt is its latest attempt's start; an array's, its first child's.
+            if not self.is_array or self.started_at is None:
+                self.started_at = attempt.started_at
             self._set(child, S.RUNNING, None, now)
         self._refresh(now, actions)
         return actions

@@ -19,6 +19,7 @@ from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
     LABEL_COMPUTE_ENVIRONMENT,
+    LABEL_HOSTNAME,
     LABEL_JOB_NAME,
     LABEL_JOB_UID,
     LABEL_MANAGED_BY,
@@ -27,8 +28,9 @@ from ..keys import (
     SIM_PREFIX,
     TAG_ANNOTATION_PREFIX,
 )
-from .attempts import PodObservation, PodPhase
+from .attempts import CreatePod, PodObservation, PodPhase
 from .definitions import ResolvedJob
+from .lifecycle import JobRecord
 from .retry import STOP_GRACE_SECONDS
 
 # Annotations of a BatchJob with this prefix are copied to its pods (the simulated kubelet
@@ -306,3 +308,29 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
         message=message,
         deleting=metadata.get("deletionTimestamp") is not None,
     )
+
+
+def render_attempt(
+    record: JobRecord,
+    resolved: ResolvedJob,
+    action: CreatePod,
+    annotations: Mapping[str, str],
+    pool: Pool | None,
+    hostname: str | None,
+) -> dict[str, Any]:
+    """The pod of one attempt the scheduler placed, pinned to its node by the node's
+    hostname label (which is not always its name on real clusters)."""
+    spec = AttemptSpec(
+        record.namespace,
+        record.name,
+        record.uid,
+        record.spec.job_queue,
+        action.index,
+        record.size,
+        action.attempt,
+        action.pod_name,
+    )
+    body = render_pod(spec, resolved, pool or Pool(action.compute_environment), annotations)
+    if hostname:
+        body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
+    return body

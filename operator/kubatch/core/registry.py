@@ -16,6 +16,7 @@ from ..keys import ANNOTATION_REVISION_HASH, LABEL_DEFINITION, LABEL_MANAGED_BY,
 from .definitions import revision_hash
 from .dispatch import Dispatcher
 from .effects import CreateObject, Effect, event_reference
+from .finalizers import deleting_status, is_deleting, queue_holds
 from .intake import (
     EnvironmentRules,
     is_stale,
@@ -49,6 +50,8 @@ class Registry:
         self.book = book
         self.dispatcher = dispatcher
         self.rules = rules
+        self.last_counts: dict[str, Counter[JobStatus]] = {}
+        """Jobs per queue and state, as last counted."""
 
     # -- compute environments --------------------------------------------------------------
 
@@ -158,6 +161,8 @@ class Registry:
         policy = self.store.policies.get(policy_name or "")
         if policy is not None:
             status["shares"] = self.dispatcher.shares(name, policy)
+        if is_deleting(state.obj):
+            status = deleting_status(status, queue_holds(name, self.last_counts))
         self.book.want("jobqueues", state.obj, status)
 
     def queue_counts(self, now: datetime) -> dict[str, Counter[JobStatus]]:
@@ -176,6 +181,7 @@ class Registry:
                 )
                 if since is not None and (queue not in oldest or since < oldest[queue]):
                     oldest[queue] = since
+        self.last_counts = counts
         for name, state in self.store.queues.items():
             self.queue_status(state, now, counts.get(name, Counter()), oldest.get(name))
         return counts

@@ -81,10 +81,13 @@ class Environment:
     """CPU requested by Kubatch pods already running in the environment."""
     unavailable_shapes: frozenset[str] = frozenset()
     """Shapes the provider reported it cannot supply now."""
+    draining: bool = False
+    """Being deleted: takes no work, and gives up every idle node at once (minvCpus and
+    the cool-down no longer hold)."""
 
     @property
     def usable(self) -> bool:
-        return self.enabled and self.valid
+        return self.enabled and self.valid and not self.draining
 
 
 @dataclass(frozen=True)
@@ -366,13 +369,14 @@ def _finish(plan: _Plan, snapshot: Snapshot, busy: frozenset[str] | set[str]) ->
     reasons = []
     if plan.new:
         reasons.append(f"{plan.demand} waiting job(s) need capacity")
-    if env.managed and plan.total_vcpus < env.min_vcpus:
+    if env.managed and not env.draining and plan.total_vcpus < env.min_vcpus:
         cheapest = next((s for s in env.shapes if s.name not in env.unavailable_shapes), None)
         while cheapest is not None and plan.total_vcpus < env.min_vcpus:
             plan.grow(cheapest)
         reasons.append(f"minvCpus is {env.min_vcpus}")
     if env.managed and not plan.demand:
-        cutoff = snapshot.now - snapshot.scale_in_after
+        cutoff = snapshot.now - (timedelta() if env.draining else snapshot.scale_in_after)
+        floor = 0 if env.draining else env.min_vcpus
         idle = [
             n
             for n in env.nodes
@@ -383,10 +387,14 @@ def _finish(plan: _Plan, snapshot: Snapshot, busy: frozenset[str] | set[str]) ->
             and n.idle_since <= cutoff
         ]
         for node in sorted(idle, key=lambda n: (-_node_vcpus(n), n.name)):
-            if plan.total_vcpus - _node_vcpus(node) >= env.min_vcpus:
+            if plan.total_vcpus - _node_vcpus(node) >= floor:
                 result.remove.append(node.name)
                 plan.total_vcpus -= _node_vcpus(node)
-        if result.remove:
+        if result.remove and env.draining:
+            reasons.append(
+                f"{len(result.remove)} idle node(s) given up: the environment is deleted"
+            )
+        elif result.remove:
             reasons.append(f"{len(result.remove)} node(s) idle for {snapshot.scale_in_after}")
     removed = set(result.remove)
     for node in env.nodes:

@@ -28,7 +28,11 @@ def process(
     """A child process, stopped (SIGTERM, then SIGKILL after 10 s) when the block ends."""
     out: IO[bytes] | int = open(log, "ab" if append else "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+        args,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     try:
         yield proc
@@ -41,6 +45,16 @@ def process(
             proc.wait()
         if not isinstance(out, int):
             out.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, however it dies (Linux's
+    PR_SET_PDEATHSIG), so that nothing is left running after a SIGKILL of the parent."""
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:

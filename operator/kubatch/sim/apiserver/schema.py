@@ -106,10 +106,34 @@ def _int_or_string_errors(schema: Schema, value: Any, path: tuple[str | int, ...
     return errors
 
 
+_ABSENT = object()
+
+
+def _correlated(schema: Schema, old: Any, item: Any) -> Any:
+    """The old item a list item corresponds to: only items of a map-type list correlate
+    (by their keys), as on a real API server; elsewhere there is no old value."""
+    keys: list[str] = schema.get("x-kubernetes-list-map-keys") or []
+    if schema.get("x-kubernetes-list-type") != "map" or not isinstance(old, list):
+        return _ABSENT
+    if not isinstance(item, dict):
+        return _ABSENT
+    wanted = tuple(item.get(k) for k in keys)
+    for candidate in old:
+        if isinstance(candidate, dict) and tuple(candidate.get(k) for k in keys) == wanted:
+            return candidate
+    return _ABSENT
+
+
 def _extensions(
-    schema: Schema, value: Any, path: tuple[str | int, ...], rules: bool = True
+    schema: Schema,
+    value: Any,
+    path: tuple[str | int, ...],
+    rules: bool = True,
+    old: Any = _ABSENT,
 ) -> list[str]:
-    """List-map key uniqueness and (when `rules`) the CEL rules, depth first."""
+    """List-map key uniqueness and (when `rules`) the CEL rules, depth first. Transition
+    rules (those naming oldSelf) are evaluated only where an old value correlates: on
+    update, never on create."""
     errors: list[str] = []
     if isinstance(value, list):
         if schema.get("x-kubernetes-list-type") == "map":
@@ -125,15 +149,23 @@ def _extensions(
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):
-                errors += _extensions(items, item, (*path, i), rules)
+                errors += _extensions(
+                    items, item, (*path, i), rules, _correlated(schema, old, item)
+                )
     if isinstance(value, dict):
         for name, prop in schema.get("properties", {}).items():
             if name in value:
-                errors += _extensions(prop, value[name], (*path, name), rules)
+                before = old.get(name, _ABSENT) if isinstance(old, dict) else _ABSENT
+                errors += _extensions(prop, value[name], (*path, name), rules, before)
     for validation in schema.get("x-kubernetes-validations", []) if rules else ():
+        transition = "oldSelf" in validation["rule"]
+        if transition and old is _ABSENT:
+            continue
         try:
-            bound = celpy.adapter.json_to_cel(_typed(schema, value))
-            ok = _program(validation["rule"]).evaluate({"self": bound})
+            bound = {"self": celpy.adapter.json_to_cel(_typed(schema, value))}
+            if transition:
+                bound["oldSelf"] = celpy.adapter.json_to_cel(_typed(schema, old))
+            ok = _program(validation["rule"]).evaluate(bound)
         except Exception as e:  # a rule that cannot be evaluated is a failure too
             errors.append(f"{_path(path)}: {EVALUATION_FAILED} {validation['rule']!r}: {e}")
             continue
@@ -187,10 +219,11 @@ _ROOT_FIELDS = {"apiVersion", "kind", "metadata"}
 
 
 def admit(
-    schema: Schema, obj: dict[str, Any], strict: bool = False
+    schema: Schema, obj: dict[str, Any], strict: bool = False, old: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The object as it would be stored (pruned, defaulted) and every error an API server
-    would report for it; strict refuses unknown fields instead of dropping them."""
+    would report for it; strict refuses unknown fields instead of dropping them. `old` is the
+    stored object on an update (for transition rules)."""
     value = copy.deepcopy(obj)
     kept = {k: value.pop(k) for k in list(value) if k in _ROOT_FIELDS}
     removed = prune(schema, value)
@@ -202,7 +235,7 @@ def admit(
     mistyped = _int_or_string_errors(schema, value, ())
     errors += mistyped
     blocking = bool(mistyped) or any(e.validator in _BLOCKING for e in found)
-    errors += _extensions(schema, value, (), rules=not blocking)
+    errors += _extensions(schema, value, (), not blocking, _ABSENT if old is None else old)
     if blocking and _has_rules(schema):
         errors.append(f"<nil>: {RULES_NOT_CHECKED}")
     return value, errors

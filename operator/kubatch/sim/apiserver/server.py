@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -565,6 +565,30 @@ class ApiServer:
         columns = [
             {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
         ]
+        builtin = BUILTIN_COLUMNS.get(rtype.kind)
+        if builtin is not None:
+            columns += [
+                {"name": n, "type": t, "format": "", "description": "", "priority": p}
+                for n, t, p, _ in builtin
+            ]
+            rows = [
+                {
+                    "cells": [o["metadata"]["name"], *[cell(o) for _, _, _, cell in builtin]],
+                    "object": {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": o["metadata"],
+                    },
+                }
+                for o in items
+            ]
+            return {
+                "kind": "Table",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "columnDefinitions": columns,
+                "rows": rows,
+            }
         columns += [
             {
                 "name": c["name"],
@@ -613,6 +637,17 @@ class ApiServer:
         )
         rv_text = q.get("resourceVersion", "")
         timeout = float(q.get("timeoutSeconds", 1800))
+        table = "as=Table" in request.headers.get("Accept", "")
+
+        def line(event: bytes) -> bytes:
+            """An event as the client asked for it: the object, or a Table of one row."""
+            if not table:
+                return event
+            found = json.loads(event)
+            if found.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                found["object"] = self._table(rtype, found["object"])
+            return json.dumps(found).encode() + b"\n"
+
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         response = web.StreamResponse()
         response.content_type = "application/json"
@@ -634,7 +669,7 @@ class ApiServer:
         try:
             await response.prepare(request)
             for kind, obj in initial:
-                await response.write(event_line(kind, obj))
+                await response.write(line(event_line(kind, obj)))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while True:
@@ -657,7 +692,7 @@ class ApiServer:
                     continue
                 if event is None:
                     break
-                await response.write(event)
+                await response.write(line(event))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -667,6 +702,74 @@ class ApiServer:
     async def close_watches(self) -> None:
         for watcher in list(self.store.watchers):
             watcher.queue.put_nowait(None)
+
+
+def _age(obj: Obj) -> str:
+    return str(obj["metadata"].get("creationTimestamp", ""))
+
+
+def _pod_status(pod: Obj) -> str:
+    """What kubectl shows as a pod's STATUS."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    status = pod.get("status") or {}
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        for kind in ("waiting", "terminated"):
+            reason = (state.get(kind) or {}).get("reason")
+            if reason:
+                return str(reason)
+    return str(status.get("reason") or status.get("phase", "Pending"))
+
+
+def _pod_ready(pod: Obj) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return f"{sum(bool(c.get('ready')) for c in statuses)}/{len(containers)}"
+
+
+def _pod_restarts(pod: Obj) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return sum(int(c.get("restartCount", 0)) for c in statuses)
+
+
+def _node_status(node: Obj) -> str:
+    conditions = {
+        c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []
+    }
+    ready = {"True": "Ready", "False": "NotReady"}.get(conditions.get("Ready", ""), "Unknown")
+    return ready + (",SchedulingDisabled" if (node.get("spec") or {}).get("unschedulable") else "")
+
+
+def _node_roles(node: Obj) -> str:
+    prefix = "node-role.kubernetes.io/"
+    labels = node["metadata"].get("labels") or {}
+    roles = sorted(k.removeprefix(prefix) for k in labels if k.startswith(prefix))
+    return ",".join(roles) or "<none>"
+
+
+Cell = Callable[[Obj], Any]
+BUILTIN_COLUMNS: dict[str, list[tuple[str, str, int, Cell]]] = {
+    "Pod": [
+        ("Ready", "string", 0, _pod_ready),
+        ("Status", "string", 0, _pod_status),
+        ("Restarts", "integer", 0, _pod_restarts),
+        ("Age", "date", 0, _age),
+        ("Node", "string", 1, lambda p: (p.get("spec") or {}).get("nodeName") or "<none>"),
+    ],
+    "Node": [
+        ("Status", "string", 0, _node_status),
+        ("Roles", "string", 0, _node_roles),
+        ("Age", "date", 0, _age),
+        (
+            "Version",
+            "string",
+            0,
+            lambda n: ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""),
+        ),
+    ],
+}
+"""kubectl's columns for the built-in kinds it shows most (the server prints them)."""
 
 
 def kubeconfig(server: str, namespace: str = "default") -> Obj:

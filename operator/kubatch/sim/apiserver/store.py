@@ -67,9 +67,11 @@ def _content(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-def _validated(rtype: ResourceType, obj: Obj, schema: Obj, value: Obj, strict: bool) -> Obj:
+def _validated(
+    rtype: ResourceType, obj: Obj, schema: Obj, value: Obj, strict: bool, old: Obj | None = None
+) -> Obj:
     """`value` as stored under `schema`; 422 Invalid naming every broken rule otherwise."""
-    admitted, errors = crd_schema.admit(schema, value, strict)
+    admitted, errors = crd_schema.admit(schema, value, strict, old)
     if errors:
         name = obj.get("metadata", {}).get("name", "")
         message = f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors)
@@ -451,7 +453,7 @@ class Store:
         if old is not None and _content(old) == _content(obj):
             # Ratcheting, as API servers do: what did not change is not validated again.
             return self._admit_status(rtype, obj, strict)
-        return _validated(rtype, obj, rtype.schema, obj, strict)
+        return _validated(rtype, obj, rtype.schema, obj, strict, old)
 
     def _admit_status(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
         assert rtype.schema is not None
