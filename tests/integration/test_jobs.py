@@ -289,12 +289,14 @@ def test_a_job_too_large_for_any_environment_says_why(scenario: Scenario) -> Non
         containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "64"}]},
     )
     scenario.job("small", queue)
+    ce = scenario.name("ce")
     wait_for(
         lambda: (
             scenario.status("huge").get("statusReason")
-            == "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
+            == "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - the job needs 64 vCPU, "
+            f"1024 MiB; {ce}: maxvCpus 16, nodes of at most 4 vCPU, 15400 MiB"
         ),
-        what="the blocker to be reported",
+        what="the blocker to be reported, with what was asked and what is there",
     )
     scenario.wait("small", "SUCCEEDED")
     assert scenario.status("huge")["status"] == "RUNNABLE"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.system import Scenario
@@ -190,3 +191,19 @@ def test_kubectl_shows_pods_and_nodes_with_their_status(scenario: Scenario) -> N
     )
     assert nodes.stdout.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
     assert nodes.stdout.splitlines()[1].split()[1] == "Ready"
+
+
+@pytest.mark.parametrize(
+    ("field", "says"),
+    [
+        ("batchjobs.spec.arrayProperties.size", "How many children, 2 to 10000."),
+        ("jobqueues.spec.computeEnvironmentOrder", "Up to 3 compute environments"),
+        ("jobdefinitions.spec.retryStrategy.attempts", "Attempts in all, 1 to 10"),
+    ],
+)
+def test_kubectl_explain_shows_the_fields_descriptions(
+    scenario: Scenario, field: str, says: str
+) -> None:
+    done = kubectl(scenario, "explain", field)
+    assert done.returncode == 0, done.stderr
+    assert says in " ".join(done.stdout.split())

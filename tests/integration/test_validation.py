@@ -38,3 +38,18 @@ def test_the_api_server_refuses_naming_the_field(kube: Cluster, namespace: str, 
     causes = json.loads(refused.value.body).get("details", {}).get("causes", [])
     fields = [cause.get("field", "") for cause in causes]
     assert any(names_the_field(c.path, f) for f in fields), (c.path, causes)
+
+
+def test_a_list_too_long_is_refused_in_one_short_line(kube: Cluster, namespace: str) -> None:
+    """The refusal names the field and the limit; it does not echo the list."""
+    from tests.support.manifests import job_definition
+
+    manifest = job_definition("long", deregisteredRevisions=list(range(1, 10_002)))
+    with pytest.raises(ApiException) as refused:
+        _create(kube, namespace, manifest)
+    body = json.loads(refused.value.body)
+    assert (
+        "spec.deregisteredRevisions: Too many: 10001: must have at most 10000 items"
+        in (body["message"])
+    )
+    assert len(body["message"]) < 1000

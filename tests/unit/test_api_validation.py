@@ -109,7 +109,7 @@ CASES = [
         "spec.retryStrategy.evaluateOnExit",
         [{"action": "RESTART"}],
         "spec.retryStrategy.evaluateOnExit[0].action",
-        "match pattern",
+        "must be RETRY or EXIT",
     ),
     case(
         "on_exit_code_is_digits_with_optional_trailing_star",
@@ -117,7 +117,7 @@ CASES = [
         "spec.retryStrategy.evaluateOnExit",
         [{"action": "EXIT", "onExitCode": "1*2"}],
         "spec.retryStrategy.evaluateOnExit[0].onExitCode",
-        "match pattern",
+        'must be digits with an optional trailing "*"',
     ),
     case(
         "on_reason_allows_letters_digits_dot_colon_space",
@@ -125,7 +125,7 @@ CASES = [
         "spec.retryStrategy.evaluateOnExit",
         [{"action": "exit", "onReason": "Oops!"}],
         "spec.retryStrategy.evaluateOnExit[0].onReason",
-        "match pattern",
+        "must be letters, digits, '.', ':' and spaces",
     ),
     case(
         "on_status_reason_star_only_at_end",
@@ -133,7 +133,7 @@ CASES = [
         "spec.retryStrategy.evaluateOnExit",
         [{"action": "Retry", "onStatusReason": "Host*X"}],
         "spec.retryStrategy.evaluateOnExit[0].onStatusReason",
-        "match pattern",
+        "optional trailing '*' that matches any rest",
     ),
     # timeout
     case(
@@ -231,7 +231,7 @@ CASES = [
         "spec.dependsOn",
         [{"jobName": "a:b"}],
         "spec.dependsOn[0].jobName",
-        "match pattern",
+        'must be a job: "name", or "name:index"',
     ),
     # compute environment order
     case(
@@ -339,7 +339,7 @@ CASES = [
         "spec.shareIdentifier",
         "team-a",
         "spec.shareIdentifier",
-        "match pattern",
+        "must be letters, digits and '_'",
     ),
     # compute environments
     case(
@@ -436,7 +436,7 @@ CASES = [
         "spec.computeResources.instanceTypes",
         ["M5.Large"],
         "spec.computeResources.instanceTypes[0]",
-        "match pattern",
+        'must be an instance type such as "m5.xlarge"',
     ),
     case(
         "custom_instance_memory_format",
@@ -468,7 +468,7 @@ CASES = [
         "spec.provider",
         {"name": "Cluster_API"},
         "spec.provider.name",
-        "match pattern",
+        "must be a DNS-1123 label",
     ),
     # environment variables and resources
     case(
@@ -498,7 +498,14 @@ CASES = [
     case(
         "environment_names_unique", JD, ENV, [{"name": "A"}, {"name": "A"}], ENV, "Duplicate value"
     ),
-    case("environment_name_format", JD, ENV, [{"name": "1BAD"}], f"{ENV}[0].name", "match pattern"),
+    case(
+        "environment_name_format",
+        JD,
+        ENV,
+        [{"name": "1BAD"}],
+        f"{ENV}[0].name",
+        "must be an environment variable name",
+    ),
     case(
         "vcpu_value_is_a_number_or_millicores",
         JD,
@@ -589,7 +596,7 @@ CASES = [
         "spec.containerProperties.mountPoints",
         [{"sourceVolume": "data", "containerPath": "data"}],
         "spec.containerProperties.mountPoints[0].containerPath",
-        "match pattern",
+        "must be an absolute path",
     ),
     case(
         "volume_has_at_most_one_source",
@@ -605,7 +612,7 @@ CASES = [
         "spec.containerProperties.secrets",
         [{"name": "TOKEN", "valueFrom": "creds"}],
         "spec.containerProperties.secrets[0].valueFrom",
-        "match pattern",
+        'must be "<secret>:<key>"',
     ),
     case(
         "user_is_uid_or_uid_gid",
@@ -613,7 +620,7 @@ CASES = [
         "spec.containerProperties.user",
         "root",
         "spec.containerProperties.user",
-        "match pattern",
+        'must be a user id, or "uid:gid"',
     ),
     # definition shape
     case(
@@ -671,7 +678,7 @@ CASES = [
         "spec.jobDefinition",
         "render:0",
         "spec.jobDefinition",
-        "match pattern",
+        'must be a JobDefinition: "name" or "name:revision"',
     ),
     case("job_queue_required", BJ, "spec.jobQueue", DELETE, "spec.jobQueue", "required"),
     case(
@@ -688,7 +695,7 @@ CASES = [
         "spec.terminate",
         {"reason": "x", "arrayIndexes": "1-"},
         "spec.terminate.arrayIndexes",
-        "match pattern",
+        "must be array indexes and ranges",
     ),
     case(
         "array_indexes_need_an_array_job",
@@ -737,7 +744,7 @@ CASES = [
         "spec.fairsharePolicy.shareDistribution",
         [{"shareIdentifier": "a*b"}],
         "spec.fairsharePolicy.shareDistribution[0].shareIdentifier",
-        "match pattern",
+        "optional trailing '*' for a prefix",
     ),
     case(
         "share_identifiers_unique",

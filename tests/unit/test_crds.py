@@ -96,3 +96,41 @@ def test_crd_files_are_loadable_yaml() -> None:
         assert yaml.safe_load((ROOT / "crds" / name).read_text())["kind"] == (
             "CustomResourceDefinition"
         )
+
+
+def _undescribed(node: dict[str, Any], path: str) -> list[str]:
+    missing = []
+    for name, prop in (node.get("properties") or {}).items():
+        if not prop.get("description"):
+            missing.append(f"{path}.{name}")
+        missing += _undescribed(prop, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        missing += _undescribed(node["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_kubectl_explain_describes_every_spec_field(name: str) -> None:
+    schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _undescribed(schema["properties"]["spec"], "spec") == []
+
+
+def _patterns(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            found.add(node["pattern"])
+        for value in node.values():
+            found |= _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _patterns(value)
+    return found
+
+
+def test_every_pattern_of_the_schema_is_explained_in_words() -> None:
+    """Messages say what a value must be, never a raw regular expression."""
+    from kubatch.api.kinds import PATTERNS
+
+    used = set().union(*(_patterns(c) for c in all_crds().values()))
+    assert sorted(used - PATTERNS.keys()) == []

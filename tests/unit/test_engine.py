@@ -66,7 +66,10 @@ def test_a_head_job_blocked_too_long_is_cancelled_by_the_time_limit_action() -> 
     )
     world = world_with(queue, huge)
     step(world, T0)
-    assert status(world, "huge") == (JobStatus.RUNNABLE, MAX_RESOURCE)
+    state, reason = status(world, "huge")
+    assert state == JobStatus.RUNNABLE
+    assert reason is not None
+    assert reason.startswith(f"{MAX_RESOURCE} - the job needs 64 vCPU, 512 MiB; ce1: maxvCpus 16")
     step(world, T0 + timedelta(seconds=599))
     assert status(world, "huge")[0] == JobStatus.RUNNABLE
     step(world, T0 + timedelta(seconds=600))

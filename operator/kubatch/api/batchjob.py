@@ -65,37 +65,57 @@ class JobDependency(ApiModel):
 
 class ArrayProperties(ApiModel):
     size: int = Field(ge=2, le=MAX_ARRAY_SIZE)
+    """How many children, 2 to 10000."""
 
 
 class ContainerOverrides(ApiModel):
     command: Command | None = None
+    """Replaces the definition's command ("Ref::name" placeholders are replaced)."""
     environment: Environment
+    """Environment variables added to (or replacing) the definition's; names starting AWS_BATCH_
+    are reserved.
+    """
     resource_requirements: ResourceList = Field(default_factory=list)
+    """VCPU, MEMORY or GPU that replace the definition's, type by type."""
 
 
 class StopRequest(ApiModel):
     """A cancel or terminate request, set by the user (kubectl patch or kubatch cancel)."""
 
     reason: str = Field(min_length=1, max_length=1024)
+    """Why: the job's statusReason when it fails this way (up to 1024 characters)."""
     array_indexes: str | None = Field(default=None, max_length=4096, pattern=INDEX_RANGES)
     """Only these children of an array job ("3", "0-4,9"); all when unset."""
 
 
 class BatchJobSpec(ApiModel):
     job_queue: ObjectName
+    """The JobQueue the job is submitted to."""
     job_definition: str = Field(max_length=DNS_LABEL_MAX + 11, pattern=DEFINITION_REF)
     """A JobDefinition in the same namespace: "name" (latest active revision) or "name:3"."""
     parameters: Parameters = Field(default_factory=dict)
+    """Values for "Ref::name" placeholders in the command; they win over the definition's."""
     container_overrides: ContainerOverrides | None = None
+    """What this job changes of the definition's container."""
     array_properties: ArrayProperties | None = None
+    """Makes this an array job of size children, each with AWS_BATCH_JOB_ARRAY_INDEX."""
     depends_on: list[JobDependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
+    """Jobs this one waits for (up to 20): it runs when they SUCCEEDED, and fails when one FAILED.
+    """
     retry_strategy: RetryStrategy | None = None
+    """Overrides the definition's retryStrategy."""
     timeout: JobTimeout | None = None
+    """Overrides the definition's timeout."""
     scheduling_priority_override: int | None = Field(default=None, ge=0, le=9999)
+    """Overrides the definition's schedulingPriority (0 to 9999; fair-share queues only)."""
     share_identifier: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_]+$")
     """The fair-share identifier; required on a queue with a scheduling policy."""
     tags: Tags = Field(default_factory=dict)
+    """Tags of the job (up to 50; values up to 256 characters)."""
     propagate_tags: bool | None = None
+    """Copy the job's and the definition's tags to its pods (as annotations); defaults to the
+    definition's.
+    """
     cancel: StopRequest | None = None
     """Cancel: a job not yet STARTING fails with this reason; later states are unaffected."""
     terminate: StopRequest | None = None

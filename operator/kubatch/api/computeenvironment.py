@@ -58,8 +58,11 @@ class Taint(ApiModel):
     """A taint every node of the pool carries; the pool's pods tolerate it."""
 
     key: str = Field(max_length=316, pattern=LABEL_KEY)
+    """The taint's key (a label key)."""
     value: str | None = Field(default=None, max_length=63)
+    """The taint's value; omitted, the pods tolerate any value."""
     effect: TaintEffect = TaintEffect.NO_SCHEDULE
+    """NoSchedule, PreferNoSchedule or NoExecute."""
 
 
 InstanceTypeName = Annotated[
@@ -71,10 +74,15 @@ class CustomInstanceType(ApiModel):
     """A node shape that is not in the built-in catalog."""
 
     name: InstanceTypeName
+    """The shape's name, as instanceTypes and the nodes' node.kubernetes.io/instance-type label
+    give it.
+    """
     vcpus: int = Field(ge=1, le=1024)
+    """vCPUs of a node of this shape."""
     memory: MemoryQuantity
     """MiB (16384) or a quantity ("16Gi")."""
     gpus: int = Field(default=0, ge=0, le=64)
+    """GPUs of a node of this shape (nvidia.com/gpu)."""
     price: float = Field(default=0.0, ge=0)
     """On-demand price per hour, used to pick the cheapest shape that fits."""
 
@@ -83,6 +91,9 @@ class ComputeResources(ApiModel):
     """The shape and limits of a managed pool, as in AWS Batch's computeResources."""
 
     type: ComputeResourceType = ComputeResourceType.EC2
+    """EC2, SPOT, FARGATE or FARGATE_SPOT, as in AWS Batch; SPOT enables bidPercentage and the
+    SPOT_* allocation strategies.
+    """
     minv_cpus: int = Field(default=0, ge=0, le=1_000_000, alias="minvCpus")
     """vCPUs kept even when idle or DISABLED."""
     desiredv_cpus: int | None = Field(default=None, ge=0, le=1_000_000, alias="desiredvCpus")
@@ -96,12 +107,18 @@ class ComputeResources(ApiModel):
     custom_instance_types: Annotated[
         list[CustomInstanceType], Field(default_factory=list, max_length=20), ListMapKey("name")
     ]
+    """Node shapes beyond the built-in catalog, by name (up to 20); name them in instanceTypes."""
     allocation_strategy: AllocationStrategy = AllocationStrategy.BEST_FIT
+    """How new nodes' shapes are chosen: BEST_FIT (the cheapest that fits; wait when unavailable),
+    BEST_FIT_PROGRESSIVE (the next fitting one), SPOT_CAPACITY_OPTIMIZED or
+    SPOT_PRICE_CAPACITY_OPTIMIZED (SPOT only).
+    """
     bid_percentage: int | None = Field(default=None, ge=0, le=100)
     """SPOT only: the most to pay, as a percentage of the on-demand price."""
     node_labels: dict[str, str] = Field(default_factory=dict, max_length=32)
     """Labels that select the pool's nodes (and that new nodes carry)."""
     taints: Annotated[list[Taint], Field(default_factory=list, max_length=16), ListMapKey("key")]
+    """Taints every node of the pool carries; the pool's pods tolerate them."""
 
     __rules__ = (
         Rule(
@@ -140,10 +157,16 @@ class ProviderRef(ApiModel):
     settings: dict[str, Any] = Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
+    """The provider's own settings (see its documentation); a provider refuses ones it does not
+    know, and the environment is then INVALID.
+    """
 
 
 class ComputeEnvironmentSpec(ApiModel):
     type: ComputeEnvironmentType = ComputeEnvironmentType.MANAGED
+    """MANAGED (Kubatch sizes the pool between minvCpus and maxvCpus through its provider) or
+    UNMANAGED (the pool is the nodes that carry nodeLabels; never scaled).
+    """
     state: State = State.ENABLED
     """DISABLED: no new placements, running jobs continue, scale in to minvCpus."""
     compute_resources: ComputeResources | None = None

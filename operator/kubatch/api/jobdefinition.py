@@ -36,7 +36,9 @@ class KeyValuePair(ApiModel):
     """An environment variable."""
 
     name: str = Field(min_length=1, max_length=256, pattern=ENV_VAR_NAME)
+    """The variable's name."""
     value: str = Field(default="", max_length=32768)
+    """The variable's value."""
 
     __rules__ = (
         Rule(
@@ -56,35 +58,48 @@ Command = Annotated[list[Annotated[str, Field(max_length=32768)]], Field(max_len
 
 class HostVolume(ApiModel):
     source_path: str = Field(pattern=r"^/", max_length=4096)
+    """The absolute path on the node."""
 
 
 class EmptyDirVolume(ApiModel):
     medium: Literal["", "Memory"] = ""
+    """"" (the node's disk) or Memory (tmpfs)."""
     size_limit: MemoryQuantity | None = None
+    """The most it may hold: MiB (1024) or a quantity ("1Gi")."""
 
 
 class ClaimVolume(ApiModel):
     claim_name: ResourceName
+    """The claim's name."""
     read_only: bool = False
+    """Mount it read-only."""
 
 
 class SecretVolume(ApiModel):
     secret_name: ResourceName
+    """The Secret's name."""
 
 
 class ConfigMapVolume(ApiModel):
     name: ResourceName
+    """The ConfigMap's name."""
 
 
 class Volume(ApiModel):
     """A volume; with no source it is an empty scratch directory (emptyDir)."""
 
     name: str = Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """The volume's name, as mountPoints[].sourceVolume names it."""
     host: HostVolume | None = None
+    """A path of the node (hostPath)."""
     empty_dir: EmptyDirVolume | None = None
+    """A scratch directory that lives as long as the attempt's pod."""
     persistent_volume_claim: ClaimVolume | None = None
+    """A PersistentVolumeClaim of the job's namespace."""
     secret: SecretVolume | None = None
+    """A Secret of the job's namespace, one file per key."""
     config_map: ConfigMapVolume | None = None
+    """A ConfigMap of the job's namespace, one file per key."""
 
     __rules__ = (
         Rule(
@@ -111,18 +126,23 @@ class Volume(ApiModel):
 
 class MountPoint(ApiModel):
     source_volume: str = Field(max_length=63)
+    """The name of one of volumes."""
     container_path: str = Field(pattern=r"^/", max_length=4096)
+    """The absolute path in the container."""
     read_only: bool = False
+    """Mount it read-only."""
 
 
 class SecretRef(ApiModel):
     """An environment variable read from a Secret: valueFrom is "<secret>:<key>"."""
 
     name: str = Field(min_length=1, max_length=256, pattern=ENV_VAR_NAME)
+    """The variable's name."""
     value_from: str = Field(
         max_length=507,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*:[-._a-zA-Z0-9]+$",
     )
+    """"<secret>:<key>": the Secret and the key whose value the variable gets."""
 
     __rules__ = (KeyValuePair.__rules__[0],)
 
@@ -140,22 +160,31 @@ def _volume_names(c: ContainerProperties) -> set[str]:
 
 class ContainerProperties(ApiModel):
     image: str = Field(min_length=1, max_length=1024)
+    """The container image."""
     command: Command | None = None
     """Replaces the image's entrypoint arguments; "Ref::name" is replaced by parameters."""
     environment: Environment
+    """Environment variables of the container; names starting AWS_BATCH_ are reserved."""
     resource_requirements: ResourceList = Field(default_factory=list)
+    """VCPU, MEMORY and GPU of the container, one entry each (MEMORY is also its limit)."""
     volumes: Annotated[list[Volume], Field(default_factory=list, max_length=64), ListMapKey("name")]
+    """Volumes the container can mount (mountPoints name them)."""
     mount_points: list[MountPoint] = Field(default_factory=list, max_length=64)
+    """Where the container sees the volumes."""
     secrets: Annotated[
         list[SecretRef], Field(default_factory=list, max_length=100), ListMapKey("name")
     ]
+    """Environment variables from Secrets of the job's namespace (AWS: from Secrets Manager)."""
     service_account_name: ResourceName | None = None
     """The job role: the pod runs as this ServiceAccount."""
     privileged: bool = False
+    """Run the container privileged."""
     readonly_root_filesystem: bool = False
+    """Mount the container's root filesystem read-only."""
     user: str | None = Field(default=None, pattern=r"^[0-9]+(:[0-9]+)?$", max_length=32)
     """uid or uid:gid the container runs as."""
     linux_parameters: LinuxParameters | None = None
+    """Linux settings of the container (shared memory size, init process)."""
 
     __rules__ = (
         Rule(
@@ -171,14 +200,18 @@ class NodeRangeProperty(ApiModel):
     target_nodes: str = Field(pattern=r"^([0-9]+|[0-9]*:[0-9]*)$", max_length=16)
     """Node indexes this container applies to: "0", "1:", ":3", "2:5"."""
     container: ContainerProperties
+    """The container of the nodes in targetNodes."""
 
 
 class NodeProperties(ApiModel):
     """Multi-node parallel jobs."""
 
     num_nodes: int = Field(ge=1, le=1000)
+    """How many nodes the job runs on, 1 to 1000."""
     main_node: int = Field(default=0, ge=0, le=999)
+    """The index of the main node: the job's outcome is the main node's."""
     node_range_properties: list[NodeRangeProperty] = Field(min_length=1, max_length=5)
+    """The container of each range of node indexes (up to 5 ranges)."""
 
     __rules__ = (
         Rule(
@@ -199,14 +232,22 @@ class EvaluateOnExit(ApiModel):
     action: str = Field(max_length=16, pattern=r"^([Rr][Ee][Tt][Rr][Yy]|[Ee][Xx][Ii][Tt])$")
     """RETRY or EXIT (case-insensitive)."""
     on_status_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
+    """Matches the attempt's statusReason (letters, digits, '.', ':' and spaces; a trailing '*'
+    matches any rest).
+    """
     on_reason: str | None = Field(default=None, max_length=512, pattern=REASON_PATTERN)
+    """Matches the attempt's reason (same syntax as onStatusReason)."""
     on_exit_code: str | None = Field(default=None, max_length=512, pattern=EXIT_CODE_PATTERN)
     """Digits with an optional trailing "*" that matches any rest."""
 
 
 class RetryStrategy(ApiModel):
     attempts: int = Field(default=1, ge=1, le=10)
+    """Attempts in all, 1 to 10 (1: no retry). An attempt counts once its work was placed."""
     evaluate_on_exit: list[EvaluateOnExit] = Field(default_factory=list, max_length=5)
+    """Up to 5 rules, checked in order, first match wins; when none matches, the attempt is retried
+    while attempts remain.
+    """
 
 
 class JobTimeout(ApiModel):
@@ -216,16 +257,20 @@ class JobTimeout(ApiModel):
 
 class PodTemplateMetadata(ApiModel):
     labels: Labels = Field(default_factory=dict)
+    """Labels of every pod (up to 64)."""
     annotations: Annotations = Field(default_factory=dict)
+    """Annotations of every pod (up to 64)."""
 
 
 class PodTemplate(ApiModel):
     """Merged last into every pod of the job, for Kubernetes power users."""
 
     metadata: PodTemplateMetadata | None = None
+    """Labels and annotations added to every pod."""
     spec: dict[str, Any] = Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
+    """Fields of a Kubernetes PodSpec, merged into every pod's spec."""
 
 
 class JobDefinitionType(StrEnum):
@@ -235,18 +280,27 @@ class JobDefinitionType(StrEnum):
 
 class JobDefinitionSpec(ApiModel):
     type: JobDefinitionType = JobDefinitionType.CONTAINER
+    """container (one container per attempt) or multinode (nodeProperties: several nodes started
+    together).
+    """
     parameters: Parameters = Field(default_factory=dict)
     """Defaults for "Ref::name" placeholders in command; a job's parameters override them."""
     container_properties: ContainerProperties | None = None
+    """The container of every attempt (type container)."""
     node_properties: NodeProperties | None = None
+    """The nodes of a multi-node parallel job (type multinode)."""
     retry_strategy: RetryStrategy | None = None
+    """How often a failed attempt is tried again, and when not (a job's own retryStrategy wins)."""
     timeout: JobTimeout | None = None
+    """How long an attempt may run (a job's own timeout wins)."""
     scheduling_priority: int | None = Field(default=None, ge=0, le=9999)
     """Order within a fair-share queue's share (higher first)."""
     tags: Tags = Field(default_factory=dict)
+    """Tags of the definition (up to 50; values up to 256 characters)."""
     propagate_tags: bool = False
     """Copy tags to the pods as labels or annotations."""
     pod_template: PodTemplate | None = None
+    """Merged last into every pod, for what the AWS fields do not say (Kubernetes power users)."""
     deregistered_revisions: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=list, max_length=10000
     )

@@ -35,6 +35,7 @@ class ComputeEnvironmentOrder(ApiModel):
     order: int = Field(ge=0, le=1000)
     """Environments are tried in ascending order."""
     compute_environment: ObjectName
+    """The name of a ComputeEnvironment."""
 
 
 class JobStateTimeLimitAction(ApiModel):
@@ -43,8 +44,11 @@ class JobStateTimeLimitAction(ApiModel):
     reason: str = Field(min_length=1, max_length=1024)
     """The blocking statusReason to act on, e.g. CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY."""
     state: Literal["RUNNABLE"] = "RUNNABLE"
+    """The state the job waits in: RUNNABLE."""
     max_time_seconds: int = Field(ge=600, le=86400)
+    """How long the job may wait for that reason, 600 to 86400 seconds."""
     action: Literal["CANCEL"] = "CANCEL"
+    """What happens then: CANCEL."""
 
 
 class JobQueueSpec(ApiModel):
@@ -57,14 +61,23 @@ class JobQueueSpec(ApiModel):
         Field(min_length=1, max_length=3),
         ListMapKey("computeEnvironment"),
     ]
+    """Up to 3 compute environments, tried in ascending order: a job goes to the first VALID,
+    ENABLED one that can fit it.
+    """
     scheduling_policy: ObjectName | None = None
     """A SchedulingPolicy (fair share); without one the queue is FIFO."""
     queueing_strategy: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO
+    """BEST_EFFORT_FIFO (later jobs that fit may pass one that waits for capacity) or STRICT_FIFO
+    (the head blocks every job behind it).
+    """
     job_state_time_limit_actions: Annotated[
         list[JobStateTimeLimitAction],
         Field(default_factory=list, max_length=5),
         ListMapKey("reason"),
     ]
+    """Cancel the job at the head of the queue once it has been RUNNABLE for maxTimeSeconds because
+    of reason (up to 5).
+    """
     allowed_namespaces: list[ObjectName] | None = Field(default=None, max_length=100)
     """Namespaces whose jobs this queue accepts; all when unset."""
 

@@ -287,12 +287,54 @@ _MESSAGES = {
     "missing": "required field is missing",
 }
 
+PATTERNS: dict[str, str] = {
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "a DNS-1123 label: lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit",
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$": "a DNS-1123 "
+    "subdomain: DNS labels joined by '.'",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name: letters, digits and '_', "
+    "not starting with a digit",
+    r"^[A-Za-z0-9.: \t]*\*?$": "letters, digits, '.', ':' and spaces, with an optional "
+    "trailing '*' that matches any rest",
+    r"^/": "an absolute path (starting with '/')",
+    r"^(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?(,(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?)*$": "array "
+    'indexes and ranges such as "3" or "0-4,9"',
+    r"^[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$": "a number of MiB such as 2048, "
+    'or a quantity such as "2Gi"',
+    r"^[0-9]*\*?$": 'digits with an optional trailing "*", such as "137" or "1*"',
+    r"^([Rr][Ee][Tt][Rr][Yy]|[Ee][Xx][Ii][Tt])$": "RETRY or EXIT (in any case)",
+    r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9]+)?$": 'an instance type such as "m5.xlarge", or a family '
+    'such as "m5"',
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*:[-._a-zA-Z0-9]+$": '"'
+    '<secret>:<key>", a Secret of the namespace and one of its keys',
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(:[1-9][0-9]*)?$": 'a JobDefinition: "name" or "name:revision"',
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(:(0|[1-9][0-9]*))?$": 'a job: "name", or "name:index" '
+    "for one child of an array",
+    r"^[A-Za-z0-9_]+$": "letters, digits and '_'",
+    r"^[0-9]+(:[0-9]+)?$": 'a user id, or "uid:gid"',
+    r"^[A-Za-z0-9_]+\*?$": "letters, digits and '_', with an optional trailing '*' for a prefix",
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$": 'a label key such as "team" or '
+    '"example.com/team"',
+    r"^([0-9]+|[0-9]*:[0-9]*)$": 'node indexes: "3", "0:2", "4:" or ":3"',
+}
+"""What each pattern of the schema means, in words (a test checks that every one has them)."""
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        words = PATTERNS.get(pattern)
+        if words is not None:
+            return f"must be {words}"
+    return str(_MESSAGES.get(error["type"], error["msg"]))
+
 
 def describe(error: ValidationError) -> list[str]:
-    """One line per error: the field path, then the rule it broke."""
+    """One line per error: the field path, then the rule it broke, in words."""
     lines = []
     for e in error.errors(include_url=False):
-        message = _MESSAGES.get(e["type"], e["msg"])
+        message = _message(e)
         path = _path(tuple(e["loc"]))
         lines.append(f"{path}: {message}" if path else message)
     return lines

@@ -204,6 +204,7 @@ class ResourceRequirement(ApiModel):
     """One resource a container needs, as in AWS Batch's resourceRequirements."""
 
     type: ResourceKind
+    """VCPU, MEMORY or GPU."""
     value: str = Field(min_length=1, max_length=AMOUNT_MAX_LENGTH)
     """A string, as in AWS Batch. VCPU: vCPUs ("2", "0.25") or millicores ("500m"); MEMORY: MiB
     ("2048") or a quantity ("2Gi"); GPU: a whole number ("1")."""

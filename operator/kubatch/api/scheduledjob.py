@@ -26,6 +26,7 @@ class JobTemplate(ApiModel):
     metadata: PodTemplateMetadata | None = None
     """Labels and annotations of every BatchJob made."""
     spec: BatchJobSpec
+    """The spec of each BatchJob, as a BatchJob's spec."""
 
 
 def _valid_cron(expression: str) -> bool:
@@ -52,12 +53,19 @@ class ScheduledJobSpec(ApiModel):
     time_zone: str | None = Field(default=None, max_length=64)
     """IANA time zone of the schedule, e.g. "Europe/Paris" (default UTC)."""
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    """What a run does while the previous one has not finished: Allow (run too), Forbid (skip until
+    it has) or Replace (terminate it).
+    """
     suspend: bool = False
+    """Make no runs while true (runs missed meanwhile are not made up)."""
     starting_deadline_seconds: int | None = Field(default=None, ge=0)
     """A run missed by more than this is skipped."""
     successful_jobs_history_limit: int = Field(default=3, ge=0, le=1000)
+    """How many SUCCEEDED runs to keep (older ones are deleted)."""
     failed_jobs_history_limit: int = Field(default=1, ge=0, le=1000)
+    """How many FAILED runs to keep (older ones are deleted)."""
     job_template: JobTemplate
+    """The BatchJob each run submits."""
 
     __rules__ = (
         Rule(

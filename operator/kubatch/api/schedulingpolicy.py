@@ -39,10 +39,12 @@ class FairsharePolicy(ApiModel):
         Field(default_factory=list, max_length=500),
         ListMapKey("shareIdentifier"),
     ]
+    """The weight of each share identifier (or prefix ending in "*"); others weigh 1."""
 
 
 class SchedulingPolicySpec(ApiModel):
     fairshare_policy: FairsharePolicy = Field(default_factory=FairsharePolicy)
+    """How the queues that name this policy share their compute among shareIdentifiers."""
 
 
 class SchedulingPolicyStatus(StatusModel):

@@ -184,8 +184,10 @@ class Dispatcher:
 
     def _blockers(self, decisions: Decisions, now: datetime, result: Dispatched) -> None:
         blockers: dict[JobKey, str] = {}
+        details: dict[JobKey, str | None] = {}
         for waiting in decisions.waiting:
             blockers.setdefault(waiting.item.job, waiting.reason)
+            details.setdefault(waiting.item.job, waiting.detail)
         best = positions(decisions.waiting)
         for key in self.blocked | blockers.keys():
             record = self.store.record(key)
@@ -196,8 +198,14 @@ class Dispatcher:
             )
             if record.blocker != blocker:
                 record.blocked_since = now if blocker else None
-            if (record.blocker, record.position) != (blocker, position):
-                record.blocker, record.position = blocker, position
+            detail = details.get(key) if blocker else None
+            if (record.blocker, record.blocker_detail, record.position) != (
+                blocker,
+                detail,
+                position,
+            ):
+                record.blocker, record.blocker_detail = blocker, detail
+                record.position = position
                 result.changes.touched.add(key)
         self.blocked = set(blockers)
 

@@ -80,6 +80,8 @@ class JobRecord:
     history: list[Attempt] = field(default_factory=list)
     """Finished attempts of a single job (arrays keep each child's last one)."""
     blocker: str | None = None
+    blocker_detail: str | None = None
+    """What the blocker means for this job, in words."""
     """Why RUNNABLE work is not placed, from the scheduler."""
     blocked_since: datetime | None = None
     """Since when the blocker has been what it is."""

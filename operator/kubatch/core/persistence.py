@@ -21,7 +21,11 @@ def job_status(record: JobRecord, observed_generation: int | None = None) -> Bat
     only for children that are in flight, retried or failed)."""
     status = BatchJobStatus(
         status=record.status,
-        status_reason=record.blocker
+        status_reason=(
+            f"{record.blocker} - {record.blocker_detail}"
+            if record.blocker_detail
+            else record.blocker
+        )
         if record.status == S.RUNNABLE and record.blocker
         else record.reason,
         observed_generation=observed_generation,

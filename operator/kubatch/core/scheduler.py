@@ -129,6 +129,8 @@ class Waiting:
     count: int
     reason: str
     position: int | None
+    detail: str | None = None
+    """What the reason means for this item, in words (AWS: "CODE - message")."""
 
 
 @dataclass
@@ -202,6 +204,21 @@ class _Pool:
         return best
 
 
+def _amount(r: Resources) -> str:
+    text = f"{r.millicpu / 1000:g} vCPU, {r.memory // (1024 * 1024)} MiB"
+    return text + (f", {r.gpus} GPU" if r.gpus else "")
+
+
+def too_large(r: Resources, pools: Sequence[_Pool]) -> str:
+    """Why a request can never be placed: what it asks, and what each environment holds."""
+    held = []
+    for pool in pools:
+        largest = max(pool.largest, key=lambda a: (a.millicpu, a.memory), default=None)
+        node = f"nodes of at most {_amount(largest)}" if largest else "no node shape"
+        held.append(f"{pool.env.name}: maxvCpus {pool.env.max_vcpus}, {node}")
+    return f"the job needs {_amount(r)}; " + ("; ".join(held) or "its queue has no environment")
+
+
 def schedule(snapshot: Snapshot) -> Decisions:
     """Place what fits now, say why the rest waits, and plan capacity."""
     pools = {e.name: _Pool(e) for e in snapshot.environments}
@@ -216,14 +233,17 @@ def schedule(snapshot: Snapshot) -> Decisions:
         held = queue.allocated_millicpu
         for item in queue.items:
             if item.problem is not None:
-                decisions.waiting.append(Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None))
+                decisions.waiting.append(
+                    Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None, item.problem)
+                )
                 continue
             key = (queue.name, item.resources)
             ever = ever_cache.get(key)
             if ever is None:
                 ever = ever_cache[key] = any(p.could_ever_hold(item.resources) for p in ordered)
             if not ever:
-                decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None))
+                detail = too_large(item.resources, ordered)
+                decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
                 continue
             remaining = item.count
             if head is None:

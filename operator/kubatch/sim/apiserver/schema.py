@@ -27,9 +27,62 @@ RULES_NOT_CHECKED = (
     "some validation rules were not checked because the object was invalid; "
     "correct the existing errors to complete validation"
 )
-# The jsonschema keywords whose failures a real API server reports as TypeInvalid or
-# NotSupported: the "blocking" errors that keep it from evaluating CEL rules.
-_BLOCKING = frozenset({"type", "enum"})
+# The jsonschema keywords whose failures a real API server (1.28) reports as TypeInvalid,
+# NotSupported, Required, TooMany or TooLong: the "blocking" errors that keep it from
+# evaluating CEL rules.
+_BLOCKING = frozenset({"type", "enum", "required", "maxItems", "maxLength", "maxProperties"})
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return _JSON_TYPES.get(type(value), "object")
+
+
+def _shown(value: Any) -> str:
+    """A value as a real server shows it in "Invalid value: ..." (objects by their type)."""
+    if isinstance(value, dict | list):
+        return json.dumps(_json_type(value))
+    return json.dumps(value)
+
+
+def _error(e: Any) -> str:
+    """One schema error as a real API server words it: the field, then the rule. Lists and
+    long strings are never echoed."""
+    path = _path(tuple(e.absolute_path))
+    value, limit, keyword = e.instance, e.validator_value, e.validator
+    if keyword == "required":
+        missing = str(e.message).split("'")[1] if "'" in str(e.message) else ""
+        return f"{path + '.' if path else ''}{missing}: Required value"
+    if keyword in ("maxItems", "maxProperties"):
+        return f"{path}: Too many: {len(value)}: must have at most {limit} items"
+    if keyword == "maxLength":
+        return f"{path}: Too long: may not be longer than {limit}"
+    invalid = f"{path}: Invalid value: {_shown(value)}: {path} in body"
+    if keyword == "minItems":
+        count = len(value)
+        return f"{path}: Invalid value: {count}: {path} in body should have at least {limit} items"
+    if keyword == "minLength":
+        return f"{invalid} should be at least {limit} chars long"
+    if keyword == "pattern":
+        return f"{invalid} should match '{limit}'"
+    if keyword == "enum":
+        supported = ", ".join(json.dumps(v) for v in limit)
+        return f"{path}: Unsupported value: {_shown(value)}: supported values: {supported}"
+    if keyword in ("minimum", "maximum"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            limit = int(limit)
+        relation = "greater" if keyword == "minimum" else "less"
+        return f"{invalid} should be {relation} than or equal to {limit}"
+    if keyword == "type":
+        kind = _json_type(value)
+        return f'{path}: Invalid value: "{kind}": {path} in body must be of type {limit}: "{kind}"'
+    return f"{path}: {e.message}"
 
 
 def _truncating(keyword: str) -> Any:
@@ -231,7 +284,7 @@ def admit(
     value.update(kept)
     value = apply_defaults(schema, value)
     found = list(OpenApiValidator(schema).iter_errors(value))
-    errors += [f"{_path(tuple(e.absolute_path))}: {e.message}" for e in found]
+    errors += [_error(e) for e in found]
     mistyped = _int_or_string_errors(schema, value, ())
     errors += mistyped
     blocking = bool(mistyped) or any(e.validator in _BLOCKING for e in found)
