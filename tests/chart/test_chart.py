@@ -224,3 +224,19 @@ def test_the_dashboard_shows_the_four_views() -> None:
         "kubatch_jobs_finished_total",
         "kubatch_compute_environment_vcpus",
     } <= queried
+
+
+@pytest.mark.parametrize(
+    ("values", "provider"),
+    [
+        ([], "unmanaged"),
+        (["simulatedNodes.enabled=true"], "simulated"),
+        (["operator.defaultProvider=cluster-api"], "cluster-api"),
+    ],
+    ids=["real_cluster", "simulated_nodes", "named"],
+)
+def test_the_default_provider_follows_simulated_nodes(values: list[str], provider: str) -> None:
+    """No fake nodes on a real cluster unless asked for."""
+    container = _workload(render(values), "operator")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBATCH_DEFAULT_PROVIDER"] == provider

@@ -112,7 +112,7 @@ def _job_status(api: client.ApiClient, namespace: str, name: str) -> str | None:
 
 
 def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> None:
-    helm(
+    installed = helm(
         plane,
         "install",
         RELEASE,
@@ -125,6 +125,9 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
         "--set",
         "operator.scaleInAfterSeconds=5",
     )
+    notes = installed.stdout.split("NOTES:", 1)[1]
+    assert "kubectl apply -f examples/" in notes
+    assert "https://" not in notes, "kubectl cannot apply a directory URL"
     api = config.new_client_from_config(str(plane.kubeconfig))
     core = client.CoreV1Api(api)
     documents = _manifest(plane)

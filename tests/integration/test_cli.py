@@ -85,7 +85,10 @@ def test_listings_as_tables_json_and_yaml(scenario: Scenario) -> None:
     assert "ok" in table.output
     assert "SUCCEEDED" in table.output
     only_failed = json.loads(run(scenario, "-o", "json", "list", "--status", "FAILED").output)
-    assert [j["metadata"]["name"] for j in only_failed] == ["bad"]
+    assert only_failed["kind"] == "List"
+    assert [j["metadata"]["name"] for j in only_failed["items"]] == ["bad"]
+    after = json.loads(run(scenario, "list", "--status", "FAILED", "-o", "json").output)
+    assert after == only_failed, "-o works after the subcommand too"
     assert "name: ok" in run(scenario, "-o", "yaml", "list", "--queue", queue).output
     queues = run(scenario, "queues")
     assert queue in queues.output
@@ -142,3 +145,79 @@ def test_errors_say_what_is_wrong(scenario: Scenario, tmp_path: Path) -> None:
     unreachable = CliRunner().invoke(cli, ["--kubeconfig", str(dead), "list"])
     assert unreachable.exit_code == 1
     assert "cannot reach the cluster" in unreachable.output
+
+
+def test_submit_takes_every_aws_option_and_says_how_it_ended(scenario: Scenario) -> None:
+    _, queue = setup(scenario)
+    done = run(
+        scenario,
+        "submit",
+        "tagged",
+        "-q",
+        queue,
+        "-d",
+        "def",
+        "--tag",
+        "team=render",
+        "--timeout",
+        "120",
+        "--scheduling-priority",
+        "7",
+        "--wait",
+    )
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[-1] == "tagged SUCCEEDED after 1 attempt(s)"
+    spec = scenario.get("tagged")["spec"]
+    assert spec["tags"] == {"team": "render"}
+    assert spec["timeout"] == {"attemptDurationSeconds": 120}
+    assert spec["schedulingPriorityOverride"] == 7
+
+
+def test_submit_warns_when_its_queue_or_definition_does_not_exist_yet(
+    scenario: Scenario,
+) -> None:
+    done = run(scenario, "submit", "early", "-q", "later-q", "-d", "later-def")
+    assert done.exit_code == 0, done.output
+    assert "warning: JobQueue later-q does not exist yet: the job waits until it does" in (
+        done.output
+    )
+    assert (
+        f"warning: JobDefinition {scenario.namespace}/later-def does not exist yet: "
+        "the job waits until it does" in done.output
+    )
+    waited = run(
+        scenario,
+        "submit",
+        "stuck",
+        "-q",
+        "later-q",
+        "-d",
+        "later-def",
+        "--wait",
+        "--wait-timeout",
+        "2",
+    )
+    assert waited.exit_code == 1
+    assert waited.output.splitlines()[-1].startswith("Error: stuck is still ")
+    assert waited.output.splitlines()[-1].endswith(" after 2s")
+
+
+def test_logs_say_which_children_and_attempts_exist(scenario: Scenario) -> None:
+    _, queue = setup(scenario)
+    assert (
+        run(
+            scenario, "submit", "arr", "-q", queue, "-d", "def", "--array-size", "3", "--wait"
+        ).exit_code
+        == 0
+    )
+    assert run(scenario, "submit", "one", "-q", queue, "-d", "def", "--wait").exit_code == 0
+    cases = [
+        (("arr",), "Error: arr is an array job: say which child with --index (0-2)"),
+        (("arr", "--index", "7"), "Error: arr has no child 7: its children are 0-2"),
+        (("one", "--index", "1"), "Error: one is not an array job: it has no --index"),
+        (("one", "--attempt", "3"), "Error: one has no attempt 3 (attempts so far in the job: 1)"),
+    ]
+    for args, says in cases:
+        result = run(scenario, "logs", *args)
+        assert result.exit_code != 0
+        assert result.output.strip().splitlines()[-1] == says, result.output

@@ -75,6 +75,26 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+OUTPUTS = ("table", "json", "yaml")
+
+
+def output_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-o/--output after the subcommand too (kubatch list -o json), as before it."""
+
+    def chosen(click_ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        found = click_ctx.find_object(Context)
+        if value and found is not None:
+            found.output = value
+
+    option = click.option(
+        "--output",
+        "-o",
+        type=click.Choice(OUTPUTS),
+        callback=chosen,
+        expose_value=False,
+        help="table, json or yaml",
+    )
+    return option(command)
 
 
 @contextmanager
@@ -95,6 +115,9 @@ def api_errors(what: str) -> Iterator[None]:
 
 
 def emit(ctx: Context, data: Any, table: Callable[[], Table | str]) -> None:
+    """Print a table, or the objects as JSON or YAML: a list as kubectl prints one, a List."""
+    if isinstance(data, list):
+        data = {"apiVersion": "v1", "kind": "List", "metadata": {}, "items": data}
     if ctx.output == "json":
         click.echo(json.dumps(data, indent=2, default=str))
     elif ctx.output == "yaml":
@@ -154,6 +177,9 @@ def build_job(
     attempts: int | None,
     timeout: int | None,
     annotations: tuple[str, ...] = (),
+    share_identifier: str | None = None,
+    scheduling_priority: int | None = None,
+    tags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The BatchJob manifest for the submit options (validated by the caller)."""
     spec: dict[str, Any] = {"jobQueue": queue, "jobDefinition": definition}
@@ -192,6 +218,12 @@ def build_job(
         spec["retryStrategy"] = {"attempts": attempts}
     if timeout is not None:
         spec["timeout"] = {"attemptDurationSeconds": timeout}
+    if share_identifier is not None:
+        spec["shareIdentifier"] = share_identifier
+    if scheduling_priority is not None:
+        spec["schedulingPriorityOverride"] = scheduling_priority
+    if tags:
+        spec["tags"] = _key_values(tags, "--tag")
     metadata: dict[str, Any] = (
         {"name": name} if name else {"generateName": f"{definition.partition(':')[0]}-"}
     )
@@ -222,7 +254,10 @@ def build_job(
 @click.option("--memory", help='MEMORY override (MiB "2048", or "2Gi")')
 @click.option("--gpus", type=int, help="GPU override")
 @click.option("--attempts", type=int, help="retryStrategy.attempts override")
-@click.option("--timeout", type=int, help="attemptDurationSeconds override")
+@click.option("--timeout", type=int, help="attemptDurationSeconds override (60 or more)")
+@click.option("--share-identifier", help="the fair-share identifier (fair-share queues)")
+@click.option("--scheduling-priority", type=int, help="schedulingPriorityOverride (0-9999)")
+@click.option("--tag", multiple=True, metavar="KEY=VALUE", help="a tag of the job")
 @click.option(
     "--annotation", "-a", multiple=True, metavar="KEY=VALUE", help="an annotation of the job"
 )
@@ -230,7 +265,14 @@ def build_job(
 @click.option(
     "--follow", "-f", is_flag=True, help="like --wait, printing each change as it happens"
 )
+@click.option(
+    "--wait-timeout",
+    type=float,
+    metavar="SECONDS",
+    help="with --wait or --follow: give up after this long (exit 1)",
+)
 @click.argument("command", nargs=-1)
+@output_option
 @pass_context
 def submit(
     ctx: Context,
@@ -246,9 +288,13 @@ def submit(
     gpus: int | None,
     attempts: int | None,
     timeout: int | None,
+    share_identifier: str | None,
+    scheduling_priority: int | None,
+    tag: tuple[str, ...],
     annotation: tuple[str, ...],
     wait: bool,
     follow: bool,
+    wait_timeout: float | None,
     command: tuple[str, ...],
 ) -> None:
     """Submit a job (arguments after -- replace the definition's command)."""
@@ -267,6 +313,9 @@ def submit(
         attempts,
         timeout,
         annotation,
+        share_identifier,
+        scheduling_priority,
+        tag,
     )
     try:
         parse(
@@ -280,6 +329,7 @@ def submit(
         )
     except InvalidManifest as e:
         raise click.UsageError("\n".join(e.errors)) from None
+    _warn_if_missing(ctx, queue, definition)
     with api_errors("submitting the job"):
         created = ctx.custom.create_namespaced_custom_object(
             GROUP, VERSION, ctx.ns, "batchjobs", manifest
@@ -290,9 +340,41 @@ def submit(
     else:
         click.echo(f"submitted BatchJob {ctx.ns}/{job_name} (uid {created['metadata']['uid']})")
     if wait or follow:
-        status = watch(ctx, job_name, follow)
+        status = watch(ctx, job_name, follow, wait_timeout)
+        attempts_made = status.get("attemptCount", 0)
+        outcome = f"{job_name} {status.get('status')} after {attempts_made} attempt(s)"
         if status.get("status") != "SUCCEEDED":
-            raise Failure(f"{job_name} {status.get('status')}: {status.get('statusReason', '')}")
+            raise Failure(f"{outcome}: {status.get('statusReason', '')}")
+        click.echo(outcome)
+
+
+def _warn_if_missing(ctx: Context, queue: str, definition: str) -> None:
+    """The job would wait for them: say so, but submit (objects may come in any order)."""
+    name = definition.partition(":")[0]
+    checks: tuple[tuple[str, Callable[[], object]], ...] = (
+        (
+            "JobQueue",
+            lambda: ctx.custom.get_cluster_custom_object(GROUP, VERSION, "jobqueues", queue),
+        ),
+        (
+            "JobDefinition",
+            lambda: ctx.custom.get_namespaced_custom_object(
+                GROUP, VERSION, ctx.ns, "jobdefinitions", name
+            ),
+        ),
+    )
+    for kind, read in checks:
+        try:
+            read()
+        except ApiException as e:
+            if e.status == 404:
+                subject = queue if kind == "JobQueue" else f"{ctx.ns}/{name}"
+                click.echo(
+                    f"warning: {kind} {subject} does not exist yet: the job waits until it does",
+                    err=True,
+                )
+        except (urllib3.exceptions.HTTPError, OSError):
+            return  # submitting will say the cluster cannot be reached
 
 
 def _line(status: dict[str, Any]) -> str:
@@ -306,8 +388,11 @@ def _line(status: dict[str, Any]) -> str:
     return text
 
 
-def watch(ctx: Context, name: str, follow: bool, interval: float = 0.5) -> dict[str, Any]:
+def watch(
+    ctx: Context, name: str, follow: bool, timeout: float | None = None, interval: float = 0.5
+) -> dict[str, Any]:
     last = ""
+    began = time.monotonic()
     while True:
         status = _job(ctx, name).get("status") or {}
         line = _line(status)
@@ -316,6 +401,10 @@ def watch(ctx: Context, name: str, follow: bool, interval: float = 0.5) -> dict[
             last = line
         if status.get("status") in TERMINAL:
             return status
+        if timeout is not None and time.monotonic() - began > timeout:
+            raise Failure(
+                f"{name} is still {status.get('status') or 'SUBMITTED'} after {timeout:g}s"
+            )
         time.sleep(interval)
 
 
@@ -324,6 +413,7 @@ def watch(ctx: Context, name: str, follow: bool, interval: float = 0.5) -> dict[
 
 @click.command()
 @click.argument("name")
+@output_option
 @pass_context
 def describe(ctx: Context, name: str) -> None:
     """Status, reason, attempts, array summary, dependencies and queue position of a job."""
@@ -400,6 +490,7 @@ def describe(ctx: Context, name: str) -> None:
     help="only jobs in this state",
 )
 @click.option("--all-namespaces", "-A", is_flag=True)
+@output_option
 @pass_context
 def list_jobs(ctx: Context, queue: str | None, status: str | None, all_namespaces: bool) -> None:
     """Jobs, like aws batch list-jobs."""
@@ -496,8 +587,15 @@ terminate = _stop_command(
 def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow: bool) -> None:
     """Print the container log of one attempt."""
     job = _job(ctx, name)
-    if job["spec"].get("arrayProperties") and index is None:
-        raise click.UsageError(f"{name} is an array job: say which child with --index")
+    size = int((job["spec"].get("arrayProperties") or {}).get("size") or 0)
+    if size and index is None:
+        raise click.UsageError(
+            f"{name} is an array job: say which child with --index (0-{size - 1})"
+        )
+    if index is not None and not size:
+        raise click.UsageError(f"{name} is not an array job: it has no --index")
+    if index is not None and not 0 <= index < size:
+        raise click.UsageError(f"{name} has no child {index}: its children are 0-{size - 1}")
     selector = f"{LABEL_JOB_NAME}={name}"
     if index is not None:
         selector += f",{LABEL_ARRAY_INDEX}={index}"
@@ -507,7 +605,17 @@ def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow
         pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
     pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == job["metadata"]["uid"]]
     if not pods:
-        raise Failure(f"{name} has no pod for that attempt yet")
+        status = job.get("status") or {}
+        which = f"{name}" + (f" child {index}" if index is not None else "")
+        if attempt is not None:
+            raise Failure(
+                f"{which} has no attempt {attempt} (attempts so far in the job: "
+                f"{status.get('attemptCount', 0)})"
+            )
+        raise Failure(
+            f"{which} has not started an attempt yet (the job is "
+            f"{status.get('status') or 'SUBMITTED'}): no log to show"
+        )
     pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))
     with api_errors(f"the log of {pod.metadata.name}"):
         if follow:
@@ -524,6 +632,7 @@ def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow
 
 
 @click.command()
+@output_option
 @pass_context
 def queues(ctx: Context) -> None:
     """Job queues: priority, state, jobs per state, oldest wait."""
@@ -551,6 +660,7 @@ def queues(ctx: Context) -> None:
 
 
 @click.command()
+@output_option
 @pass_context
 def environments(ctx: Context) -> None:
     """Compute environments: desired, ready and allocated capacity."""

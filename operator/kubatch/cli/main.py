@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -34,16 +35,58 @@ def cli(
     click_ctx.obj = Context(kubeconfig.split(":")[0] if kubeconfig else None, namespace, output)
 
 
+def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        else:
+            found.append(path)
+    return found
+
+
+def _documents(path: Path) -> list[tuple[str, Any]]:
+    """(where, document) for every object of a file: YAML documents, a YAML list of
+    objects, or a kubectl List's items. Bad YAML raises ValueError naming file and line."""
+    try:
+        loaded = list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}: not valid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot be read: {e}") from None
+    found: list[tuple[str, Any]] = []
+    for index, document in enumerate(loaded):
+        if document is None:
+            continue
+        if isinstance(document, dict) and document.get("kind") == "List":
+            document = document.get("items") or []
+        if isinstance(document, list):
+            found += [(f"{path}#{index}[{i}]", item) for i, item in enumerate(document)]
+        else:
+            found.append((f"{path}#{index}", document))
+    return found
+
+
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
-    """Check manifests against the Kubatch API without a cluster."""
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check manifests (files or folders of them) against the Kubatch API, without a cluster."""
     failed = 0
-    for path in files:
-        for index, document in enumerate(yaml.safe_load_all(path.read_text())):
-            if not document:
+    for path in _manifest_files(paths):
+        try:
+            documents = _documents(path)
+        except ValueError as e:
+            failed += 1
+            click.echo(str(e), err=True)
+            continue
+        for where, document in documents:
+            if not isinstance(document, dict):
+                failed += 1
+                click.echo(f"{where}: not a Kubernetes object (a mapping with kind)", err=True)
                 continue
-            where = f"{path}#{index}"
             try:
                 resource = parse(document)
             except InvalidManifest as e:
