@@ -11,7 +11,8 @@ import pytest
 
 from kubatch.api.resources import MIB, Resources
 from kubatch.api.schedulingpolicy import FairsharePolicy
-from kubatch.core.fairshare import Candidate, decayed, fair_order, reservation_cap, weight_for
+from kubatch.core.fairshare import decayed, reservation_cap, weight_for
+from kubatch.core.runqueues import RunQueues
 from kubatch.core.scheduler import Environment, Node, Queue, Snapshot, WorkItem, schedule
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,27 +58,33 @@ def test_compute_reservation_keeps_room_for_shares_not_yet_active(
     assert reservation_cap(100_000, reservation, active) == pytest.approx(100_000 * usable, abs=1)
 
 
+def run_queue(*jobs: tuple[str, str, int, int], count: int = 1) -> RunQueues:
+    """A queue "q" of 1-vCPU jobs given as (name, share, schedulingPriority, order)."""
+    runq = RunQueues()
+    for name, share, priority, order in jobs:
+        index = None if count == 1 else 0
+        item = WorkItem(("ns", name), index, "q", Resources(1000, MIB), count)
+        runq.put(("ns", name), "q", share, priority, [((order,), item)])
+    return runq
+
+
 def test_the_share_with_the_lowest_usage_goes_first() -> None:
-    candidates = [Candidate("a", 0, 1000, 1), Candidate("b", 0, 1000, 2)]
-    assert fair_order(candidates, {"a": 10.0, "b": 1.0}, {"a": 1.0, "b": 1.0}) == [1, 0]
+    runq = run_queue(("a1", "a", 0, 1), ("b1", "b", 0, 2))
+    fair = runq.fair("q", {"a": 10.0, "b": 1.0}, {"a": 1.0, "b": 1.0})
+    assert [i.job[1] for i in fair] == ["b1", "a1"]
 
 
 def test_within_a_share_higher_priority_then_submission_order() -> None:
-    candidates = [
-        Candidate("a", 0, 1000, 1),
-        Candidate("a", 5, 1000, 2),
-        Candidate("a", 5, 1000, 3),
-    ]
-    assert fair_order(candidates, {}, {"a": 1.0}) == [1, 2, 0]
+    runq = run_queue(("first", "a", 0, 1), ("second", "a", 5, 2), ("third", "a", 5, 3))
+    assert [i.job[1] for i in runq.fair("q", {}, {"a": 1.0})] == ["second", "third", "first"]
 
 
 def test_one_pass_interleaves_shares_by_weight() -> None:
-    candidates = [Candidate("light", 0, 1000, i) for i in range(30)]
-    candidates += [Candidate("heavy", 0, 1000, 100 + i) for i in range(30)]
-    order = fair_order(candidates, {}, {"light": 0.5, "heavy": 1.0})
-    first = Counter(candidates[i].share for i in order[:30])
-    assert first["light"] == 20
-    assert first["heavy"] == 10
+    jobs = [(f"light{i}", "light", 0, i) for i in range(30)]
+    jobs += [(f"heavy{i}", "heavy", 0, 100 + i) for i in range(30)]
+    fair = list(run_queue(*jobs).fair("q", {}, {"light": 0.5, "heavy": 1.0}))
+    first = Counter(i.job[1].rstrip("0123456789") for i in fair[:30])
+    assert first == Counter({"light": 20, "heavy": 10})
 
 
 def simulate(
@@ -99,15 +106,11 @@ def simulate(
                 usage.get(share, 0.0), now_running[share], weights[share], 1, p.share_decay_seconds
             )
         free = slots - len(running)
-        items = [
-            WorkItem(("ns", f"{s}-{tick}-{i}"), None, "q", Resources(1000, MIB))
-            for s in shares
-            for i in range(slots)
+        jobs = [
+            (f"{s}-{tick}-{i}", s, 0, n)
+            for n, (s, i) in enumerate((s, i) for s in shares for i in range(slots))
         ]
-        candidates = [
-            Candidate(item.job[1].split("-")[0], 0, 1000, (tick, n)) for n, item in enumerate(items)
-        ]
-        ordered = tuple(items[i] for i in fair_order(candidates, usage, weights))
+        ordered = tuple(run_queue(*jobs).fair("q", usage, weights))
         node = Node(
             "n", Resources(slots * 1000, 64 * 1024 * MIB), Resources(free * 1000, 64 * 1024 * MIB)
         )
@@ -152,15 +155,13 @@ def test_reservation_caps_what_active_shares_take() -> None:
 
 
 def test_array_children_are_interleaved_one_by_one() -> None:
-    from kubatch.core.dispatch import split_children
-
-    entries = [
-        ((0,), WorkItem(("ns", "heavy"), 0, "q", Resources(1000, MIB), count=6)),
-        ((1,), WorkItem(("ns", "light"), 0, "q", Resources(1000, MIB), count=6)),
-    ]
-    items = [i for _, i in split_children(entries)]
-    assert [(i.job[1], i.index, i.count) for i in items[:2]] == [("heavy", 0, 1), ("heavy", 1, 1)]
-    candidates = [Candidate(i.job[1], 0, 1000, n) for n, i in enumerate(items)]
-    order = fair_order(candidates, {}, {"light": 0.5, "heavy": 1.0})
-    first = Counter(items[i].job[1] for i in order[:6])
-    assert first == Counter({"light": 4, "heavy": 2})
+    runq = RunQueues()
+    for order, name in enumerate(["heavy", "light"]):
+        item = WorkItem(("ns", name), 0, "q", Resources(1000, MIB), count=6)
+        runq.put(("ns", name), "q", name, 0, [((order,), item)])
+    fair = list(runq.fair("q", {}, {"light": 0.5, "heavy": 1.0}))
+    assert all(i.count == 1 for i in fair)
+    assert len(fair) == 12
+    assert [(i.job[1], i.index) for i in fair[:2]] == [("heavy", 0), ("light", 0)]
+    assert Counter(i.job[1] for i in fair[:6]) == Counter({"light": 4, "heavy": 2})
+    assert [i.index for i in fair if i.job[1] == "heavy"] == list(range(6))

@@ -1,9 +1,11 @@
-"""Invariants of any scheduling pass (hypothesis): nothing is over-committed, and a higher
-priority item that fits is never left waiting while a lower priority one takes its room."""
+"""Invariants of any scheduling pass (hypothesis): nothing is over-committed, a higher
+priority item that fits is never left waiting while a lower priority one takes its room, and
+a pass that stops a queue's walk early decides exactly what a walk of every item decides."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -14,6 +16,9 @@ from kubatch.api.resources import MIB, Resources
 from kubatch.core.catalog import CATALOG
 from kubatch.core.scheduler import (
     INSUFFICIENT_CAPACITY,
+    JOB_RESOURCE_REQUIREMENT,
+    MAX_RESOURCE,
+    Decisions,
     Environment,
     Node,
     Queue,
@@ -33,13 +38,16 @@ resources = st.builds(
 )
 
 
+ready = st.sampled_from([True, True, True, False])
+
+
 @st.composite
 def snapshots(draw: st.DrawFn) -> Snapshot:
     env_names = [f"e{i}" for i in range(draw(st.integers(1, 3)))]
     envs = []
     for name in env_names:
         nodes = tuple(
-            Node(f"{name}-n{j}", r, r, free_pods=draw(st.integers(0, 4)))
+            Node(f"{name}-n{j}", r, r, free_pods=draw(st.integers(0, 4)), ready=draw(ready))
             for j, r in enumerate(draw(st.lists(resources, max_size=4)))
         )
         envs.append(
@@ -53,11 +61,20 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             )
         )
     queues = []
+    sizes = st.tuples(resources, st.sampled_from([1, 1, 1, 2, 5]))
+    problem = draw(st.integers(-1, 12))
     for q in range(draw(st.integers(1, 3))):
         order = tuple(draw(st.permutations(env_names))[: draw(st.integers(1, len(env_names)))])
         items = tuple(
-            WorkItem(("ns", f"q{q}-j{k}"), None, f"q{q}", r)
-            for k, r in enumerate(draw(st.lists(resources, max_size=8)))
+            WorkItem(
+                ("ns", f"q{q}-j{k}"),
+                None if count == 1 else 0,
+                f"q{q}",
+                r,
+                count,
+                "no MEMORY requirement" if k == problem else None,
+            )
+            for k, (r, count) in enumerate(draw(st.lists(sizes, max_size=12)))
         )
         strategy = draw(st.sampled_from(list(QueueingStrategy)))
         queues.append(Queue(f"q{q}", draw(st.integers(0, 5)), order, strategy, items))
@@ -123,3 +140,61 @@ def test_higher_priority_work_that_fits_is_never_passed_over(snapshot: Snapshot)
                 f"{waiting.item.job} (priority {high.priority}) waits while {p.job} "
                 f"(priority {low.priority}) took room it fits in"
             )
+
+
+Verdict = tuple[str, str | None, int, int | None]
+"""reason, detail, count, position (when shown)"""
+
+
+def _verdicts(
+    decisions: Decisions, shown: int | None
+) -> dict[tuple[tuple[str, str], int | None], Verdict]:
+    return {
+        (w.item.job, w.item.index): (
+            w.reason,
+            w.detail,
+            w.count,
+            w.position if shown is None or (w.position or 0) <= shown else None,
+        )
+        for w in decisions.waiting
+    }
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots(), st.integers(1, 6), st.booleans())
+def test_a_pass_that_stops_early_decides_as_a_walk_of_every_item(
+    snapshot: Snapshot, shown: int, streamed: bool
+) -> None:
+    full = schedule(snapshot)
+    quick_snapshot = replace(snapshot, positions_shown=shown)
+    if streamed:  # as the dispatcher gives them: an iterator, and the requests counted
+        queues = []
+        for q in snapshot.queues:
+            items = tuple(q.items)
+            counted: Counter[Resources] = Counter()
+            for i in items:
+                if i.problem is None:
+                    counted[i.resources] += i.count
+            queues.append(replace(q, items=iter(items), sizes=counted))
+        quick_snapshot = replace(quick_snapshot, queues=tuple(queues))
+    quick = schedule(quick_snapshot)
+    assert quick.placements == full.placements
+    assert quick.plans == full.plans
+    visited = _verdicts(quick, shown)
+    for (job, index), (reason, detail, count, position) in _verdicts(full, shown).items():
+        found = visited.get((job, index))
+        if found is not None:
+            assert found == (reason, detail, count, position)
+            continue
+        item = next(i for q in snapshot.queues for i in q.items if (i.job, i.index) == (job, index))
+        tail = quick.tails[item.queue]
+        expected = (
+            JOB_RESOURCE_REQUIREMENT
+            if item.problem
+            else MAX_RESOURCE
+            if item.resources in tail.never
+            else tail.reason
+        )
+        assert (reason, position) == (expected, None), (job, index)
+        if reason == MAX_RESOURCE:
+            assert detail == tail.never[item.resources]

@@ -9,23 +9,26 @@ time-limit cancellations, capacity plans for the providers and environment statu
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..api import SchedulingPolicy
 from ..api.common import JobStatus, State
 from ..api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
+from ..api.resources import Resources
 from ..autoscaling.types import NodeShape, PoolPlan, ResizeRequest
 from ..keys import LABEL_COMPUTE_ENVIRONMENT
 from .catalog import PODS_PER_NODE
 from .effects import ResizePool
-from .fairshare import Candidate, decayed, fair_order, reservation_cap, weight_for
 from .finalizers import deleting_status, environment_holds, is_deleting
 from .jobs import Changes
 from .lifecycle import JobRecord
+from .runqueues import Ordered, RunQueues
 from .scheduler import (
+    JOB_RESOURCE_REQUIREMENT,
+    MAX_RESOURCE,
     NEVER_PLACEABLE,
     CapacityPlan,
     Decisions,
@@ -33,18 +36,20 @@ from .scheduler import (
     Node,
     Queue,
     Snapshot,
+    Tail,
     WorkItem,
-    positions,
     schedule,
 )
+from .shares import Shares
 from .state import EnvState, JobKey, Store
-from .statuses import StatusBook, shares_status, timestamp, validity
+from .statuses import StatusBook, timestamp, validity
 
-Ordered = list[tuple[tuple[Any, ...], WorkItem]]
 UNAVAILABLE_FOR = timedelta(minutes=5)
 """How long a shape a provider could not supply is not asked for again."""
-FAIR_SHARE_SPLIT = 2000
-"""Array children taken one by one in a fair-share queue (the rest stays one item)."""
+POSITIONS_SHOWN = 100
+"""Waiting places numbered in each queue (status.positionInQueue); behind them a job says
+only why it waits, so that placing one job does not rewrite the status of every job behind
+it."""
 
 
 def work_items(key: JobKey, record: JobRecord) -> Ordered:
@@ -74,22 +79,6 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
     return found
 
 
-def split_children(entries: Ordered) -> Ordered:
-    """Work items of one child each, so that shares interleave child by child."""
-    split: Ordered = []
-    for order, item in entries:
-        if item.count == 1 or item.index is None:
-            split.append((order, item))
-            continue
-        first = min(item.count, FAIR_SHARE_SPLIT)
-        split += [((*order, i), replace(item, index=item.index + i, count=1)) for i in range(first)]
-        if item.count > first:
-            split.append(
-                ((*order, first), replace(item, index=item.index + first, count=item.count - first))
-            )
-    return split
-
-
 @dataclass
 class Dispatched:
     """What a pass did."""
@@ -102,39 +91,92 @@ class Dispatched:
     """(queue, seconds from RUNNABLE to placed)"""
     cancellations: list[tuple[JobKey, str]] = field(default_factory=list)
     """Jobs a queue's jobStateTimeLimitActions cancel, with the reason."""
+    relabeled: set[JobKey] = field(default_factory=set)
+    """Jobs whose blocker or position alone changed: their RUNNABLE items did not."""
 
 
 class Dispatcher:
-    def __init__(self, store: Store, book: StatusBook, scale_in_after: timedelta) -> None:
+    def __init__(
+        self,
+        store: Store,
+        book: StatusBook,
+        scale_in_after: timedelta,
+        positions_shown: int = POSITIONS_SHOWN,
+    ) -> None:
         self.store = store
         self.book = book
         self.scale_in_after = scale_in_after
-        self.item_cache: dict[JobKey, Ordered] = {}
-        self.blocked: set[JobKey] = set()
-        """Jobs whose status shows a blocker or a queue position."""
-        self.share_usage: dict[str, dict[str, float]] = {}
-        """Per fair-share queue, each share's usage (see core/fairshare.py)."""
-        self.share_running: dict[str, dict[str, int]] = {}
-        self.usage_time: datetime | None = None
+        self.positions_shown = positions_shown
+        self.runq = RunQueues()
+        """RUNNABLE work per queue, in order, kept between passes."""
+        self.pending: set[JobKey] = set()
+        """Jobs changed since the last pass: their items in `runq` may be out of date."""
+        self.visited: set[JobKey] = set()
+        """Jobs the last pass placed or left waiting by name (not in a queue's tail)."""
+        self.shown: set[JobKey] = set()
+        """Jobs whose status shows a queue position."""
+        self.tails: dict[str, tuple[str, frozenset[tuple[Resources, str]]]] = {}
+        """Per queue, why its tail waited in the last pass."""
+        self.fair = Shares(store, self.runq)
         self.last_plans: dict[str, CapacityPlan] = {}
         self.environments: dict[str, dict[str, float]] = {}
         """environment -> desired/ready/allocated vCPUs and desired/ready nodes (metrics)"""
 
     def forget(self, key: JobKey) -> None:
-        self.item_cache.pop(key, None)
+        """A job changed: its items are read again before the next pass."""
+        self.pending.add(key)
+
+    def sync(self) -> set[JobKey]:
+        """Bring `runq` up to date with the jobs changed since the last pass (returned)."""
+        pending, self.pending = self.pending, set()
+        for key in pending:
+            record = self.store.record(key)
+            if (
+                key not in self.store.runnable
+                or record is None
+                or record.resolved is None
+                or not record.counts[JobStatus.RUNNABLE]
+            ):
+                self.runq.remove(key)
+                continue
+            items = work_items(key, record)
+            if self.runq.holds(key, items):
+                continue  # changed otherwise (its blocker, say): its place is the same
+            self.runq.put(
+                key,
+                record.spec.job_queue,
+                record.spec.share_identifier or "",
+                record.resolved.scheduling_priority,
+                items,
+            )
+        return pending
+
+    def check(self) -> list[str]:
+        """Whether `runq` holds exactly the RUNNABLE work of the store (after a sync)."""
+        self.pending |= self.runq.entries.keys() ^ self.store.runnable
+        self.sync()
+        problems = []
+        for key in self.store.runnable | self.runq.entries.keys():
+            record = self.store.record(key)
+            expected: tuple[WorkItem, ...] = ()
+            if record is not None and record.resolved is not None:
+                expected = tuple(item for _, item in work_items(key, record))
+            if self.runq.items_of(key) != expected:
+                problems.append(f"run queue: {key} out of step with its job")
+        return problems
 
     # -- the pass --------------------------------------------------------------------------
 
     def run(self, now: datetime) -> Dispatched:
         result = Dispatched()
-        items = self._items()
+        changed = self.sync()
         envs = {
             name: self._environment(e, now)
             for name, e in self.store.envs.items()
             if e.model is not None
         }
         env_max = {e.name: e.max_vcpus * 1000 for e in envs.values()}
-        self._update_share_usage(now)
+        self.fair.update(now)
         queues = []
         for name, q in sorted(self.store.queues.items()):
             if q.model is None or not q.valid:
@@ -144,21 +186,27 @@ class Dispatcher:
                 o.compute_environment
                 for o in sorted(spec.compute_environment_order, key=lambda o: o.order)
             )
-            entries = items.get(name, [])
             policy = self.store.policies.get(spec.scheduling_policy or "")
+            sizes = self.runq.sizes(name)
             if policy is None:
-                ordered = tuple(i for _, i in entries)
-                queues.append(Queue(name, spec.priority, order, spec.queueing_strategy, ordered))
+                fifo = self.runq.fifo(name)
+                queues.append(
+                    Queue(name, spec.priority, order, spec.queueing_strategy, fifo, sizes=sizes)
+                )
                 continue
-            fair, cap, held = self._fair_share(name, policy, entries, order, env_max)
+            fair, cap, held = self.fair.items(name, policy, order, env_max)
             queues.append(
-                Queue(name, spec.priority, order, spec.queueing_strategy, fair, cap, held)
+                Queue(name, spec.priority, order, spec.queueing_strategy, fair, sizes, cap, held)
             )
-        snapshot = Snapshot(tuple(queues), tuple(envs.values()), now, self.scale_in_after)
+        snapshot = Snapshot(
+            tuple(queues), tuple(envs.values()), now, self.scale_in_after, self.positions_shown
+        )
         decisions = schedule(snapshot)
         self._place(decisions, now, result)
-        self._blockers(decisions, now, result)
+        self._blockers(decisions, now, result, changed)
         self._time_limits(decisions, now, result)
+        acted = {key for key, _ in result.changes.actions}
+        result.relabeled = result.changes.touched - acted - {p.job for p in decisions.placements}
         for name, plan in decisions.plans.items():
             env = self.store.envs.get(name)
             if env is None or env.model is None:
@@ -180,25 +228,44 @@ class Dispatcher:
                 result.waits.append((record.spec.job_queue, waited))
             actions = record.place(placement.index, placement.environment, now, placement.node)
             result.changes.add(placement.job, actions)
-            self.item_cache.pop(placement.job, None)
+            self.pending.add(placement.job)
 
-    def _blockers(self, decisions: Decisions, now: datetime, result: Dispatched) -> None:
-        blockers: dict[JobKey, str] = {}
-        details: dict[JobKey, str | None] = {}
+    def _blockers(
+        self, decisions: Decisions, now: datetime, result: Dispatched, changed: set[JobKey]
+    ) -> None:
+        """Each job's blocker and queue position. Only jobs the pass visited, visited the
+        last time, showed a position, changed, or stand in a tail whose reason changed are
+        looked at: the rest of a long queue keeps what its status says."""
+        found: dict[JobKey, tuple[str, str | None, int | None]] = {}
         for waiting in decisions.waiting:
-            blockers.setdefault(waiting.item.job, waiting.reason)
-            details.setdefault(waiting.item.job, waiting.detail)
-        best = positions(decisions.waiting)
-        for key in self.blocked | blockers.keys():
+            shown = waiting.position
+            if shown is not None and shown > self.positions_shown:
+                shown = None
+            before = found.get(waiting.item.job)
+            if before is None:
+                found[waiting.item.job] = (waiting.reason, waiting.detail, shown)
+            elif shown is not None and (before[2] is None or shown < before[2]):
+                found[waiting.item.job] = (before[0], before[1], shown)
+        visited = set(found) | {p.job for p in decisions.placements}
+        look = visited | self.visited | self.shown | changed
+        tails = {
+            name: (tail.reason, frozenset(tail.never.items()))
+            for name, tail in decisions.tails.items()
+        }
+        for name in self.tails.keys() | tails.keys():
+            if self.tails.get(name) != tails.get(name):
+                look.update(self.runq.jobs(name))
+        self.tails = tails
+        for key in look:
             record = self.store.record(key)
             if record is None:
                 continue
-            blocker, position = (
-                (None, None) if record.terminal else (blockers.get(key), best.get(key))
-            )
+            if record.terminal:
+                blocker, detail, position = None, None, None
+            else:
+                blocker, detail, position = found.get(key) or self._in_tail(key, decisions.tails)
             if record.blocker != blocker:
                 record.blocked_since = now if blocker else None
-            detail = details.get(key) if blocker else None
             if (record.blocker, record.blocker_detail, record.position) != (
                 blocker,
                 detail,
@@ -207,46 +274,66 @@ class Dispatcher:
                 record.blocker, record.blocker_detail = blocker, detail
                 record.position = position
                 result.changes.touched.add(key)
-        self.blocked = set(blockers)
+        self.visited = visited
+        self.shown = {key for key, (_, _, position) in found.items() if position is not None}
+
+    def _in_tail(
+        self, key: JobKey, tails: Mapping[str, Tail]
+    ) -> tuple[str | None, str | None, int | None]:
+        """Why a job the pass did not visit waits: its queue's tail's reason."""
+        queue = self.runq.queue_of(key)
+        tail = tails.get(queue) if queue is not None else None
+        items = self.runq.items_of(key)
+        if tail is None or not items:
+            return None, None, None
+        item = items[0]
+        if item.problem is not None:
+            return JOB_RESOURCE_REQUIREMENT, item.problem, None
+        if item.resources in tail.never:
+            return MAX_RESOURCE, tail.never[item.resources], None
+        return tail.reason, None, None
 
     def _time_limits(self, decisions: Decisions, now: datetime, result: Dispatched) -> None:
         """jobStateTimeLimitActions: cancel the job at the head of its queue that was blocked
         by the action's reason for maxTimeSeconds. Work that can never be placed does not
         block in Kubatch, so it counts as the head whatever its place."""
-        for waiting in decisions.waiting:
-            queue = self.store.queues.get(waiting.item.queue)
-            record = self.store.record(waiting.item.job)
+        for name, key, blocker in self._heads(decisions):
+            queue = self.store.queues.get(name)
+            record = self.store.record(key)
             if queue is None or queue.model is None or record is None:
                 continue
-            head = waiting.position == 1 or waiting.reason in NEVER_PLACEABLE
-            if not head or record.blocked_since is None or record.terminal:
+            if record.blocked_since is None or record.terminal:
                 continue
             waited = (now - record.blocked_since).total_seconds()
             for action in queue.model.spec.job_state_time_limit_actions:
-                if action.reason == waiting.reason and waited >= action.max_time_seconds:
+                if action.reason == blocker and waited >= action.max_time_seconds:
                     reason = (
                         f"{action.reason}: canceled after {action.max_time_seconds}s at the "
-                        f"head of JobQueue {waiting.item.queue} (jobStateTimeLimitActions)"
+                        f"head of JobQueue {name} (jobStateTimeLimitActions)"
                     )
-                    result.changes.add(waiting.item.job, record.cancel(reason, now))
+                    result.changes.add(key, record.cancel(reason, now))
                     break
 
-    # -- the snapshot ----------------------------------------------------------------------
-
-    def _items(self) -> dict[str, Ordered]:
-        """RUNNABLE work per queue, in queue order."""
-        per_queue: dict[str, Ordered] = {}
-        for key in self.store.runnable:
-            record = self.store.record(key)
-            if record is None or not record.counts[JobStatus.RUNNABLE] or not record.resolved:
+    def _heads(self, decisions: Decisions) -> Iterator[tuple[str, JobKey, str]]:
+        """(queue, job, reason) of the work at the head of its queue, and of work that can
+        never be placed (in a queue's tail too, for queues with actions for it)."""
+        for waiting in decisions.waiting:
+            if waiting.position == 1 or waiting.reason in NEVER_PLACEABLE:
+                yield waiting.item.queue, waiting.item.job, waiting.reason
+        for name, tail in decisions.tails.items():
+            queue = self.store.queues.get(name)
+            if not tail.never or queue is None or queue.model is None:
                 continue
-            items = self.item_cache.get(key)
-            if items is None:
-                items = self.item_cache[key] = work_items(key, record)
-            per_queue.setdefault(record.spec.job_queue, []).extend(items)
-        for entries in per_queue.values():
-            entries.sort(key=lambda e: e[0])
-        return per_queue
+            if not any(
+                a.reason == MAX_RESOURCE for a in queue.model.spec.job_state_time_limit_actions
+            ):
+                continue
+            for size in tail.never:
+                for key in self.runq.jobs_of_size(name, size):
+                    if key not in self.visited:
+                        yield name, key, MAX_RESOURCE
+
+    # -- the snapshot ----------------------------------------------------------------------
 
     def _environment(self, env: EnvState, now: datetime) -> Environment:
         assert env.model is not None
@@ -314,92 +401,13 @@ class Dispatcher:
             for shape in shapes:
                 env.unavailable[shape] = now + UNAVAILABLE_FOR
 
-    # -- fair share ------------------------------------------------------------------------
-
-    def _fair_share(
-        self,
-        queue: str,
-        policy: SchedulingPolicy,
-        entries: Ordered,
-        order: tuple[str, ...],
-        env_max: Mapping[str, int],
-    ) -> tuple[tuple[WorkItem, ...], int, int]:
-        """A fair-share queue's items in fair order, its CPU cap (computeReservation) and
-        the CPU its jobs hold."""
-        fair = policy.spec.fairshare_policy
-        running = self.share_running.get(queue, {})
-        entries = split_children(entries)
-        candidates = []
-        for order_key, item in entries:
-            record = self.store.record(item.job)
-            assert record is not None
-            assert record.resolved is not None
-            candidates.append(
-                Candidate(
-                    record.spec.share_identifier or "",
-                    record.resolved.scheduling_priority,
-                    item.resources.millicpu * item.count,
-                    order_key,
-                )
-            )
-        shares = {c.share for c in candidates} | {s for s, held in running.items() if held}
-        weights = {share: weight_for(share, fair) for share in shares}
-        usage = self.share_usage.get(queue, {})
-        ordered = tuple(entries[i][1] for i in fair_order(candidates, usage, weights))
-        total = sum(env_max.get(e, 0) for e in order)
-        cap = reservation_cap(total, fair.compute_reservation, len(shares))
-        return ordered, cap, sum(running.values())
-
-    def _update_share_usage(self, now: datetime) -> None:
-        """Fold what each share ran since the last pass into its usage."""
-        seconds = (now - self.usage_time).total_seconds() if self.usage_time else 0.0
-        self.usage_time = now
-        fair_queues = {
-            name: policy
-            for name, q in self.store.queues.items()
-            if q.model is not None
-            and (policy := self.store.policies.get(q.model.spec.scheduling_policy or ""))
-        }
-        if not fair_queues:
-            return  # no fair-share queue: nothing to count, and no job to look at
-        running: dict[str, dict[str, int]] = {}
-        for state in self.store.jobs.values():
-            record = state.record
-            if record is None or record.resolved is None or not record.spec.share_identifier:
-                continue
-            in_flight = record.counts[JobStatus.STARTING] + record.counts[JobStatus.RUNNING]
-            if in_flight:
-                shares = running.setdefault(record.spec.job_queue, {})
-                share = record.spec.share_identifier
-                held = in_flight * record.resolved.resources.millicpu
-                shares[share] = shares.get(share, 0) + held
-        for name, policy in fair_queues.items():
-            fair = policy.spec.fairshare_policy
-            usage = self.share_usage.setdefault(name, {})
-            now_running = running.get(name, {})
-            for share in set(usage) | set(now_running):
-                usage[share] = decayed(
-                    usage.get(share, 0.0),
-                    now_running.get(share, 0) / 1000,
-                    weight_for(share, fair),
-                    seconds,
-                    fair.share_decay_seconds,
-                )
-        self.share_running = running
+    # -- fair share (core/shares.py) ----------------------------------------------------
 
     def restore_usage(self, queue: str, status: Mapping[str, Any]) -> None:
-        """Usage survives a restart through the queue's status."""
-        if queue in self.share_usage:
-            return
-        for share in status.get("shares") or []:
-            usage = self.share_usage.setdefault(queue, {})
-            usage[share["shareIdentifier"]] = float(share.get("usage", 0.0))
+        self.fair.restore(queue, status)
 
     def shares(self, queue: str, policy: SchedulingPolicy) -> list[dict[str, Any]]:
-        usage = self.share_usage.get(queue, {})
-        fair = policy.spec.fairshare_policy
-        weights = {share: weight_for(share, fair) for share in usage}
-        return shares_status(usage, self.share_running.get(queue, {}), weights)
+        return self.fair.status(queue, policy)
 
     # -- environment statuses --------------------------------------------------------------
 

@@ -357,6 +357,7 @@ class Engine:
         result = self.dispatcher.run(now)
         self.telemetry.waits += result.waits
         self._apply(result.changes, now)
+        self.dispatcher.pending -= result.relabeled  # their place in the queue is the same
         self.effects += result.resizes
         self.telemetry.environments = dict(self.dispatcher.environments)
 
@@ -505,7 +506,7 @@ class Engine:
 
     def check(self) -> list[str]:
         """The store's invariants, and the engine's own: every assumed pod is wanted."""
-        problems = self.store.check()
+        problems = self.store.check() + self.dispatcher.check()
         for key, pod in self.store.pods.items():
             if pod.assumed and key not in self.intents.creates:
                 problems.append(f"pod {key}: assumed but no longer wanted")

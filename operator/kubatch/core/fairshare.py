@@ -10,11 +10,9 @@ for shares that have no job yet. Running jobs are never preempted.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 from ..api.schedulingpolicy import FairsharePolicy
 
@@ -53,40 +51,6 @@ def reservation_cap(max_millicpu: int, compute_reservation: int, active_shares: 
         return max_millicpu
     reserved = (compute_reservation / 100) ** active_shares
     return int(max_millicpu * (1 - reserved))
-
-
-@dataclass(frozen=True)
-class Candidate:
-    share: str
-    priority: int
-    millicpu: int
-    order: Any
-    """The item's FIFO position (smaller first)."""
-
-
-def fair_order(
-    candidates: Sequence[Candidate], usage: Mapping[str, float], weights: Mapping[str, float]
-) -> list[int]:
-    """Indexes of `candidates` in fair-share order: the share with the lowest usage next,
-    each placement counted against its share (as one second of its vCPUs) so that one pass
-    interleaves shares by their weights."""
-    per_share: dict[str, list[int]] = {}
-    for i, c in enumerate(candidates):
-        per_share.setdefault(c.share, []).append(i)
-    for indexes in per_share.values():
-        indexes.sort(key=lambda i: (-candidates[i].priority, candidates[i].order))
-        indexes.reverse()  # pop() takes the best
-    heap = [(usage.get(share, 0.0), share) for share in per_share]
-    heapq.heapify(heap)
-    ordered: list[int] = []
-    while heap:
-        current, share = heapq.heappop(heap)
-        index = per_share[share].pop()
-        ordered.append(index)
-        if per_share[share]:
-            cost = candidates[index].millicpu / 1000 * weights.get(share, DEFAULT_WEIGHT)
-            heapq.heappush(heap, (current + cost, share))
-    return ordered
 
 
 def active_shares(shares: Iterable[str]) -> int:

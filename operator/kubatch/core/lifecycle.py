@@ -137,12 +137,14 @@ class JobRecord:
     def runnable(self) -> Iterator[Child]:
         return (c for c in self.children if c.status == S.RUNNABLE)
 
-    def queue_key(self, child: Child) -> tuple[int, datetime, datetime, str, int]:
+    def queue_key(self, child: Child) -> tuple[int, float, float, str, int]:
         """Order within a queue: retried work first (by when it was retried), then by
-        submission time, then by index."""
+        submission time, then by name and index. Times as POSIX seconds: run queues compare
+        keys often, and aware datetimes with distinct tzinfo objects compare slowly."""
+        created = self.created_at.timestamp()
         if child.retried and child.runnable_since is not None:
-            return (0, child.runnable_since, self.created_at, self.name, child.index or 0)
-        return (1, self.created_at, self.created_at, self.name, child.index or 0)
+            return (0, child.runnable_since.timestamp(), created, self.name, child.index or 0)
+        return (1, created, created, self.name, child.index or 0)
 
     def definition_ref(self) -> str:
         """What to resolve: the pinned revision once there is one, else the spec's name."""

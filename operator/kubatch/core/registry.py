@@ -166,24 +166,13 @@ class Registry:
         self.book.want("jobqueues", state.obj, status)
 
     def queue_counts(self, now: datetime) -> dict[str, Counter[JobStatus]]:
-        """Every queue's job counts (children one by one) and oldest RUNNABLE work."""
-        counts: dict[str, Counter[JobStatus]] = {}
-        oldest: dict[str, datetime] = {}
-        for job in self.store.jobs.values():
-            record = job.record
-            if record is None:
-                continue
-            queue = record.spec.job_queue
-            counts.setdefault(queue, Counter()).update(record.counts)
-            if record.counts[JobStatus.RUNNABLE]:
-                since = min(
-                    (c.runnable_since for c in record.runnable() if c.runnable_since), default=None
-                )
-                if since is not None and (queue not in oldest or since < oldest[queue]):
-                    oldest[queue] = since
+        """Every queue's job counts (children one by one) and oldest RUNNABLE work, as the
+        store keeps them (updated job by job as jobs change)."""
+        counts = {queue: Counter(found) for queue, found in self.store.counts.items()}
         self.last_counts = counts
         for name, state in self.store.queues.items():
-            self.queue_status(state, now, counts.get(name, Counter()), oldest.get(name))
+            oldest = self.store.oldest_runnable(name)
+            self.queue_status(state, now, counts.get(name, Counter()), oldest)
         return counts
 
     # -- definitions -----------------------------------------------------------------------

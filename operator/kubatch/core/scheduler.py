@@ -21,134 +21,55 @@ Capacity planning (per environment: nodes wanted per shape, idle nodes to give u
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 
-from ..api.computeenvironment import AllocationStrategy
 from ..api.jobqueue import QueueingStrategy
 from ..api.resources import Resources
-from .catalog import PODS_PER_NODE, Shape
+from .capacity import Demand, choose_shapes, plan_capacity
+from .snapshot import (
+    ENVIRONMENTS_INVALID,
+    ENVIRONMENTS_UNAVAILABLE,
+    HEAD_OF_QUEUE,
+    INSUFFICIENT_CAPACITY,
+    JOB_RESOURCE_REQUIREMENT,
+    MAX_RESOURCE,
+    NEVER_PLACEABLE,
+    CapacityPlan,
+    Decisions,
+    Environment,
+    Node,
+    Placement,
+    Queue,
+    Snapshot,
+    Tail,
+    Waiting,
+    WorkItem,
+)
 
-INSUFFICIENT_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
-MAX_RESOURCE = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
-JOB_RESOURCE_REQUIREMENT = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
-ENVIRONMENTS_UNAVAILABLE = "CAPACITY:COMPUTE_ENVIRONMENT_DISABLED"
-ENVIRONMENTS_INVALID = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_INVALID"
-HEAD_OF_QUEUE = "CAPACITY:HEAD_OF_QUEUE_BLOCKED"
-NEVER_PLACEABLE = frozenset({MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT})
-
-
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    """RUNNABLE work: one job, or `count` children of an array job starting at `index`
-    (consecutive children with the same needs and the same place in the queue)."""
-
-    job: tuple[str, str]
-    index: int | None
-    queue: str
-    resources: Resources
-    count: int = 1
-    problem: str | None = None
-    """Why the job's request itself is unusable (missing VCPU or MEMORY)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    name: str
-    allocatable: Resources
-    free: Resources
-    free_pods: int = PODS_PER_NODE
-    shape: str | None = None
-    ready: bool = True
-    running: int = 0
-    """Pods of Kubatch jobs on the node."""
-    idle_since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    max_vcpus: int
-    enabled: bool = True
-    valid: bool = True
-    managed: bool = True
-    min_vcpus: int = 0
-    shapes: tuple[Shape, ...] = ()
-    strategy: AllocationStrategy = AllocationStrategy.BEST_FIT
-    nodes: tuple[Node, ...] = ()
-    allocated_millicpu: int = 0
-    """CPU requested by Kubatch pods already running in the environment."""
-    unavailable_shapes: frozenset[str] = frozenset()
-    """Shapes the provider reported it cannot supply now."""
-    draining: bool = False
-    """Being deleted: takes no work, and gives up every idle node at once (minvCpus and
-    the cool-down no longer hold)."""
-
-    @property
-    def usable(self) -> bool:
-        return self.enabled and self.valid and not self.draining
-
-
-@dataclass(frozen=True)
-class Queue:
-    name: str
-    priority: int
-    environments: tuple[str, ...]
-    """Names, in computeEnvironmentOrder."""
-    strategy: QueueingStrategy = QueueingStrategy.BEST_EFFORT_FIFO
-    items: tuple[WorkItem, ...] = ()
-    """RUNNABLE work in queue order."""
-    cap_millicpu: int | None = None
-    """At most this much CPU for the queue's jobs together (fair share's reservation)."""
-    allocated_millicpu: int = 0
-    """CPU the queue's jobs hold now."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    queues: tuple[Queue, ...]
-    environments: tuple[Environment, ...]
-    now: datetime
-    scale_in_after: timedelta = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    job: tuple[str, str]
-    index: int | None
-    environment: str
-    node: str
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """Why (part of) an item is left waiting, and where it stands in its queue (1 = next)."""
-
-    item: WorkItem
-    count: int
-    reason: str
-    position: int | None
-    detail: str | None = None
-    """What the reason means for this item, in words (AWS: "CODE - message")."""
-
-
-@dataclass
-class CapacityPlan:
-    environment: str
-    desired: dict[str, int] = field(default_factory=dict)
-    """Nodes wanted per shape, existing ones included."""
-    desired_vcpus: int = 0
-    remove: list[str] = field(default_factory=list)
-    """Idle nodes to give up now."""
-    reason: str = ""
-
-
-@dataclass
-class Decisions:
-    placements: list[Placement] = field(default_factory=list)
-    waiting: list[Waiting] = field(default_factory=list)
-    plans: dict[str, CapacityPlan] = field(default_factory=dict)
+__all__ = [
+    "ENVIRONMENTS_INVALID",
+    "ENVIRONMENTS_UNAVAILABLE",
+    "HEAD_OF_QUEUE",
+    "INSUFFICIENT_CAPACITY",
+    "JOB_RESOURCE_REQUIREMENT",
+    "MAX_RESOURCE",
+    "NEVER_PLACEABLE",
+    "CapacityPlan",
+    "Decisions",
+    "Environment",
+    "Node",
+    "Placement",
+    "Queue",
+    "Snapshot",
+    "Tail",
+    "Waiting",
+    "WorkItem",
+    "choose_shapes",
+    "plan_capacity",
+    "positions",
+    "schedule",
+]
 
 
 # -- placement -------------------------------------------------------------------------
@@ -177,6 +98,21 @@ class _Pool:
         if r.millicpu > self.limit:
             return False
         return any(r.fits_in(a) for a in self.largest)
+
+    def could_take(self, r: Resources) -> bool:
+        """Whether take(r) would place r now (and remembers when it would not)."""
+        if self.allocated + r.millicpu > self.limit or r in self.known_refused:
+            return False
+        for refused in self.refused:
+            if refused.fits_in(r):
+                self.known_refused.add(r)
+                return False
+        for name, free in self.free.items():
+            if self.pods[name] > 0 and r.fits_in(free):
+                return True
+        self.refused.append(r)
+        self.known_refused.add(r)
+        return False
 
     def take(self, r: Resources) -> str | None:
         if self.allocated + r.millicpu > self.limit or r in self.known_refused:
@@ -223,30 +159,109 @@ def schedule(snapshot: Snapshot) -> Decisions:
     """Place what fits now, say why the rest waits, and plan capacity."""
     pools = {e.name: _Pool(e) for e in snapshot.environments}
     decisions = Decisions()
-    demand: list[tuple[Queue, WorkItem, int]] = []
-    ever_cache: dict[tuple[str, Resources], bool] = {}
+    demand: list[Demand] = []
     for queue in sorted(snapshot.queues, key=lambda q: (-q.priority, q.name)):
-        ordered = [pools[n] for n in queue.environments if n in pools]
-        usable = [p for p in ordered if p.env.usable]
+        walk = _Walk(queue, [pools[n] for n in queue.environments if n in pools], snapshot)
+        demand.append(walk.run(decisions))
+    busy = {p.node for p in decisions.placements}
+    decisions.plans = plan_capacity(snapshot, demand, busy)
+    return decisions
+
+
+class _Backlog:
+    """A queue's items, read once from the head, counting the children of each request
+    still ahead (when the queue says how many there are)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.items = iter(queue.items)
+        sizes = queue.sizes
+        if sizes is None and isinstance(queue.items, Sequence):
+            counted: Counter[Resources] = Counter()
+            for i in queue.items:
+                if i.problem is None:
+                    counted[i.resources] += i.count
+            sizes = counted
+        self.left: dict[Resources, int] | None = dict(sizes) if sizes is not None else None
+        self.sizes: frozenset[Resources] = frozenset(sizes or ())
+        """Every request in the queue."""
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        return self
+
+    def __next__(self) -> WorkItem:
+        item = next(self.items)
+        if self.left is not None and item.problem is None:
+            n = self.left.get(item.resources, 0) - item.count
+            if n > 0:
+                self.left[item.resources] = n
+            else:
+                self.left.pop(item.resources, None)
+        return item
+
+
+class _Walk:
+    """One queue's items from its head: placed while they fit, then left waiting. With
+    `snapshot.positions_shown` set, the walk stops once nothing more can be placed (capacity
+    gone, or a STRICT_FIFO head blocked) and the first `positions_shown` waiting places are
+    numbered; what is behind them is the queue's tail (see Tail), read again only to plan
+    capacity, and only as far as capacity can still grow."""
+
+    def __init__(self, queue: Queue, ordered: list[_Pool], snapshot: Snapshot) -> None:
+        self.queue = queue
+        self.ordered = ordered
+        self.usable = [p for p in ordered if p.env.usable]
+        self.shown = snapshot.positions_shown
+        self.backlog = _Backlog(queue)
+        self.ever: dict[Resources, bool] = {}
+        self.witness: tuple[_Pool, Resources] | None = None
+        """A pool and a request it could still take: while it can, capacity is not gone."""
+
+    def can_ever(self, r: Resources) -> bool:
+        found = self.ever.get(r)
+        if found is None:
+            found = self.ever[r] = any(p.could_ever_hold(r) for p in self.ordered)
+        return found
+
+    def exhausted(self, held: int) -> bool:
+        """Whether no item still ahead in the queue can be placed in this pass."""
+        left = self.backlog.left
+        if left is None:
+            return False
+        ahead = [r for r in left if self.can_ever(r)]
+        cap = self.queue.cap_millicpu
+        if cap is not None and all(held + r.millicpu > cap for r in ahead):
+            return True
+        if self.witness is not None:
+            pool, r = self.witness
+            if r in left and pool.could_take(r):
+                return False
+        for r in ahead:
+            for pool in self.usable:
+                if pool.could_take(r):
+                    self.witness = (pool, r)
+                    return False
+        return True
+
+    def run(self, decisions: Decisions) -> Demand:
+        """Place and classify; returns the queue's demand."""
+        queue, usable = self.queue, self.usable
+        demand = Demand(queue, [])
         position = 0
         head: WorkItem | None = None
         held = queue.allocated_millicpu
-        for item in queue.items:
+        stop: str | None = None
+        for item in self.backlog:
             if item.problem is not None:
                 decisions.waiting.append(
                     Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None, item.problem)
                 )
                 continue
-            key = (queue.name, item.resources)
-            ever = ever_cache.get(key)
-            if ever is None:
-                ever = ever_cache[key] = any(p.could_ever_hold(item.resources) for p in ordered)
-            if not ever:
-                detail = too_large(item.resources, ordered)
+            if not self.can_ever(item.resources):
+                detail = too_large(item.resources, self.ordered)
                 decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
                 continue
             remaining = item.count
-            if head is None:
+            if stop is None and head is None:
                 for pool in usable:
                     while remaining:
                         if (
@@ -265,166 +280,42 @@ def schedule(snapshot: Snapshot) -> Decisions:
                         break
             if not remaining:
                 continue
-            if head is not None:
+            if stop is not None:
+                reason = stop
+            elif head is not None:
                 reason = HEAD_OF_QUEUE
             elif not usable:
-                invalid = any(p.env.enabled and not p.env.valid for p in ordered)
+                invalid = any(p.env.enabled and not p.env.valid for p in self.ordered)
                 reason = ENVIRONMENTS_INVALID if invalid else ENVIRONMENTS_UNAVAILABLE
             else:
                 reason = INSUFFICIENT_CAPACITY
             decisions.waiting.append(Waiting(item, remaining, reason, position + 1))
             position += remaining
-            demand.append((queue, item, remaining))
+            demand.visited.append((item, remaining))
             if queue.strategy == QueueingStrategy.STRICT_FIFO and head is None:
                 head = item
-    busy = {p.node for p in decisions.placements}
-    decisions.plans = plan_capacity(snapshot, demand, busy)
-    return decisions
-
-
-# -- capacity ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Bin:
-    free: Resources
-    pods: int
-
-
-def choose_shapes(env: Environment, r: Resources) -> list[Shape]:
-    """The shapes a new node for request `r` may have, best first, by allocationStrategy:
-    BEST_FIT: only the cheapest shape that fits (if it is unavailable, wait for it);
-    BEST_FIT_PROGRESSIVE: every fitting shape by price, skipping unavailable ones;
-    SPOT_CAPACITY_OPTIMIZED: deepest spot pool first, then price;
-    SPOT_PRICE_CAPACITY_OPTIMIZED: lowest price per unit of pool depth first."""
-    fitting = [s for s in env.shapes if r.fits_in(s.allocatable)]
-    strategy = env.strategy
-    if strategy == AllocationStrategy.BEST_FIT:
-        cheapest = fitting[:1]
-        return [s for s in cheapest if s.name not in env.unavailable_shapes]
-    available = [s for s in fitting if s.name not in env.unavailable_shapes]
-    if strategy == AllocationStrategy.SPOT_CAPACITY_OPTIMIZED:
-        return sorted(available, key=lambda s: (-s.spot_depth, s.price, s.name))
-    if strategy == AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED:
-        return sorted(available, key=lambda s: (s.price / s.spot_depth, s.name))
-    return available
-
-
-@dataclass
-class _Plan:
-    env: Environment
-    total_vcpus: int = 0
-    new: dict[str, int] = field(default_factory=dict)
-    bins: list[_Bin] = field(default_factory=list)
-    demand: int = 0
-    cursor: dict[Resources, int] = field(default_factory=dict)
-    """Per request size, the first bin that may still hold it (bins only ever fill up)."""
-    shapes: dict[Resources, list[Shape]] = field(default_factory=dict)
-
-    def shapes_for(self, r: Resources) -> list[Shape]:
-        found = self.shapes.get(r)
-        if found is None:
-            found = self.shapes[r] = choose_shapes(self.env, r)
-        return found
-
-    def pack(self, r: Resources, count: int) -> int:
-        """Put up to `count` requests into starting or planned nodes; returns how many."""
-        placed = 0
-        i = self.cursor.get(r, 0)
-        bins = self.bins
-        while placed < count and i < len(bins):
-            b = bins[i]
-            if b.pods > 0 and r.fits_in(b.free):
-                b.free = b.free - r
-                b.pods -= 1
-                placed += 1
-            else:
-                i += 1
-        self.cursor[r] = i
-        return placed
-
-    def grow(self, shape: Shape) -> None:
-        self.new[shape.name] = self.new.get(shape.name, 0) + 1
-        self.total_vcpus += shape.vcpus
-        self.bins.append(_Bin(shape.allocatable, PODS_PER_NODE))
-
-
-def _node_vcpus(node: Node) -> int:
-    return node.allocatable.millicpu // 1000
-
-
-def plan_capacity(
-    snapshot: Snapshot,
-    demand: Sequence[tuple[Queue, WorkItem, int]],
-    busy: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, CapacityPlan]:
-    """Nodes wanted per environment for the work left waiting (see the module's notes)."""
-    plans = {e.name: _Plan(e) for e in snapshot.environments}
-    for plan in plans.values():
-        plan.total_vcpus = sum(_node_vcpus(n) for n in plan.env.nodes)
-        plan.bins = [_Bin(n.free, n.free_pods) for n in plan.env.nodes if not n.ready]
-    for queue, item, count in demand:
-        remaining = count
-        for name in queue.environments:
-            found = plans.get(name)
-            if found is None or not (found.env.usable and found.env.managed):
+            if self.shown is None:
                 continue
-            plan = found
-            shapes = plan.shapes_for(item.resources)
-            if not shapes:
-                continue
-            remaining -= plan.pack(item.resources, remaining)
-            while remaining and plan.total_vcpus < plan.env.max_vcpus:
-                plan.grow(shapes[0])
-                remaining -= plan.pack(item.resources, remaining)
-            plan.demand += count - remaining
-            if not remaining:
+            if stop is None:
+                if head is not None:
+                    stop = HEAD_OF_QUEUE
+                elif not usable:
+                    stop = reason
+                elif self.exhausted(held):
+                    stop = INSUFFICIENT_CAPACITY
+            if stop is not None and position >= self.shown:
+                sizes = self.backlog.sizes | self.ever.keys()
+                never = {r: too_large(r, self.ordered) for r in sizes if not self.can_ever(r)}
+                decisions.tails[queue.name] = Tail(stop, position, never)
+                demand.tail = self._tail_demand()
+                demand.left = self.backlog.left
                 break
-    return {name: _finish(plan, snapshot, busy) for name, plan in plans.items()}
+        return demand
 
-
-def _finish(plan: _Plan, snapshot: Snapshot, busy: frozenset[str] | set[str]) -> CapacityPlan:
-    env = plan.env
-    result = CapacityPlan(env.name)
-    reasons = []
-    if plan.new:
-        reasons.append(f"{plan.demand} waiting job(s) need capacity")
-    if env.managed and not env.draining and plan.total_vcpus < env.min_vcpus:
-        cheapest = next((s for s in env.shapes if s.name not in env.unavailable_shapes), None)
-        while cheapest is not None and plan.total_vcpus < env.min_vcpus:
-            plan.grow(cheapest)
-        reasons.append(f"minvCpus is {env.min_vcpus}")
-    if env.managed and not plan.demand:
-        cutoff = snapshot.now - (timedelta() if env.draining else snapshot.scale_in_after)
-        floor = 0 if env.draining else env.min_vcpus
-        idle = [
-            n
-            for n in env.nodes
-            if n.ready
-            and n.running == 0
-            and n.name not in busy
-            and n.idle_since is not None
-            and n.idle_since <= cutoff
-        ]
-        for node in sorted(idle, key=lambda n: (-_node_vcpus(n), n.name)):
-            if plan.total_vcpus - _node_vcpus(node) >= floor:
-                result.remove.append(node.name)
-                plan.total_vcpus -= _node_vcpus(node)
-        if result.remove and env.draining:
-            reasons.append(
-                f"{len(result.remove)} idle node(s) given up: the environment is deleted"
-            )
-        elif result.remove:
-            reasons.append(f"{len(result.remove)} node(s) idle for {snapshot.scale_in_after}")
-    removed = set(result.remove)
-    for node in env.nodes:
-        if node.name not in removed and node.shape is not None:
-            result.desired[node.shape] = result.desired.get(node.shape, 0) + 1
-    for shape, count in plan.new.items():
-        result.desired[shape] = result.desired.get(shape, 0) + count
-    result.desired_vcpus = plan.total_vcpus
-    result.reason = "; ".join(reasons)
-    return result
+    def _tail_demand(self) -> Iterator[tuple[WorkItem, int]]:
+        for item in self.backlog:
+            if item.problem is None and self.can_ever(item.resources):
+                yield item, item.count
 
 
 def positions(waiting: Iterable[Waiting]) -> dict[tuple[str, str], int]:

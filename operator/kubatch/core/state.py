@@ -9,10 +9,13 @@ placed but has not seen yet (assumed).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from ..api import ComputeEnvironment, JobDefinition, JobQueue, ScheduledJob, SchedulingPolicy
 from ..api.common import JobStatus
@@ -162,6 +165,12 @@ class Store:
         """Jobs with RUNNABLE work."""
         self.hostnames: dict[str, str] = {}
         """A node's kubernetes.io/hostname label -> its name (not always the same)."""
+        self.counts: dict[str, Counter[JobStatus]] = {}
+        """A queue name -> its jobs' counts per status (array children one by one)."""
+        self.waiting_since: dict[str, SortedList] = {}
+        """A queue name -> (POSIX time its oldest RUNNABLE work became so, job), per job."""
+        self.counted: dict[JobKey, tuple[str, Counter[JobStatus], float | None]] = {}
+        """What each job adds to `counts` and `waiting_since` now."""
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -184,6 +193,7 @@ class Store:
         if state is None:
             return None
         self.runnable.discard(key)
+        self._uncount(key)
         record = state.record
         if record is not None:
             if self.uids.get(record.uid) == key:
@@ -202,6 +212,38 @@ class Store:
             self.runnable.add(key)
         else:
             self.runnable.discard(key)
+        self._uncount(key)
+        if record is None:
+            return
+        queue = record.spec.job_queue
+        counts = Counter({status: n for status, n in record.counts.items() if n})
+        self.counts.setdefault(queue, Counter()).update(counts)
+        since = _waiting_since(record) if record.counts[JobStatus.RUNNABLE] else None
+        if since is not None:
+            self.waiting_since.setdefault(queue, SortedList()).add((since, key))
+        self.counted[key] = (queue, counts, since)
+
+    def _uncount(self, key: JobKey) -> None:
+        found = self.counted.pop(key, None)
+        if found is None:
+            return
+        queue, counts, since = found
+        total = self.counts[queue]
+        total.subtract(counts)
+        for status in [s for s, n in total.items() if n <= 0]:
+            del total[status]
+        if not total:
+            del self.counts[queue]
+        if since is not None:
+            oldest = self.waiting_since[queue]
+            oldest.remove((since, key))
+            if not oldest:
+                del self.waiting_since[queue]
+
+    def oldest_runnable(self, queue: str) -> datetime | None:
+        """When the queue's oldest RUNNABLE work became so."""
+        found = self.waiting_since.get(queue)
+        return datetime.fromtimestamp(found[0][0], UTC) if found else None
 
     def record(self, key: JobKey) -> JobRecord | None:
         state = self.jobs.get(key)
@@ -296,6 +338,20 @@ class Store:
         }
         if runnable != self.runnable:
             problems.append(f"runnable: {sorted(runnable ^ self.runnable)} out of step")
+        counts: dict[str, Counter[JobStatus]] = {}
+        for state in self.jobs.values():
+            if state.record is not None:
+                counts.setdefault(state.record.spec.job_queue, Counter()).update(
+                    {s: n for s, n in state.record.counts.items() if n}
+                )
+        if counts != self.counts:
+            problems.append("counts: the queues' job counts do not match the jobs")
+        for key, (_, _, since) in self.counted.items():
+            record = self.record(key)
+            queued = record is not None and record.counts[JobStatus.RUNNABLE]
+            expected = _waiting_since(record) if record is not None and queued else None
+            if since != expected:
+                problems.append(f"waiting_since: {key} out of step")
         expected_pods: dict[str, set[str]] = {}
         for pod_key, pod in self.pods.items():
             if pod.active and pod.node:
@@ -326,6 +382,11 @@ class Store:
             members.discard(value)
             if not members:
                 del index[key]
+
+
+def _waiting_since(record: JobRecord) -> float | None:
+    found = min((c.runnable_since for c in record.runnable() if c.runnable_since), default=None)
+    return found.timestamp() if found is not None else None
 
 
 def _sum(items: Iterable[Resources]) -> Resources:
