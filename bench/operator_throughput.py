@@ -1,13 +1,19 @@
-"""N single jobs through the operator, the embedded API server and the simulated cluster,
-with pods that finish at once. Prints one JSON object.
+"""N single jobs through the operator and a simulated cluster, with pods that finish at once,
+on the embedded API server (default) or on a real control plane (`--real`: kube-apiserver,
+etcd, kube-controller-manager and kube-scheduler from KUBEBUILDER_ASSETS; the real scheduler
+binds the pods). Prints one JSON object.
 
-In one run: (1) the server's raw pod-create rate from a plain client loop (same concurrency
-as the operator's writer), (2) N jobs submitted while their environment is DISABLED, so
-that they wait RUNNABLE (the operator's memory per queued job is measured here), then (3)
-the environment enabled: jobs per second from then to every pod created (dispatch, quoted
-as a ratio of the raw rate) and to every job SUCCEEDED, and operator CPU seconds per job.
+In one run: (1) the server's raw pod-create rate from a plain client, one request at a time
+and 16 at once, and (real tier) the built-in Job controller's rate for N single-pod Jobs at
+its default client QPS; (2) N jobs submitted while their environment is DISABLED, so that
+they wait RUNNABLE (the operator's memory per queued job is measured here); (3) the
+environment enabled: jobs per second from then to every pod created (quoted as a ratio of
+the one-client raw rate) and to every job SUCCEEDED, the operator's API calls per job by
+verb and resource (from its metrics) and its CPU seconds per job; (4) the operator started
+again at the Job controller's client QPS, N more jobs: submit -> pod created per second, as
+a ratio of the Job controller's rate.
 
-Usage: python -m bench.operator_throughput [N]
+Usage: python -m bench.operator_throughput [N] [--real]
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 
 from kubatch.api.crdgen import all_crds
 from kubatch.kube.client import Client, Credentials
+from kubatch.kube.errors import ApiError
+from kubatch.sim.controlplane import assets_from_environment, control_plane
 from kubatch.sim.stack import Operator, start_apiserver, start_kubelet
 
 API = "kubatch.io/v1alpha1"
@@ -95,49 +103,142 @@ async def count_events(
     done.set()
 
 
-async def run(n: int, workdir: Path) -> dict[str, Any]:
+POD: dict[str, Any] = {
+    "spec": {
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": "main",
+                "image": "busybox",
+                "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
+            }
+        ],
+    },
+}
+CONTROLLER_QPS, CONTROLLER_BURST = 20, 30
+"""kube-controller-manager's defaults (--kube-api-qps, --kube-api-burst)."""
+
+
+async def create_pods(client: Client, namespace: str, n: int, concurrency: int) -> float:
+    """Pods created per second by a plain client, `concurrency` requests at once."""
+    started = time.perf_counter()
+    await gather_limited(
+        [
+            client.create("v1", "pods", {**POD, "metadata": {"name": f"raw-{i}"}}, namespace)
+            for i in range(n)
+        ],
+        concurrency,
+    )
+    return n / (time.perf_counter() - started)
+
+
+async def job_controller_rate(client: Client, namespace: str, n: int) -> float:
+    """Pods per second the built-in Job controller creates for n single-pod Jobs."""
+    pods: set[str] = set()
+    done = asyncio.Event()
+    watcher = asyncio.create_task(
+        count_events(client, "v1", "pods", namespace, lambda o: True, n, done, pods)
+    )
+    started = time.perf_counter()
+    await gather_limited(
+        [
+            client.create(
+                "batch/v1",
+                "jobs",
+                {"metadata": {"name": f"job-{i}"}, "spec": {"backoffLimit": 0, "template": POD}},
+                namespace,
+            )
+            for i in range(n)
+        ]
+    )
+    await asyncio.wait_for(done.wait(), 1800)
+    await watcher
+    return n / (time.perf_counter() - started)
+
+
+async def submit(client: Client, namespace: str, names: list[str]) -> float:
+    started = time.perf_counter()
+    await gather_limited(
+        [
+            client.create(
+                API,
+                "batchjobs",
+                {
+                    "apiVersion": API,
+                    "kind": "BatchJob",
+                    "metadata": {"name": name},
+                    "spec": {"jobQueue": "bench", "jobDefinition": "instant"},
+                },
+                namespace,
+            )
+            for name in names
+        ]
+    )
+    return time.perf_counter() - started
+
+
+async def scrape(port: int) -> dict[str, float]:
+    """The operator's metrics, as Prometheus would read them."""
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as reply,
+    ):
+        text = await reply.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, number = line.rpartition(" ")
+            samples[name] = float(number)
+    return samples
+
+
+def calls_by_kind(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    found = {}
+    for key, number in after.items():
+        if key.startswith("kubatch_api_calls_total{"):
+            labels = dict(part.split("=", 1) for part in key[key.index("{") + 1 : -1].split(","))
+            kind = f"{labels['verb'].strip(chr(34))} {labels['resource'].strip(chr(34))}"
+            delta = number - before.get(key, 0.0)
+            if delta:
+                found[kind] = round(delta / n, 2)
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
     with ExitStack() as stack:
-        kubeconfig = start_apiserver(stack, workdir)
+        plane = None
+        if tier == "real":
+            assets = assets_from_environment()
+            if assets is None:
+                raise SystemExit("--real needs KUBEBUILDER_ASSETS (see `make control-plane`)")
+            plane = stack.enter_context(control_plane(assets, workdir / "control-plane"))
+            kubeconfig = plane.kubeconfig
+        else:
+            kubeconfig = start_apiserver(stack, workdir)
         client = Client(Credentials.from_kubeconfig(str(kubeconfig)), qps=100_000, burst=100_000)
         await wait_until(lambda: _ok(client))
         for crd in all_crds().values():
             await client.create("apiextensions.k8s.io/v1", "customresourcedefinitions", crd)
-        for ns in ("raw", "bench"):
+        for crd in all_crds().values():
+            await wait_until(lambda name=crd["metadata"]["name"]: _established(client, name))
+        for ns in ("raw", "raw16", "jobs", "bench", "bench2"):
             await client.create("v1", "namespaces", {"metadata": {"name": ns}})
+            await wait_until(lambda ns=ns: _has_default_account(client, ns))
 
-        # (1) the raw rate: a plain loop creating pods, as many at once as the writer does
-        pod: dict[str, Any] = {
-            "metadata": {"labels": {"bench": "raw"}},
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": "busybox",
-                        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
-                    }
-                ],
-            },
-        }
-        started = time.perf_counter()
-        await gather_limited(
-            [
-                client.create(
-                    "v1",
-                    "pods",
-                    {**pod, "metadata": {"name": f"raw-{i}", "labels": {"bench": "raw"}}},
-                    "raw",
-                )
-                for i in range(n)
-            ]
-        )
-        raw_rate = n / (time.perf_counter() - started)
+        # (1) the raw rates: a plain client creating pods, one at a time and 16 at once; the
+        # Job controller's rate for as many single-pod Jobs (only a real control plane has one)
+        raw_rate = await create_pods(client, "raw", n, 1)
+        raw16_rate = await create_pods(client, "raw16", n, CONCURRENCY)
+        job_rate = await job_controller_rate(client, "jobs", n) if plane else None
+        for ns in ("raw", "raw16", "jobs"):  # so that no scheduler binds them to our nodes
+            await client.request("DELETE", f"/api/v1/namespaces/{ns}")
 
         # (2) the operator with N jobs queued behind a disabled environment
-        start_kubelet(stack, workdir, kubeconfig, bind=True, ready_delay=0.1)
-        operator = Operator(
-            kubeconfig, workdir, {"KUBATCH_WRITE_QPS": "100000", "KUBATCH_WRITE_BURST": "100000"}
-        )
+        start_kubelet(stack, workdir, kubeconfig, bind=plane is None, ready_delay=0.1)
+        unlimited = {"KUBATCH_WRITE_QPS": "100000", "KUBATCH_WRITE_BURST": "100000"}
+        operator = Operator(kubeconfig, workdir, unlimited)
         stack.callback(operator.stop)
         proc = operator.start()
         await client.create(
@@ -170,26 +271,27 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
                 },
             },
         )
-        await client.create(
-            API,
-            "jobdefinitions",
-            {
-                "apiVersion": API,
-                "kind": "JobDefinition",
-                "metadata": {"name": "instant"},
-                "spec": {
-                    "containerProperties": {
-                        "image": "busybox",
-                        "command": ["true"],
-                        "resourceRequirements": [
-                            {"type": "VCPU", "value": "250m"},
-                            {"type": "MEMORY", "value": "256"},
-                        ],
-                    }
+        for ns in ("bench", "bench2"):
+            await client.create(
+                API,
+                "jobdefinitions",
+                {
+                    "apiVersion": API,
+                    "kind": "JobDefinition",
+                    "metadata": {"name": "instant"},
+                    "spec": {
+                        "containerProperties": {
+                            "image": "busybox",
+                            "command": ["true"],
+                            "resourceRequirements": [
+                                {"type": "VCPU", "value": "250m"},
+                                {"type": "MEMORY", "value": "256"},
+                            ],
+                        }
+                    },
                 },
-            },
-            "bench",
-        )
+                ns,
+            )
 
         async def nodes_ready() -> bool:
             nodes = (await client.request("GET", "/api/v1/nodes"))["items"]
@@ -220,25 +322,8 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
                 runnable,
             )
         )
-        started = time.perf_counter()
-        await gather_limited(
-            [
-                client.create(
-                    API,
-                    "batchjobs",
-                    {
-                        "apiVersion": API,
-                        "kind": "BatchJob",
-                        "metadata": {"name": f"job-{i}"},
-                        "spec": {"jobQueue": "bench", "jobDefinition": "instant"},
-                    },
-                    "bench",
-                )
-                for i in range(n)
-            ]
-        )
-        submit_seconds = time.perf_counter() - started
-        await asyncio.wait_for(queued.wait(), 600)
+        submit_seconds = await submit(client, "bench", [f"job-{i}" for i in range(n)])
+        await asyncio.wait_for(queued.wait(), 1800)
         await watcher
         await asyncio.sleep(1)
         _, rss_queued, _ = proc_stat(proc.pid)
@@ -264,26 +349,55 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
                 )
             ),
         ]
+        metrics_before = await scrape(operator.metrics_port)
         cpu_before, _, _ = proc_stat(proc.pid)
         started = time.perf_counter()
         await client.patch(API, "computeenvironments", "bench", {"spec": {"state": "ENABLED"}})
-        await asyncio.wait_for(all_pods.wait(), 600)
+        await asyncio.wait_for(all_pods.wait(), 1800)
         dispatch_seconds = time.perf_counter() - started
-        await asyncio.wait_for(all_done.wait(), 600)
+        await asyncio.wait_for(all_done.wait(), 1800)
         done_seconds = time.perf_counter() - started
         cpu_after, rss_end, peak = proc_stat(proc.pid)
+        calls = calls_by_kind(metrics_before, await scrape(operator.metrics_port), n)
         for task in watchers:
             task.cancel()
+
+        # (4) the operator at the Job controller's client QPS: submit -> pod created
+        operator.stop()
+        operator.env = {
+            "KUBATCH_WRITE_QPS": str(CONTROLLER_QPS),
+            "KUBATCH_WRITE_BURST": str(CONTROLLER_BURST),
+        }
+        operator.start()
+        pods2: set[str] = set()
+        all_pods2 = asyncio.Event()
+        watcher = asyncio.create_task(
+            count_events(client, "v1", "pods", "bench2", lambda o: True, n, all_pods2, pods2)
+        )
+        started = time.perf_counter()
+        await submit(client, "bench2", [f"job-{i}" for i in range(n)])
+        await asyncio.wait_for(all_pods2.wait(), 1800)
+        limited_rate = n / (time.perf_counter() - started)
+        await watcher
         await client.close()
         dispatch_rate = n / dispatch_seconds
         return {
             "benchmark": "operator_throughput",
+            "tier": tier,
             "jobs": n,
-            "raw_pod_create_per_second": round(raw_rate, 1),
+            "raw_pod_create_per_second_1_client": round(raw_rate, 1),
+            "raw_pod_create_per_second_16_at_once": round(raw16_rate, 1),
+            "job_controller_pods_per_second": round(job_rate, 1) if job_rate else None,
+            "job_controller_qps": f"{CONTROLLER_QPS}/{CONTROLLER_BURST}" if job_rate else None,
             "submit_per_second": round(n / submit_seconds, 1),
             "dispatch_jobs_per_second": round(dispatch_rate, 1),
-            "dispatch_ratio_to_raw": round(dispatch_rate / raw_rate, 3),
+            "dispatch_ratio_to_raw_1_client": round(dispatch_rate / raw_rate, 3),
             "succeeded_jobs_per_second": round(n / done_seconds, 1),
+            "at_controller_qps_submit_to_pod_per_second": round(limited_rate, 1),
+            "at_controller_qps_ratio_to_job_controller": (
+                round(limited_rate / job_rate, 2) if job_rate else None
+            ),
+            "api_calls_per_job": calls,
             "operator_cpu_seconds_per_job": round((cpu_after - cpu_before) / n, 5),
             "operator_rss_growth_per_queued_job_kib": round(
                 (rss_queued - rss_before) / n / 1024, 2
@@ -291,6 +405,22 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
             "operator_peak_rss_mib": round(peak / 2**20, 1),
             "operator_rss_end_mib": round(rss_end / 2**20, 1),
         }
+
+
+async def _established(client: Client, name: str) -> bool:
+    crd = await client.request(
+        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+    )
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+async def _has_default_account(client: Client, namespace: str) -> bool:
+    try:
+        await client.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/default")
+    except ApiError:
+        return False
+    return True
 
 
 async def _ok(client: Client) -> bool:
@@ -302,9 +432,11 @@ async def _ok(client: Client) -> bool:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    tier = "real" if "--real" in sys.argv else "emulator"
+    n = int(args[0]) if args else 2000
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(asyncio.run(run(n, Path(tmp)))))
+        print(json.dumps(asyncio.run(run(n, Path(tmp), tier))))
 
 
 if __name__ == "__main__":

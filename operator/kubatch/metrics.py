@@ -5,6 +5,7 @@ environments are few; jobs are many)."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -74,6 +75,12 @@ ENV_NODES = Gauge(
 API_REQUESTS = Counter(
     "kubatch_api_requests_total", "Requests to the Kubernetes API.", registry=REGISTRY
 )
+API_CALLS = Counter(
+    "kubatch_api_calls_total",
+    "Requests to the Kubernetes API by verb and resource (pods, batchjobs/status, ...).",
+    ["verb", "resource"],
+    registry=REGISTRY,
+)
 API_ERRORS = Counter(
     "kubatch_api_errors_total", "Requests to the Kubernetes API that failed.", registry=REGISTRY
 )
@@ -138,8 +145,12 @@ def record(telemetry: Telemetry) -> None:
             ENV_NODES.labels(name, kind).set(values[f"{kind}_nodes"])
 
 
-def record_api(requests: int, errors: int, retries: int) -> None:
+def record_api(
+    requests: int, errors: int, retries: int, calls: Mapping[tuple[str, str], int]
+) -> None:
     """Increments since the last call."""
+    for (verb, resource), count in calls.items():
+        API_CALLS.labels(verb, resource).inc(count)
     API_REQUESTS.inc(requests)
     API_ERRORS.inc(errors)
     API_RETRIES.inc(retries)

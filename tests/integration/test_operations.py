@@ -70,6 +70,8 @@ def test_metrics_move_as_jobs_do(scenario: Scenario) -> None:
     assert value(running, "kubatch_api_requests_total") > value(
         before, "kubatch_api_requests_total"
     )
+    assert value(running, "kubatch_api_calls_total", verb="POST", resource="pods") >= 1
+    assert value(running, "kubatch_api_calls_total", verb="PATCH", resource="batchjobs/status") >= 1
     scenario.patch("long", {"terminate": {"reason": "enough"}})
     scenario.wait("long", "FAILED")
     done = scrape_until(

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +56,7 @@ class Controller:
         self.tasks: list[asyncio.Task[None]] = []
         self.elector: LeaderElector | None = None
         self._api_seen = {"requests": 0, "errors": 0, "retries": 0}
+        self._calls_seen: Counter[tuple[str, str]] = Counter()
         self._dropped_seen = 0
 
     async def start(self, credentials: Credentials) -> None:
@@ -250,8 +252,11 @@ class Controller:
         if self.client is not None:
             stats = self.client.stats
             keys = ("requests", "errors", "retries")
-            metrics.record_api(*(stats[k] - self._api_seen[k] for k in keys))
+            calls = self.client.calls - self._calls_seen
+            requests, errors, retries = (stats[k] - self._api_seen[k] for k in keys)
+            metrics.record_api(requests, errors, retries, calls)
             self._api_seen = dict(stats)
+            self._calls_seen = Counter(self.client.calls)
         if self.writer is not None:
             metrics.EVENTS_DROPPED.inc(self.writer.dropped_events - self._dropped_seen)
             self._dropped_seen = self.writer.dropped_events

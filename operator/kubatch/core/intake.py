@@ -6,6 +6,8 @@ it is invalid); none of them looks at or changes the store.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,7 @@ from ..api import (
     ScheduledJob,
     SchedulingPolicy,
 )
+from ..api.batchjob import BatchJobSpec
 from ..api.computeenvironment import ComputeEnvironmentType
 from ..api.jobdefinition import JobDefinitionSpec
 from ..api.kinds import InvalidManifest, parse
@@ -193,13 +196,42 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
     created = model.metadata.creation_timestamp or now
     key = (meta["namespace"], meta["name"])
     uid = meta.get("uid", "")
+    spec = SPECS.share(obj.get("spec"), model.spec)
     if model.status.status is not None:
         state.record = restore_record(
-            key[0], key[1], uid, model.spec, created, model.status, state.generation
+            key[0], key[1], uid, spec, created, model.status, state.generation
         )
     else:
-        state.record = JobRecord(key[0], key[1], uid, model.spec, created)
+        state.record = JobRecord(key[0], key[1], uid, spec, created)
     return state, model, None
+
+
+class SharedSpecs:
+    """Jobs submitted alike (same queue, definition, parameters...) share one spec model:
+    specs are immutable once submitted (the CRD's rules) and never changed in place, and a
+    queue of 100,000 jobs would otherwise hold 100,000 equal copies (about 1 KiB each). The
+    most recent `size` distinct specs are kept."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.models: OrderedDict[str, BatchJobSpec] = OrderedDict()
+
+    def share(self, raw: Any, model: BatchJobSpec) -> BatchJobSpec:
+        try:
+            key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return model
+        found = self.models.get(key)
+        if found is not None:
+            self.models.move_to_end(key)
+            return found
+        self.models[key] = model
+        if len(self.models) > self.size:
+            self.models.popitem(last=False)
+        return model
+
+
+SPECS = SharedSpecs()
 
 
 def read_job_spec(obj: Obj) -> BatchJob | None:

@@ -169,7 +169,7 @@ class Store:
         """A queue name -> its jobs' counts per status (array children one by one)."""
         self.waiting_since: dict[str, SortedList] = {}
         """A queue name -> (POSIX time its oldest RUNNABLE work became so, job), per job."""
-        self.counted: dict[JobKey, tuple[str, Counter[JobStatus], float | None]] = {}
+        self.counted: dict[JobKey, tuple[str, tuple[int, ...], float | None]] = {}
         """What each job adds to `counts` and `waiting_since` now."""
 
     # -- jobs ------------------------------------------------------------------------------
@@ -216,8 +216,11 @@ class Store:
         if record is None:
             return
         queue = record.spec.job_queue
-        counts = Counter({status: n for status, n in record.counts.items() if n})
-        self.counts.setdefault(queue, Counter()).update(counts)
+        counts = tuple(record.counts[status] for status in _STATUSES)
+        total = self.counts.setdefault(queue, Counter())
+        for status, n in zip(_STATUSES, counts, strict=True):
+            if n:
+                total[status] += n
         since = _waiting_since(record) if record.counts[JobStatus.RUNNABLE] else None
         if since is not None:
             self.waiting_since.setdefault(queue, SortedList()).add((since, key))
@@ -229,9 +232,11 @@ class Store:
             return
         queue, counts, since = found
         total = self.counts[queue]
-        total.subtract(counts)
-        for status in [s for s, n in total.items() if n <= 0]:
-            del total[status]
+        for status, n in zip(_STATUSES, counts, strict=True):
+            if n:
+                total[status] -= n
+                if total[status] <= 0:
+                    del total[status]
         if not total:
             del self.counts[queue]
         if since is not None:
@@ -382,6 +387,9 @@ class Store:
             members.discard(value)
             if not members:
                 del index[key]
+
+
+_STATUSES = tuple(JobStatus)
 
 
 def _waiting_since(record: JobRecord) -> float | None:

@@ -11,6 +11,7 @@ import logging
 import ssl
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -150,6 +151,17 @@ def resource_path(
     return path
 
 
+def resource_of(path: str) -> str:
+    """The resource (and subresource) a request path names: "pods", "batchjobs/status"."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    if not rest:
+        return "namespaces" if parts[-1:] == ["namespaces"] else "unknown"
+    return rest[0] + (f"/{rest[2]}" if len(rest) >= 3 else "")
+
+
 class Client:
     def __init__(
         self,
@@ -165,6 +177,8 @@ class Client:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self.stats: dict[str, int] = {"requests": 0, "errors": 0, "retries": 0}
+        self.calls: Counter[tuple[str, str]] = Counter()
+        """Requests per (verb, resource), e.g. ("POST", "pods"), ("PATCH", "batchjobs/status")."""
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -197,6 +211,7 @@ class Client:
             if write:
                 await self.bucket.take()
             self.stats["requests"] += 1
+            self.calls[(method, resource_of(path))] += 1
             try:
                 async with session.request(
                     method,
