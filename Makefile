@@ -79,6 +79,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.lifecycle_array
 	$(BIN)/python -m bench.scheduler_pass
 	$(BIN)/python -m bench.operator_throughput 2000
+	$(BIN)/python -m bench.operator_throughput 500 --real
+	$(BIN)/python -m bench.scale 10000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

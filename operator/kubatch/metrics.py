@@ -60,6 +60,23 @@ STEP = Histogram(
     buckets=_PASS_BUCKETS,
     registry=REGISTRY,
 )
+LONGEST_STEP = Gauge(
+    "kubatch_scheduling_pass_longest_seconds",
+    "The longest step of the scheduling loop since the operator started.",
+    registry=REGISTRY,
+)
+
+
+_longest = [0.0]
+
+
+def observe_step(seconds: float) -> None:
+    STEP.observe(seconds)
+    if seconds > _longest[0]:
+        _longest[0] = seconds
+        LONGEST_STEP.set(seconds)
+
+
 ENV_VCPUS = Gauge(
     "kubatch_compute_environment_vcpus",
     "vCPUs of a compute environment.",

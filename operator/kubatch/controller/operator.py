@@ -240,7 +240,7 @@ class Controller:
             took = time.perf_counter() - began
             if world.dispatched:
                 next_pass = began + 2 * took
-            metrics.STEP.observe(took)
+            metrics.observe_step(took)
             self._record_metrics()
             if writes:
                 await writer.apply(writes)
