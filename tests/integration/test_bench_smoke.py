@@ -1,15 +1,34 @@
-"""The operator benchmark keeps running end to end (on a few jobs; figures not asserted)."""
+"""The benchmarks keep running end to end (on a few jobs; figures not asserted), the
+throughput benchmark on both tiers: the real one with the Job controller beside it."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
+from bench import scale
 from bench.operator_throughput import run
 
+from kubatch.sim.controlplane import assets_from_environment
 
-def test_operator_benchmark_runs(tmp_path: Path) -> None:
-    result = asyncio.run(run(40, tmp_path))
+
+@pytest.mark.parametrize("tier", ["emulator", "real"])
+def test_operator_benchmark_runs(tmp_path: Path, tier: str) -> None:
+    if tier == "real" and assets_from_environment() is None:
+        pytest.skip("no control plane binaries (KUBEBUILDER_ASSETS)")
+    result = asyncio.run(run(40, tmp_path, tier))
     assert result["jobs"] == 40
     assert result["dispatch_jobs_per_second"] > 0
     assert result["operator_cpu_seconds_per_job"] >= 0
+    assert result["api_calls_per_job"]["POST pods"] >= 1.0
+    assert result["at_controller_qps_submit_to_pod_per_second"] > 0
+    if tier == "real":
+        assert result["job_controller_pods_per_second"] > 0
+
+
+def test_scale_benchmark_runs(tmp_path: Path) -> None:
+    result = asyncio.run(scale.run(1000, tmp_path))
+    assert (result["jobs_and_children"], result["objects"], result["arrays"]) == (1000, 901, 1)
+    assert result["queue_to_done_per_second"] > 0
+    assert result["longest_scheduling_step_seconds"] > 0
