@@ -148,10 +148,19 @@ class Writer:
             return Outcome(effect, resized=result)
         raise TypeError(f"not an effect the writer carries out: {effect!r}")
 
+    async def spare_budget(self) -> None:
+        """Events are best-effort: they go out only while the write budget is at least half
+        full, so that pods and statuses never wait behind them (under a sustained load at
+        a low KUBATCH_WRITE_QPS, events wait, and past MAX_PENDING_EVENTS are dropped)."""
+        bucket = self.client.bucket
+        while bucket.level() < bucket.capacity / 2:
+            await asyncio.sleep(1 / bucket.qps)
+
     async def post_events(self) -> None:
         """Runs for the operator's life: events go out as the write budget allows."""
         while True:
             event = await self.events.get()
+            await self.spare_budget()
             if not self.may_write():
                 continue
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -36,6 +36,11 @@ class TokenBucket:
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
 
+    def level(self) -> float:
+        """Tokens there are now (without taking one)."""
+        now = time.monotonic()
+        return min(self.capacity, self.tokens + (now - self.updated) * self.qps)
+
     async def take(self) -> None:
         async with self._lock:
             while True:
