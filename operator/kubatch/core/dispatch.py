@@ -260,8 +260,8 @@ class Dispatcher:
             record = self.store.record(key)
             if record is None:
                 continue
-            if record.terminal:
-                blocker, detail, position = None, None, None
+            if record.terminal or not record.counts[JobStatus.RUNNABLE]:
+                blocker, detail, position = None, None, None  # placed, or no longer waiting
             else:
                 blocker, detail, position = found.get(key) or self._in_tail(key, decisions.tails)
             if record.blocker != blocker:

@@ -238,7 +238,10 @@ class Client:
                     if response.status not in RETRYABLE or attempt == self.retries:
                         self.stats["errors"] += 1
                         raise error
-            except (TimeoutError, aiohttp.ClientConnectionError) as e:
+            except (TimeoutError, aiohttp.ClientError) as e:
+                # No answer, a dropped connection, or an answer cut short (a server killed
+                # mid-reply raises ClientPayloadError): the request may or may not have been
+                # applied; it is tried again like any transient failure.
                 if attempt == self.retries:
                     self.stats["errors"] += 1
                     raise ApiError(0, "ConnectionError", str(e)) from e

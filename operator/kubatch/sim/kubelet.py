@@ -97,6 +97,16 @@ class Kubelet:
             self.tasks[key] = task
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        task.add_done_callback(lambda done: self._failed(key, done))
+
+    def _failed(self, key: str, task: asyncio.Task[None]) -> None:
+        """A pod's work that died unexpectedly is logged and forgotten, so that the next
+        listing of the pod starts it again (as a kubelet's sync loop would)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("work on pod %s failed", key or "?", exc_info=task.exception())
+        self.started.discard(key)
+        self.terminating.discard(key)
 
     async def run(self) -> None:
         selector = f"{LABEL_SIMULATED}=true"
