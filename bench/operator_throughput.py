@@ -158,7 +158,10 @@ async def job_controller_rate(client: Client, namespace: str, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-async def submit(client: Client, namespace: str, names: list[str]) -> float:
+async def submit(
+    client: Client, namespace: str, names: list[str], sizes: list[int] | None = None
+) -> float:
+    """Submit jobs to the queue "bench" (array jobs where `sizes` says a size); seconds taken."""
     started = time.perf_counter()
     await gather_limited(
         [
@@ -169,14 +172,70 @@ async def submit(client: Client, namespace: str, names: list[str]) -> float:
                     "apiVersion": API,
                     "kind": "BatchJob",
                     "metadata": {"name": name},
-                    "spec": {"jobQueue": "bench", "jobDefinition": "instant"},
+                    "spec": {
+                        "jobQueue": "bench",
+                        "jobDefinition": "instant",
+                        **({"arrayProperties": {"size": size}} if size else {}),
+                    },
                 },
                 namespace,
             )
-            for name in names
+            for name, size in zip(names, sizes or [0] * len(names), strict=True)
         ]
     )
     return time.perf_counter() - started
+
+
+UNLIMITED = {"KUBATCH_WRITE_QPS": "100000", "KUBATCH_WRITE_BURST": "100000"}
+"""The operator's write budget when a benchmark measures the operator, not its throttle."""
+
+
+async def install_crds(client: Client) -> None:
+    for crd in all_crds().values():
+        await client.create("apiextensions.k8s.io/v1", "customresourcedefinitions", crd)
+    for crd in all_crds().values():
+        await wait_until(lambda name=crd["metadata"]["name"]: _established(client, name))
+
+
+async def platform(client: Client, namespaces: tuple[str, ...], state: str = "ENABLED") -> None:
+    """The environment "bench" (960 vCPUs of m5.24xlarge, all there from the start), the
+    queue "bench" on it, and the definition "instant" (250m, 256 MiB) in each namespace."""
+    resources = {"minvCpus": 960, "maxvCpus": 960, "instanceTypes": ["m5.24xlarge"]}
+    await client.create(
+        API,
+        "computeenvironments",
+        {
+            "apiVersion": API,
+            "kind": "ComputeEnvironment",
+            "metadata": {"name": "bench"},
+            "spec": {"state": state, "computeResources": resources},
+        },
+    )
+    order = [{"order": 1, "computeEnvironment": "bench"}]
+    await client.create(
+        API,
+        "jobqueues",
+        {
+            "apiVersion": API,
+            "kind": "JobQueue",
+            "metadata": {"name": "bench"},
+            "spec": {"priority": 1, "computeEnvironmentOrder": order},
+        },
+    )
+    requirements = [{"type": "VCPU", "value": "250m"}, {"type": "MEMORY", "value": "256"}]
+    container = {"image": "busybox", "command": ["true"], "resourceRequirements": requirements}
+    for ns in namespaces:
+        await client.create(
+            API,
+            "jobdefinitions",
+            {
+                "apiVersion": API,
+                "kind": "JobDefinition",
+                "metadata": {"name": "instant"},
+                "spec": {"containerProperties": container},
+            },
+            ns,
+        )
 
 
 async def scrape(port: int) -> dict[str, float]:
@@ -221,10 +280,7 @@ async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
             kubeconfig = start_apiserver(stack, workdir)
         client = Client(Credentials.from_kubeconfig(str(kubeconfig)), qps=100_000, burst=100_000)
         await wait_until(lambda: _ok(client))
-        for crd in all_crds().values():
-            await client.create("apiextensions.k8s.io/v1", "customresourcedefinitions", crd)
-        for crd in all_crds().values():
-            await wait_until(lambda name=crd["metadata"]["name"]: _established(client, name))
+        await install_crds(client)
         for ns in ("raw", "raw16", "jobs", "bench", "bench2"):
             await client.create("v1", "namespaces", {"metadata": {"name": ns}})
             await wait_until(lambda ns=ns: _has_default_account(client, ns))
@@ -243,61 +299,10 @@ async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
 
         # (2) the operator with N jobs queued behind a disabled environment
         start_kubelet(stack, workdir, kubeconfig, bind=plane is None, ready_delay=0.1)
-        unlimited = {"KUBATCH_WRITE_QPS": "100000", "KUBATCH_WRITE_BURST": "100000"}
-        operator = Operator(kubeconfig, workdir, unlimited)
+        operator = Operator(kubeconfig, workdir, UNLIMITED)
         stack.callback(operator.stop)
         proc = operator.start()
-        await client.create(
-            API,
-            "computeenvironments",
-            {
-                "apiVersion": API,
-                "kind": "ComputeEnvironment",
-                "metadata": {"name": "bench"},
-                "spec": {
-                    "state": "DISABLED",
-                    "computeResources": {
-                        "minvCpus": 960,
-                        "maxvCpus": 960,
-                        "instanceTypes": ["m5.24xlarge"],
-                    },
-                },
-            },
-        )
-        await client.create(
-            API,
-            "jobqueues",
-            {
-                "apiVersion": API,
-                "kind": "JobQueue",
-                "metadata": {"name": "bench"},
-                "spec": {
-                    "priority": 1,
-                    "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "bench"}],
-                },
-            },
-        )
-        for ns in ("bench", "bench2"):
-            await client.create(
-                API,
-                "jobdefinitions",
-                {
-                    "apiVersion": API,
-                    "kind": "JobDefinition",
-                    "metadata": {"name": "instant"},
-                    "spec": {
-                        "containerProperties": {
-                            "image": "busybox",
-                            "command": ["true"],
-                            "resourceRequirements": [
-                                {"type": "VCPU", "value": "250m"},
-                                {"type": "MEMORY", "value": "256"},
-                            ],
-                        }
-                    },
-                },
-                ns,
-            )
+        await platform(client, ("bench", "bench2"), state="DISABLED")
 
         async def nodes_ready() -> bool:
             nodes = (await client.request("GET", "/api/v1/nodes"))["items"]

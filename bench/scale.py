@@ -2,7 +2,7 @@
 pods that finish at once. Prints one JSON object.
 
 N jobs are submitted (nine in ten single jobs, the rest as arrays of 100 children, so that
-N counts jobs and children alike) to a queue on an environment of maxvCpus 960; the run
+N counts jobs and children alike) to a queue on an environment of 960 vCPUs; the run
 measures queue-to-done throughput (first submission to every job SUCCEEDED), the operator's
 peak RSS, its longest scheduling step (its kubatch_scheduling_pass_longest_seconds metric)
 and the longest status-write lag: for every job, the time from its `stoppedAt` (the moment
@@ -25,13 +25,15 @@ from typing import Any
 
 from bench.operator_throughput import (
     API,
+    UNLIMITED,
     _ok,
-    gather_limited,
+    install_crds,
+    platform,
     proc_stat,
     scrape,
+    submit,
     wait_until,
 )
-from kubatch.api.crdgen import all_crds
 from kubatch.kube.client import Client, Credentials
 from kubatch.sim.stack import Operator, start_apiserver, start_kubelet
 
@@ -56,55 +58,13 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
         kubeconfig = start_apiserver(stack, workdir)
         client = Client(Credentials.from_kubeconfig(str(kubeconfig)), qps=100_000, burst=100_000)
         await wait_until(lambda: _ok(client))
-        for crd in all_crds().values():
-            await client.create("apiextensions.k8s.io/v1", "customresourcedefinitions", crd)
+        await install_crds(client)
         await client.create("v1", "namespaces", {"metadata": {"name": "scale"}})
         start_kubelet(stack, workdir, kubeconfig, bind=True, ready_delay=0.1)
-        operator = Operator(
-            kubeconfig, workdir, {"KUBATCH_WRITE_QPS": "100000", "KUBATCH_WRITE_BURST": "100000"}
-        )
+        operator = Operator(kubeconfig, workdir, UNLIMITED)
         stack.callback(operator.stop)
         proc = operator.start()
-        resources = {"minvCpus": 960, "maxvCpus": 960, "instanceTypes": ["m5.24xlarge"]}
-        await client.create(
-            API,
-            "computeenvironments",
-            {
-                "apiVersion": API,
-                "kind": "ComputeEnvironment",
-                "metadata": {"name": "scale"},
-                "spec": {"computeResources": resources},
-            },
-        )
-        order = [{"order": 1, "computeEnvironment": "scale"}]
-        await client.create(
-            API,
-            "jobqueues",
-            {
-                "apiVersion": API,
-                "kind": "JobQueue",
-                "metadata": {"name": "scale"},
-                "spec": {"priority": 1, "computeEnvironmentOrder": order},
-            },
-        )
-        requirements = [{"type": "VCPU", "value": "250m"}, {"type": "MEMORY", "value": "256"}]
-        await client.create(
-            API,
-            "jobdefinitions",
-            {
-                "apiVersion": API,
-                "kind": "JobDefinition",
-                "metadata": {"name": "instant"},
-                "spec": {
-                    "containerProperties": {
-                        "image": "busybox",
-                        "command": ["true"],
-                        "resourceRequirements": requirements,
-                    }
-                },
-            },
-            "scale",
-        )
+        await platform(client, ("scale",))
         jobs = plan(n)
         done: dict[str, float] = {}
         lags: list[float] = []
@@ -130,26 +90,7 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
 
         watcher = asyncio.create_task(watch())
         started = time.perf_counter()
-        await gather_limited(
-            [
-                client.create(
-                    API,
-                    "batchjobs",
-                    {
-                        "apiVersion": API,
-                        "kind": "BatchJob",
-                        "metadata": {"name": name},
-                        "spec": {
-                            "jobQueue": "scale",
-                            "jobDefinition": "instant",
-                            **({"arrayProperties": {"size": size}} if size else {}),
-                        },
-                    },
-                    "scale",
-                )
-                for name, size in jobs
-            ]
-        )
+        await submit(client, "scale", [name for name, _ in jobs], [size for _, size in jobs])
         submitted = time.perf_counter() - started
         await asyncio.wait_for(finished.wait(), 6 * 3600)
         elapsed = time.perf_counter() - started

@@ -11,22 +11,16 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 
 
-def test_demo_runs_every_example_to_its_expected_end(tmp_path: Path) -> None:
+def dev(examples: Path, workdir: Path, *options: str) -> list[str]:
+    """The command line of `kubatch dev` on a folder of manifests."""
     kubatch = shutil.which("kubatch", path=str(Path(sys.executable).parent))
     assert kubatch is not None
+    return [kubatch, "dev", "--examples", str(examples), "--workdir", str(workdir), *options]
+
+
+def test_demo_runs_every_example_to_its_expected_end(tmp_path: Path) -> None:
     done = subprocess.run(
-        [
-            kubatch,
-            "dev",
-            "--examples",
-            str(ROOT / "examples"),
-            "--workdir",
-            str(tmp_path),
-            "--timeout",
-            "180",
-            "--duration",
-            "0.2",
-        ],
+        dev(ROOT / "examples", tmp_path, "--timeout", "180", "--duration", "0.2"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -48,19 +42,8 @@ def test_demo_fails_when_a_job_does_not_end_as_expected(tmp_path: Path) -> None:
         "  annotations:\n    sim.kubatch.io/exit-code: '3'\n"
         "spec:\n  jobQueue: high-priority\n  jobDefinition: render\n"
     )
-    kubatch = shutil.which("kubatch", path=str(Path(sys.executable).parent))
-    assert kubatch is not None
     done = subprocess.run(
-        [
-            kubatch,
-            "dev",
-            "--examples",
-            str(manifests),
-            "--workdir",
-            str(tmp_path / "work"),
-            "--timeout",
-            "120",
-        ],
+        dev(manifests, tmp_path / "work", "--timeout", "120"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -72,20 +55,8 @@ def test_demo_fails_when_a_job_does_not_end_as_expected(tmp_path: Path) -> None:
 
 def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
     """What `timeout` and CI send: the API server, kubelet and operator go with it."""
-    kubatch = shutil.which("kubatch", path=str(Path(sys.executable).parent))
-    assert kubatch is not None
     run = subprocess.Popen(
-        [
-            kubatch,
-            "dev",
-            "--examples",
-            str(ROOT / "examples"),
-            "--workdir",
-            str(tmp_path),
-            "--keep",
-            "--duration",
-            "0.2",
-        ],
+        dev(ROOT / "examples", tmp_path, "--keep", "--duration", "0.2"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

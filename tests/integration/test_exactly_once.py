@@ -21,18 +21,24 @@ G, V = "kubatch.io", "v1alpha1"
 QUARTER = {"resourceRequirements": [{"type": "VCPU", "value": "0.25"}]}
 
 
-def test_an_attempt_that_ends_while_the_operator_is_down_is_retried(scenario: Scenario) -> None:
-    """The reproduction of issue 19: judged after the restart without the retry strategy,
-    the job used to FAIL after one attempt."""
+def _flaky_running(scenario: Scenario, seconds: int) -> None:
+    """The job "flaky": its first attempt runs `seconds` and exits 1, its second succeeds
+    (retryStrategy attempts 2); returns once it is RUNNING."""
     queue = scenario.queue(environments=(scenario.environment(maxvCpus=16),))
     scenario.definition()
     scenario.job(
         "flaky",
         queue,
-        sim={"duration": "5", "exit-code": "1", "fail-attempts": "1"},
+        sim={"duration": str(seconds), "exit-code": "1", "fail-attempts": "1"},
         retryStrategy={"attempts": 2},
     )
     scenario.wait("flaky", "RUNNING", timeout=60)
+
+
+def test_an_attempt_that_ends_while_the_operator_is_down_is_retried(scenario: Scenario) -> None:
+    """The reproduction of issue 19: judged after the restart without the retry strategy,
+    the job used to FAIL after one attempt."""
+    _flaky_running(scenario, seconds=5)
     operator = scenario.system.operator
     operator.stop(kill=True)
     wait_for(
@@ -47,15 +53,7 @@ def test_an_attempt_that_ends_while_the_operator_is_down_is_retried(scenario: Sc
 
 
 def test_a_cancel_while_running_leaves_the_retries_alone(scenario: Scenario) -> None:
-    queue = scenario.queue(environments=(scenario.environment(maxvCpus=16),))
-    scenario.definition()
-    scenario.job(
-        "flaky",
-        queue,
-        sim={"duration": "3", "exit-code": "1", "fail-attempts": "1"},
-        retryStrategy={"attempts": 2},
-    )
-    scenario.wait("flaky", "RUNNING", timeout=60)
+    _flaky_running(scenario, seconds=3)
     scenario.patch("flaky", {"cancel": {"reason": "not needed"}})
     status = scenario.wait("flaky", "SUCCEEDED", "FAILED", timeout=90)
     assert (status["status"], status["attemptCount"]) == ("SUCCEEDED", 2)

@@ -23,8 +23,8 @@ from kubatch.core.scheduler import (
     Node,
     Queue,
     Snapshot,
+    Waiting,
     WorkItem,
-    positions,
     schedule,
 )
 
@@ -380,3 +380,12 @@ def test_node_allocatable_keeps_a_system_share_of_memory() -> None:
     shape = CATALOG["m5.large"]
     assert shape.allocatable.millicpu == 2000
     assert shape.allocatable.memory < shape.memory
+
+
+def positions(waiting: list[Waiting]) -> dict[tuple[str, str], int]:
+    """The best queue position of each job among its waiting items."""
+    best: dict[tuple[str, str], int] = {}
+    for w in waiting:
+        if w.position is not None and (w.item.job not in best or w.position < best[w.item.job]):
+            best[w.item.job] = w.position
+    return best

@@ -11,7 +11,6 @@ for shares that have no job yet. Running jobs are never preempted.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import TypeVar
 
 from ..api.schedulingpolicy import FairsharePolicy
@@ -51,7 +50,3 @@ def reservation_cap(max_millicpu: int, compute_reservation: int, active_shares: 
         return max_millicpu
     reserved = (compute_reservation / 100) ** active_shares
     return int(max_millicpu * (1 - reserved))
-
-
-def active_shares(shares: Iterable[str]) -> int:
-    return len(set(shares))

@@ -22,7 +22,7 @@ Capacity planning (per environment: nodes wanted per shape, idle nodes to give u
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from ..api.jobqueue import QueueingStrategy
 from ..api.resources import Resources
@@ -67,7 +67,6 @@ __all__ = [
     "WorkItem",
     "choose_shapes",
     "plan_capacity",
-    "positions",
     "schedule",
 ]
 
@@ -316,12 +315,3 @@ class _Walk:
         for item in self.backlog:
             if item.problem is None and self.can_ever(item.resources):
                 yield item, item.count
-
-
-def positions(waiting: Iterable[Waiting]) -> dict[tuple[str, str], int]:
-    """The best queue position of each job among its waiting items."""
-    best: dict[tuple[str, str], int] = {}
-    for w in waiting:
-        if w.position is not None and (w.item.job not in best or w.position < best[w.item.job]):
-            best[w.item.job] = w.position
-    return best
