@@ -233,6 +233,24 @@ def test_a_new_namespace_gets_its_default_service_account_and_root_ca(
     )
 
 
+def test_secret_string_data_is_stored_as_base64_data(kube: Cluster, namespace: str) -> None:
+    """stringData is write-only: merged into data (base64) on create and on replace."""
+    core = kube.core
+    core.create_namespaced_secret(
+        namespace,
+        {"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "two"}},
+    )
+    secret = core.read_namespaced_secret("s", namespace)
+    assert (secret.data, secret.string_data, secret.type) == (
+        {"a": "eA==", "b": "dHdv"},
+        None,
+        "Opaque",
+    )
+    secret.string_data = {"a": "one"}
+    core.replace_namespaced_secret("s", namespace, secret)
+    assert core.read_namespaced_secret("s", namespace).data == {"a": "b25l", "b": "dHdv"}
+
+
 def test_a_pod_naming_a_missing_service_account_is_forbidden(kube: Cluster, namespace: str) -> None:
     pod = {
         "metadata": {"name": "p"},

@@ -6,6 +6,7 @@ Everything here is synchronous and in memory; server.py puts HTTP in front of it
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import json
@@ -552,7 +553,9 @@ class Store:
         )
 
     def _defaults(self, rtype: ResourceType, obj: Obj) -> None:
-        if rtype.kind == "Pod":
+        if rtype.kind == "Secret":
+            _secret_string_data(obj)
+        elif rtype.kind == "Pod":
             obj.setdefault("status", {"phase": "Pending"})
             obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
         elif rtype.kind == "Namespace":
@@ -563,6 +566,8 @@ class Store:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
 
     def _store_update(self, rtype: ResourceType, old: Obj, new: Obj) -> Obj:
+        if rtype.kind == "Secret":
+            _secret_string_data(new)
         meta = new["metadata"]
         old_meta = old["metadata"]
         for frozen in ("uid", "creationTimestamp", "namespace", "name"):
@@ -803,3 +808,14 @@ class Store:
         for (_ns, _), obj in sorted(self.objects.get(watcher.type_key, {}).items()):
             if watcher.wants(watcher.type_key, obj):
                 yield "ADDED", obj
+
+
+def _secret_string_data(secret: Obj) -> None:
+    """As a real API server stores a Secret: stringData is write-only, merged into data
+    (base64) over any equal key, and the type defaults to Opaque."""
+    strings = secret.pop("stringData", None) or {}
+    if strings:
+        data = secret.setdefault("data", {})
+        for key, value in strings.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+    secret.setdefault("type", "Opaque")
