@@ -10,6 +10,7 @@ import yaml
 
 from .. import __version__
 from ..api import InvalidManifest, parse
+from .api import api
 from .dev import dev
 from .jobs import COMMANDS, Context
 
@@ -99,6 +100,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 cli.add_command(dev)
+cli.add_command(api)
 for command in COMMANDS:
     cli.add_command(command)
 

@@ -89,6 +89,20 @@ class Credentials:
         )
 
     @classmethod
+    def in_cluster(cls) -> Credentials:
+        """The pod's ServiceAccount, with the kubernetes client's in-cluster loader."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        token = (configuration.api_key or {}).get("authorization") or ""
+        return cls(
+            server=configuration.host,
+            token=token.removeprefix("Bearer ").strip() or None,
+            ca_path=configuration.ssl_ca_cert,
+        )
+
+    @classmethod
     def from_kopf(cls, info: Any) -> Credentials:
         return cls(
             server=info.server,

@@ -112,6 +112,33 @@ def start_kubelet(
     )
 
 
+def start_aws_api(
+    stack: ExitStack, workdir: Path, kubeconfig: Path, secret: str, port: int = 0
+) -> str:
+    """Start `kubatch api` (the AWS Batch API); returns its endpoint URL."""
+    ready = workdir / "aws-api.url"
+    ready.unlink(missing_ok=True)
+    stack.enter_context(
+        process(
+            [
+                sys.executable,
+                "-m",
+                "kubatch.awsapi",
+                "--port",
+                str(port),
+                "--credentials-secret",
+                secret,
+                "--ready-file",
+                str(ready),
+            ],
+            {"KUBECONFIG": str(kubeconfig)},
+            workdir / "aws-api.log",
+        )
+    )
+    wait_for_file(ready, timeout=60)
+    return ready.read_text().strip()
+
+
 @dataclass
 class Operator:
     """The operator process, run as a Deployment would run it: started again when it exits by

@@ -1,0 +1,131 @@
+"""Objects of one resource kept in memory from a list and a watch (an informer with a
+"synced" signal and indexes by uid and by namespace/name), so that DescribeJobs and ListJobs
+answer without a request to the API server each, and job ids (uids) can be found."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from ..kube.client import Client, resource_path
+from ..kube.errors import ApiError
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+def _version(obj: Obj) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class Cache:
+    def __init__(
+        self, client: Client, api_version: str, plural: str, label_selector: str | None = None
+    ) -> None:
+        self.client = client
+        self.api_version = api_version
+        self.plural = plural
+        self.label_selector = label_selector
+        self.by_uid: dict[str, Obj] = {}
+        self.by_key: dict[tuple[str, str], Obj] = {}
+        self.synced = asyncio.Event()
+
+    def values(self) -> list[Obj]:
+        return list(self.by_uid.values())
+
+    def get(self, namespace: str | None, name: str) -> Obj | None:
+        return self.by_key.get((namespace or "", name))
+
+    def put(self, obj: Obj) -> None:
+        """Keep `obj` unless a newer version of it is already held (our own writes land here
+        at once, and the watch's echo of them later)."""
+        meta = obj["metadata"]
+        held = self.by_uid.get(meta["uid"])
+        if held is not None and _version(held) > _version(obj):
+            return
+        self.by_uid[meta["uid"]] = obj
+        self.by_key[(meta.get("namespace") or "", meta["name"])] = obj
+
+    def remove(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        self.by_uid.pop(meta["uid"], None)
+        key = (meta.get("namespace") or "", meta["name"])
+        if (self.by_key.get(key) or {}).get("metadata", {}).get("uid") == meta["uid"]:
+            del self.by_key[key]
+
+    def _replace(self, items: list[Obj]) -> None:
+        self.by_uid.clear()
+        self.by_key.clear()
+        for item in items:
+            self.put(item)
+
+    async def run(self) -> None:
+        """List, then watch; list again when the watch ends in an error or expires."""
+        version = ""
+        while True:
+            try:
+                if not version:
+                    params = {"labelSelector": self.label_selector} if self.label_selector else None
+                    listed = await self.client.request(
+                        "GET", resource_path(self.api_version, self.plural), params=params
+                    )
+                    self._replace(listed.get("items") or [])
+                    version = listed["metadata"]["resourceVersion"]
+                    self.synced.set()
+                async for kind, obj in self.client.watch(
+                    self.api_version, self.plural, version, label_selector=self.label_selector
+                ):
+                    if kind == "ERROR":
+                        version = ""
+                        break
+                    version = obj.get("metadata", {}).get("resourceVersion", version)
+                    if kind == "DELETED":
+                        self.remove(obj)
+                    elif kind != "BOOKMARK":
+                        self.put(obj)
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, OSError, ValueError, KeyError) as e:
+                log.warning("watch of %s failed (%s); listing again", self.plural, e)
+                version = ""
+                await asyncio.sleep(1.0)
+
+
+class Caches:
+    """The caches the AWS Batch API reads."""
+
+    def __init__(self, client: Client) -> None:
+        group = "kubatch.io/v1alpha1"
+        self.jobs = Cache(client, group, "batchjobs")
+        self.definitions = Cache(client, group, "jobdefinitions")
+        self.revisions = Cache(
+            client, "apps/v1", "controllerrevisions", "kubatch.io/job-definition"
+        )
+        self.environments = Cache(client, group, "computeenvironments")
+        self.queues = Cache(client, group, "jobqueues")
+        self.policies = Cache(client, group, "schedulingpolicies")
+        self.all = (
+            self.jobs,
+            self.definitions,
+            self.revisions,
+            self.environments,
+            self.queues,
+            self.policies,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self._tasks = [asyncio.create_task(c.run()) for c in self.all]
+        await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in self.all)), timeout)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,47 @@
+"""`kubatch api`: serve the AWS Batch API (boto3, the AWS CLI, Airflow) on a port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
+@click.option("--port", default=8430, show_default=True, help="the port (0: any free one)")
+@click.option(
+    "--credentials-secret",
+    default="kubatch-system/kubatch-aws-api",
+    show_default=True,
+    help="namespace/name of the Secret whose credentials.yaml maps access keys to namespaces",
+)
+@click.option("--region", default="us-east-1", show_default=True, help="the region in ARNs")
+@click.option("--account", default="000000000000", show_default=True, help="the account id in ARNs")
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the endpoint's URL here once it serves",
+)
+@click.pass_obj
+def api(
+    ctx: object,
+    host: str,
+    port: int,
+    credentials_secret: str,
+    region: str,
+    account: str,
+    ready_file: Path | None,
+) -> None:
+    """Serve the AWS Batch API: `aws batch ... --endpoint-url http://HOST:PORT` and
+    boto3.client("batch", endpoint_url=...) work against Kubatch."""
+    from ..awsapi.main import serve
+    from ..awsapi.names import Arns
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    kubeconfig = getattr(ctx, "kubeconfig", None)
+    asyncio.run(
+        serve(kubeconfig, host, port, credentials_secret, Arns(region, account), ready_file)
+    )
