@@ -25,6 +25,7 @@ VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
     "everything_on": [
         "simulatedNodes.enabled=true",
+        "awsApi.enabled=true",
         "metrics.serviceMonitor.enabled=true",
         "dashboard.enabled=true",
         "replicaCount=2",
@@ -98,7 +99,7 @@ def _workload(documents: list[dict[str, Any]], component: str) -> dict[str, Any]
     return found
 
 
-@pytest.mark.parametrize("component", ["operator", "simulated-kubelet"])
+@pytest.mark.parametrize("component", ["operator", "simulated-kubelet", "aws-api"])
 def test_workloads_run_locked_down(component: str) -> None:
     deployment = _workload(render(VALUE_SETS["everything_on"]), component)
     pod = deployment["spec"]["template"]["spec"]
@@ -129,7 +130,14 @@ def test_values_reach_the_operator() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["replicaCount=0", "operator.logLevel=loud", "metrics.port=70000", "unknownKey=1"]
+    "bad",
+    [
+        "replicaCount=0",
+        "operator.logLevel=loud",
+        "metrics.port=70000",
+        "unknownKey=1",
+        "awsApi.account=12",
+    ],
 )
 def test_values_schema_refuses_bad_values(bad: str) -> None:
     done = helm("template", "kubatch", str(CHART), "--set", bad)

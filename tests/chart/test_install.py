@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from kubernetes import client, config
@@ -25,7 +26,7 @@ from kubatch.sim.controlplane import (
     control_plane,
     kubeconfig,
 )
-from kubatch.sim.stack import Operator, start_kubelet
+from kubatch.sim.stack import Operator, start_aws_api, start_kubelet
 from tests.support.cluster import read_or_none, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -111,6 +112,79 @@ def _job_status(api: client.ApiClient, namespace: str, name: str) -> str | None:
     return status
 
 
+def _drive_the_aws_api(
+    stack: ExitStack,
+    plane: ControlPlane,
+    api: client.ApiClient,
+    account: str,
+    documents: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """The AWS Batch API run as the chart's aws-api ServiceAccount, with the arguments its
+    Deployment gives: every operation below is judged by the real authorizer."""
+    (deployment,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"].get("app.kubernetes.io/component") == "aws-api"
+    ]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    secret = next(a.split("=", 1)[1] for a in args if a.startswith("--credentials-secret="))
+    key_id, secret_key = "AKIACHARTINSTALL0001", "chart-install-secret-key-0001"
+    client.CoreV1Api(api).create_namespaced_secret(
+        NAMESPACE,
+        {
+            "metadata": {"name": secret.split("/")[1]},
+            "stringData": {
+                "credentials.yaml": yaml.safe_dump(
+                    [
+                        {
+                            "accessKeyId": key_id,
+                            "secretAccessKey": secret_key,
+                            "namespace": "team",
+                            "admin": True,
+                        }
+                    ]
+                )
+            },
+        },
+    )
+    workdir = tmp_path / "aws-api"
+    workdir.mkdir()
+    endpoint = start_aws_api(stack, workdir, _account_kubeconfig(plane, api, account), secret)
+    batch = boto3.client(
+        "batch",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret_key,
+    )
+    batch.create_scheduling_policy(name="chart_policy", fairsharePolicy={"shareDecaySeconds": 60})
+    batch.update_job_queue(jobQueue="chart-q", priority=5)
+    batch.tag_resource(
+        resourceArn=batch.describe_job_queues(jobQueues=["chart-q"])["jobQueues"][0]["jobQueueArn"],
+        tags={"owner": "chart"},
+    )
+    batch.register_job_definition(
+        jobDefinitionName="aws_hello",
+        type="container",
+        containerProperties={"image": "busybox", "vcpus": 1, "memory": 256},
+    )
+    job = batch.submit_job(jobName="from_boto3", jobQueue="chart-q", jobDefinition="aws_hello")
+    wait_for(
+        lambda: batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["status"] == "SUCCEEDED",
+        timeout=120,
+        what="the job submitted through the AWS API to succeed",
+    )
+    batch.terminate_job(jobId=job["jobId"], reason="already done: nothing to stop")
+    batch.delete_scheduling_policy(
+        arn=batch.list_scheduling_policies()["schedulingPolicies"][0]["arn"]
+    )
+    log = (workdir / "aws-api.log").read_text()
+    assert "forbidden" not in log.lower(), log[-3000:]
+    assert " 403" not in log, log[-3000:]
+
+
 def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> None:
     installed = helm(
         plane,
@@ -124,6 +198,8 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
         "simulatedNodes.enabled=true",
         "--set",
         "operator.scaleInAfterSeconds=5",
+        "--set",
+        "awsApi.enabled=true",
     )
     notes = installed.stdout.split("NOTES:", 1)[1]
     assert "kubectl apply -f examples/" in notes
@@ -138,7 +214,8 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
 
     operator_account = f"{RELEASE}"
     kubelet_account = f"{RELEASE}-simulated-kubelet"
-    for account in (operator_account, kubelet_account):
+    aws_account = f"{RELEASE}-aws-api"
+    for account in (operator_account, kubelet_account, aws_account):
         wait_for(
             lambda account=account: read_or_none(  # type: ignore[misc]
                 core.read_namespaced_service_account, account, NAMESPACE
@@ -218,6 +295,7 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
         log = operator.log.read_text()
         assert "forbidden" not in log.lower(), log[-3000:]
         assert "403" not in log, log[-3000:]
+        _drive_the_aws_api(stack, plane, api, aws_account, documents, tmp_path)
 
     helm(plane, "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--set", "operator.writeQps=20")
     assert _container_env(_manifest(plane), "operator")["KUBATCH_WRITE_QPS"] == "20"

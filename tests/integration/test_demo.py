@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,17 +59,20 @@ def test_demo_fails_when_a_job_does_not_end_as_expected(tmp_path: Path) -> None:
 def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
     """What `timeout` and CI send: the API server, kubelet and operator go with it."""
     run = subprocess.Popen(
-        dev(ROOT / "examples", tmp_path, "--keep", "--duration", "0.2"),
+        dev(ROOT / "examples", tmp_path, "--keep", "--duration", "0.2", "--aws-api-port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     assert run.stdout is not None
+    printed = []
     for line in run.stdout:
+        printed.append(line)
         if "keeps running" in line:
             break
     children = _children(run.pid)
-    assert len(children) >= 3, "the API server, the kubelet and the operator"
+    assert len(children) >= 4, "the API server, the kubelet, the operator and the AWS API"
+    _the_printed_aws_cli_example_works("".join(printed))
     run.terminate()
     assert run.wait(timeout=60) == 0, "with --keep, a stop request is the normal end"
     deadline = time.monotonic() + 30
@@ -76,6 +82,33 @@ def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
     (folder,) = tmp_path.iterdir()
     assert folder.name == f"run-{run.pid}", "each run has its own folder"
     assert (folder / "kubeconfig").exists()
+
+
+def _the_printed_aws_cli_example_works(printed: str) -> None:
+    """What `kubatch dev --aws-api-port` prints (and the README shows) works as printed."""
+    exports = re.search(r"export (AWS_ACCESS_KEY_ID=\S+ AWS_SECRET_ACCESS_KEY=\S+ .*)", printed)
+    command = re.search(r"  (aws batch describe-job-queues --endpoint-url \S+)", printed)
+    assert exports, printed
+    assert command, printed
+    env = dict(pair.split("=", 1) for pair in exports[1].split())
+    aws = Path(sys.executable).parent / "aws"
+    done = subprocess.run(
+        [str(aws), *command[1].split()[1:]],
+        env={
+            **os.environ,
+            **env,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    names = {q["jobQueueName"] for q in json.loads(done.stdout)["jobQueues"]}
+    assert "high-priority" in names, done.stdout
 
 
 def _children(pid: int) -> list[int]:

@@ -111,14 +111,20 @@ class BatchApi:
         self.keys = keys
         self.routes = routes()
         self.validator = ParamValidator()
-        self.requests: dict[tuple[str, str], int] = {}
 
     # -- HTTP --------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_get("/healthz", self.healthz)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """For probes: up once every cache has listed its objects (no AWS operation is GET
+        /healthz, so this route hides none)."""
+        synced = all(c.synced.is_set() for c in self.caches.all)
+        return web.Response(text="ok" if synced else "syncing", status=200 if synced else 503)
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -160,9 +166,6 @@ class BatchApi:
         except Exception:
             log.exception("%s failed", operation)
             response = self._error(ServerError("Internal error"))
-        self.requests[(operation, str(response.status))] = (
-            self.requests.get((operation, str(response.status)), 0) + 1
-        )
         log.info(
             "%s %s by %s -> %s in %.0f ms",
             request.method,

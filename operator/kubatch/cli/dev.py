@@ -27,7 +27,7 @@ from kubernetes.client.rest import ApiException
 from ..api import GROUP, VERSION, InvalidManifest, parse
 from ..api.crdgen import all_crds
 from ..keys import ANNOTATION_EXPECTED_STATUS
-from ..sim.stack import Operator, start_apiserver, start_kubelet
+from ..sim.stack import Operator, start_apiserver, start_aws_api, start_kubelet
 
 EXPECTED = ANNOTATION_EXPECTED_STATUS
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -105,6 +105,43 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     return ok
 
 
+DEV_ACCESS_KEY = ("AKIAKUBATCHDEV000001", "kubatch-dev-secret-access-key")
+"""The development access key `kubatch dev --aws-api-port` makes (admin, its namespace)."""
+
+
+def _aws_api(
+    stack: ExitStack,
+    api: client.ApiClient,
+    workdir: Path,
+    kubeconfig: Path,
+    namespace: str,
+    port: int,
+) -> None:
+    key_id, secret_key = DEV_ACCESS_KEY
+    keys = [
+        {
+            "accessKeyId": key_id,
+            "secretAccessKey": secret_key,
+            "namespace": namespace,
+            "admin": True,
+        }
+    ]
+    client.CoreV1Api(api).create_namespaced_secret(
+        "default",
+        {
+            "metadata": {"name": "kubatch-aws-api"},
+            "stringData": {"credentials.yaml": yaml.safe_dump(keys)},
+        },
+    )
+    endpoint = start_aws_api(stack, workdir, kubeconfig, "default/kubatch-aws-api", port)
+    click.echo(f"AWS Batch API at {endpoint}, for namespace {namespace}:")
+    click.echo(
+        f"  export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret_key} "
+        "AWS_DEFAULT_REGION=us-east-1"
+    )
+    click.echo(f"  aws batch describe-job-queues --endpoint-url {endpoint}")
+
+
 @click.command()
 @click.option(
     "--examples",
@@ -131,6 +168,13 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     show_default=True,
     help="seconds a simulated container runs unless its job says otherwise",
 )
+@click.option(
+    "--aws-api-port",
+    type=int,
+    default=None,
+    help="also serve the AWS Batch API on this port (0: any free one), with a development "
+    "access key for the namespace",
+)
 def dev(
     paths: tuple[Path, ...],
     namespace: str,
@@ -138,6 +182,7 @@ def dev(
     timeout: float,
     workdir: Path,
     duration: float,
+    aws_api_port: int | None,
 ) -> None:
     """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
     workdir = workdir / f"run-{os.getpid()}"
@@ -162,6 +207,8 @@ def dev(
         click.echo(
             f"logs in {workdir}; metrics at http://127.0.0.1:{operator.metrics_port}/metrics"
         )
+        if aws_api_port is not None:
+            _aws_api(stack, api, workdir, kubeconfig, namespace, aws_api_port)
         click.echo(f"applying {', '.join(str(p) for p in paths)}:")
         apply(api, documents(paths), namespace)
         ok = follow(api, namespace, timeout)
