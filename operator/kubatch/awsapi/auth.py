@@ -20,6 +20,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from .errors import BadSignature, MissingToken, UnknownClient
 
@@ -38,7 +39,7 @@ class AccessKey(BaseModel):
     whether it may manage compute environments, queues and scheduling policies."""
 
     model_config = ConfigDict(
-        alias_generator=lambda s: re.sub(r"_(\w)", lambda m: m[1].upper(), s),
+        alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
     )
@@ -53,9 +54,11 @@ def read_keys(text: str, where: str) -> dict[str, AccessKey]:
     """The access keys of a configuration (a YAML list of AccessKey); ValueError names the
     entry and the field that is wrong."""
     try:
-        loaded = yaml.safe_load(text) or []
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ValueError(f"{where}: not valid YAML: {e}") from None
+    if loaded is None:
+        loaded = []
     if not isinstance(loaded, list):
         raise ValueError(f"{where}: expected a list of access keys")
     keys: dict[str, AccessKey] = {}

@@ -79,7 +79,8 @@ def page(
     items: list[Any], request: Obj, default: int = 100, most: int = 1000
 ) -> tuple[list[Any], str | None]:
     """A page of `items` and the nextToken of the next one (opaque to callers)."""
-    size = request.get("maxResults") or default
+    size = request.get("maxResults")
+    size = default if size is None else size
     if not isinstance(size, int) or not 1 <= size <= most:
         raise ClientError(f"maxResults must be between 1 and {most}")
     start = 0
