@@ -414,7 +414,7 @@ class ApiServer:
         store = self.store
         if name is None:
             if method == "GET":
-                if q.get("watch") in ("true", "1"):
+                if _flag(q.get("watch")):
                     return await self._watch(request, rtype, namespace)
                 items = store.list_objects(
                     rtype, namespace, q.get("labelSelector"), q.get("fieldSelector")
@@ -648,7 +648,7 @@ class ApiServer:
                 found["object"] = self._table(rtype, found["object"])
             return json.dumps(found).encode() + b"\n"
 
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        bookmarks = _flag(q.get("allowWatchBookmarks"))
         response = web.StreamResponse()
         response.content_type = "application/json"
         response.enable_chunked_encoding()
@@ -833,3 +833,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as the real API server reads it (Go's strconv.ParseBool):
+    the kubernetes client 36 sends watch=True, others send true or 1."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
