@@ -339,7 +339,9 @@ class BatchApi:
         cache.put(written)
         return written
 
-    def _detail(self, obj: Obj, index: int | None, full: bool = True) -> Obj:
+    def _detail(
+        self, obj: Obj, index: int | None, full: bool = True, kids: shapes.Children | None = None
+    ) -> Obj:
         namespace = obj["metadata"]["namespace"]
         spec = obj.get("spec") or {}
         definition_name, _, pinned = str(spec.get("jobDefinition", "")).partition(":")
@@ -358,6 +360,7 @@ class BatchApi:
             self._dependency_id(namespace),
             index,
             shapes.aws_name(queue) if queue else None,
+            kids,
         )
 
     async def op_describe_jobs(self, request: Obj, caller: Signed) -> Obj:
@@ -384,7 +387,8 @@ class BatchApi:
             size = ((parent.get("spec") or {}).get("arrayProperties") or {}).get("size")
             if index is not None or size is None:
                 raise ClientError(f"{request['arrayJobId']} is not an array job")
-            details = [self._detail(parent, i, full=False) for i in range(size)]
+            kids = shapes.children(parent.get("status") or {}, size)
+            details = [self._detail(parent, i, full=False, kids=kids) for i in range(size)]
         elif request.get("jobQueue"):
             _, queue = self._cluster("job-queue", request["jobQueue"], "jobQueue")
             queue_name = queue["metadata"]["name"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -365,40 +366,55 @@ def job_manifest(
     }
 
 
+@dataclass(frozen=True)
+class Children:
+    """An array job's children, read once from its status: the state of each index and the
+    attempts listed per index (ListJobs by arrayJobId shows 10,000 children from it)."""
+
+    states: list[str]
+    attempts: dict[int | None, list[Obj]]
+
+
+def children(status: Obj, size: int) -> Children:
+    array = status.get("arrayProperties") or {}
+    parent = status.get("status") or "SUBMITTED"
+    states = ["PENDING" if parent not in ("SUBMITTED", "PENDING") else parent] * size
+    for state, ranges in (array.get("indexes") or {}).items():
+        for index in parse_ranges(ranges, size) if ranges else ():
+            if 0 <= index < size:
+                states[index] = str(state)
+    attempts: dict[int | None, list[Obj]] = {}
+    for attempt in status.get("attempts") or []:
+        attempts.setdefault(attempt.get("arrayIndex"), []).append(attempt)
+    return Children(states, attempts)
+
+
 def child_status(status: Obj, index: int) -> str:
     """The state of child `index` of an array job, from its compact index ranges."""
-    array = status.get("arrayProperties") or {}
-    for state, ranges in (array.get("indexes") or {}).items():
-        if ranges and index in parse_ranges(ranges, array.get("size")):
-            return str(state)
-    parent = status.get("status") or "SUBMITTED"
-    return "PENDING" if parent not in ("SUBMITTED", "PENDING") else parent
+    size = (status.get("arrayProperties") or {}).get("size") or index + 1
+    return children(status, size).states[index]
 
 
-def _attempts(status: Obj, index: int | None) -> list[Obj]:
-    found = []
-    for attempt in status.get("attempts") or []:
-        if attempt.get("arrayIndex") != index:
-            continue
-        found.append(
-            drop_none(
-                {
-                    "container": drop_none(
-                        {
-                            "exitCode": attempt.get("exitCode"),
-                            "reason": attempt.get("reason"),
-                            "logStreamName": attempt.get("podName"),
-                            "containerInstanceArn": attempt.get("nodeName"),
-                            "taskArn": attempt.get("podName"),
-                        }
-                    ),
-                    "startedAt": millis(attempt.get("startedAt")),
-                    "stoppedAt": millis(attempt.get("stoppedAt")),
-                    "statusReason": attempt.get("statusReason"),
-                }
-            )
+def _attempts(attempts: list[Obj]) -> list[Obj]:
+    return [
+        drop_none(
+            {
+                "container": drop_none(
+                    {
+                        "exitCode": attempt.get("exitCode"),
+                        "reason": attempt.get("reason"),
+                        "logStreamName": attempt.get("podName"),
+                        "containerInstanceArn": attempt.get("nodeName"),
+                        "taskArn": attempt.get("podName"),
+                    }
+                ),
+                "startedAt": millis(attempt.get("startedAt")),
+                "stoppedAt": millis(attempt.get("stoppedAt")),
+                "statusReason": attempt.get("statusReason"),
+            }
         )
-    return found
+        for attempt in attempts
+    ]
 
 
 def job_detail(
@@ -409,15 +425,20 @@ def job_detail(
     dependency_id: Callable[[str], str],
     index: int | None = None,
     queue_name: str | None = None,
+    kids: Children | None = None,
 ) -> Obj:
     """A BatchJob (or, with `index`, one child of it) in DescribeJobs' shape.
-    `dependency_id` maps a dependency's reference in the namespace to its jobId."""
+    `dependency_id` maps a dependency's reference in the namespace to its jobId; `kids` are
+    the array's children when the caller read them already."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     uid = obj["metadata"]["uid"]
     job_id = uid if index is None else f"{uid}:{index}"
-    state = (status.get("status") or "SUBMITTED") if index is None else child_status(status, index)
-    attempts = _attempts(status, index if spec.get("arrayProperties") else None)
+    size = (spec.get("arrayProperties") or {}).get("size") or 0
+    if kids is None:
+        kids = children(status, size)
+    state = (status.get("status") or "SUBMITTED") if index is None else kids.states[index]
+    attempts = _attempts(kids.attempts.get(index if size else None, []))
     last = attempts[-1] if attempts else {}
     number = status.get("jobDefinitionRevision") or (revision.number if revision else None)
     container = None
