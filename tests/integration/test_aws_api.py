@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from kubernetes.client.rest import ApiException
 
+from kubatch.awsapi.names import object_name
 from kubatch.sim.stack import start_aws_api
 from tests.support.cluster import Cluster, wait_for
 from tests.support.system import Scenario, System
@@ -134,7 +135,7 @@ class Batch:
                 {"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}
             ],
         )
-        self.scenario.created.append(("jobqueues", _object_name(name)))
+        self.scenario.created.append(("jobqueues", object_name(name)))
         return str(queue["jobQueueArn"])
 
     def definition(self, name: str = "work", **container: Any) -> str:
@@ -161,12 +162,6 @@ class Batch:
             return jobs[0] if jobs and jobs[0]["status"] in states else None
 
         return wait_for(reached, timeout=timeout, what=f"job {job_id} to be {'/'.join(states)}")
-
-
-def _object_name(aws_name: str) -> str:
-    from kubatch.awsapi.names import object_name
-
-    return object_name(aws_name)
 
 
 @pytest.fixture

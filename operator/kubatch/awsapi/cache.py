@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+from collections.abc import Sequence
 from typing import Any
 
-from ..kube.client import Client, resource_path
-from ..kube.errors import ApiError
+from ..kube.client import Client
 
 Obj = dict[str, Any]
-log = logging.getLogger(__name__)
 
 
 def _version(obj: Obj) -> int:
@@ -58,42 +56,28 @@ class Cache:
         if (self.by_key.get(key) or {}).get("metadata", {}).get("uid") == meta["uid"]:
             del self.by_key[key]
 
-    def _replace(self, items: list[Obj]) -> None:
+    def _replace(self, items: Sequence[Obj]) -> None:
         self.by_uid.clear()
         self.by_key.clear()
         for item in items:
             self.put(item)
+        self.synced.set()
+
+    def _changed(self, kind: str, obj: Obj) -> None:
+        if kind == "DELETED":
+            self.remove(obj)
+        else:
+            self.put(obj)
 
     async def run(self) -> None:
-        """List, then watch; list again when the watch ends in an error or expires."""
-        version = ""
-        while True:
-            try:
-                if not version:
-                    params = {"labelSelector": self.label_selector} if self.label_selector else None
-                    listed = await self.client.request(
-                        "GET", resource_path(self.api_version, self.plural), params=params
-                    )
-                    self._replace(listed.get("items") or [])
-                    version = listed["metadata"]["resourceVersion"]
-                    self.synced.set()
-                async for kind, obj in self.client.watch(
-                    self.api_version, self.plural, version, label_selector=self.label_selector
-                ):
-                    if kind == "ERROR":
-                        version = ""
-                        break
-                    version = obj.get("metadata", {}).get("resourceVersion", version)
-                    if kind == "DELETED":
-                        self.remove(obj)
-                    elif kind != "BOOKMARK":
-                        self.put(obj)
-            except asyncio.CancelledError:
-                raise
-            except (ApiError, OSError, ValueError, KeyError) as e:
-                log.warning("watch of %s failed (%s); listing again", self.plural, e)
-                version = ""
-                await asyncio.sleep(1.0)
+        """List, then watch; each new list (after a watch expired or failed) replaces all."""
+        await self.client.informer(
+            self.api_version,
+            self.plural,
+            self._changed,
+            label_selector=self.label_selector,
+            listed=self._replace,
+        )
 
 
 class Caches:
@@ -118,6 +102,10 @@ class Caches:
             self.policies,
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def of(self, plural: str) -> Cache:
+        """The cache of a resource, by its plural."""
+        return next(c for c in self.all if c.plural == plural)
 
     async def start(self, timeout: float = 60.0) -> None:
         self._tasks = [asyncio.create_task(c.run()) for c in self.all]

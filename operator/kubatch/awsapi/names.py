@@ -24,13 +24,10 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Room left in a 63-character name for a digest (9) and for generateName's suffix (5).
 PREFIX_MAX = 40
 
-KINDS = {
-    "job": "job",
-    "job-definition": "job-definition",
-    "job-queue": "job-queue",
-    "compute-environment": "compute-environment",
-    "scheduling-policy": "scheduling-policy",
-}
+KINDS = frozenset(
+    ("job", "job-definition", "job-queue", "compute-environment", "scheduling-policy")
+)
+"""The kinds of ARN this API knows (and can tag)."""
 
 
 def check_name(field: str, name: object) -> str:

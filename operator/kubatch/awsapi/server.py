@@ -32,7 +32,7 @@ from ..kube.client import Client
 from ..kube.errors import ApiError
 from . import shapes
 from .auth import AccessKey, Signed, read_keys, verify
-from .cache import Caches
+from .cache import Cache, Caches
 from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .names import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, Arns, check_name, object_name
 
@@ -51,8 +51,29 @@ ADMIN = {
     "UpdateSchedulingPolicy",
     "DeleteSchedulingPolicy",
 }
-# Cluster-scoped kinds: tagging them is managing them.
-ADMIN_TAGGED = {"compute-environment", "job-queue", "scheduling-policy"}
+
+
+@dataclass(frozen=True)
+class ClusterKind:
+    """A cluster-scoped kind the API manages: its plural, its Kind, its name in messages,
+    and whether a delete waits for state DISABLED (as AWS asks)."""
+
+    plural: str
+    kind: str
+    title: str
+    disable_first: bool = True
+
+
+# By the kind an ARN names. Tagging them is managing them (admin keys only).
+CLUSTER = {
+    "compute-environment": ClusterKind(
+        "computeenvironments", "ComputeEnvironment", "compute environment"
+    ),
+    "job-queue": ClusterKind("jobqueues", "JobQueue", "job queue"),
+    "scheduling-policy": ClusterKind(
+        "schedulingpolicies", "SchedulingPolicy", "scheduling policy", disable_first=False
+    ),
+}
 REVISION_WAIT_SECONDS = 15.0
 
 
@@ -270,16 +291,12 @@ class BatchApi:
         return Revision(number or 0, JobDefinitionSpec.model_validate(found.get("data") or {}))
 
     def _cluster(self, kind: str, value: Any, field: str) -> tuple[str, Obj]:
-        cache = {
-            "compute-environment": self.caches.environments,
-            "job-queue": self.caches.queues,
-            "scheduling-policy": self.caches.policies,
-        }[kind]
+        """(AWS name, object) of an environment, queue or policy named by name or ARN."""
         name = self.arns.parse(kind, value, field)
         check_name(field, name)
-        obj = cache.get(None, object_name(name))
+        obj = self.caches.of(CLUSTER[kind].plural).get(None, object_name(name))
         if obj is None:
-            raise ClientError(f"{kind.replace('-', ' ').capitalize()} {name} does not exist")
+            raise ClientError(f"{CLUSTER[kind].title.capitalize()} {name} does not exist")
         return name, obj
 
     # -- jobs --------------------------------------------------------------------------------
@@ -325,7 +342,7 @@ class BatchApi:
         except InvalidManifest as e:
             raise ClientError("; ".join(e.errors)) from None
 
-    async def _write(self, call: Awaitable[Obj], cache: Any) -> Obj:
+    async def _write(self, call: Awaitable[Obj], cache: Cache) -> Obj:
         try:
             written = await call
         except ApiError as e:
@@ -584,33 +601,39 @@ class BatchApi:
 
     # -- compute environments, queues, scheduling policies -----------------------------------
 
-    async def _create_cluster(
-        self, plural: str, kind: str, name: str, spec: Obj, tags: Any, cache: Any
-    ) -> None:
+    async def _create_cluster(self, kind: str, name: str, spec: Obj, tags: Any) -> None:
+        what = CLUSTER[kind]
         annotations = {ANNOTATION_AWS_NAME: name}
         if tags:
             annotations[ANNOTATION_AWS_TAGS] = json.dumps(shapes.string_map(tags, "tags"))
         manifest = {
             "apiVersion": GROUP,
-            "kind": kind,
+            "kind": what.kind,
             "metadata": {"name": object_name(name), "annotations": annotations},
             "spec": spec,
         }
         self._check(manifest)
-        await self._write(self.client.create(GROUP, plural, manifest), cache)
+        await self._write(
+            self.client.create(GROUP, what.plural, manifest), self.caches.of(what.plural)
+        )
 
-    async def _patch_cluster(self, plural: str, obj: Obj, patch: Obj, cache: Any) -> Obj:
+    async def _patch_cluster(self, kind: str, obj: Obj, patch: Obj) -> Obj:
+        plural = CLUSTER[kind].plural
         merged = {**obj, "spec": _merge(obj.get("spec") or {}, patch.get("spec") or {})}
         self._check(merged)
         return await self._write(
-            self.client.patch(GROUP, plural, obj["metadata"]["name"], patch), cache
+            self.client.patch(GROUP, plural, obj["metadata"]["name"], patch),
+            self.caches.of(plural),
         )
 
-    async def _delete_cluster(self, plural: str, kind: str, name: str, obj: Obj) -> Obj:
-        if plural != "schedulingpolicies" and (obj.get("spec") or {}).get("state") != "DISABLED":
-            raise ClientError(f"Cannot delete {kind} {name}: its state must be DISABLED first")
+    async def _delete_cluster(self, kind: str, name: str, obj: Obj) -> Obj:
+        what = CLUSTER[kind]
+        if what.disable_first and (obj.get("spec") or {}).get("state") != "DISABLED":
+            raise ClientError(
+                f"Cannot delete {what.title} {name}: its state must be DISABLED first"
+            )
         try:
-            await self.client.delete(GROUP, plural, obj["metadata"]["name"])
+            await self.client.delete(GROUP, what.plural, obj["metadata"]["name"])
         except ApiError as e:
             if not e.not_found:
                 raise
@@ -618,15 +641,8 @@ class BatchApi:
 
     async def op_create_compute_environment(self, request: Obj, caller: Signed) -> Obj:
         name = check_name("computeEnvironmentName", request.get("computeEnvironmentName"))
-        spec = shapes.environment_spec(request, self.arns)
-        await self._create_cluster(
-            "computeenvironments",
-            "ComputeEnvironment",
-            name,
-            spec,
-            request.get("tags"),
-            self.caches.environments,
-        )
+        spec = shapes.environment_spec(request)
+        await self._create_cluster("compute-environment", name, spec, request.get("tags"))
         return {
             "computeEnvironmentName": name,
             "computeEnvironmentArn": self.arns.arn("compute-environment", name),
@@ -636,10 +652,8 @@ class BatchApi:
         name, obj = self._cluster(
             "compute-environment", request["computeEnvironment"], "computeEnvironment"
         )
-        spec = shapes.environment_spec(request, self.arns, update=True)
-        await self._patch_cluster(
-            "computeenvironments", obj, {"spec": spec}, self.caches.environments
-        )
+        spec = shapes.environment_spec(request, update=True)
+        await self._patch_cluster("compute-environment", obj, {"spec": spec})
         return {
             "computeEnvironmentName": name,
             "computeEnvironmentArn": self.arns.arn("compute-environment", name),
@@ -649,7 +663,7 @@ class BatchApi:
         name, obj = self._cluster(
             "compute-environment", request["computeEnvironment"], "computeEnvironment"
         )
-        return await self._delete_cluster("computeenvironments", "compute environment", name, obj)
+        return await self._delete_cluster("compute-environment", name, obj)
 
     async def op_describe_compute_environments(self, request: Obj, caller: Signed) -> Obj:
         objects = self._described(
@@ -660,11 +674,7 @@ class BatchApi:
         return shapes.drop_none({"computeEnvironments": shown, "nextToken": token})
 
     def _described(self, kind: str, values: Any, field: str) -> list[Obj]:
-        cache = {
-            "compute-environment": self.caches.environments,
-            "job-queue": self.caches.queues,
-            "scheduling-policy": self.caches.policies,
-        }[kind]
+        cache = self.caches.of(CLUSTER[kind].plural)
         if values:
             if len(values) > 100:
                 raise ClientError(f"{field} may hold at most 100 entries")
@@ -687,20 +697,18 @@ class BatchApi:
     async def op_create_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name = check_name("jobQueueName", request.get("jobQueueName"))
         spec = shapes.queue_spec(request, self.arns)
-        await self._create_cluster(
-            "jobqueues", "JobQueue", name, spec, request.get("tags"), self.caches.queues
-        )
+        await self._create_cluster("job-queue", name, spec, request.get("tags"))
         return {"jobQueueName": name, "jobQueueArn": self.arns.arn("job-queue", name)}
 
     async def op_update_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name, obj = self._cluster("job-queue", request["jobQueue"], "jobQueue")
         spec = shapes.queue_spec(request, self.arns, update=True)
-        await self._patch_cluster("jobqueues", obj, {"spec": spec}, self.caches.queues)
+        await self._patch_cluster("job-queue", obj, {"spec": spec})
         return {"jobQueueName": name, "jobQueueArn": self.arns.arn("job-queue", name)}
 
     async def op_delete_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name, obj = self._cluster("job-queue", request["jobQueue"], "jobQueue")
-        return await self._delete_cluster("jobqueues", "job queue", name, obj)
+        return await self._delete_cluster("job-queue", name, obj)
 
     async def op_describe_job_queues(self, request: Obj, caller: Signed) -> Obj:
         objects = self._described("job-queue", request.get("jobQueues"), "jobQueues")
@@ -714,14 +722,7 @@ class BatchApi:
         if request.get("quotaSharePolicy") is not None:
             raise ClientError("quotaSharePolicy is not supported by Kubatch")
         spec = shapes.policy_spec(request)
-        await self._create_cluster(
-            "schedulingpolicies",
-            "SchedulingPolicy",
-            name,
-            spec,
-            request.get("tags"),
-            self.caches.policies,
-        )
+        await self._create_cluster("scheduling-policy", name, spec, request.get("tags"))
         return {"name": name, "arn": self.arns.arn("scheduling-policy", name)}
 
     async def op_update_scheduling_policy(self, request: Obj, caller: Signed) -> Obj:
@@ -737,12 +738,12 @@ class BatchApi:
                 }
             }
         }
-        await self._patch_cluster("schedulingpolicies", obj, patch, self.caches.policies)
+        await self._patch_cluster("scheduling-policy", obj, patch)
         return {}
 
     async def op_delete_scheduling_policy(self, request: Obj, caller: Signed) -> Obj:
         name, obj = self._cluster("scheduling-policy", request["arn"], "arn")
-        return await self._delete_cluster("schedulingpolicies", "scheduling policy", name, obj)
+        return await self._delete_cluster("scheduling-policy", name, obj)
 
     async def op_describe_scheduling_policies(self, request: Obj, caller: Signed) -> Obj:
         objects = self._described("scheduling-policy", request["arns"], "arns")
@@ -772,15 +773,12 @@ class BatchApi:
             if found is None:
                 raise ClientError(f"Job definition {name} not found")
             return "jobdefinitions", found, caller.key.namespace
-        if writing and kind in ADMIN_TAGGED and not caller.key.admin:
+        if writing and kind in CLUSTER and not caller.key.admin:
             raise AccessDenied(
                 f"User: {caller.key.access_key_id} is not authorized to perform: batch:TagResource "
                 f"on {arn} (the access key is not an admin key)"
             )
-        plural = {"compute-environment": "computeenvironments", "job-queue": "jobqueues"}.get(
-            kind, "schedulingpolicies"
-        )
-        return plural, self._cluster(kind, arn, "resourceArn")[1], ""
+        return CLUSTER[kind].plural, self._cluster(kind, arn, "resourceArn")[1], ""
 
     async def _set_tags(self, plural: str, obj: Obj, namespace: str, tags: dict[str, str]) -> None:
         if len(tags) > 50:
@@ -788,16 +786,9 @@ class BatchApi:
         patch = {
             "metadata": {"annotations": {ANNOTATION_AWS_TAGS: json.dumps(tags, sort_keys=True)}}
         }
-        cache = {
-            "batchjobs": self.caches.jobs,
-            "jobdefinitions": self.caches.definitions,
-            "computeenvironments": self.caches.environments,
-            "jobqueues": self.caches.queues,
-            "schedulingpolicies": self.caches.policies,
-        }[plural]
         await self._write(
             self.client.patch(GROUP, plural, obj["metadata"]["name"], patch, namespace or None),
-            cache,
+            self.caches.of(plural),
         )
 
     async def op_tag_resource(self, request: Obj, caller: Signed) -> Obj:

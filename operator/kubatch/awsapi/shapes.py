@@ -389,12 +389,6 @@ def children(status: Obj, size: int) -> Children:
     return Children(states, attempts)
 
 
-def child_status(status: Obj, index: int) -> str:
-    """The state of child `index` of an array job, from its compact index ranges."""
-    size = (status.get("arrayProperties") or {}).get("size") or index + 1
-    return children(status, size).states[index]
-
-
 def _attempts(attempts: list[Obj]) -> list[Obj]:
     return [
         drop_none(
@@ -546,7 +540,7 @@ def job_summary(detail: Obj) -> Obj:
 # -- compute environments, queues, scheduling policies -------------------------------------------
 
 
-def environment_spec(request: Obj, arns: Arns, update: bool = False) -> Obj:
+def environment_spec(request: Obj, update: bool = False) -> Obj:
     """Create/UpdateComputeEnvironment's request -> a ComputeEnvironment spec (a merge patch
     of the spec when `update`)."""
     compute = expect(request.get("computeResources"), dict, "computeResources", "an object")

@@ -12,7 +12,7 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,9 +319,12 @@ class Client:
         handler: Handler,
         namespace: str | None = None,
         label_selector: str | None = None,
+        listed: Callable[[Sequence[Obj]], None] | None = None,
     ) -> None:
         """List, then watch for ever, calling `handler(type, object)` for every object and
-        change; lists again when the watch expires (410) and retries on errors."""
+        change; lists again when the watch expires (410) and retries on errors. With
+        `listed`, each list's items go to it at once (to replace a cache) instead of to
+        `handler` one by one."""
         log = logging.getLogger(__name__)
         resource_version = ""
         while True:
@@ -329,9 +332,11 @@ class Client:
                 if not resource_version:
                     path = resource_path(api_version, plural, namespace)
                     params = {"labelSelector": label_selector} if label_selector else None
-                    listed = await self.request("GET", path, params=params)
-                    resource_version = listed["metadata"]["resourceVersion"]
-                    for item in listed.get("items", []):
+                    found = await self.request("GET", path, params=params)
+                    resource_version = found["metadata"]["resourceVersion"]
+                    if listed is not None:
+                        listed(found.get("items") or [])
+                    for item in found.get("items", []) if listed is None else ():
                         result = handler("ADDED", item)
                         if result is not None:
                             await result
