@@ -28,11 +28,11 @@ from ..api import InvalidManifest, JobDefinition, parse
 from ..api.jobdefinition import JobDefinitionSpec
 from ..core.definitions import Revision, revision_hash
 from ..core.ranges import format_ranges, parse_ranges
+from ..kube.cache import Cache, KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
 from . import shapes
 from .auth import AccessKey, Signed, read_keys, verify
-from .cache import Cache, Caches
 from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .names import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, Arns, check_name, object_name
 
@@ -129,7 +129,7 @@ class BatchApi:
     ) -> None:
         self.client = client
         self.arns = arns
-        self.caches = Caches(client)
+        self.caches = KubatchCaches(client)
         self.keys = keys
         self.routes = routes()
         self.validator = ParamValidator()

@@ -27,7 +27,7 @@ from kubernetes.client.rest import ApiException
 from ..api import GROUP, VERSION, InvalidManifest, parse
 from ..api.crdgen import all_crds
 from ..keys import ANNOTATION_EXPECTED_STATUS
-from ..sim.stack import Operator, start_apiserver, start_aws_api, start_kubelet
+from ..sim.stack import Operator, start_apiserver, start_aws_api, start_console, start_kubelet
 
 EXPECTED = ANNOTATION_EXPECTED_STATUS
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -105,6 +105,9 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     return ok
 
 
+CONSOLE_PORT = 8431
+"""Where `kubatch dev --keep` serves the web console unless --console-port says otherwise."""
+
 DEV_ACCESS_KEY = ("AKIAKUBATCHDEV000001", "kubatch-dev-secret-access-key")
 """The development access key `kubatch dev --aws-api-port` makes (admin, its namespace)."""
 
@@ -175,6 +178,13 @@ def _aws_api(
     help="also serve the AWS Batch API on this port (0: any free one), with a development "
     "access key for the namespace",
 )
+@click.option(
+    "--console-port",
+    type=int,
+    default=None,
+    help="serve the web console on this port (0: any free one); with --keep it is served on "
+    f"{CONSOLE_PORT} unless this says otherwise",
+)
 def dev(
     paths: tuple[Path, ...],
     namespace: str,
@@ -183,6 +193,7 @@ def dev(
     workdir: Path,
     duration: float,
     aws_api_port: int | None,
+    console_port: int | None,
 ) -> None:
     """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
     workdir = workdir / f"run-{os.getpid()}"
@@ -209,6 +220,11 @@ def dev(
         )
         if aws_api_port is not None:
             _aws_api(stack, api, workdir, kubeconfig, namespace, aws_api_port)
+        if console_port is None and keep:
+            console_port = CONSOLE_PORT
+        if console_port is not None:
+            url = start_console(stack, workdir, kubeconfig, console_port, actions="all")
+            click.echo(f"web console at {url}/ (cancel and terminate enabled)")
         click.echo(f"applying {', '.join(str(p) for p in paths)}:")
         apply(api, documents(paths), namespace)
         ok = follow(api, namespace, timeout)

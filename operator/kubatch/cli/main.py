@@ -11,6 +11,7 @@ import yaml
 from .. import __version__
 from ..api import InvalidManifest, parse
 from .api import api
+from .console import console
 from .dev import dev
 from .jobs import COMMANDS, Context
 
@@ -101,6 +102,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 cli.add_command(dev)
 cli.add_command(api)
+cli.add_command(console)
 for command in COMMANDS:
     cli.add_command(command)
 

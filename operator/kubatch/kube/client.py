@@ -360,6 +360,28 @@ class Client:
                 resource_version = ""
                 await asyncio.sleep(1.0)
 
+    async def text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        """A GET answered with text, not JSON (a pod's log); not retried."""
+        session = await self.session()
+        self.stats["requests"] += 1
+        self.calls[("GET", resource_of(path))] += 1
+        try:
+            async with session.get(path.lstrip("/"), params=params) as response:
+                text = await response.text(errors="replace")
+                if response.status < 400:
+                    return text
+                try:
+                    status = json.loads(text)
+                except ValueError:
+                    status = {"message": text}
+                self.stats["errors"] += 1
+                raise ApiError(
+                    response.status, status.get("reason", ""), status.get("message", text)
+                )
+        except (TimeoutError, aiohttp.ClientError) as e:
+            self.stats["errors"] += 1
+            raise ApiError(0, "ConnectionError", str(e)) from e
+
     async def get(
         self, api_version: str, plural: str, name: str, namespace: str | None = None
     ) -> Obj:

@@ -112,31 +112,55 @@ def start_kubelet(
     )
 
 
-def start_aws_api(
-    stack: ExitStack, workdir: Path, kubeconfig: Path, secret: str, port: int = 0
+def _serve(
+    stack: ExitStack, workdir: Path, kubeconfig: Path, name: str, module: str, args: list[str]
 ) -> str:
-    """Start `kubatch api` (the AWS Batch API); returns its endpoint URL."""
-    ready = workdir / "aws-api.url"
+    """Start a server beside the operator (`python -m <module> <args>`) that writes its URL
+    to a ready file once it serves; returns that URL."""
+    ready = workdir / f"{name}.url"
     ready.unlink(missing_ok=True)
     stack.enter_context(
         process(
-            [
-                sys.executable,
-                "-m",
-                "kubatch.awsapi",
-                "--port",
-                str(port),
-                "--credentials-secret",
-                secret,
-                "--ready-file",
-                str(ready),
-            ],
+            [sys.executable, "-m", module, *args, "--ready-file", str(ready)],
             {"KUBECONFIG": str(kubeconfig)},
-            workdir / "aws-api.log",
+            workdir / f"{name}.log",
         )
     )
     wait_for_file(ready, timeout=60)
     return ready.read_text().strip()
+
+
+def start_aws_api(
+    stack: ExitStack, workdir: Path, kubeconfig: Path, secret: str, port: int = 0
+) -> str:
+    """Start `kubatch api` (the AWS Batch API); returns its endpoint URL."""
+    return _serve(
+        stack,
+        workdir,
+        kubeconfig,
+        "aws-api",
+        "kubatch.awsapi",
+        ["--port", str(port), "--credentials-secret", secret],
+    )
+
+
+def start_console(
+    stack: ExitStack,
+    workdir: Path,
+    kubeconfig: Path,
+    port: int = 0,
+    actions: str = "none",
+    name: str = "console",
+) -> str:
+    """Start `kubatch console` (the web console); returns its URL."""
+    return _serve(
+        stack,
+        workdir,
+        kubeconfig,
+        name,
+        "kubatch.console",
+        ["--port", str(port), "--actions", actions],
+    )
 
 
 @dataclass

@@ -1,15 +1,17 @@
 """Objects of one resource kept in memory from a list and a watch (an informer with a
-"synced" signal and indexes by uid and by namespace/name), so that DescribeJobs and ListJobs
-answer without a request to the API server each, and job ids (uids) can be found."""
+"synced" signal and indexes by uid and by namespace/name), so that the servers beside the
+operator (the AWS Batch API, the web console) answer without a request to the API server
+each, and can tell their clients when something changed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..kube.client import Client
+from ..keys import LABEL_DEFINITION
+from .client import Client
 
 Obj = dict[str, Any]
 
@@ -32,6 +34,8 @@ class Cache:
         self.by_uid: dict[str, Obj] = {}
         self.by_key: dict[tuple[str, str], Obj] = {}
         self.synced = asyncio.Event()
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with the plural after every change seen by the list or the watch."""
 
     def values(self) -> list[Obj]:
         return list(self.by_uid.values())
@@ -62,12 +66,18 @@ class Cache:
         for item in items:
             self.put(item)
         self.synced.set()
+        self._tell()
 
     def _changed(self, kind: str, obj: Obj) -> None:
         if kind == "DELETED":
             self.remove(obj)
         else:
             self.put(obj)
+        self._tell()
+
+    def _tell(self) -> None:
+        for listener in self.listeners:
+            listener(self.plural)
 
     async def run(self) -> None:
         """List, then watch; each new list (after a watch expired or failed) replaces all."""
@@ -81,31 +91,19 @@ class Cache:
 
 
 class Caches:
-    """The caches the AWS Batch API reads."""
+    """Several caches started and stopped together."""
 
-    def __init__(self, client: Client) -> None:
-        group = "kubatch.io/v1alpha1"
-        self.jobs = Cache(client, group, "batchjobs")
-        self.definitions = Cache(client, group, "jobdefinitions")
-        self.revisions = Cache(
-            client, "apps/v1", "controllerrevisions", "kubatch.io/job-definition"
-        )
-        self.environments = Cache(client, group, "computeenvironments")
-        self.queues = Cache(client, group, "jobqueues")
-        self.policies = Cache(client, group, "schedulingpolicies")
-        self.all = (
-            self.jobs,
-            self.definitions,
-            self.revisions,
-            self.environments,
-            self.queues,
-            self.policies,
-        )
+    def __init__(self, caches: Iterable[Cache]) -> None:
+        self.all = tuple(caches)
         self._tasks: list[asyncio.Task[None]] = []
 
     def of(self, plural: str) -> Cache:
         """The cache of a resource, by its plural."""
         return next(c for c in self.all if c.plural == plural)
+
+    def listen(self, listener: Callable[[str], None]) -> None:
+        for cache in self.all:
+            cache.listeners.append(listener)
 
     async def start(self, timeout: float = 60.0) -> None:
         self._tasks = [asyncio.create_task(c.run()) for c in self.all]
@@ -117,3 +115,31 @@ class Caches:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+GROUP_VERSION = "kubatch.io/v1alpha1"
+
+
+class KubatchCaches(Caches):
+    """Kubatch's resources and the definitions' revisions (ControllerRevisions); with
+    `scheduled`, ScheduledJobs too."""
+
+    def __init__(self, client: Client, scheduled: bool = False) -> None:
+        self.jobs = Cache(client, GROUP_VERSION, "batchjobs")
+        self.definitions = Cache(client, GROUP_VERSION, "jobdefinitions")
+        self.revisions = Cache(client, "apps/v1", "controllerrevisions", LABEL_DEFINITION)
+        self.environments = Cache(client, GROUP_VERSION, "computeenvironments")
+        self.queues = Cache(client, GROUP_VERSION, "jobqueues")
+        self.policies = Cache(client, GROUP_VERSION, "schedulingpolicies")
+        self.scheduled = Cache(client, GROUP_VERSION, "scheduledjobs")
+        super().__init__(
+            (
+                self.jobs,
+                self.definitions,
+                self.revisions,
+                self.environments,
+                self.queues,
+                self.policies,
+                *((self.scheduled,) if scheduled else ()),
+            )
+        )

@@ -1,0 +1,61 @@
+"""`kubatch console`: the web console on a port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+ACTIONS = ("none", "all", "rbac")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
+@click.option("--port", default=8431, show_default=True, help="the port (0: any free one)")
+@click.option(
+    "--actions",
+    type=click.Choice(ACTIONS),
+    default="none",
+    show_default=True,
+    help="who may cancel and terminate jobs: none (read-only), all (anyone who reaches the "
+    "console), rbac (the user an authenticating proxy names, when Kubernetes RBAC lets that "
+    "user patch the job)",
+)
+@click.option(
+    "--user-header",
+    default="X-Forwarded-User",
+    show_default=True,
+    help="with --actions rbac: the header the proxy names the user in",
+)
+@click.option(
+    "--groups-header",
+    default="X-Forwarded-Groups",
+    show_default=True,
+    help="with --actions rbac: the header the proxy lists the user's groups in (comma-separated)",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the console's URL here once it serves",
+)
+@click.pass_obj
+def console(
+    ctx: object,
+    host: str,
+    port: int,
+    actions: str,
+    user_header: str,
+    groups_header: str,
+    ready_file: Path | None,
+) -> None:
+    """Serve the web console: queues, environments, jobs, logs, definitions, schedules."""
+    from ..console.main import serve
+    from ..console.server import Actions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    kubeconfig = getattr(ctx, "kubeconfig", None)
+    asyncio.run(
+        serve(kubeconfig, host, port, Actions(actions), user_header, groups_header, ready_file)
+    )

@@ -1,0 +1,2 @@
+"""The web console (`kubatch console`): dashboard, jobs, job detail with logs, definitions
+and scheduled jobs, live from the cluster's watches."""

@@ -1,0 +1,666 @@
+"""What each page of the console shows, computed from the objects the API holds: pure
+functions (objects and the time in, view models out), tested without a server or a browser.
+The words are AWS Batch's and the CLI's: job queue, compute environment, job definition,
+revision, attempt, array index, and the job states SUBMITTED ... FAILED."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..api.common import JobStatus
+from ..keys import (
+    LABEL_ARRAY_INDEX,
+    LABEL_ATTEMPT,
+    LABEL_COMPUTE_ENVIRONMENT,
+    LABEL_DEFINITION,
+    LABEL_SCHEDULED,
+)
+from .queries import JobsQuery
+
+Obj = Mapping[str, Any]
+STATES = tuple(s.value for s in JobStatus)
+WAITING = ("SUBMITTED", "PENDING", "RUNNABLE")
+"""The states a cancel acts on (AWS: CancelJob affects jobs that have not started)."""
+TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def age(value: str | None, now: datetime) -> str:
+    """ "5s", "3m", "2h", "4d": how long ago, as kubectl says it."""
+    then = parse_time(value)
+    if then is None:
+        return ""
+    seconds = max(int((now - then).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def duration(start: str | None, stop: str | None) -> str:
+    began, ended = parse_time(start), parse_time(stop)
+    if began is None or ended is None:
+        return ""
+    seconds = max((ended - began).total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+@dataclass(frozen=True)
+class Segment:
+    state: str
+    count: int
+    percent: float
+    offset: float
+    """Where the segment starts (percent of the bar)."""
+
+
+def bar(counts: Mapping[str, int]) -> list[Segment]:
+    """The parts of a bar of jobs per state, in the states' order, empty states left out."""
+    total = sum(counts.get(s, 0) for s in STATES)
+    found: list[Segment] = []
+    before = 0
+    for s in STATES:
+        count = counts.get(s, 0)
+        if total and count > 0:
+            found.append(
+                Segment(s, count, round(100.0 * count / total, 3), round(100.0 * before / total, 3))
+            )
+            before += count
+    return found
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """ "2 RUNNING, 5 SUCCEEDED": the bar in words (what a screen reader says)."""
+    parts = [f"{counts[s]} {s}" for s in STATES if counts.get(s, 0)]
+    return ", ".join(parts) or "no jobs"
+
+
+def job_status(job: Obj) -> str:
+    return str((job.get("status") or {}).get("status") or "SUBMITTED")
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    name: str
+    priority: int
+    state: str
+    status: str
+    reason: str
+    environments: list[str]
+    policy: str
+    counts: dict[str, int]
+    total: int
+    bar: list[Segment]
+    summary: str
+    oldest_runnable: str
+
+
+@dataclass(frozen=True)
+class EnvironmentRow:
+    name: str
+    type: str
+    state: str
+    status: str
+    reason: str
+    min_vcpus: str
+    desired_vcpus: str
+    ready_vcpus: str
+    allocated_vcpus: str
+    max_vcpus: str
+    nodes: list[tuple[str, int]]
+    queues: list[str]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    queues: list[QueueRow]
+    environments: list[EnvironmentRow]
+    totals: dict[str, int]
+    totals_bar: list[Segment]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def queue_row(queue: Obj, now: datetime) -> QueueRow:
+    spec, status = queue.get("spec") or {}, queue.get("status") or {}
+    counts = {s: int((status.get("jobCounts") or {}).get(s, 0)) for s in STATES}
+    order = sorted(spec.get("computeEnvironmentOrder") or [], key=lambda o: int(o.get("order", 0)))
+    return QueueRow(
+        name=queue["metadata"]["name"],
+        priority=int(spec.get("priority", 0)),
+        state=str(spec.get("state", "ENABLED")),
+        status=_text(status.get("status")),
+        reason=_text(status.get("statusReason")),
+        environments=[str(o.get("computeEnvironment")) for o in order],
+        policy=_text(spec.get("schedulingPolicy")),
+        counts=counts,
+        total=sum(counts.values()),
+        bar=bar(counts),
+        summary=counts_text(counts),
+        oldest_runnable=age(status.get("oldestRunnableTime"), now),
+    )
+
+
+def environment_row(env: Obj, queues: Iterable[QueueRow]) -> EnvironmentRow:
+    spec, status = env.get("spec") or {}, env.get("status") or {}
+    resources = spec.get("computeResources") or {}
+    name = env["metadata"]["name"]
+    return EnvironmentRow(
+        name=name,
+        type=str(spec.get("type", "MANAGED")),
+        state=str(spec.get("state", "ENABLED")),
+        status=_text(status.get("status")),
+        reason=_text(status.get("statusReason")),
+        min_vcpus=_text(resources.get("minvCpus")),
+        desired_vcpus=_text(status.get("desiredvCpus")),
+        ready_vcpus=_text(status.get("readyvCpus")),
+        allocated_vcpus=_text(status.get("allocatedvCpus")),
+        max_vcpus=_text(resources.get("maxvCpus")),
+        nodes=sorted((str(k), int(v)) for k, v in (status.get("nodesByType") or {}).items()),
+        queues=[q.name for q in queues if name in q.environments],
+    )
+
+
+def dashboard(queues: Iterable[Obj], environments: Iterable[Obj], now: datetime) -> Dashboard:
+    """Queues by priority (highest first, then name), and environments by name."""
+    rows = sorted((queue_row(q, now) for q in queues), key=lambda r: (-r.priority, r.name))
+    envs = sorted((environment_row(e, rows) for e in environments), key=lambda r: r.name)
+    totals: Counter[str] = Counter()
+    for row in rows:
+        totals.update(row.counts)
+    return Dashboard(rows, envs, {s: totals[s] for s in STATES}, bar(totals))
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRow:
+    namespace: str
+    name: str
+    status: str
+    reason: str
+    queue: str
+    definition: str
+    size: int | None
+    """The array's size; None for a single job."""
+    done: int
+    children: dict[str, int]
+    children_text: str
+    bar: list[Segment]
+    attempts: int
+    created: str
+    age: str
+
+
+@dataclass(frozen=True)
+class JobPage:
+    rows: list[JobRow]
+    total: int
+    """Jobs that pass the filters (on every page)."""
+    page: int
+    pages: int
+    query: JobsQuery
+    first: int
+    """The 1-based number of the first row shown (0 when none)."""
+    namespaces: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+
+
+def job_row(job: Obj, now: datetime) -> JobRow:
+    meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+    size = (spec.get("arrayProperties") or {}).get("size")
+    summary = (status.get("arrayProperties") or {}).get("statusSummary") or {}
+    children = {s: int(summary.get(s, 0)) for s in STATES}
+    if size is not None and not any(children.values()):
+        children["SUBMITTED"] = int(size)
+    return JobRow(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta["name"]),
+        status=job_status(job),
+        reason=_text(status.get("statusReason")),
+        queue=str(spec.get("jobQueue", "")),
+        definition=str(spec.get("jobDefinition", "")),
+        size=None if size is None else int(size),
+        done=children["SUCCEEDED"] + children["FAILED"],
+        children=children if size is not None else {},
+        children_text=counts_text(children) if size is not None else "",
+        bar=bar(children) if size is not None else [],
+        attempts=int(status.get("attemptCount", 0)),
+        created=_text(meta.get("creationTimestamp")),
+        age=age(meta.get("creationTimestamp"), now),
+    )
+
+
+def _matches(job: Obj, query: JobsQuery) -> bool:
+    meta = job["metadata"]
+    if query.namespace is not None and meta.get("namespace") != query.namespace:
+        return False
+    if query.queue is not None and (job.get("spec") or {}).get("jobQueue") != query.queue:
+        return False
+    if query.status is not None and job_status(job) != query.status.value:
+        return False
+    return query.name is None or query.name.lower() in str(meta["name"]).lower()
+
+
+def job_page(jobs: Iterable[Obj], query: JobsQuery, now: datetime) -> JobPage:
+    """The jobs that pass the filters, newest (or oldest) first, one page of them. Only the
+    page's rows are built: the cost of the rest is a filter and a sort key each."""
+    jobs = list(jobs)
+    namespaces = sorted({str(j["metadata"].get("namespace", "")) for j in jobs})
+    queues = sorted({str((j.get("spec") or {}).get("jobQueue", "")) for j in jobs})
+    found = [j for j in jobs if _matches(j, query)]
+    found.sort(
+        key=lambda j: (
+            j["metadata"].get("creationTimestamp") or "",
+            j["metadata"].get("namespace", ""),
+            j["metadata"]["name"],
+        ),
+        reverse=query.sort == "newest",
+    )
+    pages = max(math.ceil(len(found) / query.per_page), 1)
+    page = min(query.page, pages)
+    start = (page - 1) * query.per_page
+    shown = found[start : start + query.per_page]
+    return JobPage(
+        rows=[job_row(j, now) for j in shown],
+        total=len(found),
+        page=page,
+        pages=pages,
+        query=query,
+        first=start + 1 if shown else 0,
+        namespaces=namespaces,
+        queues=queues,
+    )
+
+
+# -- job detail ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dependency:
+    label: str
+    namespace: str
+    name: str | None
+    """The job to link to; None for a SEQUENTIAL or N_TO_N dependency on its own children."""
+    type: str
+    state: str
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    attempt: int
+    index: int | None
+    pod: str
+    node: str
+    environment: str
+    started: str
+    stopped: str
+    took: str
+    exit_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    row: JobRow
+    uid: str
+    revision: str
+    environment: str
+    created: str
+    started: str
+    stopped: str
+    position: int | None
+    waits_for: list[str]
+    """Why the job has not started, one line per blocker (empty once it runs)."""
+    dependencies: list[Dependency]
+    attempts: list[AttemptRow]
+    ranges: list[tuple[str, str]]
+    """(state, index ranges) of an array's children."""
+    retry: str
+    timeout: str
+    can_cancel: bool
+    can_terminate: bool
+    cancel_requested: str
+    terminate_requested: str
+
+
+def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | None) -> list[str]:
+    """The blockers of a job that has not started: the dependencies not yet done, the
+    queue or definition it is missing, its place in the queue and the reason it gives."""
+    status = job.get("status") or {}
+    state = job_status(job)
+    if state not in WAITING:
+        return []
+    spec = job.get("spec") or {}
+    found: list[str] = []
+    for dep in dependencies:
+        if dep.state not in ("SUCCEEDED",) and dep.name is not None:
+            found.append(f"dependency {dep.label} is {dep.state}")
+    if queue is None:
+        found.append(f"job queue {spec.get('jobQueue')} does not exist")
+    elif queue.state != "ENABLED":
+        found.append(f"job queue {queue.name} is {queue.state}")
+    if state == "RUNNABLE" and status.get("positionInQueue"):
+        found.append(f"position {status['positionInQueue']} in job queue {spec.get('jobQueue')}")
+    if status.get("statusReason"):
+        found.append(str(status["statusReason"]))
+    if not found:
+        found.append(
+            "not yet accepted by the operator" if state == "SUBMITTED" else f"{state}: waiting"
+        )
+    return found
+
+
+def _dependency(dep: Obj, namespace: str, jobs: Mapping[str, Obj]) -> Dependency:
+    target = dep.get("jobName")
+    kind = str(dep.get("type") or "")
+    if not target:
+        return Dependency("its own children", namespace, None, kind or "SEQUENTIAL", "")
+    name, _, index = str(target).partition(":")
+    found = jobs.get(name)
+    if found is None:
+        state = "not submitted yet"
+    elif index:
+        ranges = ((found.get("status") or {}).get("arrayProperties") or {}).get("indexes") or {}
+        state = next(
+            (s for s, text in ranges.items() if _in_ranges(int(index), str(text))),
+            job_status(found),
+        )
+    else:
+        state = job_status(found)
+    return Dependency(str(target), namespace, name, kind, state)
+
+
+def _in_ranges(index: int, text: str) -> bool:
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and int(first) <= index <= int(last or first):
+            return True
+    return False
+
+
+def job_detail(
+    job: Obj,
+    jobs_in_namespace: Mapping[str, Obj],
+    queue: Obj | None,
+    now: datetime,
+) -> JobDetail:
+    meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+    namespace = str(meta.get("namespace", ""))
+    deps = [_dependency(d, namespace, jobs_in_namespace) for d in spec.get("dependsOn") or []]
+    queue_view = queue_row(queue, now) if queue is not None else None
+    attempts = [
+        AttemptRow(
+            attempt=int(a.get("attempt", 0)),
+            index=a.get("arrayIndex"),
+            pod=_text(a.get("podName")),
+            node=_text(a.get("nodeName")),
+            environment=_text(a.get("computeEnvironment")),
+            started=_text(a.get("startedAt")),
+            stopped=_text(a.get("stoppedAt")),
+            took=duration(a.get("startedAt"), a.get("stoppedAt")),
+            exit_code=_text(a.get("exitCode")),
+            reason=_text(a.get("reason") or a.get("statusReason")),
+        )
+        for a in status.get("attempts") or []
+    ]
+    ranges = sorted(
+        (
+            (str(s), str(r))
+            for s, r in ((status.get("arrayProperties") or {}).get("indexes") or {}).items()
+        ),
+        key=lambda p: STATES.index(p[0]) if p[0] in STATES else len(STATES),
+    )
+    retry = spec.get("retryStrategy") or {}
+    timeout = (spec.get("timeout") or {}).get("attemptDurationSeconds")
+    state = job_status(job)
+    return JobDetail(
+        row=job_row(job, now),
+        uid=str(meta.get("uid", "")),
+        revision=_text(status.get("jobDefinitionRevision")),
+        environment=_text(status.get("computeEnvironment")),
+        created=_text(meta.get("creationTimestamp")),
+        started=_text(status.get("startedAt")),
+        stopped=_text(status.get("stoppedAt")),
+        position=status.get("positionInQueue"),
+        waits_for=waits_for(job, deps, queue_view),
+        dependencies=deps,
+        attempts=attempts,
+        ranges=ranges,
+        retry=f"{retry['attempts']} attempts" if retry.get("attempts") else "",
+        timeout=f"{timeout} s per attempt" if timeout else "",
+        can_cancel=state in WAITING,
+        can_terminate=state not in TERMINAL,
+        cancel_requested=_text((spec.get("cancel") or {}).get("reason")),
+        terminate_requested=_text((spec.get("terminate") or {}).get("reason")),
+    )
+
+
+def pod_attempt(pod: Obj) -> AttemptRow:
+    """An attempt as its pod tells it (array children that succeeded at once are not
+    listed in the job's status, to keep it small: their pods are)."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    labels = meta.get("labels") or {}
+    container: Obj = next(iter(status.get("containerStatuses") or []), {})
+    states = container.get("state") or {}
+    ended = states.get("terminated") or {}
+    began = ended or states.get("running") or {}
+    index = labels.get(LABEL_ARRAY_INDEX)
+    return AttemptRow(
+        attempt=int(labels.get(LABEL_ATTEMPT, 0) or 0),
+        index=int(index) if index is not None and str(index).isdigit() else None,
+        pod=str(meta["name"]),
+        node=_text(spec.get("nodeName")),
+        environment=_text(labels.get(LABEL_COMPUTE_ENVIRONMENT)),
+        started=_text(began.get("startedAt")),
+        stopped=_text(ended.get("finishedAt")),
+        took=duration(began.get("startedAt"), ended.get("finishedAt")),
+        exit_code=_text(ended.get("exitCode")),
+        reason=_text(ended.get("reason") or status.get("reason") or status.get("phase")),
+    )
+
+
+def child_problem(job: Obj, index: int | None) -> str:
+    """Why `index` does not name a child of the job (empty when it does)."""
+    name = job["metadata"]["name"]
+    size = int(((job.get("spec") or {}).get("arrayProperties") or {}).get("size") or 0)
+    if size and index is None:
+        return f"{name} is an array job: choose a child (index 0-{size - 1})"
+    if index is not None and not size:
+        return f"{name} is not an array job: it has no index"
+    if index is not None and index >= size:
+        return f"{name} has no child {index}: its children are 0-{size - 1}"
+    return ""
+
+
+def child_state(job: Obj, index: int) -> str:
+    """A child's state, read from the parent's index ranges."""
+    ranges = ((job.get("status") or {}).get("arrayProperties") or {}).get("indexes") or {}
+    return next((str(s) for s, text in ranges.items() if _in_ranges(index, str(text))), "")
+
+
+def log_pod(
+    job: Obj, attempt: int | None, index: int | None, pods: Sequence[AttemptRow]
+) -> tuple[str | None, str]:
+    """The pod of the chosen attempt (the latest when none is chosen) among the pods of the
+    job or of its child `index`, or None and the reason there is none (the words of
+    `kubatch logs`)."""
+    problem = child_problem(job, index)
+    if problem:
+        return None, problem
+    which = job["metadata"]["name"] + (f" child {index}" if index is not None else "")
+    mine = [p for p in pods if p.index == index]
+    if attempt is not None:
+        mine = [p for p in mine if p.attempt == attempt]
+        if not mine:
+            return None, f"{which} has no attempt {attempt}"
+    if not mine:
+        return None, f"{which} has not started an attempt yet (the job is {job_status(job)})"
+    return max(mine, key=lambda p: p.attempt).pod, ""
+
+
+# -- definitions and scheduled jobs ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    revision: int
+    created: str
+    active: bool
+    image: str
+    vcpus: str
+    memory: str
+    command: str
+
+
+@dataclass(frozen=True)
+class DefinitionRow:
+    namespace: str
+    name: str
+    type: str
+    status: str
+    reason: str
+    latest: str
+    image: str
+    revisions: list[RevisionRow]
+
+
+def _container_summary(spec: Obj) -> tuple[str, str, str, str]:
+    container = spec.get("containerProperties") or {}
+    requirements = {
+        str(r.get("type")): str(r.get("value")) for r in container.get("resourceRequirements") or []
+    }
+    command = " ".join(str(c) for c in container.get("command") or [])
+    return (
+        _text(container.get("image")),
+        requirements.get("VCPU", ""),
+        requirements.get("MEMORY", ""),
+        command,
+    )
+
+
+def definitions(
+    items: Iterable[Obj], revisions: Iterable[Obj], namespace: str | None
+) -> list[DefinitionRow]:
+    """Job definitions with their revisions (newest first), from the ControllerRevisions the
+    operator keeps for them."""
+    by_definition: dict[tuple[str, str], list[Obj]] = {}
+    for r in revisions:
+        labels = r["metadata"].get("labels") or {}
+        key = (str(r["metadata"].get("namespace", "")), str(labels.get(LABEL_DEFINITION, "")))
+        by_definition.setdefault(key, []).append(r)
+    rows = []
+    for d in items:
+        meta, spec, status = d["metadata"], d.get("spec") or {}, d.get("status") or {}
+        if namespace is not None and meta.get("namespace") != namespace:
+            continue
+        inactive = {int(n) for n in spec.get("deregisteredRevisions") or []}
+        found = []
+        for r in by_definition.get((str(meta.get("namespace", "")), str(meta["name"])), []):
+            number = int(r.get("revision", 0))
+            image, vcpus, memory, command = _container_summary(r.get("data") or {})
+            found.append(
+                RevisionRow(
+                    number,
+                    _text(r["metadata"].get("creationTimestamp")),
+                    number not in inactive,
+                    image,
+                    vcpus,
+                    memory,
+                    command,
+                )
+            )
+        found.sort(key=lambda r: -r.revision)
+        rows.append(
+            DefinitionRow(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta["name"]),
+                type=str(spec.get("type", "container")),
+                status=_text(status.get("status")),
+                reason=_text(status.get("statusReason")),
+                latest=_text(status.get("latestRevision")),
+                image=_container_summary(spec)[0],
+                revisions=found,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.namespace, r.name))
+
+
+@dataclass(frozen=True)
+class ScheduledRow:
+    namespace: str
+    name: str
+    schedule: str
+    time_zone: str
+    suspended: bool
+    concurrency: str
+    status: str
+    reason: str
+    last_run: str
+    next_run: str
+    active: list[str]
+    history: list[JobRow]
+
+
+def scheduled_jobs(
+    items: Iterable[Obj], jobs: Iterable[Obj], namespace: str | None, now: datetime
+) -> list[ScheduledRow]:
+    """Scheduled jobs with their next run and the jobs they submitted (newest first)."""
+    submitted: dict[tuple[str, str], list[Obj]] = {}
+    for job in jobs:
+        owner = (job["metadata"].get("labels") or {}).get(LABEL_SCHEDULED)
+        if owner:
+            key = (str(job["metadata"].get("namespace", "")), str(owner))
+            submitted.setdefault(key, []).append(job)
+    rows = []
+    for s in items:
+        meta, spec, status = s["metadata"], s.get("spec") or {}, s.get("status") or {}
+        if namespace is not None and meta.get("namespace") != namespace:
+            continue
+        history = sorted(
+            submitted.get((str(meta.get("namespace", "")), str(meta["name"])), []),
+            key=lambda j: str(j["metadata"].get("creationTimestamp") or ""),
+            reverse=True,
+        )
+        rows.append(
+            ScheduledRow(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta["name"]),
+                schedule=_text(
+                    spec.get("schedule") or (f"at {spec['at']}" if spec.get("at") else "")
+                ),
+                time_zone=_text(spec.get("timeZone") or "UTC"),
+                suspended=bool(spec.get("suspend")),
+                concurrency=str(spec.get("concurrencyPolicy", "Allow")),
+                status=_text(status.get("status")),
+                reason=_text(status.get("statusReason")),
+                last_run=_text(status.get("lastScheduleTime")),
+                next_run=_text(status.get("nextScheduleTime")),
+                active=[str(a) for a in status.get("active") or []],
+                history=[job_row(j, now) for j in history[:20]],
+            )
+        )
+    return sorted(rows, key=lambda r: (r.namespace, r.name))
