@@ -20,12 +20,13 @@ endif
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit integration lint format crds bench demo chart-check tools control-plane clean
+.PHONY: help install test unit integration lint format crds bench demo chart-check tools control-plane browser clean
 
 help:
 	@echo "make demo     - run Kubatch on its embedded default and the examples (no cluster needed)"
 	@echo "make test     - create .venv if needed, install, run the whole test suite (both tiers)"
 	@echo "make control-plane - prepare the real control plane's binaries (KUBEBUILDER_ASSETS)"
+	@echo "make browser  - install Chromium for the console's browser tests (Debian's package)"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
 	@echo "make crds     - regenerate crds/ (and the chart's copy) from the pydantic models"
@@ -48,7 +49,18 @@ tools: $(HELM)
 control-plane: $(STAMP)
 	$(BIN)/python -m kubatch.sim.controlplane prepare $(K8S_SOURCE) $(K8S_ASSETS)
 
-test: $(STAMP) $(HELM) control-plane
+# Headless Chromium for the web console's browser tests: Debian's package (Playwright's own
+# browser download does not work offline). Needs root and apt; elsewhere install Chromium
+# yourself (KUBATCH_CHROMIUM names it) or the browser tests skip.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$KUBATCH_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests..."; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; \
+	else echo "no Chromium here: the console's browser tests will skip (see make browser)"; fi
+
+test: $(STAMP) $(HELM) control-plane browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 integration: $(STAMP) control-plane
@@ -81,6 +93,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.operator_throughput 2000
 	$(BIN)/python -m bench.operator_throughput 500 --real
 	$(BIN)/python -m bench.scale 10000
+	$(BIN)/python -m bench.console_pages 10000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -26,6 +26,8 @@ VALUE_SETS: dict[str, list[str]] = {
     "everything_on": [
         "simulatedNodes.enabled=true",
         "awsApi.enabled=true",
+        "console.enabled=true",
+        "console.actions=rbac",
         "metrics.serviceMonitor.enabled=true",
         "dashboard.enabled=true",
         "replicaCount=2",
@@ -99,7 +101,7 @@ def _workload(documents: list[dict[str, Any]], component: str) -> dict[str, Any]
     return found
 
 
-@pytest.mark.parametrize("component", ["operator", "simulated-kubelet", "aws-api"])
+@pytest.mark.parametrize("component", ["operator", "simulated-kubelet", "aws-api", "console"])
 def test_workloads_run_locked_down(component: str) -> None:
     deployment = _workload(render(VALUE_SETS["everything_on"]), component)
     pod = deployment["spec"]["template"]["spec"]
@@ -137,6 +139,8 @@ def test_values_reach_the_operator() -> None:
         "metrics.port=70000",
         "unknownKey=1",
         "awsApi.account=12",
+        "console.actions=delete",
+        "console.userHeader=X User",
     ],
 )
 def test_values_schema_refuses_bad_values(bad: str) -> None:
@@ -199,6 +203,26 @@ def test_rbac_grants_exactly_what_the_code_uses(roles: tuple[str, ...], used: An
         )
     ]
     assert not unused, "RBAC allows what the code never does"
+
+
+@pytest.mark.parametrize(
+    ("actions", "patches", "reviews"),
+    [("none", False, False), ("all", True, False), ("rbac", True, True)],
+)
+def test_the_console_may_write_only_what_its_actions_need(
+    actions: str, patches: bool, reviews: bool
+) -> None:
+    documents = render(["console.enabled=true", f"console.actions={actions}"])
+    rules = _rules(documents, "kubatch-console")
+    assert _grants(rules, Use("kubatch.io", "batchjobs", "list", "console"))
+    assert _grants(rules, Use("", "pods/log", "get", "console"))
+    assert _grants(rules, Use("kubatch.io", "batchjobs", "patch", "console")) is patches
+    review = Use("authorization.k8s.io", "subjectaccessreviews", "create", "console")
+    assert _grants(rules, review) is reviews
+    for verb in ("create", "update", "delete"):
+        assert not _grants(rules, Use("kubatch.io", "batchjobs", verb, "console"))
+    args = _workload(documents, "console")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--actions={actions}" in args
 
 
 # -- the dashboard ---------------------------------------------------------------------------

@@ -9,7 +9,11 @@ the environment the chart's Deployment gives its container."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +30,7 @@ from kubatch.sim.controlplane import (
     control_plane,
     kubeconfig,
 )
-from kubatch.sim.stack import Operator, start_aws_api, start_kubelet
+from kubatch.sim.stack import Operator, start_aws_api, start_console, start_kubelet
 from tests.support.cluster import read_or_none, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -185,6 +189,117 @@ def _drive_the_aws_api(
     assert " 403" not in log, log[-3000:]
 
 
+def _console_answer(
+    url: str, form: dict[str, str] | None = None, user: str | None = None
+) -> tuple[int, str]:
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    headers = {"X-Forwarded-User": user, "X-Forwarded-Groups": "team-members"} if user else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def _drive_the_console(
+    stack: ExitStack,
+    plane: ControlPlane,
+    api: client.ApiClient,
+    account: str,
+    documents: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """The web console run as the chart's console ServiceAccount with its Deployment's
+    actions (rbac): every page reads with that account's rights, and a cancel goes through
+    only for a user whom the real authorizer lets patch the job."""
+    (deployment,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"].get("app.kubernetes.io/component") == "console"
+    ]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    actions = next(a.split("=", 1)[1] for a in args if a.startswith("--actions="))
+    assert actions == "rbac"
+    workdir = tmp_path / "console"
+    workdir.mkdir()
+    url = start_console(stack, workdir, _account_kubeconfig(plane, api, account), actions=actions)
+    for path, shows in (
+        ("/", "chart-q"),
+        ("/jobs?namespace=team", 'data-job="team/single"'),
+        ("/jobs/team/single", "SUCCEEDED"),
+        ("/jobs/team/array?index=2", "Child 2 is"),
+        ("/jobs/team/single/logs", "$ echo hello"),
+        ("/definitions?namespace=team", "team/hello"),
+        ("/scheduled", "Scheduled jobs"),
+    ):
+
+        def shown(path: str = path, shows: str = shows) -> tuple[int, str] | None:
+            answer = _console_answer(url + path)
+            return answer if shows in answer[1] else None
+
+        status, text = wait_for(shown, timeout=30, what=f"the console's {path} to show {shows!r}")
+        assert status == 200, text
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_namespaced_role(
+        "team",
+        {
+            "metadata": {"name": "stop-jobs"},
+            "rules": [{"apiGroups": [G], "resources": ["batchjobs"], "verbs": ["patch"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        "team",
+        {
+            "metadata": {"name": "alice-stops-jobs"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "stop-jobs",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
+            ],
+        },
+    )
+    _apply(
+        api,
+        "team",
+        "BatchJob",
+        {
+            "metadata": {"name": "held"},
+            "spec": {
+                "jobQueue": "chart-q",
+                "jobDefinition": "hello",
+                "dependsOn": [{"jobName": "not-there"}],
+            },
+        },
+    )
+    wait_for(lambda: _job_status(api, "team", "held") == "PENDING", what="held to be PENDING")
+
+    def cancel_offered() -> str | None:
+        text = _console_answer(url + "/jobs/team/held")[1]
+        return text if "Cancel job" in text else None
+
+    page = wait_for(cancel_offered, what="the console to offer a cancel")
+    token = re.search(r'name="token" value="([0-9a-f]+)"', page)
+    assert token is not None
+    form = {"reason": "from the console", "token": token.group(1)}
+    cancel = url + "/jobs/team/held/cancel"
+    assert _console_answer(cancel, form)[0] == 401, "no user named: refused"
+    status, text = _console_answer(cancel, form, user="mallory")
+    assert status == 403, text
+    assert "mallory may not stop jobs in namespace team" in text, text
+    assert _job_status(api, "team", "held") == "PENDING"
+    status, text = _console_answer(cancel, form, user="alice")
+    assert status == 200, text
+    assert "Cancel requested" in text, text
+    wait_for(lambda: _job_status(api, "team", "held") == "FAILED", what="held to be cancelled")
+    log = (workdir / "console.log").read_text()
+    assert "forbidden" not in log.lower(), log[-3000:]
+
+
 def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> None:
     installed = helm(
         plane,
@@ -200,6 +315,10 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
         "operator.scaleInAfterSeconds=5",
         "--set",
         "awsApi.enabled=true",
+        "--set",
+        "console.enabled=true",
+        "--set",
+        "console.actions=rbac",
     )
     notes = installed.stdout.split("NOTES:", 1)[1]
     assert "kubectl apply -f examples/" in notes
@@ -215,7 +334,8 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
     operator_account = f"{RELEASE}"
     kubelet_account = f"{RELEASE}-simulated-kubelet"
     aws_account = f"{RELEASE}-aws-api"
-    for account in (operator_account, kubelet_account, aws_account):
+    console_account = f"{RELEASE}-console"
+    for account in (operator_account, kubelet_account, aws_account, console_account):
         wait_for(
             lambda account=account: read_or_none(  # type: ignore[misc]
                 core.read_namespaced_service_account, account, NAMESPACE
@@ -296,6 +416,7 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
         assert "forbidden" not in log.lower(), log[-3000:]
         assert "403" not in log, log[-3000:]
         _drive_the_aws_api(stack, plane, api, aws_account, documents, tmp_path)
+        _drive_the_console(stack, plane, api, console_account, documents, tmp_path)
 
     helm(plane, "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--set", "operator.writeQps=20")
     assert _container_env(_manifest(plane), "operator")["KUBATCH_WRITE_QPS"] == "20"

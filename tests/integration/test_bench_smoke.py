@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from bench import scale
+from bench import console_pages, scale
 from bench.operator_throughput import run
 
 from kubatch.sim.controlplane import assets_from_environment
@@ -32,3 +32,11 @@ def test_scale_benchmark_runs(tmp_path: Path) -> None:
     assert (result["jobs_and_children"], result["objects"], result["arrays"]) == (1000, 901, 1)
     assert result["queue_to_done_per_second"] > 0
     assert result["longest_scheduling_step_seconds"] > 0
+
+
+def test_console_benchmark_runs(tmp_path: Path) -> None:
+    result = asyncio.run(console_pages.run(200, tmp_path))
+    assert (result["jobs"], result["arrays"]) == (200, 20)
+    assert set(result["pages"]) >= {"dashboard", "jobs_first_page", "job_detail", "bad_query"}
+    assert all(p["median_ms"] > 0 for p in result["pages"].values())
+    assert result["console_rss_mib"] > 0

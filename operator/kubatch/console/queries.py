@@ -71,6 +71,11 @@ class EventsQuery(Query):
 
 
 Q = TypeVar("Q", bound=Query)
+PATTERN_RULES = {
+    "index": 'must be array indexes such as "3" or "0-4,9"',
+    "kinds": "must be resources (plurals such as batchjobs) separated by commas",
+}
+"""What a field with a pattern must look like, in words (the default: a Kubernetes name)."""
 
 
 class BadQuery(ValueError):
@@ -88,9 +93,9 @@ def _rule(error: ErrorDetails, model: type[Query]) -> str:
         return f"is not a parameter of this page (it takes: {known})"
     if kind == "string_pattern_mismatch":
         field = str(error["loc"][0]) if error["loc"] else ""
-        if field == "index":
-            return 'must be array indexes such as "3" or "0-4,9"'
-        return "must be a Kubernetes name: lower-case letters, digits and '-'"
+        return PATTERN_RULES.get(
+            field, "must be a Kubernetes name: lower-case letters, digits and '-'"
+        )
     if kind == "enum":
         return f"must be one of {', '.join(s.value for s in JobStatus)}"
     message = error["msg"] or "is not valid"

@@ -95,6 +95,12 @@ class Changes:
             stream.wake.set()
 
 
+def _clock(value: str) -> str:
+    """An API timestamp as the pages show it: "2026-11-23 16:11:20" (UTC, whole seconds)."""
+    found = views.parse_time(value)
+    return found.strftime("%Y-%m-%d %H:%M:%S") if found else value
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("kubatch.console", "templates"),
@@ -105,12 +111,14 @@ def _environment() -> jinja2.Environment:
     )
     env.globals["STATES"] = views.STATES
     env.globals["version"] = __version__
-    macros = env.get_template("_macros.html").module
-    for name in ("bar", "state", "when", "job_link", "attempts_table"):
-        env.globals[name] = getattr(macros, name)
+    env.filters["clock"] = _clock
     env.filters["urlencode_query"] = lambda values: urlencode(
         {k: v for k, v in values.items() if v not in (None, "")}
     )
+    # Last: the macros are compiled with the filters above.
+    macros = env.get_template("_macros.html").module
+    for name in ("bar", "state", "when", "job_link", "attempts_table"):
+        env.globals[name] = getattr(macros, name)
     return env
 
 
