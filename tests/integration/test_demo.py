@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
@@ -59,7 +60,17 @@ def test_demo_fails_when_a_job_does_not_end_as_expected(tmp_path: Path) -> None:
 def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
     """What `timeout` and CI send: the API server, kubelet and operator go with it."""
     run = subprocess.Popen(
-        dev(ROOT / "examples", tmp_path, "--keep", "--duration", "0.2", "--aws-api-port", "0"),
+        dev(
+            ROOT / "examples",
+            tmp_path,
+            "--keep",
+            "--duration",
+            "0.2",
+            "--aws-api-port",
+            "0",
+            "--console-port",
+            "0",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -71,8 +82,9 @@ def test_a_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
         if "keeps running" in line:
             break
     children = _children(run.pid)
-    assert len(children) >= 4, "the API server, the kubelet, the operator and the AWS API"
+    assert len(children) >= 5, "the API server, the kubelet, the operator, AWS API, console"
     _the_printed_aws_cli_example_works("".join(printed))
+    _the_printed_console_url_works("".join(printed))
     run.terminate()
     assert run.wait(timeout=60) == 0, "with --keep, a stop request is the normal end"
     deadline = time.monotonic() + 30
@@ -109,6 +121,15 @@ def _the_printed_aws_cli_example_works(printed: str) -> None:
     assert done.returncode == 0, done.stderr
     names = {q["jobQueueName"] for q in json.loads(done.stdout)["jobQueues"]}
     assert "high-priority" in names, done.stdout
+
+
+def _the_printed_console_url_works(printed: str) -> None:
+    """`kubatch dev --keep` prints where its web console is; the dashboard is there."""
+    url = re.search(r"web console at (http://127\.0\.0\.1:\d+/)", printed)
+    assert url, printed
+    with urllib.request.urlopen(url[1], timeout=30) as response:
+        page = response.read().decode()
+    assert 'data-queue="high-priority"' in page
 
 
 def _children(pid: int) -> list[int]:

@@ -254,6 +254,28 @@ QUEUE = {"metadata": {"name": "q"}, "spec": {"priority": 1}, "status": {}}
             ["job queue q is DISABLED"],
         ),
         (job("x", "RUNNING"), {}, QUEUE, []),
+        (
+            job(
+                "arr",
+                "PENDING",
+                spec={"arrayProperties": {"size": 9}},
+                status={"arrayProperties": {"statusSummary": {"RUNNING": 4, "RUNNABLE": 5}}},
+            ),
+            {},
+            QUEUE,
+            ["5 children are RUNNABLE in job queue q, waiting for capacity"],
+        ),
+        (
+            job(
+                "arr",
+                "PENDING",
+                spec={"arrayProperties": {"size": 9}},
+                status={"arrayProperties": {"statusSummary": {"RUNNING": 9}}},
+            ),
+            {},
+            QUEUE,
+            [],
+        ),
     ],
 )
 def test_why_a_job_waits(

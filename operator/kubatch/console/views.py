@@ -365,6 +365,17 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
         found.append(f"job queue {queue.name} is {queue.state}")
     if state == "RUNNABLE" and status.get("positionInQueue"):
         found.append(f"position {status['positionInQueue']} in job queue {spec.get('jobQueue')}")
+    children = (status.get("arrayProperties") or {}).get("statusSummary") or {}
+    started = sum(int(children.get(s, 0)) for s in ("STARTING", "RUNNING", *TERMINAL))
+    if started:
+        # An array under way: its parent waits for the children still RUNNABLE.
+        runnable = int(children.get("RUNNABLE", 0))
+        if runnable:
+            found.append(
+                f"{runnable} children are RUNNABLE in job queue {spec.get('jobQueue')}, "
+                "waiting for capacity"
+            )
+        return found
     if status.get("statusReason"):
         found.append(str(status["statusReason"]))
     if not found:
