@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..api import GROUP, VERSION, InvalidManifest, parse
+from ..console import views
 from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_NAME, LABEL_JOB_UID
 
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -131,14 +132,8 @@ def emit(ctx: Context, data: Any, table: Callable[[], Table | str]) -> None:
 
 
 def age(timestamp: str | None) -> str:
-    if not timestamp:
-        return ""
-    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = int((datetime.now(UTC) - then).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+    """How long ago, as kubectl says it ("5s", "3m", "2h", "4d")."""
+    return views.age(timestamp, datetime.now(UTC))
 
 
 def _job(ctx: Context, name: str) -> dict[str, Any]:

@@ -306,13 +306,13 @@ class Console:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         query: JobQuery = self._query(JobQuery, request)
         job = self._job_obj(namespace, name)
-        in_namespace = {
-            str(j["metadata"]["name"]): j
-            for j in self.caches.jobs.values()
-            if j["metadata"].get("namespace") == namespace
+        dependencies = {
+            name: found
+            for name in views.dependency_names(job)
+            if (found := self.caches.jobs.get(namespace, name)) is not None
         }
         queue = self.caches.queues.get(None, str((job.get("spec") or {}).get("jobQueue", "")))
-        detail = views.job_detail(job, in_namespace, queue, datetime.now(UTC))
+        detail = views.job_detail(job, dependencies, queue, datetime.now(UTC))
         child: dict[str, Any] | None = None
         if query.index is not None:
             problem = views.child_problem(job, query.index)
@@ -352,9 +352,8 @@ class Console:
                     if e.not_found
                     else f"the log of {pod} cannot be read: {e.message}"
                 )
-        detail = views.job_detail(job, {}, None, datetime.now(UTC))
         return "logs.html", {
-            "view": detail,
+            "row": views.job_row(job, datetime.now(UTC)),
             "query": query,
             "pod": pod,
             "why": why,

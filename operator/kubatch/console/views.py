@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.common import JobStatus
+from ..core.ranges import parse_ranges
 from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
@@ -394,34 +395,29 @@ def _dependency(dep: Obj, namespace: str, jobs: Mapping[str, Obj]) -> Dependency
     found = jobs.get(name)
     if found is None:
         state = "not submitted yet"
-    elif index:
-        ranges = ((found.get("status") or {}).get("arrayProperties") or {}).get("indexes") or {}
-        state = next(
-            (s for s, text in ranges.items() if _in_ranges(int(index), str(text))),
-            job_status(found),
-        )
+    elif index.isdigit():
+        state = child_state(found, int(index)) or job_status(found)
     else:
         state = job_status(found)
     return Dependency(str(target), namespace, name, kind, state)
 
 
-def _in_ranges(index: int, text: str) -> bool:
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        if first.isdigit() and int(first) <= index <= int(last or first):
-            return True
-    return False
+def dependency_names(job: Obj) -> list[str]:
+    """The jobs (by name) that `job` depends on: what its page looks up."""
+    deps = (job.get("spec") or {}).get("dependsOn") or []
+    return [str(d["jobName"]).partition(":")[0] for d in deps if d.get("jobName")]
 
 
 def job_detail(
     job: Obj,
-    jobs_in_namespace: Mapping[str, Obj],
+    dependencies: Mapping[str, Obj],
     queue: Obj | None,
     now: datetime,
 ) -> JobDetail:
+    """A job's page; `dependencies` holds the jobs of `dependency_names(job)` that exist."""
     meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
     namespace = str(meta.get("namespace", ""))
-    deps = [_dependency(d, namespace, jobs_in_namespace) for d in spec.get("dependsOn") or []]
+    deps = [_dependency(d, namespace, dependencies) for d in spec.get("dependsOn") or []]
     queue_view = queue_row(queue, now) if queue is not None else None
     attempts = [
         AttemptRow(
@@ -510,7 +506,7 @@ def child_problem(job: Obj, index: int | None) -> str:
 def child_state(job: Obj, index: int) -> str:
     """A child's state, read from the parent's index ranges."""
     ranges = ((job.get("status") or {}).get("arrayProperties") or {}).get("indexes") or {}
-    return next((str(s) for s, text in ranges.items() if _in_ranges(index, str(text))), "")
+    return next((str(s) for s, text in ranges.items() if index in parse_ranges(str(text))), "")
 
 
 def log_pod(
