@@ -72,8 +72,8 @@ def _manifest(plane: ControlPlane) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
-def _container_env(documents: list[dict[str, Any]], component: str) -> dict[str, str]:
-    """The plain-value environment the chart gives a component's container."""
+def _container(documents: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """The container of a component's Deployment, as the chart renders it."""
     (deployment,) = [
         d
         for d in documents
@@ -81,7 +81,20 @@ def _container_env(documents: list[dict[str, Any]], component: str) -> dict[str,
         and d["metadata"]["labels"].get("app.kubernetes.io/component") == component
     ]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    found: dict[str, Any] = container
+    return found
+
+
+def _container_env(documents: list[dict[str, Any]], component: str) -> dict[str, str]:
+    """The plain-value environment the chart gives a component's container."""
+    container = _container(documents, component)
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _argument(documents: list[dict[str, Any]], component: str, option: str) -> str:
+    """The value the chart gives a component's `--option=value` argument."""
+    args = _container(documents, component)["args"]
+    return str(next(a.split("=", 1)[1] for a in args if a.startswith(f"--{option}=")))
 
 
 def _account_kubeconfig(plane: ControlPlane, api: client.ApiClient, account: str) -> Path:
@@ -126,14 +139,7 @@ def _drive_the_aws_api(
 ) -> None:
     """The AWS Batch API run as the chart's aws-api ServiceAccount, with the arguments its
     Deployment gives: every operation below is judged by the real authorizer."""
-    (deployment,) = [
-        d
-        for d in documents
-        if d["kind"] == "Deployment"
-        and d["metadata"]["labels"].get("app.kubernetes.io/component") == "aws-api"
-    ]
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    secret = next(a.split("=", 1)[1] for a in args if a.startswith("--credentials-secret="))
+    secret = _argument(documents, "aws-api", "credentials-secret")
     key_id, secret_key = "AKIACHARTINSTALL0001", "chart-install-secret-key-0001"
     client.CoreV1Api(api).create_namespaced_secret(
         NAMESPACE,
@@ -213,14 +219,7 @@ def _drive_the_console(
     """The web console run as the chart's console ServiceAccount with its Deployment's
     actions (rbac): every page reads with that account's rights, and a cancel goes through
     only for a user whom the real authorizer lets patch the job."""
-    (deployment,) = [
-        d
-        for d in documents
-        if d["kind"] == "Deployment"
-        and d["metadata"]["labels"].get("app.kubernetes.io/component") == "console"
-    ]
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    actions = next(a.split("=", 1)[1] for a in args if a.startswith("--actions="))
+    actions = _argument(documents, "console", "actions")
     assert actions == "rbac"
     workdir = tmp_path / "console"
     workdir.mkdir()
