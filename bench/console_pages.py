@@ -1,7 +1,8 @@
 """The web console with many jobs in one namespace: how long its pages take to answer. Prints
 one JSON object.
 
-N BatchJobs (one in ten an array of 100) are created in the embedded API server and given
+N BatchJobs (one in ten an array of 100) are created in the embedded API server, on the
+benchmarks' environment, queue and definition (bench.operator_throughput.platform), and given
 statuses across every state (written to their status subresource, as the operator would);
 `kubatch console` runs beside it as a user would run it; once its caches hold every job,
 each page below is fetched REPEAT times over HTTP and its median and slowest answer are
@@ -24,7 +25,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.operator_throughput import API, _ok, gather_limited, install_crds, proc_stat, wait_until
+from bench.operator_throughput import (
+    API,
+    _ok,
+    gather_limited,
+    install_crds,
+    platform,
+    proc_stat,
+    wait_until,
+)
 from kubatch.kube.client import Client, Credentials
 from kubatch.sim.stack import process, start_apiserver, wait_for_file
 
@@ -52,24 +61,12 @@ def status_of(i: int, size: int) -> dict[str, Any]:
 
 async def populate(client: Client, n: int) -> None:
     await client.create("v1", "namespaces", {"metadata": {"name": NAMESPACE}})
-    await client.create(
-        API,
-        "jobqueues",
-        {
-            "apiVersion": API,
-            "kind": "JobQueue",
-            "metadata": {"name": "bench"},
-            "spec": {
-                "priority": 1,
-                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "bench"}],
-            },
-        },
-    )
+    await platform(client, (NAMESPACE,))
     sizes = [100 if i % 10 == 9 else 0 for i in range(n)]
 
     async def one(i: int) -> None:
         name = f"job-{i:05d}"
-        spec: dict[str, Any] = {"jobQueue": "bench", "jobDefinition": "work"}
+        spec: dict[str, Any] = {"jobQueue": "bench", "jobDefinition": "instant"}
         if sizes[i]:
             spec["arrayProperties"] = {"size": sizes[i]}
         body = {"apiVersion": API, "kind": "BatchJob", "metadata": {"name": name}, "spec": spec}

@@ -204,8 +204,14 @@ def test_cancel_and_terminate_follow_aws_rules_and_need_the_pages_token(
     stopped = post(f"{consoles.url}/jobs/{ns}/long/terminate", {**form, "reason": "stop it"})
     assert stopped.status == 200, stopped.text
     assert scenario.wait("long", "FAILED")["statusReason"] == "stop it"
+    wait_for(
+        lambda: 'data-status="FAILED"' in get(f"{consoles.url}/jobs?namespace={ns}&name=long").text,
+        timeout=20,
+        what="the console to see long FAILED",
+    )
     again = post(f"{consoles.url}/jobs/{ns}/long/terminate", form)
-    assert again.status in (200, 409)  # the console's cache may not have seen FAILED yet
+    assert again.status == 409
+    assert "long is FAILED already: there is nothing to terminate" in again.text
 
 
 def test_the_event_stream_tells_pages_of_changes(scenario: Scenario, consoles: Consoles) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
 
+from .serving import log_to_stderr, server_options
+
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
-@click.option("--port", default=8430, show_default=True, help="the port (0: any free one)")
+@server_options(default_port=8430)
 @click.option(
     "--credentials-secret",
     default="kubatch-system/kubatch-aws-api",
@@ -20,11 +20,6 @@ import click
 )
 @click.option("--region", default="us-east-1", show_default=True, help="the region in ARNs")
 @click.option("--account", default="000000000000", show_default=True, help="the account id in ARNs")
-@click.option(
-    "--ready-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the endpoint's URL here once it serves",
-)
 @click.pass_obj
 def api(
     ctx: object,
@@ -40,7 +35,7 @@ def api(
     from ..awsapi.main import serve
     from ..awsapi.names import Arns
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    log_to_stderr()
     kubeconfig = getattr(ctx, "kubeconfig", None)
     asyncio.run(
         serve(kubeconfig, host, port, credentials_secret, Arns(region, account), ready_file)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
+
+from .serving import log_to_stderr, server_options
 
 ACTIONS = ("none", "all", "rbac")
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
-@click.option("--port", default=8431, show_default=True, help="the port (0: any free one)")
+@server_options(default_port=8431)
 @click.option(
     "--actions",
     type=click.Choice(ACTIONS),
@@ -35,11 +35,6 @@ ACTIONS = ("none", "all", "rbac")
     show_default=True,
     help="with --actions rbac: the header the proxy lists the user's groups in (comma-separated)",
 )
-@click.option(
-    "--ready-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the console's URL here once it serves",
-)
 @click.pass_obj
 def console(
     ctx: object,
@@ -54,7 +49,7 @@ def console(
     from ..console.main import serve
     from ..console.server import Actions
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    log_to_stderr()
     kubeconfig = getattr(ctx, "kubeconfig", None)
     asyncio.run(
         serve(kubeconfig, host, port, Actions(actions), user_header, groups_header, ready_file)
