@@ -30,6 +30,9 @@ class OperatorConfig(BaseModel):
     """Autoscaling provider of MANAGED environments that name none."""
     scale_in_after_seconds: float = Field(default=300.0, ge=0)
     """How long a node stays idle before its pool gives it up."""
+    gang_reservation_seconds: float = Field(default=600.0, ge=0)
+    """How long a multi-node job may wait for capacity before the environments it can run on
+    are held for it (no smaller job is placed there until it starts)."""
     metrics_port: int = Field(default=8000, ge=0, le=65535)
     """0 serves no metrics."""
     metrics_address: str = Field(default="0.0.0.0", min_length=1)
@@ -75,3 +78,7 @@ class OperatorConfig(BaseModel):
     @property
     def scale_in_after(self) -> timedelta:
         return timedelta(seconds=self.scale_in_after_seconds)
+
+    @property
+    def gang_reservation(self) -> timedelta:
+        return timedelta(seconds=self.gang_reservation_seconds)

@@ -124,20 +124,6 @@ def test_missing_vcpu_or_memory_is_a_resource_problem() -> None:
     assert resolved.resource_problem == "resourceRequirements must give VCPU and MEMORY"
 
 
-def test_multinode_is_refused_until_supported() -> None:
-    spec = JobDefinitionSpec.model_validate(
-        {
-            "type": "multinode",
-            "nodeProperties": {
-                "numNodes": 2,
-                "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "x"}}],
-            },
-        }
-    )
-    job = BatchJobSpec.model_validate({"jobQueue": "q", "jobDefinition": "d"})
-    assert isinstance(resolve_job(job, Revision(1, spec)), Refused)
-
-
 def test_revision_hash_ignores_deregistration_and_sees_real_changes() -> None:
     changed = JobDefinitionSpec.model_validate({**DEFINITION, "parameters": {"greeting": "x"}})
     deregistered = JobDefinitionSpec.model_validate({**DEFINITION, "deregisteredRevisions": [1]})

@@ -176,6 +176,33 @@ class ArrayStatus(StatusModel):
     """Children per state as compact index ranges ("0-4,7"), like Indexed Jobs."""
 
 
+class NodeDetail(StatusModel):
+    """One node of a multi-node parallel job: its latest attempt (AWS: the job "<id>#<index>")."""
+
+    node_index: int
+    is_main_node: bool = False
+    status: JobStatus
+    attempt: int = 0
+    pod_name: str | None = None
+    node_name: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    status_reason: str | None = None
+
+
+class NodeStatus(StatusModel):
+    """A multi-node parallel job's nodes."""
+
+    num_nodes: int
+    main_node: int
+    main_node_address: str | None = None
+    """The name the other nodes reach the main node by
+    (AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS)."""
+    nodes: list[NodeDetail] = Field(default_factory=list)
+
+
 class BatchJobStatus(StatusModel):
     status: JobStatus | None = None
     status_reason: str | None = None
@@ -190,6 +217,8 @@ class BatchJobStatus(StatusModel):
     """Attempts started so far (for an array job, over all children)."""
     attempts: list[AttemptDetail] = Field(default_factory=list)
     array_properties: ArrayStatus | None = None
+    node_properties: NodeStatus | None = None
+    """A multi-node parallel job's nodes (its attempts are its main node's)."""
     position_in_queue: int | None = None
     """Place among the RUNNABLE items of the queue (1 = next)."""
     conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

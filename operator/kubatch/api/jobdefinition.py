@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from .common import (
     DNS_SUBDOMAIN,
@@ -203,6 +204,34 @@ class NodeRangeProperty(ApiModel):
     """The container of the nodes in targetNodes."""
 
 
+def target_range(target: str, num_nodes: int) -> range:
+    """The node indexes a targetNodes value names: "2" is node 2; "1:3" nodes 1 to 3
+    (inclusive, as in AWS Batch); ":3" from 0, "2:" up to the last node."""
+    if ":" not in target:
+        return range(int(target), int(target) + 1)
+    first, _, last = target.partition(":")
+    return range(int(first) if first else 0, int(last) + 1 if last else num_nodes)
+
+
+def range_problem(nodes: NodeProperties) -> str | None:
+    """Why the node ranges do not give every node exactly one container, or None."""
+    owner: dict[int, str] = {}
+    for r in nodes.node_range_properties:
+        covered = target_range(r.target_nodes, nodes.num_nodes)
+        if covered.start >= covered.stop:
+            return f"targetNodes {r.target_nodes!r} names no node"
+        if covered.stop > nodes.num_nodes:
+            return f"targetNodes {r.target_nodes!r} reaches past numNodes {nodes.num_nodes}"
+        for i in covered:
+            if i in owner:
+                return f"node {i} is in two ranges: targetNodes {owner[i]!r} and {r.target_nodes!r}"
+            owner[i] = r.target_nodes
+    missing = [i for i in range(nodes.num_nodes) if i not in owner]
+    if missing:
+        return f"node {missing[0]} is in no range: nodeRangeProperties must cover 0 to numNodes-1"
+    return None
+
+
 class NodeProperties(ApiModel):
     """Multi-node parallel jobs."""
 
@@ -211,7 +240,11 @@ class NodeProperties(ApiModel):
     main_node: int = Field(default=0, ge=0, le=999)
     """The index of the main node: the job's outcome is the main node's."""
     node_range_properties: list[NodeRangeProperty] = Field(min_length=1, max_length=5)
-    """The container of each range of node indexes (up to 5 ranges)."""
+    """The container of each range of node indexes (up to 5 ranges); together they cover
+    every node exactly once."""
+    distinct_nodes: bool = False
+    """Run every node of the job on a different Kubernetes node (AWS Batch runs one container
+    per instance); when false, nodes may share a Kubernetes node that has room for them."""
 
     __rules__ = (
         Rule(
@@ -220,6 +253,17 @@ class NodeProperties(ApiModel):
             "!has(self.mainNode) || self.mainNode < self.numNodes",
         ),
     )
+
+    @model_validator(mode="after")
+    def _ranges_cover_nodes(self) -> NodeProperties:
+        # Not expressible in the schema's CEL within its cost budget: the operator checks it
+        # and reports it in the definition's status.
+        problem = range_problem(self)
+        if problem is not None:
+            raise PydanticCustomError(
+                "rule", "nodeRangeProperties: {problem}", {"problem": problem}
+            )
+        return self
 
 
 EXIT_CODE_PATTERN = r"^[0-9]*\*?$"

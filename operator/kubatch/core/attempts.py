@@ -197,3 +197,20 @@ def pod_name(job: str, uid: str, index: int | None, attempt: int) -> str:
     twice after a restart is harmless. The uid fragment keeps job "a-1" and array "a" apart."""
     where = "" if index is None else f"-{index}"
     return f"{job}-{uid.replace('-', '')[:5]}{where}-{attempt}"
+
+
+def service_name(uid: str) -> str:
+    """The headless Service that gives a multi-node job's nodes stable names (a DNS label
+    that starts with a letter, whatever the job's name)."""
+    return f"kubatch-{uid.replace('-', '')[:12]}"
+
+
+def node_hostname(index: int) -> str:
+    """A multi-node job's node's hostname (its name under the job's headless Service)."""
+    return f"node-{index}"
+
+
+def main_node_address(namespace: str, uid: str, main: int) -> str:
+    """The stable name of a multi-node job's main node: its hostname under the job's
+    headless Service (resolvable in the cluster once the pod has an IP)."""
+    return f"{node_hostname(main)}.{service_name(uid)}.{namespace}.svc"

@@ -121,9 +121,43 @@ def plan_capacity(
     return {name: _finish(plan, snapshot, busy) for name, plan in plans.items()}
 
 
+def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct: bool) -> bool:
+    """Room for every node of a multi-node job in one environment: on starting or planned
+    nodes (a different one for each node when `distinct`), growing the pool while it is below
+    maxvCpus; whether all of it found room."""
+    for plan in candidates:
+        if not all(plan.shapes_for(r) for r in gang):
+            continue
+        used: set[int] = set()
+        placed = 0
+        for r in sorted(gang, key=lambda r: (-r.millicpu, -r.memory)):
+            spot = next(
+                (
+                    i
+                    for i, b in enumerate(plan.bins)
+                    if not (distinct and i in used) and b.pods > 0 and r.fits_in(b.free)
+                ),
+                None,
+            )
+            if spot is None and plan.total_vcpus < plan.env.max_vcpus:
+                plan.grow(plan.shapes_for(r)[0])
+                spot = len(plan.bins) - 1
+            if spot is None:
+                continue
+            plan.bins[spot].free = plan.bins[spot].free - r
+            plan.bins[spot].pods -= 1
+            used.add(spot)
+            placed += 1
+        plan.demand += 1
+        return placed == len(gang)
+    return False
+
+
 def _demand(candidates: list[_Plan], item: WorkItem, count: int) -> bool:
     """Pack `count` of the item's request into the first plans that take it; whether all
     of it found room."""
+    if item.gang is not None:
+        return _gang_demand(candidates, item.gang, item.distinct)
     remaining = count
     for plan in candidates:
         shapes = plan.shapes_for(item.resources)

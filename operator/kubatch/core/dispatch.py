@@ -58,6 +58,8 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
     assert record.resolved is not None
     queue, resources = record.spec.job_queue, record.resolved.resources
     problem = record.resolved.resource_problem
+    if record.multinode:
+        return _gang_items(key, record)
     found: Ordered = []
     run: list[Any] | None = None  # [first index, count, order]
     for child in record.runnable():
@@ -77,6 +79,31 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
     if run is not None:
         found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
     return found
+
+
+def _gang_items(key: JobKey, record: JobRecord) -> Ordered:
+    """A multi-node job is one item, once all its nodes are RUNNABLE (they move together)."""
+    resolved = record.resolved
+    assert resolved is not None
+    if any(c.status != JobStatus.RUNNABLE for c in record.children):
+        return []
+    main = record.children[record.main_node]
+    gang = resolved.gang
+    total = Resources()
+    for r in gang:
+        total = total + r
+    item = WorkItem(
+        key,
+        None,
+        record.spec.job_queue,
+        total,
+        1,
+        resolved.resource_problem,
+        gang=gang,
+        distinct=resolved.distinct_nodes,
+        since=main.runnable_since,
+    )
+    return [(record.queue_key(main), item)]
 
 
 @dataclass
@@ -102,8 +129,10 @@ class Dispatcher:
         book: StatusBook,
         scale_in_after: timedelta,
         positions_shown: int = POSITIONS_SHOWN,
+        gang_reservation: timedelta | None = timedelta(minutes=10),
     ) -> None:
         self.store = store
+        self.gang_reservation = gang_reservation
         self.book = book
         self.scale_in_after = scale_in_after
         self.positions_shown = positions_shown
@@ -187,7 +216,9 @@ class Dispatcher:
                 for o in sorted(spec.compute_environment_order, key=lambda o: o.order)
             )
             policy = self.store.policies.get(spec.scheduling_policy or "")
-            sizes = self.runq.sizes(name)
+            # A queue with multi-node jobs is walked whole: they may fit across nodes when no
+            # single request does, so "no request ahead fits" does not end the walk.
+            sizes = None if self.runq.gangs(name) else self.runq.sizes(name)
             if policy is None:
                 fifo = self.runq.fifo(name)
                 queues.append(
@@ -199,7 +230,12 @@ class Dispatcher:
                 Queue(name, spec.priority, order, spec.queueing_strategy, fair, sizes, cap, held)
             )
         snapshot = Snapshot(
-            tuple(queues), tuple(envs.values()), now, self.scale_in_after, self.positions_shown
+            tuple(queues),
+            tuple(envs.values()),
+            now,
+            self.scale_in_after,
+            self.positions_shown,
+            self.gang_reservation,
         )
         decisions = schedule(snapshot)
         self._place(decisions, now, result)
@@ -221,6 +257,15 @@ class Dispatcher:
         for placement in decisions.placements:
             record = self.store.record(placement.job)
             if record is None:
+                continue
+            if placement.nodes:
+                child = record.children[record.main_node]
+                if child.runnable_since is not None:
+                    waited = (now - child.runnable_since).total_seconds()
+                    result.waits.append((record.spec.job_queue, waited))
+                actions = record.place_gang(placement.environment, placement.nodes, now)
+                result.changes.add(placement.job, actions)
+                self.pending.add(placement.job)
                 continue
             child = record.child(placement.index)
             if child.runnable_since is not None:

@@ -58,7 +58,7 @@ from .intake import (
 from .intents import IntentTimes, PodIntents
 from .jobs import Changes, JobsPhase
 from .persistence import job_status
-from .pods import Pool, observe_pod, parse_time, render_attempt
+from .pods import Pool, observe_pod, parse_time, render_attempt, render_service
 from .registry import Registered, Registry
 from .state import CronState, JobKey, PodState, Store
 from .statuses import StatusBook
@@ -79,6 +79,7 @@ class EngineConfig:
     )
     """Per provider, why its settings are unusable (None when they are fine)."""
     scale_in_after: timedelta = timedelta(minutes=5)
+    gang_reservation: timedelta = timedelta(minutes=10)  # see Snapshot.gang_reservation
     intents: IntentTimes = field(default_factory=IntentTimes)
 
 
@@ -89,7 +90,10 @@ class Engine:
         self.book = StatusBook()
         self.intents = PodIntents(self.config.intents)
         self.jobs = JobsPhase(self.store)
-        self.dispatcher = Dispatcher(self.store, self.book, self.config.scale_in_after)
+        config = self.config
+        self.dispatcher = Dispatcher(
+            self.store, self.book, config.scale_in_after, gang_reservation=config.gang_reservation
+        )
         self.cron = Cron(self.store, self.book)
         self.registry = Registry(
             self.store,
@@ -105,6 +109,7 @@ class Engine:
         self.finalizers = Finalizers(self.store)
         self.dirty: set[JobKey] = set()
         """Jobs to evaluate: something they depend on changed."""
+        self.services: set[JobKey] = set()  # multi-node jobs whose Service was asked for
         self.touched: set[JobKey] = set()
         """Jobs whose record changed: their status and indexes follow."""
         self.observations: list[tuple[JobKey, PodObservation]] = []
@@ -211,6 +216,7 @@ class Engine:
         if self.store.remove_job(key, cron) is None:
             return
         self.jobs.forget(key)
+        self.services.discard(key)
         self.dispatcher.forget(key)
         self.book.forget("batchjobs", namespace, name)
         for pod, wanted in list(self.intents.creates.items()):
@@ -430,8 +436,13 @@ class Engine:
         )
         pod = f"{key[0]}/{action.pod_name}"
         self.intents.want_pod(pod, key, action.index, action.attempt, body, action.node, now)
+        resources = record.resolved.for_node(action.index).resources
+        if record.multinode and action.index == record.main_node and key not in self.services:
+            self.services.add(key)  # its nodes' names (asked again, and refused, after a restart)
+            service = render_service(key[0], key[1], record.uid)
+            self.effects.append(CreateObject("v1", "services", key[0], service))
         if action.node is not None and pod not in self.store.pods:
-            assumed = PodState(pod, action.node, record.resolved.resources, True, key, True, True)
+            assumed = PodState(pod, action.node, resources, True, key, True, True)
             self.store.put_pod(assumed, now)
 
     def _forget_assumed(self, pod: str, now: datetime) -> None:
@@ -487,17 +498,9 @@ class Engine:
         return taken
 
     def next_wake(self) -> datetime | None:
-        times = [
-            t
-            for t in (
-                self.jobs.next_deadline(),
-                self.cron.next_wake(),
-                self.intents.next_wake(),
-                self.book.next_retry(),
-            )
-            if t is not None
-        ]
-        return min(times, default=None)
+        jobs, cron, intents = self.jobs.next_deadline(), self.cron.next_wake(), self.intents
+        times = (jobs, cron, intents.next_wake(), self.book.next_retry())
+        return min((t for t in times if t is not None), default=None)
 
     def last_status(self, plural: str, namespace: str | None, name: str) -> Obj | None:
         """The status last wanted for an object."""

@@ -167,6 +167,7 @@ class JobsPhase:
             if isinstance(found, ResolvedJob):
                 record.resolved = found
                 record.revision = found.revision
+                record.as_nodes(found)
                 changes.touched.add(key)
         return changes
 

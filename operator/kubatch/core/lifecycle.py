@@ -48,19 +48,17 @@ from .dependencies import (
     check_whole_job,
     dependent_failed,
 )
+from .gang import IN_FLIGHT, NOT_STARTED, TERMINAL, Gang
 from .ranges import parse_ranges
 from .retry import STOP_GRACE_SECONDS, TIMED_OUT, AttemptOutcome, should_retry
 
 S = JobStatus
-NOT_STARTED = frozenset({S.SUBMITTED, S.PENDING, S.RUNNABLE})
-IN_FLIGHT = frozenset({S.STARTING, S.RUNNING})
-TERMINAL = frozenset({S.SUCCEEDED, S.FAILED})
 # Per-child attempt details kept in an array job's status (the rest: counts and ranges).
 MAX_CHILD_DETAILS = 1000
 
 
 @dataclass
-class JobRecord:
+class JobRecord(Gang):
     namespace: str
     name: str
     uid: str
@@ -117,14 +115,19 @@ class JobRecord:
 
     @property
     def attempt_count(self) -> int:
-        return sum(c.attempts for c in self.children)
+        return sum(c.attempts for c in self.children) if not self.multinode else self.attempts
+
+    @property
+    def indexed(self) -> bool:
+        """Whether its children have indexes (array children or nodes)."""
+        return self.is_array or self.multinode
 
     def child(self, index: int | None) -> Child:
         if index is None:
-            if self.is_array:
-                raise KeyError("an array job's work items have an index")
+            if self.indexed:
+                raise KeyError("an array's or multi-node job's work items have an index")
             return self.children[0]
-        if not self.is_array or not 0 <= index < len(self.children):
+        if not self.indexed or not 0 <= index < len(self.children):
             raise KeyError(index)
         return self.children[index]
 
@@ -156,6 +159,7 @@ class JobRecord:
 
     def deadline(self, child: Child) -> datetime | None:
         timeout = self.resolved.timeout_seconds if self.resolved else None
+        child = self.children[self.main_node] if self.multinode else child  # the whole job's
         attempt = child.current
         if timeout is None or attempt is None or attempt.started_at is None:
             return None
@@ -178,10 +182,10 @@ class JobRecord:
     def _refresh(self, now: datetime, actions: list[Action], reason: str | None = None) -> None:
         """Derive the job's own status from its children and report a change."""
         before = self.status
-        if not self.is_array:
-            child = self.children[0]
-            self.status = child.status
-            self.reason = child.reason
+        if self.multinode:
+            self.status, self.reason = self._gang_status()
+        elif not self.is_array:
+            self.status, self.reason = self.children[0].status, self.children[0].reason
         else:
             total = len(self.children)
             failed = self.counts[S.FAILED]
@@ -252,6 +256,7 @@ class JobRecord:
             return actions
         self.resolved = resolution
         self.revision = resolution.revision
+        self.as_nodes(resolution)
         self.evaluated = True
         self.view = view
         whole = check_whole_job(self.spec.depends_on, view)
@@ -284,7 +289,7 @@ class JobRecord:
         for child in children:
             if child.status not in (S.SUBMITTED, S.PENDING):
                 continue
-            if child.index is None or view is None:
+            if child.index is None or view is None or self.multinode:
                 self._set(child, S.RUNNABLE, None, now)
                 continue
             previous = self.children[child.index - 1].status if child.index > 0 else None
@@ -330,11 +335,14 @@ class JobRecord:
                 # It will not start by itself; give the node back.
                 reason = obs.reason or "cannot start"
                 actions.append(StopPod(attempt.pod_name, 0, reason, child.index, attempt.number))
-            self._finish(child, attempt, outcome_of(obs, attempt.stop_reason), obs, now)
+            outcome = outcome_of(obs, attempt.stop_reason)
+            if self.multinode:
+                actions += self._finish_node(child, attempt, outcome, obs, now)
+            else:
+                self._finish(child, attempt, outcome, obs, now)
         elif obs.phase == PodPhase.RUNNING and child.status == S.STARTING:
             attempt.started_at = obs.started_at or now
-            # A job's startedAt is its latest attempt's start; an array's, its first child's.
-            if not self.is_array or self.started_at is None:
+            if self._starts_job(child):
                 self.started_at = attempt.started_at
             self._set(child, S.RUNNING, None, now)
         self._refresh(now, actions)
@@ -489,7 +497,7 @@ class JobRecord:
         """After adoption: a STARTING attempt whose pod was never seen is placed again (its
         pod, with the same name, was never created, or the create was lost: the attempt
         never ran, so it keeps its number); a RUNNING one whose pod is gone ended with it."""
-        actions: list[Action] = []
+        actions = self._reconcile_gang(seen_pods, now)
         for child in self.children:
             attempt = child.current
             if child.status not in IN_FLIGHT or attempt is None or attempt.pod_name in seen_pods:

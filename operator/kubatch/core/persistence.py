@@ -7,10 +7,18 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from ..api.batchjob import ArrayStatus, AttemptDetail, BatchJobSpec, BatchJobStatus
+from ..api.batchjob import (
+    ArrayStatus,
+    AttemptDetail,
+    BatchJobSpec,
+    BatchJobStatus,
+    NodeDetail,
+    NodeStatus,
+)
 from ..api.common import JobCounts, JobStatus
-from .attempts import Attempt
-from .lifecycle import IN_FLIGHT, MAX_CHILD_DETAILS, JobRecord
+from .attempts import Attempt, Child, main_node_address
+from .gang import IN_FLIGHT
+from .lifecycle import MAX_CHILD_DETAILS, JobRecord
 from .ranges import format_ranges, parse_ranges
 
 S = JobStatus
@@ -37,6 +45,8 @@ def job_status(record: JobRecord, observed_generation: int | None = None) -> Bat
         attempt_count=record.attempt_count,
         position_in_queue=record.position if record.counts[S.RUNNABLE] else None,
     )
+    if record.multinode:
+        return _with_nodes(record, status)
     if not record.is_array:
         child = record.children[0]
         attempts = list(record.history)
@@ -66,6 +76,89 @@ def job_status(record: JobRecord, observed_generation: int | None = None) -> Bat
     return status
 
 
+def _with_nodes(record: JobRecord, status: BatchJobStatus) -> BatchJobStatus:
+    """A multi-node job's status: its attempts are its main node's; each node's latest
+    attempt is listed by node index."""
+    main = record.children[record.main_node]
+    attempts = list(record.history) + ([main.current] if main.current is not None else [])
+    status.attempts = [a.detail(None) for a in attempts]
+    latest = attempts[-1] if attempts else None
+    status.compute_environment = latest.compute_environment if latest else None
+    nodes = []
+    for child in record.children:
+        index = child.index or 0
+        shown = child.current or child.last
+        detail = NodeDetail(
+            node_index=index, is_main_node=index == record.main_node, status=child.status
+        )
+        if shown is not None:
+            detail.attempt = shown.number
+            detail.pod_name = shown.pod_name
+            detail.node_name = shown.node_name
+            detail.started_at = shown.started_at
+            detail.stopped_at = shown.stopped_at
+            detail.exit_code = shown.exit_code
+            detail.reason = shown.reason
+            detail.status_reason = shown.status_reason or shown.stop_reason
+        nodes.append(detail)
+    status.node_properties = NodeStatus(
+        num_nodes=len(record.children),
+        main_node=record.main_node,
+        main_node_address=main_node_address(record.namespace, record.uid, record.main_node),
+        nodes=nodes,
+    )
+    return status
+
+
+def _restore_nodes(record: JobRecord, status: BatchJobStatus, nodes: NodeStatus) -> None:
+    record.multinode = True
+    record.main_node = nodes.main_node
+    record.children = [Child(i, status.status or S.SUBMITTED) for i in range(nodes.num_nodes)]
+    for node in nodes.nodes:
+        if not 0 <= node.node_index < nodes.num_nodes:
+            continue
+        child = record.children[node.node_index]
+        child.status = node.status
+        child.reason = node.status_reason
+        child.attempts = node.attempt
+        if node.attempt == 0:
+            continue
+        attempt = Attempt(
+            number=node.attempt,
+            pod_name=node.pod_name or record.pod_name(child.index, node.attempt),
+            compute_environment=status.compute_environment,
+            node_name=node.node_name,
+            started_at=node.started_at,
+            stopped_at=node.stopped_at,
+            exit_code=node.exit_code,
+            reason=node.reason,
+            status_reason=node.status_reason,
+        )
+        if child.status in IN_FLIGHT and node.stopped_at is None:
+            child.current = attempt
+        else:
+            child.last = attempt
+    for detail in status.attempts:
+        if detail.stopped_at is not None:
+            record.history.append(
+                Attempt(
+                    number=detail.attempt,
+                    pod_name=detail.pod_name or "",
+                    compute_environment=detail.compute_environment,
+                    node_name=detail.node_name,
+                    started_at=detail.started_at,
+                    stopped_at=detail.stopped_at,
+                    exit_code=detail.exit_code,
+                    reason=detail.reason,
+                    status_reason=detail.status_reason,
+                )
+            )
+    for child in record.children:
+        record.counts[child.status] += 1
+        if child.status == S.RUNNABLE:
+            child.runnable_since = status.runnable_at or record.created_at
+
+
 def restore_record(
     namespace: str,
     name: str,
@@ -91,6 +184,10 @@ def restore_record(
     record.stopped_at = status.stopped_at
     record.reason = status.status_reason
     record.counts = Counter()
+    if status.node_properties is not None and not record.is_array:
+        _restore_nodes(record, status, status.node_properties)
+        record.status = status.status
+        return record
     if record.is_array and status.array_properties is not None:
         for state_name, ranges in status.array_properties.indexes.items():
             for i in parse_ranges(ranges, len(record.children)):

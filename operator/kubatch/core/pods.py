@@ -23,12 +23,20 @@ from ..keys import (
     LABEL_JOB_NAME,
     LABEL_JOB_UID,
     LABEL_MANAGED_BY,
+    LABEL_NODE_INDEX,
     LABEL_QUEUE,
     MANAGED_BY,
     SIM_PREFIX,
     TAG_ANNOTATION_PREFIX,
 )
-from .attempts import CreatePod, PodObservation, PodPhase
+from .attempts import (
+    CreatePod,
+    PodObservation,
+    PodPhase,
+    main_node_address,
+    node_hostname,
+    service_name,
+)
 from .definitions import ResolvedJob
 from .lifecycle import JobRecord
 from .retry import STOP_GRACE_SECONDS
@@ -61,22 +69,35 @@ class AttemptSpec:
     size: int | None
     attempt: int
     pod_name: str
+    num_nodes: int | None = None
+    """A multi-node job's node count (`index` is then the node index)."""
+    main_node: int = 0
 
 
-def job_id(uid: str, index: int | None) -> str:
-    """AWS_BATCH_JOB_ID: the job's uid; a child's is "<parent>:<index>", as in AWS Batch."""
-    return uid if index is None else f"{uid}:{index}"
+def job_id(uid: str, index: int | None, node: bool = False) -> str:
+    """AWS_BATCH_JOB_ID: the job's uid; an array child's is "<parent>:<index>", a node's
+    "<parent>#<index>", as in AWS Batch."""
+    return uid if index is None else f"{uid}{'#' if node else ':'}{index}"
 
 
 def batch_environment(spec: AttemptSpec, pool: Pool) -> list[dict[str, str]]:
     """The variables AWS Batch sets in every container, so its scripts run unchanged."""
+    nodes = spec.num_nodes is not None
     env = {
-        "AWS_BATCH_JOB_ID": job_id(spec.job_uid, spec.index),
+        "AWS_BATCH_JOB_ID": job_id(spec.job_uid, spec.index, nodes),
         "AWS_BATCH_JQ_NAME": spec.queue,
         "AWS_BATCH_CE_NAME": pool.compute_environment,
         "AWS_BATCH_JOB_ATTEMPT": str(spec.attempt),
     }
-    if spec.index is not None:
+    if nodes and spec.index is not None:
+        env["AWS_BATCH_JOB_NODE_INDEX"] = str(spec.index)
+        env["AWS_BATCH_JOB_NUM_NODES"] = str(spec.num_nodes)
+        env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(spec.main_node)
+        if spec.index != spec.main_node:
+            env["AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"] = main_node_address(
+                spec.namespace, spec.job_uid, spec.main_node
+            )
+    elif spec.index is not None:
         env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(spec.index)
     if spec.size is not None:
         env["AWS_BATCH_JOB_ARRAY_SIZE"] = str(spec.size)
@@ -157,6 +178,44 @@ def merge_manifest(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def owned_by(job_name: str, job_uid: str) -> dict[str, Any]:
+    """The owner reference to a BatchJob: what it owns is deleted with it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "name": job_name,
+        "uid": job_uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def render_service(namespace: str, job_name: str, job_uid: str) -> dict[str, Any]:
+    """The headless Service of a multi-node job: it gives each node's pod the DNS name
+    node-<index>.<service>.<namespace>.svc (the pods set hostname and subdomain), published
+    before the pods are ready, so that the other nodes can reach the main node as soon as it
+    has an address."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(job_uid),
+            "namespace": namespace,
+            "labels": {
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_JOB_NAME: job_name,
+                LABEL_JOB_UID: job_uid,
+            },
+            "ownerReferences": [owned_by(job_name, job_uid)],
+        },
+        "spec": {
+            "clusterIP": "None",
+            "selector": {LABEL_JOB_UID: job_uid},
+            "publishNotReadyAddresses": True,
+        },
+    }
+
+
 def render_pod(
     spec: AttemptSpec,
     job: ResolvedJob,
@@ -174,7 +233,9 @@ def render_pod(
         LABEL_ATTEMPT: str(spec.attempt),
     }
     if spec.index is not None:
-        labels[LABEL_ARRAY_INDEX] = str(spec.index)
+        labels[LABEL_NODE_INDEX if spec.num_nodes is not None else LABEL_ARRAY_INDEX] = str(
+            spec.index
+        )
     annotations = {
         k: v for k, v in (job_annotations or {}).items() if k.startswith(COPIED_ANNOTATION_PREFIX)
     }
@@ -228,6 +289,10 @@ def render_pod(
         pod_spec["tolerations"] = [dict(t) for t in pool.tolerations]
     if linux is not None and linux.init_process_enabled:
         pod_spec["shareProcessNamespace"] = True
+    if spec.num_nodes is not None and spec.index is not None:
+        # node-<i>.<service>.<namespace>.svc: the job's headless Service names every node.
+        pod_spec["hostname"] = node_hostname(spec.index)
+        pod_spec["subdomain"] = service_name(spec.job_uid)
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -236,16 +301,7 @@ def render_pod(
             "namespace": spec.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "BatchJob",
-                    "name": spec.job_name,
-                    "uid": spec.job_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owned_by(spec.job_name, spec.job_uid)],
         },
         "spec": pod_spec,
     }
@@ -297,7 +353,9 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
     message = terminated.get("message") or waiting.get("message") or status.get("message")
     return PodObservation(
         pod_name=metadata.get("name", ""),
-        index=_int_label(labels, LABEL_ARRAY_INDEX),
+        index=_int_label(labels, LABEL_ARRAY_INDEX)
+        if LABEL_NODE_INDEX not in labels
+        else (_int_label(labels, LABEL_NODE_INDEX)),
         attempt=attempt,
         phase=phase,
         node_name=(pod.get("spec") or {}).get("nodeName"),
@@ -329,8 +387,11 @@ def render_attempt(
         record.size,
         action.attempt,
         action.pod_name,
+        len(record.children) if record.multinode else None,
+        record.main_node,
     )
-    body = render_pod(spec, resolved, pool or Pool(action.compute_environment), annotations)
+    node = resolved.for_node(action.index) if record.multinode else resolved
+    body = render_pod(spec, node, pool or Pool(action.compute_environment), annotations)
     if hostname:
         body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
     return body

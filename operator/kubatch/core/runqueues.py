@@ -37,6 +37,8 @@ class _Queue:
     """Distinct requests among the items (that have a usable request), with how many
     children ask for each."""
     by_size: dict[Resources, set[JobKey]] = field(default_factory=dict)
+    gangs: int = 0
+    """Multi-node jobs among the items (not in `sizes`: they are placed across nodes)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class RunQueues:
         for order, item in items:
             found.fifo.add((order, key, item))
             per_share.add(((-priority, order), key, item))
-            if item.problem is None:
+            if item.gang is not None:
+                found.gangs += 1
+            elif item.problem is None:
                 found.sizes[item.resources] += item.count
                 found.by_size.setdefault(item.resources, set()).add(key)
         self.entries[key] = _Entry(queue, share, priority, tuple(items))
@@ -87,7 +91,9 @@ class RunQueues:
         for order, item in entry.items:
             found.fifo.remove((order, key, item))
             per_share.remove(((-entry.priority, order), key, item))
-            if item.problem is None:
+            if item.gang is not None:
+                found.gangs -= 1
+            elif item.problem is None:
                 found.sizes[item.resources] -= item.count
                 if not found.sizes[item.resources]:
                     del found.sizes[item.resources]
@@ -135,6 +141,10 @@ class RunQueues:
     def sizes(self, queue: str) -> dict[Resources, int]:
         found = self.queues.get(queue)
         return dict(found.sizes) if found else {}
+
+    def gangs(self, queue: str) -> int:
+        found = self.queues.get(queue)
+        return found.gangs if found else 0
 
     def jobs_of_size(self, queue: str, resources: Resources) -> set[JobKey]:
         found = self.queues.get(queue)

@@ -90,6 +90,8 @@ class _Pool:
         """The same, and every request already found to be dominated by one of them."""
         shapes = [s.allocatable for s in env.shapes] if env.managed else []
         self.largest = shapes + [n.allocatable for n in env.nodes]
+        self.held_for: tuple[str, str] | None = None
+        """A multi-node job that waited too long: the pool takes nothing else in this pass."""
 
     def could_ever_hold(self, r: Resources) -> bool:
         if not self.env.valid:
@@ -98,8 +100,56 @@ class _Pool:
             return False
         return any(r.fits_in(a) for a in self.largest)
 
+    def could_hold_gang(self, gang: Sequence[Resources], distinct: bool) -> bool:
+        """Whether the pool could ever run every node of a gang at once."""
+        if not self.env.valid:
+            return True
+        if sum(r.millicpu for r in gang) > self.limit:
+            return False
+        if not all(any(r.fits_in(a) for a in self.largest) for r in gang):
+            return False
+        if distinct and not (self.env.managed and self.env.shapes):
+            smallest = min(gang, key=lambda r: (r.millicpu, r.memory))
+            return sum(smallest.fits_in(n.allocatable) for n in self.env.nodes) >= len(gang)
+        return True
+
+    def take_gang(
+        self, gang: Sequence[Resources], distinct: bool, job: tuple[str, str]
+    ) -> tuple[str, ...] | None:
+        """Nodes for every request of a gang (by its order), or None and nothing taken."""
+        if self.held_for not in (None, job):
+            return None
+        total = sum(r.millicpu for r in gang)
+        if self.allocated + total > self.limit:
+            return None
+        free, pods = dict(self.free), dict(self.pods)
+        chosen: dict[int, str] = {}
+        # The largest requests first: they have the fewest nodes to choose from.
+        for i in sorted(range(len(gang)), key=lambda i: (-gang[i].millicpu, -gang[i].memory)):
+            r = gang[i]
+            best: str | None = None
+            for name, room in free.items():
+                if distinct and name in chosen.values():
+                    continue
+                if (
+                    pods[name] > 0
+                    and r.fits_in(room)
+                    and (best is None or room.millicpu < free[best].millicpu)
+                ):
+                    best = name
+            if best is None:
+                return None
+            free[best] = free[best] - r
+            pods[best] -= 1
+            chosen[i] = best
+        self.free, self.pods = free, pods
+        self.allocated += total
+        return tuple(chosen[i] for i in range(len(gang)))
+
     def could_take(self, r: Resources) -> bool:
         """Whether take(r) would place r now (and remembers when it would not)."""
+        if self.held_for is not None:
+            return False
         if self.allocated + r.millicpu > self.limit or r in self.known_refused:
             return False
         for refused in self.refused:
@@ -114,6 +164,8 @@ class _Pool:
         return False
 
     def take(self, r: Resources) -> str | None:
+        if self.held_for is not None:
+            return None
         if self.allocated + r.millicpu > self.limit or r in self.known_refused:
             return None
         for refused in self.refused:
@@ -152,6 +204,24 @@ def too_large(r: Resources, pools: Sequence[_Pool]) -> str:
         node = f"nodes of at most {_amount(largest)}" if largest else "no node shape"
         held.append(f"{pool.env.name}: maxvCpus {pool.env.max_vcpus}, {node}")
     return f"the job needs {_amount(r)}; " + ("; ".join(held) or "its queue has no environment")
+
+
+def gang_too_large(item: WorkItem, pools: Sequence[_Pool]) -> str:
+    """Why a multi-node job can never be placed."""
+    gang = item.gang or ()
+    largest = max(gang, key=lambda r: (r.millicpu, r.memory), default=Resources())
+    held = []
+    for pool in pools:
+        biggest = max(pool.largest, key=lambda a: (a.millicpu, a.memory), default=None)
+        node = f"nodes of at most {_amount(biggest)}" if biggest else "no node shape"
+        if item.distinct and not (pool.env.managed and pool.env.shapes):
+            node += f", {len(pool.env.nodes)} node(s)"
+        held.append(f"{pool.env.name}: maxvCpus {pool.env.max_vcpus}, {node}")
+    where = " on different nodes" if item.distinct else ""
+    return (
+        f"the multi-node job needs {len(gang)} nodes{where}, {_amount(item.resources)} in all, "
+        f"the largest {_amount(largest)}; " + ("; ".join(held) or "its queue has no environment")
+    )
 
 
 def schedule(snapshot: Snapshot) -> Decisions:
@@ -210,6 +280,7 @@ class _Walk:
         self.ordered = ordered
         self.usable = [p for p in ordered if p.env.usable]
         self.shown = snapshot.positions_shown
+        self.snapshot = snapshot
         self.backlog = _Backlog(queue)
         self.ever: dict[Resources, bool] = {}
         self.witness: tuple[_Pool, Resources] | None = None
@@ -255,12 +326,20 @@ class _Walk:
                     Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None, item.problem)
                 )
                 continue
-            if not self.can_ever(item.resources):
+            remaining = item.count
+            if item.gang is not None:
+                if not any(p.could_hold_gang(item.gang, item.distinct) for p in self.ordered):
+                    detail = gang_too_large(item, self.ordered)
+                    decisions.waiting.append(Waiting(item, 1, MAX_RESOURCE, None, detail))
+                    continue
+                if stop is None and head is None and self._gang(item, held, decisions):
+                    held += item.resources.millicpu
+                    continue
+            elif not self.can_ever(item.resources):
                 detail = too_large(item.resources, self.ordered)
                 decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
                 continue
-            remaining = item.count
-            if stop is None and head is None:
+            elif stop is None and head is None:
                 for pool in usable:
                     while remaining:
                         if (
@@ -311,7 +390,27 @@ class _Walk:
                 break
         return demand
 
+    def _gang(self, item: WorkItem, held: int, decisions: Decisions) -> bool:
+        """Place every node of a multi-node job in one environment, or none. One that waited
+        past the reservation time has the environments it could run on held for it."""
+        assert item.gang is not None
+        cap = self.queue.cap_millicpu
+        if cap is None or held + item.resources.millicpu <= cap:
+            for pool in self.usable:
+                nodes = pool.take_gang(item.gang, item.distinct, item.job)
+                if nodes is not None:
+                    decisions.placements.append(
+                        Placement(item.job, None, pool.env.name, nodes[0], nodes)
+                    )
+                    return True
+        after = self.snapshot.gang_reservation
+        if after is not None and item.since is not None and self.snapshot.now - item.since >= after:
+            for pool in self.usable:
+                if pool.held_for is None and pool.could_hold_gang(item.gang, item.distinct):
+                    pool.held_for = item.job
+        return False
+
     def _tail_demand(self) -> Iterator[tuple[WorkItem, int]]:
         for item in self.backlog:
-            if item.problem is None and self.can_ever(item.resources):
+            if item.problem is None and (item.gang is not None or self.can_ever(item.resources)):
                 yield item, item.count

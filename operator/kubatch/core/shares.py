@@ -68,6 +68,13 @@ class Shares:
                 shares = running.setdefault(record.spec.job_queue, {})
                 share = record.spec.share_identifier
                 held = in_flight * record.resolved.resources.millicpu
+                if record.multinode:  # its nodes may ask for different amounts
+                    gang = record.resolved.gang
+                    held = sum(
+                        gang[c.index or 0].millicpu
+                        for c in record.children
+                        if c.status in (JobStatus.STARTING, JobStatus.RUNNING)
+                    )
                 shares[share] = shares.get(share, 0) + held
         for name, policy in fair_queues.items():
             fair = policy.spec.fairshare_policy

@@ -33,6 +33,13 @@ class WorkItem:
     count: int = 1
     problem: str | None = None
     """Why the job's request itself is unusable (missing VCPU or MEMORY)."""
+    gang: tuple[Resources, ...] | None = None
+    """A multi-node job: every node's request, placed all at once or not at all
+    (`resources` is their sum)."""
+    distinct: bool = False
+    """The gang's nodes go to different Kubernetes nodes."""
+    since: datetime | None = None
+    """When a gang became RUNNABLE (it is held for after Snapshot.gang_reservation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,10 @@ class Snapshot:
     positions_shown: int | None = None
     """Number at most this many waiting places per queue, and stop a queue's walk there
     once nothing more fits (None: walk and number every item)."""
+    gang_reservation: timedelta | None = timedelta(minutes=10)
+    """A gang that waited this long for capacity has the environments it can run on held for
+    it: nothing else is placed there (in this queue or a queue served after it) until it
+    fits (None: never)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,8 @@ class Placement:
     index: int | None
     environment: str
     node: str
+    nodes: tuple[str, ...] = ()
+    """A gang's node for each of its nodes, by node index (`node` is the first)."""
 
 
 @dataclass(frozen=True, slots=True)

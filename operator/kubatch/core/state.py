@@ -216,7 +216,8 @@ class Store:
         if record is None:
             return
         queue = record.spec.job_queue
-        counts = tuple(record.counts[status] for status in _STATUSES)
+        found = record.job_counts()
+        counts = tuple(found[status] for status in _STATUSES)
         total = self.counts.setdefault(queue, Counter())
         for status, n in zip(_STATUSES, counts, strict=True):
             if n:
@@ -347,7 +348,7 @@ class Store:
         for state in self.jobs.values():
             if state.record is not None:
                 counts.setdefault(state.record.spec.job_queue, Counter()).update(
-                    {s: n for s, n in state.record.counts.items() if n}
+                    {s: n for s, n in state.record.job_counts().items() if n}
                 )
         if counts != self.counts:
             problems.append("counts: the queues' job counts do not match the jobs")

@@ -1,0 +1,466 @@
+"""Multi-node parallel jobs (aws-batch-semantics.md: multi-node parallel jobs): node ranges,
+gang placement (all or nothing, no deadlock, no starvation), one pod per node with AWS
+Batch's variables, and the job's lifecycle decided by its main node."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from kubatch.api import JobStatus
+from kubatch.api.batchjob import BatchJobSpec
+from kubatch.api.jobdefinition import JobDefinitionSpec, NodeProperties
+from kubatch.core.definitions import Refused, ResolvedJob, Revision, resolve_job
+from kubatch.core.effects import CreateObject
+from kubatch.core.persistence import job_status
+from kubatch.core.scheduler import (
+    INSUFFICIENT_CAPACITY,
+    MAX_RESOURCE,
+    Node,
+    Snapshot,
+    WorkItem,
+    schedule,
+)
+from tests.support.engine import T0, FakeApi, batch_job, cluster, node
+from tests.support.manifests import job_definition
+from tests.unit.test_scheduler import NOW, env, item, placed, queue, reasons, res
+
+S = JobStatus
+
+
+def container(image: str, cpu: str, memory: str = "512") -> dict[str, Any]:
+    return {
+        "image": image,
+        "command": ["run", "Ref::what"],
+        "resourceRequirements": [
+            {"type": "VCPU", "value": cpu},
+            {"type": "MEMORY", "value": memory},
+        ],
+    }
+
+
+def node_properties(
+    num_nodes: int = 4, main: int = 0, worker_cpu: str = "2", **extra: Any
+) -> dict[str, Any]:
+    """A main node (range "0") and two ranges of workers ("1:2" and "3:")."""
+    return {
+        "numNodes": num_nodes,
+        "mainNode": main,
+        "nodeRangeProperties": [
+            {"targetNodes": "0", "container": container("main-image", "1")},
+            {"targetNodes": "1:2", "container": container("worker-image", worker_cpu)},
+            {"targetNodes": "3:", "container": container("last-image", worker_cpu)},
+        ],
+        **extra,
+    }
+
+
+def mnp_definition(**nodes: Any) -> dict[str, Any]:
+    manifest = job_definition(
+        "mnp", type="multinode", nodeProperties=node_properties(**nodes), parameters={"what": "x"}
+    )
+    del manifest["spec"]["containerProperties"]
+    return manifest
+
+
+def mnp(name: str = "j", **spec: Any) -> dict[str, Any]:
+    return batch_job(name, jobDefinition="mnp", **spec)
+
+
+def gang(*jobs: dict[str, Any], cpus: tuple[str, ...] = ("4",) * 4, **nodes: Any) -> FakeApi:
+    """Four nodes n0..n3 of 4 vCPU (unless told) and a multi-node definition `mnp`."""
+    api = cluster(
+        *jobs,
+        nodes=tuple(node(f"n{i}", cpu=cpu) for i, cpu in enumerate(cpus)),
+        definition=mnp_definition(**nodes),
+    )
+    api.step()
+    return api
+
+
+def pods_of(api: FakeApi, attempt: int = 1, job: str = "j") -> list[dict[str, Any]]:
+    record = api.record(job)
+    return [api.pods[f"default/{record.pod_name(i, attempt)}"] for i in range(len(record.children))]
+
+
+def env_of(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if "value" in e}
+
+
+def run_all(api: FakeApi, attempt: int = 1) -> None:
+    for pod in pods_of(api, attempt):
+        api.run(f"default/{pod['metadata']['name']}")
+    api.step()
+
+
+def key_of(pod: dict[str, Any]) -> str:
+    return f"default/{pod['metadata']['name']}"
+
+
+# -- definitions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("targets", "problem"),
+    [
+        (["0", "1:"], None),
+        ([":1", "2:3"], None),
+        (["0", "2:"], "node 1 is in no range"),
+        (["0:2", "2:"], "node 2 is in two ranges: targetNodes '0:2' and '2:'"),
+        (["0", "1:5"], "targetNodes '1:5' reaches past numNodes 4"),
+        (["3:1", "0:"], "targetNodes '3:1' names no node"),
+    ],
+    ids=["main_and_rest", "two_closed_ranges", "gap", "overlap", "past_the_end", "empty"],
+)
+def test_node_ranges_give_every_node_exactly_one_container(
+    targets: list[str], problem: str | None
+) -> None:
+    body = {
+        "numNodes": 4,
+        "nodeRangeProperties": [{"targetNodes": t, "container": {"image": "x"}} for t in targets],
+    }
+    if problem is None:
+        NodeProperties.model_validate(body)
+        return
+    with pytest.raises(ValidationError, match=f"nodeRangeProperties: {problem}"):
+        NodeProperties.model_validate(body)
+
+
+def resolve(**job: Any) -> ResolvedJob | Refused:
+    spec = JobDefinitionSpec.model_validate(mnp_definition()["spec"])
+    return resolve_job(BatchJobSpec.model_validate({**mnp()["spec"], **job}), Revision(1, spec))
+
+
+def test_each_node_runs_its_ranges_container_with_the_jobs_parameters() -> None:
+    resolved = resolve(parameters={"what": "y"})
+    assert isinstance(resolved, ResolvedJob)
+    assert resolved.num_nodes == 4
+    images = [resolved.for_node(i).container.image for i in range(4)]
+    assert images == ["main-image", "worker-image", "worker-image", "last-image"]
+    assert [r.millicpu for r in resolved.gang] == [1000, 2000, 2000, 2000]
+    assert resolved.for_node(3).container.command == ["run", "y"]
+    assert resolved.container.image == "main-image"  # the job's own: its main node's
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        ({"arrayProperties": {"size": 2}}, "a multinode job cannot be an array job"),
+        ({"containerOverrides": {"command": ["x"]}}, "containerOverrides do not apply"),
+    ],
+    ids=["array", "container_overrides"],
+)
+def test_what_a_multinode_job_cannot_have_is_refused_with_the_field(
+    job: dict[str, Any], reason: str
+) -> None:
+    resolved = resolve(**job)
+    assert isinstance(resolved, Refused)
+    assert resolved.reason.startswith(reason)
+
+
+# -- the scheduler: all or nothing ----------------------------------------------------------
+
+
+def gang_item(job: str, *cpus: float, distinct: bool = False, **kw: Any) -> WorkItem:
+    """A multi-node job: one request per node (1 GiB each), `resources` their sum."""
+    requests = tuple(res(c) for c in cpus)
+    total = res(sum(cpus), len(cpus))
+    return WorkItem(("ns", job), None, "q", total, gang=requests, distinct=distinct, **kw)
+
+
+def two_nodes_of(cpu: float) -> tuple[Node, Node]:
+    return (Node("a", res(cpu, 64), res(cpu, 64)), Node("b", res(cpu, 64), res(cpu, 64)))
+
+
+def test_a_gang_is_placed_whole_on_nodes_that_fit_each_request() -> None:
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g", 2, 2, 2)),),
+            (env("ce", nodes=two_nodes_of(4)),),
+            NOW,
+        )
+    )
+    assert len(d.placements) == 1
+    nodes = d.placements[0].nodes
+    assert sorted(nodes) == ["a", "a", "b"]
+
+
+def test_a_gang_that_does_not_fit_holds_nothing_and_smaller_work_passes() -> None:
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g", 3, 3, 3), item("small", 2)),),
+            (env("ce", nodes=two_nodes_of(4)),),
+            NOW,
+        )
+    )
+    assert placed(d) == [("small", "ce", "a")]
+    assert reasons(d) == {"g": INSUFFICIENT_CAPACITY}
+
+
+def test_two_gangs_never_deadlock_one_runs_whole_the_other_holds_nothing() -> None:
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g1", 2, 2, 2), gang_item("g2", 2, 2, 2)),),
+            (env("ce", nodes=two_nodes_of(4)),),
+            NOW,
+        )
+    )
+    assert [(p.job[1], len(p.nodes)) for p in d.placements] == [("g1", 3)]
+    assert reasons(d) == {"g2": INSUFFICIENT_CAPACITY}
+
+
+@pytest.mark.parametrize(
+    ("waited", "small_placed"),
+    [(timedelta(minutes=9), True), (timedelta(minutes=10), False)],
+    ids=["before_the_reservation_time", "after_it"],
+)
+def test_a_gang_that_waited_too_long_has_its_environment_held_so_it_does_not_starve(
+    waited: timedelta, small_placed: bool
+) -> None:
+    big = gang_item("g", 3, 3, 3, since=NOW - waited)
+    lower = queue("low", 0, ("ce",), item("other-queue", 1, queue="low"))
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), big, item("small", 2)), lower),
+            (env("ce", nodes=two_nodes_of(4)),),
+            NOW,
+            gang_reservation=timedelta(minutes=10),
+        )
+    )
+    assert bool(d.placements) is small_placed
+    assert reasons(d)["g"] == INSUFFICIENT_CAPACITY
+
+
+def test_distinct_nodes_puts_every_node_of_a_gang_on_its_own_node() -> None:
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g", 1, 1, distinct=True)),),
+            (env("ce", nodes=two_nodes_of(4)),),
+            NOW,
+        )
+    )
+    assert sorted(d.placements[0].nodes) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "distinct", "managed", "detail"),
+    [
+        ((8, 8, 8), False, True, "3 nodes, 24 vCPU, 3072 MiB in all"),
+        ((1, 1, 1), True, False, "3 nodes on different nodes"),
+        ((200, 1), False, True, "the largest 200 vCPU"),
+    ],
+    ids=["more_than_max_vcpus", "more_nodes_than_the_pool", "a_node_larger_than_any_shape"],
+)
+def test_a_gang_that_can_never_fit_says_why(
+    cpus: tuple[int, ...], distinct: bool, managed: bool, detail: str
+) -> None:
+    kw = {} if managed else {"managed": False, "shapes": ()}
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g", *cpus, distinct=distinct)),),
+            (env("ce", max_vcpus=16, nodes=two_nodes_of(4), **kw),),
+            NOW,
+        )
+    )
+    waiting = d.waiting[0]
+    assert waiting.reason == MAX_RESOURCE
+    assert waiting.detail is not None
+    assert detail in waiting.detail
+
+
+def test_capacity_is_planned_for_every_node_of_a_waiting_gang_each_on_a_new_node() -> None:
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), gang_item("g", 1, 1, 1, distinct=True)),),
+            (env("ce", max_vcpus=64),),
+            NOW,
+        )
+    )
+    assert sum(d.plans["ce"].desired.values()) == 3
+
+
+# -- the lifecycle, through the engine --------------------------------------------------------
+
+
+def test_every_node_gets_its_pod_its_container_and_aws_batchs_variables() -> None:
+    api = gang(mnp())
+    record = api.record("j")
+    pods = pods_of(api)
+    address = f"node-0.kubatch-{record.uid.replace('-', '')[:12]}.default.svc"
+    for i, pod in enumerate(pods):
+        env = env_of(pod)
+        assert env["AWS_BATCH_JOB_ID"] == f"{record.uid}#{i}"
+        assert env["AWS_BATCH_JOB_NODE_INDEX"] == str(i)
+        assert env["AWS_BATCH_JOB_NUM_NODES"] == "4"
+        assert env["AWS_BATCH_JOB_MAIN_NODE_INDEX"] == "0"
+        assert env.get("AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS") == (address if i else None)
+        assert "AWS_BATCH_JOB_ARRAY_INDEX" not in env
+        assert pod["metadata"]["labels"]["kubatch.io/node-index"] == str(i)
+        assert pod["spec"]["hostname"] == f"node-{i}"
+        assert pod["spec"]["subdomain"] == address.split(".")[1]
+    images = [p["spec"]["containers"][0]["image"] for p in pods]
+    assert images == ["main-image", "worker-image", "worker-image", "last-image"]
+    cpus = [p["spec"]["containers"][0]["resources"]["requests"]["cpu"] for p in pods]
+    assert cpus == ["1", "2", "2", "2"]
+    services = [o for o in api.made if o.get("kind") == "Service"]
+    assert [s["spec"]["clusterIP"] for s in services] == ["None"]
+    assert services[0]["metadata"]["name"] == address.split(".")[1]
+    assert services[0]["spec"]["selector"] == {"kubatch.io/job-uid": record.uid}
+
+
+def test_the_job_is_starting_until_every_node_runs_then_running() -> None:
+    api = gang(mnp())
+    assert api.status("j") == S.STARTING
+    api.run(key_of(pods_of(api)[0]))
+    api.step()
+    assert api.status("j") == S.STARTING
+    run_all(api)
+    assert api.status("j") == S.RUNNING
+
+
+def test_the_main_node_ends_the_job_and_the_other_nodes_are_stopped() -> None:
+    api = gang(mnp())
+    run_all(api)
+    pods = pods_of(api)
+    api.finish(key_of(pods[0]), 0)
+    api.settle(2)
+    assert api.status("j") == S.SUCCEEDED
+    for pod in pods[1:]:
+        assert api.deletes(key_of(pod)) == 1
+    status = job_status(api.record("j"))
+    assert status.node_properties is not None
+    assert [n.node_index for n in status.node_properties.nodes] == [0, 1, 2, 3]
+    assert status.node_properties.nodes[0].is_main_node
+    assert status.node_properties.nodes[0].exit_code == 0
+    assert status.attempt_count == 1
+    assert api.record("j").job_counts() == {S.SUCCEEDED: 1}
+
+
+def test_a_non_main_node_that_fails_fails_the_job_without_retry() -> None:
+    api = gang(mnp(retryStrategy={"attempts": 3}))
+    run_all(api)
+    pods = pods_of(api)
+    api.finish(key_of(pods[2]), 3)
+    api.settle(3)
+    record = api.record("j")
+    assert record.status == S.FAILED
+    assert record.reason == "node 2 failed: Essential container in task exited (exit code 3)"
+    for pod in (pods[0], pods[1], pods[3]):
+        assert api.deletes(key_of(pod)) == 1
+    assert record.attempt_count == 1
+
+
+def test_a_main_node_failure_retries_the_whole_gang() -> None:
+    api = gang(mnp(retryStrategy={"attempts": 2}))
+    run_all(api)
+    first = pods_of(api)
+    api.finish(key_of(first[0]), 1)
+    api.settle(3)
+    record = api.record("j")
+    assert record.attempt_count == 2
+    second = pods_of(api, attempt=2)
+    assert all(env_of(p)["AWS_BATCH_JOB_ATTEMPT"] == "2" for p in second)
+    for pod in first[1:]:
+        assert api.deletes(key_of(pod)) == 1
+    run_all(api, attempt=2)
+    api.finish(key_of(second[0]), 0)
+    api.settle(2)
+    assert api.status("j") == S.SUCCEEDED
+
+
+def test_terminate_stops_every_node_and_the_job_fails_with_the_reason() -> None:
+    api = gang(mnp())
+    run_all(api)
+    pods = pods_of(api)
+    job = next(o for o in api.objects if o.get("kind") == "BatchJob")
+    changed = copy.deepcopy(job)
+    changed["spec"]["terminate"] = {"reason": "enough"}
+    changed["metadata"].update(generation=2, resourceVersion="999999")
+    api.engine.upsert_job(changed, api.now)
+    api.settle(2)
+    for pod in pods:
+        assert api.deletes(key_of(pod)) >= 1
+    assert (api.status("j"), api.record("j").reason) == (S.FAILED, "enough")
+
+
+def test_a_timeout_stops_every_node_of_the_job() -> None:
+    api = gang(mnp(timeout={"attemptDurationSeconds": 60}))
+    run_all(api)
+    pods = pods_of(api)
+    api.step(61)
+    api.settle(2)
+    for pod in pods:
+        assert api.deletes(key_of(pod)) >= 1
+    assert api.status("j") == S.FAILED
+
+
+def test_a_gang_larger_than_its_environment_says_why() -> None:
+    api = gang(mnp(), worker_cpu="8")
+    status = job_status(api.record("j"))
+    assert status.status == S.RUNNABLE
+    assert status.status_reason is not None
+    assert status.status_reason.startswith(f"{MAX_RESOURCE} - the multi-node job needs 4 nodes")
+    assert not api.pods
+
+
+def test_a_restarted_operator_keeps_the_gang_and_its_outcome() -> None:
+    api = gang(mnp())
+    run_all(api)
+    api.restart()
+    api.step()
+    record = api.record("j")
+    assert record.multinode
+    assert (record.status, len(record.children)) == (S.RUNNING, 4)
+    pods = pods_of(api)
+    api.finish(key_of(pods[0]), 0)
+    api.settle(2)
+    assert api.status("j") == S.SUCCEEDED
+    for pod in pods[1:]:
+        assert api.deletes(key_of(pod)) == 1
+
+
+def test_a_gang_whose_pod_create_was_lost_gets_it_on_the_node_it_was_placed_on() -> None:
+    api = cluster(mnp(), nodes=tuple(node(f"n{i}") for i in range(4)), definition=mnp_definition())
+    lost = {"done": False}
+
+    def lose_one(effect: Any) -> bool:
+        if (
+            isinstance(effect, CreateObject)
+            and effect.plural == "pods"
+            and effect.body["metadata"]["labels"].get("kubatch.io/node-index") == "3"
+            and not lost["done"]
+        ):
+            lost["done"] = True
+            return True
+        return False
+
+    api.lose = lose_one
+    api.step()
+    api.lose = lambda effect: False
+    assert len(api.pods) == 3
+    api.restart()
+    api.step()
+    assert len(api.pods) == 4
+    record = api.record("j")
+    last = record.children[3].current
+    assert last is not None
+    pod = api.pods[f"default/{last.pod_name}"]
+    assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == last.node_name
+    assert api.engine.check() == []
+
+
+def test_the_engines_indexes_hold_through_a_gangs_life() -> None:
+    api = gang(mnp(), mnp("k"), worker_cpu="3")
+    assert api.engine.check() == []
+    assert api.record("k").status == S.RUNNABLE  # 10 vCPU each on 16: only one fits
+    assert api.record("k").counts[S.RUNNABLE] == 4
+    run_all(api)
+    api.finish(key_of(pods_of(api)[0]), 0)
+    api.settle(3)
+    assert api.engine.check() == []
+    assert api.record("k").status in (S.STARTING, S.RUNNING)
+    assert api.now > T0
