@@ -270,6 +270,49 @@ def test_boto3_runs_a_single_job_an_array_and_a_dependent_job_to_success(batch: 
     assert tags == {"stage": "done"}
 
 
+def test_boto3_runs_a_multi_node_job_and_describes_each_node(batch: Batch) -> None:
+    queue = batch.queue(f"Nodes_{batch.scenario.namespace}")
+    worker = {
+        "image": "busybox",
+        "command": ["echo", "node"],
+        "resourceRequirements": [
+            {"type": "VCPU", "value": "1"},
+            {"type": "MEMORY", "value": "512"},
+        ],
+    }
+    batch.user.register_job_definition(
+        jobDefinitionName="gang",
+        type="multinode",
+        nodeProperties={
+            "numNodes": 3,
+            "mainNode": 0,
+            "nodeRangeProperties": [
+                {"targetNodes": "0", "container": {**worker, "image": "main-image"}},
+                {"targetNodes": "1:", "container": worker},
+            ],
+        },
+    )
+    job = batch.user.submit_job(jobName="gang", jobQueue=queue, jobDefinition="gang")
+    done = batch.wait(job["jobId"], "SUCCEEDED", "FAILED", timeout=90)
+    assert done["status"] == "SUCCEEDED"
+    assert done["nodeProperties"]["numNodes"] == 3
+    assert done["nodeProperties"]["mainNode"] == 0
+    ranges = done["nodeProperties"]["nodeRangeProperties"]
+    assert [(r["targetNodes"], r["container"]["image"]) for r in ranges] == [
+        ("0:0", "main-image"),
+        ("1:2", "busybox"),
+    ]
+    node = batch.user.describe_jobs(jobs=[f"{job['jobId']}#1"])["jobs"][0]
+    assert node["jobId"] == f"{job['jobId']}#1"
+    assert node["nodeDetails"] == {"nodeIndex": 1, "isMainNode": False}
+    assert node["container"]["image"] == "busybox"
+    listed = batch.user.list_jobs(multiNodeJobId=job["jobId"], jobStatus="SUCCEEDED")
+    summaries = listed["jobSummaryList"]
+    assert [s["jobId"] for s in summaries] == [f"{job['jobId']}#{i}" for i in range(3)]
+    assert summaries[0]["nodeProperties"] == {"isMainNode": True, "nodeIndex": 0}
+    assert batch.user.describe_jobs(jobs=[f"{job['jobId']}#7"])["jobs"] == []
+
+
 def test_cancel_acts_before_running_and_terminate_stops_a_running_job(batch: Batch) -> None:
     queue = batch.queue(f"{batch.scenario.namespace}-stop")
     batch.definition()

@@ -32,7 +32,8 @@ def test_demo_runs_every_example_to_its_expected_end(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every job ended as expected" in done.stdout
-    for job in ("render-teapot", "render-frames", "prepare", "frames", "encode", "publish"):
+    jobs = ("render-teapot", "render-frames", "prepare", "frames", "encode", "publish")
+    for job in (*jobs, "train-model"):
         assert f"{job}" in done.stdout
 
 

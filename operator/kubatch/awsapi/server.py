@@ -243,6 +243,18 @@ class BatchApi:
 
     # -- lookups -----------------------------------------------------------------------------
 
+    def _node(self, job_id: Any, caller: Signed, field: str) -> tuple[Obj, int | None]:
+        """The BatchJob of a multi-node job's node ("<uid>#<index>"), and the index; or
+        (the job, None) for any other jobId."""
+        text = self.arns.parse("job", job_id, field) if isinstance(job_id, str) else job_id
+        uid, mark, node = str(text).partition("#")
+        if not mark:
+            return self._job(job_id, caller, field)[0], None
+        obj, _ = self._job(uid, caller, field)
+        if not node.isdigit() or int(node) not in shapes.node_status(obj.get("status") or {}):
+            raise ClientError(f"Job {text} not found: {uid} has no node {node}")
+        return obj, int(node)
+
     def _job(self, job_id: Any, caller: Signed, field: str = "jobId") -> tuple[Obj, int | None]:
         """The BatchJob of a jobId ("<uid>" or "<uid>:<index>") in the caller's namespace."""
         if not isinstance(job_id, str) or not job_id:
@@ -357,7 +369,12 @@ class BatchApi:
         return written
 
     def _detail(
-        self, obj: Obj, index: int | None, full: bool = True, kids: shapes.Children | None = None
+        self,
+        obj: Obj,
+        index: int | None,
+        full: bool = True,
+        kids: shapes.Children | None = None,
+        node: int | None = None,
     ) -> Obj:
         namespace = obj["metadata"]["namespace"]
         spec = obj.get("spec") or {}
@@ -378,6 +395,7 @@ class BatchApi:
             index,
             shapes.aws_name(queue) if queue else None,
             kids,
+            node,
         )
 
     async def op_describe_jobs(self, request: Obj, caller: Signed) -> Obj:
@@ -387,6 +405,10 @@ class BatchApi:
         found = []
         for job_id in ids:
             try:
+                if "#" in str(job_id):
+                    obj, node = self._node(job_id, caller, "jobs")
+                    found.append(self._detail(obj, None, node=node))
+                    continue
                 obj, index = self._job(job_id, caller, "jobs")
             except ClientError:
                 continue  # AWS leaves out ids it does not know
@@ -398,8 +420,12 @@ class BatchApi:
         filters = request.get("filters") or []
         wanted = None if filters else request.get("jobStatus") or "RUNNING"
         if request.get("multiNodeJobId"):
-            raise ClientError("multi-node parallel jobs are not supported by this Kubatch version")
-        if request.get("arrayJobId"):
+            parent, _ = self._node(request["multiNodeJobId"], caller, "multiNodeJobId")
+            nodes = shapes.node_status(parent.get("status") or {})
+            if not nodes:
+                raise ClientError(f"{request['multiNodeJobId']} is not a multi-node job")
+            details = [self._detail(parent, None, full=False, node=n) for n in sorted(nodes)]
+        elif request.get("arrayJobId"):
             parent, index = self._job(request["arrayJobId"], caller, "arrayJobId")
             size = ((parent.get("spec") or {}).get("arrayProperties") or {}).get("size")
             if index is not None or size is None:

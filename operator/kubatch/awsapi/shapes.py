@@ -389,6 +389,12 @@ def children(status: Obj, size: int) -> Children:
     return Children(states, attempts)
 
 
+def node_status(status: Obj) -> dict[int, Obj]:
+    """A multi-node job's nodes by index, as its status lists them (empty for other jobs)."""
+    nodes = (status.get("nodeProperties") or {}).get("nodes") or []
+    return {int(n["nodeIndex"]): n for n in nodes if "nodeIndex" in n}
+
+
 def _attempts(attempts: list[Obj]) -> list[Obj]:
     return [
         drop_none(
@@ -420,10 +426,12 @@ def job_detail(
     index: int | None = None,
     queue_name: str | None = None,
     kids: Children | None = None,
+    node: int | None = None,
 ) -> Obj:
-    """A BatchJob (or, with `index`, one child of it) in DescribeJobs' shape.
-    `dependency_id` maps a dependency's reference in the namespace to its jobId; `kids` are
-    the array's children when the caller read them already."""
+    """A BatchJob (or, with `index`, one child of it; with `node`, one node of a multi-node
+    job) in DescribeJobs' shape. `dependency_id` maps a dependency's reference in the
+    namespace to its jobId; `kids` are the array's children when the caller read them
+    already."""
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     uid = obj["metadata"]["uid"]
@@ -433,13 +441,32 @@ def job_detail(
         kids = children(status, size)
     state = (status.get("status") or "SUBMITTED") if index is None else kids.states[index]
     attempts = _attempts(kids.attempts.get(index if size else None, []))
+    nodes = node_status(status)
+    if node is not None:
+        job_id, index = f"{uid}#{node}", None
+        shown = nodes.get(node) or {}
+        state = shown.get("status") or state
+        attempts = _attempts([shown] if shown.get("attempt") else [])
     last = attempts[-1] if attempts else {}
     number = status.get("jobDefinitionRevision") or (revision.number if revision else None)
     container = None
+    node_properties = None
     if revision is not None:
         resolved = resolve_job(BatchJobSpec.model_validate(spec), revision)
-        if not isinstance(resolved, Refused):
-            container = container_detail(resolved.container.wire(), arns)
+        if not isinstance(resolved, Refused) and resolved.multinode and node is None:
+            node_properties = {
+                "numNodes": resolved.num_nodes,
+                "mainNode": resolved.main_node,
+                "nodeRangeProperties": [
+                    {
+                        "targetNodes": f"{g.first}:{g.last}",
+                        "container": container_detail(g.container.wire(), arns),
+                    }
+                    for g in resolved.node_groups
+                ],
+            }
+        elif not isinstance(resolved, Refused):
+            container = container_detail(resolved.for_node(node).container.wire(), arns)
             container.update(
                 drop_none(
                     {
@@ -468,6 +495,9 @@ def job_detail(
         )
     started = millis(status.get("startedAt")) if index is None else last.get("startedAt")
     stopped = millis(status.get("stoppedAt")) if index is None else last.get("stoppedAt")
+    if node is not None:
+        reason = (nodes.get(node) or {}).get("statusReason")
+        started, stopped = last.get("startedAt"), last.get("stoppedAt")
     return drop_none(
         {
             "jobArn": arns.arn("job", job_id),
@@ -498,6 +528,13 @@ def job_detail(
             "parameters": spec.get("parameters") or {},
             "container": container,
             "arrayProperties": array_out,
+            "nodeProperties": node_properties,
+            "nodeDetails": None
+            if node is None
+            else {
+                "nodeIndex": node,
+                "isMainNode": node == (status.get("nodeProperties") or {}).get("mainNode"),
+            },
             "timeout": spec.get("timeout"),
             "tags": tags_of(obj),
             "propagateTags": spec.get("propagateTags"),
@@ -529,6 +566,14 @@ def job_summary(detail: Obj) -> Obj:
                 {
                     "size": (detail.get("arrayProperties") or {}).get("size"),
                     "index": (detail.get("arrayProperties") or {}).get("index"),
+                }
+            )
+            or None,
+            "nodeProperties": drop_none(
+                {
+                    "isMainNode": (detail.get("nodeDetails") or {}).get("isMainNode"),
+                    "numNodes": (detail.get("nodeProperties") or {}).get("numNodes"),
+                    "nodeIndex": (detail.get("nodeDetails") or {}).get("nodeIndex"),
                 }
             )
             or None,

@@ -27,7 +27,13 @@ from rich.table import Table
 
 from ..api import GROUP, VERSION, InvalidManifest, parse
 from ..console import views
-from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_NAME, LABEL_JOB_UID
+from ..keys import (
+    LABEL_ARRAY_INDEX,
+    LABEL_ATTEMPT,
+    LABEL_JOB_NAME,
+    LABEL_JOB_UID,
+    LABEL_NODE_INDEX,
+)
 
 TERMINAL = ("SUCCEEDED", "FAILED")
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
@@ -406,14 +412,64 @@ def watch(
 # -- describe and list ---------------------------------------------------------------------
 
 
+def node_of(name: str, node_index: int | None) -> tuple[str, int | None]:
+    """ "job#2" (AWS Batch's name of a multi-node job's node) or --node-index 2."""
+    base, mark, index = name.partition("#")
+    if not mark:
+        return name, node_index
+    if not index.isdigit():
+        raise click.UsageError(f"{name}: a node is named <job>#<index>, e.g. {base}#0")
+    if node_index is not None and node_index != int(index):
+        raise click.UsageError(f"{name} and --node-index {node_index} name different nodes")
+    return base, int(index)
+
+
+def _nodes(status: dict[str, Any], name: str, node_index: int | None) -> list[dict[str, Any]]:
+    """A multi-node job's nodes (one when `node_index` is given)."""
+    found = status.get("nodeProperties")
+    if node_index is None:
+        return list((found or {}).get("nodes") or [])
+    if not found:
+        raise click.UsageError(f"{name} is not a multi-node job (or has not started): no nodes")
+    nodes = [n for n in found.get("nodes") or [] if n.get("nodeIndex") == node_index]
+    if not nodes:
+        raise click.UsageError(
+            f"{name} has no node {node_index}: its nodes are 0-{found['numNodes'] - 1}"
+        )
+    return nodes
+
+
+def _node_lines(status: dict[str, Any], nodes: list[dict[str, Any]]) -> list[str]:
+    found = status["nodeProperties"]
+    lines = [
+        f"Nodes:         {found['numNodes']}, main node {found['mainNode']}"
+        + (f" ({found['mainNodeAddress']})" if found.get("mainNodeAddress") else ""),
+        f"  {'node':<5} {'status':<10} {'#':<3} {'pod':<36} {'node name':<32} {'exit':<5} reason",
+    ]
+    for n in nodes:
+        mark = "*" if n.get("isMainNode") else ""
+        exit_code = "" if n.get("exitCode") is None else str(n["exitCode"])
+        reason = n.get("reason") or n.get("statusReason") or ""
+        lines.append(
+            f"  {str(n['nodeIndex']) + mark:<5} {n.get('status', ''):<10} "
+            f"{n.get('attempt', 0):<3} {n.get('podName') or '':<36} "
+            f"{n.get('nodeName') or '':<32} {exit_code:<5} {reason}"
+        )
+    return lines
+
+
 @click.command()
 @click.argument("name")
+@click.option("--node-index", type=int, help="one node of a multi-node job (or name it job#N)")
 @output_option
 @pass_context
-def describe(ctx: Context, name: str) -> None:
-    """Status, reason, attempts, array summary, dependencies and queue position of a job."""
+def describe(ctx: Context, name: str, node_index: int | None) -> None:
+    """Status, reason, attempts, array summary, nodes, dependencies and queue position of a
+    job."""
+    name, node_index = node_of(name, node_index)
     job = _job(ctx, name)
     spec, status = job["spec"], job.get("status") or {}
+    nodes = _nodes(status, name, node_index)
 
     def render() -> str:
         lines = [
@@ -444,6 +500,8 @@ def describe(ctx: Context, name: str) -> None:
             lines.append(f"Array:         size {array['size']}: {counts}")
             for state, ranges in sorted((array.get("indexes") or {}).items()):
                 lines.append(f"  {state:<12} {ranges}")
+        if nodes:
+            lines += _node_lines(status, nodes)
         deps = spec.get("dependsOn") or []
         if deps:
             lines.append("Depends on:")
@@ -576,12 +634,29 @@ terminate = _stop_command(
 @click.command()
 @click.argument("name")
 @click.option("--index", type=int, help="the array child")
+@click.option(
+    "--node-index", type=int, help="the node of a multi-node job (default: its main node)"
+)
 @click.option("--attempt", type=int, help="the attempt (default: the latest)")
 @click.option("--follow", "-f", is_flag=True)
 @pass_context
-def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow: bool) -> None:
-    """Print the container log of one attempt."""
+def logs(
+    ctx: Context,
+    name: str,
+    index: int | None,
+    node_index: int | None,
+    attempt: int | None,
+    follow: bool,
+) -> None:
+    """Print the container log of one attempt (of one node: job#N or --node-index N)."""
+    name, node_index = node_of(name, node_index)
     job = _job(ctx, name)
+    status = job.get("status") or {}
+    multinode = status.get("nodeProperties")
+    if multinode and node_index is None:
+        node_index = int(multinode["mainNode"])
+    if node_index is not None:
+        _nodes(status, name, node_index)  # refuses a node the job does not have
     size = int((job["spec"].get("arrayProperties") or {}).get("size") or 0)
     if size and index is None:
         raise click.UsageError(
@@ -594,6 +669,8 @@ def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow
     selector = f"{LABEL_JOB_NAME}={name}"
     if index is not None:
         selector += f",{LABEL_ARRAY_INDEX}={index}"
+    if node_index is not None:
+        selector += f",{LABEL_NODE_INDEX}={node_index}"
     if attempt is not None:
         selector += f",{LABEL_ATTEMPT}={attempt}"
     with api_errors(f"the pods of {name}"):
@@ -602,6 +679,7 @@ def logs(ctx: Context, name: str, index: int | None, attempt: int | None, follow
     if not pods:
         status = job.get("status") or {}
         which = f"{name}" + (f" child {index}" if index is not None else "")
+        which += f" node {node_index}" if node_index is not None else ""
         if attempt is not None:
             raise Failure(
                 f"{which} has no attempt {attempt} (attempts so far in the job: "

@@ -9,7 +9,9 @@ Instructions, as annotations of a BatchJob (copied to its pods):
   sim.kubatch.io/start-delay       seconds before the container starts (default 0)
   sim.kubatch.io/duration          seconds a container runs (default 0)
   sim.kubatch.io/exit-code         exit code of every attempt (default 0)
-  sim.kubatch.io/exit-codes-by-index   "3=1,5=2": exit codes of some array children
+  sim.kubatch.io/exit-codes-by-index   "3=1,5=2": exit codes of some array children (or nodes
+                                       of a multi-node job)
+  sim.kubatch.io/durations-by-index    "0=5": seconds some children (or nodes) run instead
   sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
   sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
   sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, SIM_PREFIX
+from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_NODE_INDEX, SIM_PREFIX
 
 Obj = dict[str, Any]
 PREFIX = SIM_PREFIX
@@ -35,9 +37,23 @@ def _parse_pairs(text: str) -> dict[int, int]:
     return pairs
 
 
+def _index(labels: dict[str, str]) -> str | None:
+    """An array child's index or a multi-node job's node index."""
+    return labels.get(LABEL_ARRAY_INDEX, labels.get(LABEL_NODE_INDEX))
+
+
+def duration(annotations: dict[str, str], labels: dict[str, str], default: float) -> float:
+    """How long the container runs, in seconds."""
+    index = _index(labels)
+    by_index = _parse_pairs(annotations.get(PREFIX + "durations-by-index", ""))
+    if index is not None and int(index) in by_index:
+        return float(by_index[int(index)])
+    return float(annotations.get(PREFIX + "duration", default))
+
+
 def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, str]:
     """The exit code and termination reason the annotations ask for."""
-    index = labels.get(LABEL_ARRAY_INDEX)
+    index = _index(labels)
     attempt = int(labels.get(LABEL_ATTEMPT, "1"))
     code = int(annotations.get(PREFIX + "exit-code", "0"))
     by_index = _parse_pairs(annotations.get(PREFIX + "exit-codes-by-index", ""))

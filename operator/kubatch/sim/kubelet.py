@@ -33,6 +33,7 @@ from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
 from ..kube.client import Client, Credentials
 from ..kube.errors import ApiError
 from .containers import container_log, outcome
+from .containers import duration as run_time
 
 log = logging.getLogger("kubatch.sim.kubelet")
 
@@ -316,7 +317,7 @@ class Kubelet:
                 },
             )
             return
-        duration = float(annotations.get(SIM_PREFIX + "duration", self.default_duration))
+        duration = run_time(annotations, labels, self.default_duration)
         status = pod.get("status") or {}
         if status.get("phase") != "Running":
             await asyncio.sleep(float(annotations.get(SIM_PREFIX + "start-delay", "0")))
