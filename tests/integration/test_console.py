@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from kubatch.cli.main import cli
 from kubatch.sim.stack import start_console
+from tests.integration.test_multinode import multinode
 from tests.support.browser import artifacts, browser
 from tests.support.cluster import wait_for
 from tests.support.system import Scenario, System
@@ -322,3 +323,27 @@ def test_console_in_a_browser(scenario: Scenario, consoles: Consoles) -> None:
                     .filter(e => !e.closest('label') && !e.getAttribute('aria-label')).length"""
         )
         assert unlabelled == 0, "every field has a label"
+
+
+def test_a_multi_node_jobs_page_shows_its_nodes_and_the_main_nodes_log(
+    scenario: Scenario, consoles: Consoles
+) -> None:
+    queue = scenario.queue(environments=(scenario.environment(),))
+    multinode(scenario)
+    scenario.job(
+        "gang", queue, definition="mnp", sim={"duration": "600", "durations-by-index": "0=1"}
+    )
+    scenario.wait("gang", "SUCCEEDED", timeout=90)
+    page_url = f"{consoles.url}/jobs/{scenario.namespace}/gang"
+
+    def shown() -> Answer | None:
+        page = get(page_url)
+        return page if 'data-node="3"' in page.text and "SUCCEEDED" in page.text else None
+
+    page = wait_for(shown, what="the job's nodes on its page")
+    assert page.status == 200
+    assert "0 (main)" in page.text
+    assert "node-0.kubatch-" in page.text
+    log = get(f"{page_url}/logs")
+    assert log.status == 200
+    assert "AWS_BATCH_JOB_NODE_INDEX=0" in log.text

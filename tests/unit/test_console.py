@@ -491,3 +491,59 @@ def test_text_from_the_cluster_is_escaped_in_the_page() -> None:
     )
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_multi_node_jobs_page_lists_its_nodes_and_the_main_nodes_address() -> None:
+    nodes = [
+        {
+            "nodeIndex": 0,
+            "isMainNode": True,
+            "status": "SUCCEEDED",
+            "attempt": 1,
+            "podName": "t-0-1",
+            "nodeName": "n1",
+            "exitCode": 0,
+        },
+        {
+            "nodeIndex": 1,
+            "status": "SUCCEEDED",
+            "attempt": 1,
+            "podName": "t-1-1",
+            "nodeName": "n2",
+            "statusReason": "the main node exited",
+        },
+    ]
+    subject = job(
+        "train",
+        "SUCCEEDED",
+        status={
+            "nodeProperties": {
+                "numNodes": 2,
+                "mainNode": 0,
+                "mainNodeAddress": "node-0.kubatch-abc.team-a.svc",
+                "nodes": nodes,
+            }
+        },
+    )
+    detail = views.job_detail(subject, {}, QUEUE, NOW)
+    assert [(n.index, n.main, n.pod, n.reason) for n in detail.nodes] == [
+        (0, True, "t-0-1", ""),
+        (1, False, "t-1-1", "the main node exited"),
+    ]
+    html = (
+        _environment()
+        .get_template("job.html")
+        .render(
+            view=detail,
+            child=None,
+            requested="",
+            path="/jobs/team-a/train",
+            actions="none",
+            token="t",
+            kinds="",
+            title="Job train",
+        )
+    )
+    assert "<code>node-0.kubatch-abc.team-a.svc</code>" in html
+    assert '<tr data-node="1">' in html
+    assert "0 (main)" in html

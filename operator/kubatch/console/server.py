@@ -26,7 +26,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..api import GROUP, VERSION
-from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID
+from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -297,6 +297,9 @@ class Console:
         selector = f"{LABEL_JOB_UID}={job['metadata']['uid']}"
         if index is not None:
             selector += f",{LABEL_ARRAY_INDEX}={index}"
+        nodes = (job.get("status") or {}).get("nodeProperties")
+        if nodes:  # a multi-node job's attempts are its main node's
+            selector += f",{LABEL_NODE_INDEX}={nodes.get('mainNode', 0)}"
         pods = await self.client.list(
             "v1", "pods", str(job["metadata"]["namespace"]), label_selector=selector
         )

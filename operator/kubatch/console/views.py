@@ -346,6 +346,38 @@ class JobDetail:
     can_terminate: bool
     cancel_requested: str
     terminate_requested: str
+    nodes: list[NodeRow] = field(default_factory=list)
+    """A multi-node job's nodes (the latest attempt of each)."""
+    main_address: str = ""
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    index: int
+    main: bool
+    status: str
+    attempt: int
+    pod: str
+    node: str
+    exit_code: str
+    reason: str
+
+
+def node_rows(status: Obj) -> list[NodeRow]:
+    """A multi-node job's nodes, as its status lists them."""
+    return [
+        NodeRow(
+            index=int(n.get("nodeIndex", 0)),
+            main=bool(n.get("isMainNode")),
+            status=_text(n.get("status")),
+            attempt=int(n.get("attempt") or 0),
+            pod=_text(n.get("podName")),
+            node=_text(n.get("nodeName")),
+            exit_code=_text(n.get("exitCode")),
+            reason=_text(n.get("reason") or n.get("statusReason")),
+        )
+        for n in (status.get("nodeProperties") or {}).get("nodes") or []
+    ]
 
 
 def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | None) -> list[str]:
@@ -463,6 +495,8 @@ def job_detail(
         can_terminate=state not in TERMINAL,
         cancel_requested=_text((spec.get("cancel") or {}).get("reason")),
         terminate_requested=_text((spec.get("terminate") or {}).get("reason")),
+        nodes=node_rows(status),
+        main_address=_text((status.get("nodeProperties") or {}).get("mainNodeAddress")),
     )
 
 
