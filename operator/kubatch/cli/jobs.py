@@ -655,8 +655,7 @@ def logs(
     multinode = status.get("nodeProperties")
     if multinode and node_index is None:
         node_index = int(multinode["mainNode"])
-    if node_index is not None:
-        _nodes(status, name, node_index)  # refuses a node the job does not have
+    node = _nodes(status, name, node_index)[0] if node_index is not None else {}
     size = int((job["spec"].get("arrayProperties") or {}).get("size") or 0)
     if size and index is None:
         raise click.UsageError(
@@ -680,6 +679,11 @@ def logs(
         status = job.get("status") or {}
         which = f"{name}" + (f" child {index}" if index is not None else "")
         which += f" node {node_index}" if node_index is not None else ""
+        if node.get("podName") and attempt is None:
+            raise Failure(
+                f"{which}: its pod {node['podName']} no longer exists (a node stopped when "
+                "the main node ended, or terminated, is deleted with its log)"
+            )
         if attempt is not None:
             raise Failure(
                 f"{which} has no attempt {attempt} (attempts so far in the job: "
