@@ -472,23 +472,29 @@ def test_scheduled_jobs_show_next_run_and_the_jobs_they_submitted() -> None:
 # -- rendering -----------------------------------------------------------------------------
 
 
-def test_text_from_the_cluster_is_escaped_in_the_page() -> None:
-    evil = job("j", "FAILED", status={"statusReason": "<script>alert(1)</script>"})
-    detail = views.job_detail(evil, {}, QUEUE, NOW)
-    html = (
+def job_page(detail: views.JobDetail) -> str:
+    """A job's page as the console renders it (read-only)."""
+    name = detail.row.name
+    return (
         _environment()
         .get_template("job.html")
         .render(
             view=detail,
             child=None,
             requested="",
-            path="/jobs/team-a/j",
+            path=f"/jobs/team-a/{name}",
             actions="none",
             token="t",
             kinds="",
-            title="Job j",
+            title=f"Job {name}",
         )
     )
+
+
+def test_text_from_the_cluster_is_escaped_in_the_page() -> None:
+    evil = job("j", "FAILED", status={"statusReason": "<script>alert(1)</script>"})
+    detail = views.job_detail(evil, {}, QUEUE, NOW)
+    html = job_page(detail)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
@@ -530,20 +536,7 @@ def test_a_multi_node_jobs_page_lists_its_nodes_and_the_main_nodes_address() -> 
         (0, True, "t-0-1", ""),
         (1, False, "t-1-1", "the main node exited"),
     ]
-    html = (
-        _environment()
-        .get_template("job.html")
-        .render(
-            view=detail,
-            child=None,
-            requested="",
-            path="/jobs/team-a/train",
-            actions="none",
-            token="t",
-            kinds="",
-            title="Job train",
-        )
-    )
+    html = job_page(detail)
     assert "<code>node-0.kubatch-abc.team-a.svc</code>" in html
     assert '<tr data-node="1">' in html
     assert "0 (main)" in html

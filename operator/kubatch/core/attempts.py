@@ -163,6 +163,16 @@ class Attempt:
     stop_reason: str | None = None
     """Set when Kubatch asked the pod to stop (timeout, terminate): the attempt fails with it."""
 
+    def end(
+        self, outcome: AttemptOutcome, stopped_at: datetime, started_at: datetime | None
+    ) -> None:
+        """Record how the attempt ended."""
+        self.stopped_at = stopped_at
+        self.started_at = self.started_at or started_at
+        self.exit_code = outcome.exit_code
+        self.reason = outcome.reason
+        self.status_reason = outcome.status_reason
+
     def detail(self, index: int | None) -> AttemptDetail:
         return AttemptDetail(
             attempt=self.number,

@@ -131,11 +131,7 @@ class Gang:
         stopped, and the job succeeds, is retried (all nodes again) or fails with it. Another
         node that fails on its own while the main node runs fails the job: every node is
         stopped, and the job is not retried (only a main-node failure is)."""
-        attempt.stopped_at = obs.finished_at or now
-        attempt.started_at = attempt.started_at or obs.started_at
-        attempt.exit_code = outcome.exit_code
-        attempt.reason = outcome.reason
-        attempt.status_reason = outcome.status_reason
+        attempt.end(outcome, obs.finished_at or now, obs.started_at)
         child.current = None
         child.last = attempt
         if child.index != self.main_node:

@@ -356,11 +356,7 @@ class JobRecord(Gang):
         obs: PodObservation,
         now: datetime,
     ) -> None:
-        attempt.stopped_at = obs.finished_at or now
-        attempt.started_at = attempt.started_at or obs.started_at
-        attempt.exit_code = outcome.exit_code
-        attempt.reason = outcome.reason
-        attempt.status_reason = outcome.status_reason
+        attempt.end(outcome, obs.finished_at or now, obs.started_at)
         child.current = None
         child.last = attempt
         if not self.is_array:

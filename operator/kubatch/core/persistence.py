@@ -110,6 +110,23 @@ def _with_nodes(record: JobRecord, status: BatchJobStatus) -> BatchJobStatus:
     return status
 
 
+def _attempt(
+    number: int, pod: str, environment: str | None, detail: AttemptDetail | NodeDetail
+) -> Attempt:
+    """An attempt as a status recorded it (an attempt's or a node's detail)."""
+    return Attempt(
+        number=number,
+        pod_name=pod,
+        compute_environment=environment,
+        node_name=detail.node_name,
+        started_at=detail.started_at,
+        stopped_at=detail.stopped_at,
+        exit_code=detail.exit_code,
+        reason=detail.reason,
+        status_reason=detail.status_reason,
+    )
+
+
 def _restore_nodes(record: JobRecord, status: BatchJobStatus, nodes: NodeStatus) -> None:
     record.multinode = True
     record.main_node = nodes.main_node
@@ -123,36 +140,16 @@ def _restore_nodes(record: JobRecord, status: BatchJobStatus, nodes: NodeStatus)
         child.attempts = node.attempt
         if node.attempt == 0:
             continue
-        attempt = Attempt(
-            number=node.attempt,
-            pod_name=node.pod_name or record.pod_name(child.index, node.attempt),
-            compute_environment=status.compute_environment,
-            node_name=node.node_name,
-            started_at=node.started_at,
-            stopped_at=node.stopped_at,
-            exit_code=node.exit_code,
-            reason=node.reason,
-            status_reason=node.status_reason,
-        )
+        pod = node.pod_name or record.pod_name(child.index, node.attempt)
+        attempt = _attempt(node.attempt, pod, status.compute_environment, node)
         if child.status in IN_FLIGHT and node.stopped_at is None:
             child.current = attempt
         else:
             child.last = attempt
     for detail in status.attempts:
         if detail.stopped_at is not None:
-            record.history.append(
-                Attempt(
-                    number=detail.attempt,
-                    pod_name=detail.pod_name or "",
-                    compute_environment=detail.compute_environment,
-                    node_name=detail.node_name,
-                    started_at=detail.started_at,
-                    stopped_at=detail.stopped_at,
-                    exit_code=detail.exit_code,
-                    reason=detail.reason,
-                    status_reason=detail.status_reason,
-                )
-            )
+            pod = detail.pod_name or ""
+            record.history.append(_attempt(detail.attempt, pod, detail.compute_environment, detail))
     for child in record.children:
         record.counts[child.status] += 1
         if child.status == S.RUNNABLE:
@@ -197,17 +194,8 @@ def restore_record(
         record.children[0].reason = status.status_reason
     for detail in status.attempts:
         child = record.children[detail.array_index or 0]
-        attempt = Attempt(
-            number=detail.attempt,
-            pod_name=detail.pod_name or record.pod_name(child.index, detail.attempt),
-            compute_environment=detail.compute_environment,
-            node_name=detail.node_name,
-            started_at=detail.started_at,
-            stopped_at=detail.stopped_at,
-            exit_code=detail.exit_code,
-            reason=detail.reason,
-            status_reason=detail.status_reason,
-        )
+        pod = detail.pod_name or record.pod_name(child.index, detail.attempt)
+        attempt = _attempt(detail.attempt, pod, detail.compute_environment, detail)
         child.attempts = max(child.attempts, detail.attempt)
         if child.status in IN_FLIGHT and detail.stopped_at is None:
             child.current = attempt
