@@ -171,6 +171,14 @@ class ResolvedJob:
         return tuple(g.resources for g in self.node_groups for _ in range(g.first, g.last + 1))
 
     @cached_property
+    def gang_total(self) -> Resources:
+        """What all the nodes of a multi-node job ask for together."""
+        total = Resources()
+        for r in self.gang:
+            total = total + r
+        return total
+
+    @cached_property
     def resource_problem(self) -> str | None:
         """Why the job can never be placed as asked, or None."""
         groups = self.node_groups or (NodeGroup(0, 0, self.container, self.resources),)

@@ -88,18 +88,14 @@ def _gang_items(key: JobKey, record: JobRecord) -> Ordered:
     if any(c.status != JobStatus.RUNNABLE for c in record.children):
         return []
     main = record.children[record.main_node]
-    gang = resolved.gang
-    total = Resources()
-    for r in gang:
-        total = total + r
     item = WorkItem(
         key,
         None,
         record.spec.job_queue,
-        total,
+        resolved.gang_total,
         1,
         resolved.resource_problem,
-        gang=gang,
+        gang=resolved.gang,
         distinct=resolved.distinct_nodes,
         since=main.runnable_since,
     )
@@ -258,20 +254,15 @@ class Dispatcher:
             record = self.store.record(placement.job)
             if record is None:
                 continue
-            if placement.nodes:
-                child = record.children[record.main_node]
-                if child.runnable_since is not None:
-                    waited = (now - child.runnable_since).total_seconds()
-                    result.waits.append((record.spec.job_queue, waited))
-                actions = record.place_gang(placement.environment, placement.nodes, now)
-                result.changes.add(placement.job, actions)
-                self.pending.add(placement.job)
-                continue
-            child = record.child(placement.index)
+            gang = bool(placement.nodes)  # a multi-node job waited as its main node did
+            child = record.children[record.main_node] if gang else record.child(placement.index)
             if child.runnable_since is not None:
                 waited = (now - child.runnable_since).total_seconds()
                 result.waits.append((record.spec.job_queue, waited))
-            actions = record.place(placement.index, placement.environment, now, placement.node)
+            if gang:
+                actions = record.place_gang(placement.environment, placement.nodes, now)
+            else:
+                actions = record.place(placement.index, placement.environment, now, placement.node)
             result.changes.add(placement.job, actions)
             self.pending.add(placement.job)
 

@@ -224,5 +224,4 @@ class Gang:
             actions.append(
                 CreatePod(child.index, attempt.number, attempt.pod_name, env, attempt.node_name)
             )
-            seen_pods.add(attempt.pod_name)
         return actions

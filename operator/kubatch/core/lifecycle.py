@@ -494,9 +494,12 @@ class JobRecord(Gang):
         pod, with the same name, was never created, or the create was lost: the attempt
         never ran, so it keeps its number); a RUNNING one whose pod is gone ended with it."""
         actions = self._reconcile_gang(seen_pods, now)
+        remade = {a.pod_name for a in actions if isinstance(a, CreatePod)}
         for child in self.children:
             attempt = child.current
-            if child.status not in IN_FLIGHT or attempt is None or attempt.pod_name in seen_pods:
+            if child.status not in IN_FLIGHT or attempt is None:
+                continue
+            if attempt.pod_name in seen_pods or attempt.pod_name in remade:
                 continue
             if child.status == S.STARTING and attempt.started_at is None:
                 child.current = None

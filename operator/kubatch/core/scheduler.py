@@ -124,12 +124,13 @@ class _Pool:
             return None
         free, pods = dict(self.free), dict(self.pods)
         chosen: dict[int, str] = {}
+        used: set[str] = set()
         # The largest requests first: they have the fewest nodes to choose from.
         for i in sorted(range(len(gang)), key=lambda i: (-gang[i].millicpu, -gang[i].memory)):
             r = gang[i]
             best: str | None = None
             for name, room in free.items():
-                if distinct and name in chosen.values():
+                if distinct and name in used:
                     continue
                 if (
                     pods[name] > 0
@@ -142,6 +143,7 @@ class _Pool:
             free[best] = free[best] - r
             pods[best] -= 1
             chosen[i] = best
+            used.add(best)
         self.free, self.pods = free, pods
         self.allocated += total
         return tuple(chosen[i] for i in range(len(gang)))
