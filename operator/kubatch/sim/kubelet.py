@@ -88,7 +88,7 @@ class Kubelet:
         self.started: set[str] = set()
         self.binding: set[str] = set()
         self.awaiting: dict[str, dict[str, Obj]] = {}
-        """Unbound pods per node name the kubelet has not seen yet."""
+        """Pods (to bind, or bound) per node name the kubelet has not seen yet."""
         self.terminating: set[str] = set()
         self.background: set[asyncio.Task[None]] = set()
 
@@ -244,6 +244,8 @@ class Kubelet:
             self.started.discard(key)
             self.terminating.discard(key)
             self.pods.pop(key, None)
+            for waiting in self.awaiting.values():
+                waiting.pop(key, None)
             return
         node = pod.get("spec", {}).get("nodeName")
         if not node:
@@ -257,6 +259,9 @@ class Kubelet:
                 self._spawn("", self._bind(pod, wanted))
             return
         if node not in self.nodes:
+            # Its node may be ours and not seen yet (nodes and pods come on separate watches,
+            # in any order after a restart): it runs once the node is seen.
+            self.awaiting.setdefault(node, {})[key] = pod
             return
         self.pods[key] = pod
         if meta.get("deletionTimestamp"):

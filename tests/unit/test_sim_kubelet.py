@@ -1,0 +1,82 @@
+"""The simulated kubelet runs every pod bound to one of its nodes, whichever of the two
+watches (nodes, pods) tells it first."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kubatch.sim.kubelet import Kubelet
+
+Obj = dict[str, Any]
+
+
+class Recorder:
+    """A client that takes every status patch."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, str, Obj]] = []
+
+    async def patch(
+        self,
+        api_version: str,
+        plural: str,
+        name: str,
+        patch: Obj,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        self.patches.append((plural, name, patch))
+        return {}
+
+
+def node(name: str) -> Obj:
+    return {"metadata": {"name": name}, "status": {"conditions": []}}
+
+
+def pod(name: str, node_name: str) -> Obj:
+    return {
+        "metadata": {"name": name, "namespace": "ns", "annotations": {}, "labels": {}},
+        "spec": {"nodeName": node_name, "containers": [{"name": "main", "image": "busybox"}]},
+        "status": {"phase": "Pending"},
+    }
+
+
+@pytest.mark.parametrize("node_first", [True, False], ids=["node_seen_first", "pod_seen_first"])
+def test_a_bound_pod_runs_whichever_watch_tells_first(node_first: bool) -> None:
+    async def scenario() -> list[str]:
+        client = Recorder()
+        kubelet = Kubelet(client, bind=False, ready_delay=0.0, leases=False)  # type: ignore[arg-type]
+        events = [
+            lambda: kubelet.on_node("ADDED", node("n1")),
+            lambda: kubelet.on_pod("ADDED", pod("p", "n1")),
+        ]
+        for event in events if node_first else reversed(events):
+            event()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            phases = [p["status"].get("phase") for k, n, p in client.patches if k == "pods"]
+            if "Succeeded" in phases:
+                break
+        for task in list(kubelet.background):
+            task.cancel()
+        return [p["status"].get("phase") for k, n, p in client.patches if k == "pods"]
+
+    assert asyncio.run(scenario()) == ["Running", "Succeeded"]
+
+
+def test_a_pod_deleted_before_its_node_is_seen_never_runs() -> None:
+    async def scenario() -> list[Any]:
+        client = Recorder()
+        kubelet = Kubelet(client, bind=False, ready_delay=0.0, leases=False)  # type: ignore[arg-type]
+        kubelet.on_pod("ADDED", pod("p", "n1"))
+        kubelet.on_pod("DELETED", pod("p", "n1"))
+        kubelet.on_node("ADDED", node("n1"))
+        await asyncio.sleep(0.1)
+        for task in list(kubelet.background):
+            task.cancel()
+        return [patch for patch in client.patches if patch[0] == "pods"]
+
+    assert asyncio.run(scenario()) == []
