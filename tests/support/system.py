@@ -217,8 +217,21 @@ class Scenario:
             jobs = self.kube.custom.list_namespaced_custom_object(G, V, self.namespace, "batchjobs")
             others = {j["metadata"]["name"]: j.get("status") for j in jobs["items"]}
             raise AssertionError(
-                f"{e}\nits status: {json.dumps(self.status(name), indent=1)}\njobs: {others}"
+                f"{e}\nits status: {json.dumps(self.status(name), indent=1)}\n"
+                f"its unfinished pods: {self._unfinished_pods(name)}\njobs: {others}"
             ) from None
+
+    def _unfinished_pods(self, job: str) -> list[tuple[str, str | None, str, str]]:
+        """(pod, node, phase, why not scheduled) of the job's pods that have not ended: where
+        a stuck attempt is stuck."""
+        shown = []
+        for pod in self.pods(job):
+            if pod.status.phase in ("Succeeded", "Failed"):
+                continue
+            conditions = pod.status.conditions or []
+            why = next((c.message or "" for c in conditions if c.type == "PodScheduled"), "")
+            shown.append((pod.metadata.name, pod.spec.node_name, pod.status.phase, why))
+        return shown
 
     def patch(self, name: str, spec: dict[str, Any]) -> None:
         self.kube.custom.patch_namespaced_custom_object(

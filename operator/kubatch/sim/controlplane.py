@@ -333,6 +333,8 @@ def control_plane(assets: Path, workdir: Path) -> Iterator[ControlPlane]:
                         f"--kubeconfig={admin}",
                         "--leader-elect=false",
                         "--secure-port=0",
+                        # Why a pod waits unscheduled, and when each is bound, in its log.
+                        "-v=2",
                     ],
                     log=workdir / "kube-scheduler.log",
                 )
