@@ -59,8 +59,8 @@ class Shares:
         if not fair_queues:
             return  # no fair-share queue: nothing to count, and no job to look at
         running: dict[str, dict[str, int]] = {}
-        for state in self.store.jobs.values():
-            record = state.record
+        for key in self.store.in_flight:  # not the jobs that wait: a pass costs what runs
+            record = self.store.jobs[key].record
             if record is None or record.resolved is None or not record.spec.share_identifier:
                 continue
             in_flight = record.counts[JobStatus.STARTING] + record.counts[JobStatus.RUNNING]

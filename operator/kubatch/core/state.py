@@ -72,6 +72,9 @@ class PodState:
     """False for a DaemonSet's pod: it runs on every node and never keeps one busy."""
     assumed: bool = False
     """Placed by Kubatch and not seen yet (its create may still be on its way)."""
+    labels: Mapping[str, str] | None = None
+    """A Kubatch pod's labels (its job, index and attempt): enough to tell its attempt that
+    it is gone when a new listing lacks it."""
 
 
 @dataclass
@@ -163,6 +166,8 @@ class Store:
         """A node name -> its active pods (the node may not be known yet)."""
         self.runnable: set[JobKey] = set()
         """Jobs with RUNNABLE work."""
+        self.in_flight: set[JobKey] = set()
+        """Jobs with STARTING or RUNNING work (what fair share counts as each share's)."""
         self.hostnames: dict[str, str] = {}
         """A node's kubernetes.io/hostname label -> its name (not always the same)."""
         self.counts: dict[str, Counter[JobStatus]] = {}
@@ -193,6 +198,7 @@ class Store:
         if state is None:
             return None
         self.runnable.discard(key)
+        self.in_flight.discard(key)
         self._uncount(key)
         record = state.record
         if record is not None:
@@ -212,6 +218,10 @@ class Store:
             self.runnable.add(key)
         else:
             self.runnable.discard(key)
+        if record is not None and _in_flight(record):
+            self.in_flight.add(key)
+        else:
+            self.in_flight.discard(key)
         self._uncount(key)
         if record is None:
             return
@@ -344,6 +354,9 @@ class Store:
         }
         if runnable != self.runnable:
             problems.append(f"runnable: {sorted(runnable ^ self.runnable)} out of step")
+        in_flight = {k for k, s in self.jobs.items() if s.record and _in_flight(s.record)}
+        if in_flight != self.in_flight:
+            problems.append(f"in flight: {sorted(in_flight ^ self.in_flight)} out of step")
         counts: dict[str, Counter[JobStatus]] = {}
         for state in self.jobs.values():
             if state.record is not None:
@@ -403,3 +416,7 @@ def _sum(items: Iterable[Resources]) -> Resources:
     for item in items:
         total = total + item
     return total
+
+
+def _in_flight(record: JobRecord) -> bool:
+    return bool(record.counts[JobStatus.STARTING] or record.counts[JobStatus.RUNNING])
