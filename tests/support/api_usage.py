@@ -2,8 +2,9 @@
 
 A call counts when its resource is spelled out: client calls such as
 `client.create("v1", "pods", ...)`, the engine's effects (`CreateObject("v1", "pods", ...)`,
-`DeleteObject(...)`, `book.want("batchjobs", ...)` for status patches) and kopf
-watches (`kopf.on.event(group, version, plural)`). Names are resolved against the module's
+`DeleteObject(...)`, `book.want("batchjobs", ...)` for status patches), kopf
+watches (`kopf.on.event(group, version, plural)`) and the controller's own
+(`self._informer(api_version, plural, ...)`). Names are resolved against the module's
 own globals (API = "kubatch.io/v1alpha1" and the like).
 """
 
@@ -23,6 +24,7 @@ CLIENT_VERBS = {
     "delete": "delete",
     "get": "get",
     "list": "list",
+    "listing": "list",
     "watch": "watch",
     "informer": "watch",
 }
@@ -102,6 +104,10 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 found.add(Use(group, resource, verb, where))
                 if name == "informer":
                     found.add(Use(group, resource, "list", where))
+            elif name == "_informer" and len(args) >= 2:  # the controller's own watches
+                api, kind = _value(args[0], module), _value(args[1], module)
+                if api is not None and kind is not None:
+                    found |= {Use(_group(api), kind, v, where) for v in ("list", "watch")}
             elif name == "create_subresource" and len(args) >= 4 and _on_client(func):
                 api, kind, part = (_value(args[i], module) for i in (0, 1, 3))
                 if api is not None and kind is not None and part is not None:

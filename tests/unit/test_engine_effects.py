@@ -357,3 +357,41 @@ def test_deregistering_a_revision_affects_only_new_submissions() -> None:
     late = api.record("late")
     assert late.status == JobStatus.FAILED
     assert late.reason == "JobDefinition def1 has no ACTIVE revision"
+
+
+# -- a new listing after the watch was lost ----------------------------------------------------
+
+
+def test_a_pod_deleted_while_nobody_watched_ends_its_attempt_at_the_next_listing() -> None:
+    api = cluster(batch_job("j", retryStrategy={"attempts": 2}), nodes=(node("n1"),))
+    api.step()
+    pod = api.pod_of("j")
+    api.run(pod)
+    api.step(1)
+    del api.pods[pod]  # deleted during a watch gap: no event came
+    api.engine.unlisted(None, set(api.pods), api.now)
+    api.step(1)
+    status = job_status(api.record("j"))
+    assert status.attempts[0].status_reason == "Host EC2 (instance n1) terminated."
+    assert (status.status, status.attempt_count) == ("STARTING", 2), "retried at once"
+    assert pod not in api.engine.store.pods, "its capacity is free"
+
+
+def test_a_job_deleted_while_nobody_watched_is_forgotten_at_the_next_listing() -> None:
+    api = cluster(batch_job("a"), batch_job("b"), nodes=(node("n1"),))
+    api.step()
+    api.engine.unlisted({("default", "b")}, None, api.now)
+    assert set(api.engine.store.jobs) == {("default", "b")}
+    assert api.engine.check() == []
+
+
+def test_a_pod_still_on_its_way_is_not_taken_as_deleted_by_a_listing() -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    api.lose = lambda effect: isinstance(effect, CreateObject) and effect.plural == "pods"
+    api.step()
+    pod = api.pod_of("j")
+    assert api.engine.store.pods[pod].assumed
+    api.engine.unlisted(None, set(api.pods), api.now)
+    api.step(1)
+    assert api.status("j") == JobStatus.STARTING
+    assert pod in api.engine.store.pods, "the placement still holds its node"

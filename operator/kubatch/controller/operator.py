@@ -1,4 +1,5 @@
-"""The operator: kopf watches feed the engine, one loop steps it, the writer writes.
+"""The operator: watches feed the engine, one loop steps it, the writer writes. kopf
+watches the platform's objects; jobs and pods, the many, are watched directly.
 
 Start it with `python -m kubatch.controller` (or `kubatch operator`). Everything the handlers
 do is cheap and synchronous (hand an object to the engine and wake the loop); the loop is
@@ -15,7 +16,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,13 +144,23 @@ class Controller:
             world.upsert_definition(obj, now)
         for obj in await client.list("v1", "nodes"):
             world.upsert_node(obj, now)
-        for obj in await client.list(API, "batchjobs"):
+        jobs, jobs_version = await client.listing(API, "batchjobs")
+        for obj in jobs:
             world.upsert_job(obj, now)
+        del jobs
         for obj in await client.list(API, "scheduledjobs"):
             world.upsert_cron(obj, now)
-        for obj in await client.list("v1", "pods"):
+        pods, pods_version = await client.listing("v1", "pods")
+        for obj in pods:
             world.observe_pod(obj, now)
+        del pods
         world.start(now)
+        # Jobs and pods are the many objects: they are watched from these lists, directly,
+        # without kopf's per-object state (see _informer).
+        self.tasks += [
+            asyncio.create_task(self._informer(API, "batchjobs", jobs_version)),
+            asyncio.create_task(self._informer("v1", "pods", pods_version)),
+        ]
         store = world.store
         log.info(
             "state rebuilt: %d jobs, %d nodes, %d pods, %d queues, %d environments",
@@ -160,6 +171,30 @@ class Controller:
             len(store.envs),
         )
         self.wake.set()
+
+    async def _informer(self, api_version: str, plural: str, since: str) -> None:
+        """Watch one kind from a list's version for ever. A new list (after the watch
+        expired or failed) is fed whole, and what it lacks was deleted meanwhile."""
+        assert self.client is not None
+
+        def listed(items: Sequence[Mapping[str, Any]]) -> None:
+            for item in items:
+                self.feed(plural, {"type": None, "object": item})
+            assert self.engine is not None
+            keys = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items}
+            if plural == "pods":
+                self.engine.unlisted(None, {f"{ns}/{name}" for ns, name in keys}, utcnow())
+            else:
+                self.engine.unlisted(keys, None, utcnow())
+            self.wake.set()
+
+        await self.client.informer(
+            api_version,
+            plural,
+            lambda kind, obj: self.feed(plural, {"type": kind, "object": obj}),
+            listed=listed,
+            since=since,
+        )
 
     def feed(self, kind: str, event: Mapping[str, Any]) -> None:
         """A watch event: hand the object to the engine and wake the loop."""
@@ -315,10 +350,7 @@ kopf.on.event(GROUP, VERSION, "jobqueues")(_watch("jobqueues"))
 kopf.on.event(GROUP, VERSION, "schedulingpolicies")(_watch("schedulingpolicies"))
 kopf.on.event(GROUP, VERSION, "scheduledjobs")(_watch("scheduledjobs"))
 kopf.on.event(GROUP, VERSION, "jobdefinitions")(_watch("jobdefinitions"))
-kopf.on.event(GROUP, VERSION, "batchjobs")(_watch("batchjobs"))
 kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(
     _watch("controllerrevisions")
 )
-# Every pod: Kubatch's move their jobs, and all of them hold capacity on their nodes.
-kopf.on.event("", "v1", "pods")(_watch("pods"))
 kopf.on.event("", "v1", "nodes")(_watch("nodes"))

@@ -18,7 +18,7 @@ from ..api import SchedulingPolicy
 from ..api.common import JobStatus, State
 from ..api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
 from ..api.resources import Resources
-from ..autoscaling.types import NodeShape, PoolPlan, ResizeRequest
+from ..autoscaling.types import NodeShape, PoolPlan, ResizeRequest, ResizeResult
 from ..keys import LABEL_COMPUTE_ENVIRONMENT
 from .catalog import PODS_PER_NODE
 from .effects import ResizePool
@@ -431,11 +431,15 @@ class Dispatcher:
             ),
         )
 
-    def shapes_unavailable(self, environment: str, shapes: tuple[str, ...], now: datetime) -> None:
+    def resized(self, environment: str, result: ResizeResult, now: datetime) -> bool:
+        """What came of a pool's resize: its error for the status, and shapes that cannot be
+        had for a while. Returns whether a pass should plan around them."""
         env = self.store.envs.get(environment)
         if env is not None:
-            for shape in shapes:
+            env.provider_error = result.error
+            for shape in result.unavailable:
                 env.unavailable[shape] = now + UNAVAILABLE_FOR
+        return bool(result.unavailable)
 
     # -- fair share (core/shares.py) ----------------------------------------------------
 

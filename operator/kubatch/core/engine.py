@@ -52,6 +52,7 @@ from .intake import (
     read_pod,
     read_schedule,
     slim,
+    tombstone,
     unscheduled_message,
     version,
 )
@@ -299,6 +300,15 @@ class Engine:
             now,
         )
 
+    def unlisted(self, jobs: set[JobKey] | None, pods: set[str] | None, now: datetime) -> None:
+        """After a new listing (the watch was lost): what it lacks went while nobody watched
+        (a pod only assumed may still be on its way)."""
+        for job in set(self.store.jobs) - jobs if jobs is not None else ():
+            self.delete_job(*job, now)
+        for key, pod in list(self.store.pods.items()) if pods is not None else ():
+            if key not in (pods or ()) and not pod.assumed:
+                self.observe_pod(tombstone(pod), now, deleted=True)
+
     def report(self, outcome: Outcome) -> None:
         """The writer's report of one effect: read at the next step."""
         self.inbox.append(outcome)
@@ -385,14 +395,8 @@ class Engine:
             elif isinstance(effect, WriteStatus):
                 self.book.outcome(effect, outcome.failure, outcome.version, now)
             elif isinstance(effect, ResizePool) and outcome.resized is not None:
-                request = effect.request
-                env = self.store.envs.get(request.environment)
-                if env is not None:
-                    env.provider_error = outcome.resized.error
-                self.dispatcher.shapes_unavailable(
-                    request.environment, outcome.resized.unavailable, now
-                )
-                if outcome.resized.unavailable:
+                environment = effect.request.environment
+                if self.dispatcher.resized(environment, outcome.resized, now):
                     self.dispatch_needed = True
 
     def _job_of_pod(self, body: Obj) -> JobKey | None:

@@ -317,7 +317,16 @@ def read_pod(obj: Obj, job: tuple[str, str] | None, gone: bool = False) -> PodSt
         active=not gone and phase not in ("Succeeded", "Failed"),
         job=job,
         keeps_node=not any(o.get("kind") == "DaemonSet" for o in owners),
+        labels=meta.get("labels") if job is not None else None,
     )
+
+
+def tombstone(pod: PodState) -> Obj:
+    """What is left of a pod that a new listing lacks (deleted while nobody watched): its
+    name, labels and node, to be observed as gone."""
+    namespace, _, name = pod.key.partition("/")
+    metadata = {"namespace": namespace, "name": name, "labels": dict(pod.labels or {})}
+    return {"metadata": metadata, "spec": {"nodeName": pod.node}}
 
 
 def job_uid_of(pod: Obj) -> str | None:

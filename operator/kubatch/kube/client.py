@@ -21,6 +21,7 @@ import aiohttp
 from .errors import RETRYABLE, ApiError
 
 Obj = dict[str, Any]
+Items = list[Obj]
 Handler = Callable[[str, Obj], Awaitable[None] | None]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -271,16 +272,27 @@ class Client:
         namespace: str | None = None,
         label_selector: str | None = None,
     ) -> list[Obj]:
+        items, _ = await self.listing(api_version, plural, namespace, label_selector)
+        return items
+
+    async def listing(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[Items, str]:
+        """The objects and the list's resourceVersion (to watch from)."""
         params = {"labelSelector": label_selector} if label_selector else None
         body = await self.request(
             "GET", resource_path(api_version, plural, namespace), params=params
         )
         kind = body.get("kind", "").removesuffix("List")
-        items: list[Obj] = body.get("items", [])
+        items: Items = body.get("items", [])
         for item in items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
-        return items
+        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     async def watch(
         self,
@@ -320,23 +332,24 @@ class Client:
         namespace: str | None = None,
         label_selector: str | None = None,
         listed: Callable[[Sequence[Obj]], None] | None = None,
+        since: str = "",
     ) -> None:
         """List, then watch for ever, calling `handler(type, object)` for every object and
         change; lists again when the watch expires (410) and retries on errors. With
-        `listed`, each list's items go to it at once (to replace a cache) instead of to
-        `handler` one by one."""
+        `listed`, each list's items go to it at once (to replace a cache, or to tell what
+        went while nobody watched) instead of to `handler` one by one. With `since` (the
+        version of a list the caller made), it watches from there without listing first."""
         log = logging.getLogger(__name__)
-        resource_version = ""
+        resource_version = since
         while True:
             try:
                 if not resource_version:
-                    path = resource_path(api_version, plural, namespace)
-                    params = {"labelSelector": label_selector} if label_selector else None
-                    found = await self.request("GET", path, params=params)
-                    resource_version = found["metadata"]["resourceVersion"]
+                    found, resource_version = await self.listing(
+                        api_version, plural, namespace, label_selector
+                    )
                     if listed is not None:
-                        listed(found.get("items") or [])
-                    for item in found.get("items", []) if listed is None else ():
+                        listed(found)
+                    for item in found if listed is None else ():
                         result = handler("ADDED", item)
                         if result is not None:
                             await result
