@@ -69,7 +69,7 @@ def test_the_informer_watches_and_lists_again_after_410(since: str, first: str) 
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         client = Client(Credentials(server=f"http://127.0.0.1:{port}"))
 
         def listed(items: Sequence[Obj]) -> None:

@@ -4,6 +4,7 @@ watches (nodes, pods) tells it first."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_bound_pod_runs_whichever_watch_tells_first(node_first: bool) -> None:
     async def scenario() -> list[str]:
         client = Recorder()
         kubelet = Kubelet(client, bind=False, ready_delay=0.0, leases=False)  # type: ignore[arg-type]
-        events = [
+        events: list[Callable[[], None]] = [
             lambda: kubelet.on_node("ADDED", node("n1")),
             lambda: kubelet.on_pod("ADDED", pod("p", "n1")),
         ]
