@@ -175,8 +175,8 @@ def test_chaos_changes_no_outcome_and_repeats_no_attempt(
     if how == "apiserver" and not os.environ.get("KUBATCH_QUARANTINED"):
         pytest.skip(
             "quarantined (set KUBATCH_QUARANTINED=1 to run): in about one full-suite run in "
-            "three on 2 cores, some attempts stay STARTING after the API server's restarts "
-            "though the scheduler bound their pods; the cause is not found yet (issue 19)"
+            "three on 2 cores, some attempts stayed STARTING after the API server's restarts; "
+            "the cause is not proven yet (issue 19)"
         )
     queue = scenario.queue(environments=(scenario.environment(maxvCpus=64),))
     scenario.definition()
