@@ -369,7 +369,7 @@ def test_a_pod_deleted_while_nobody_watched_ends_its_attempt_at_the_next_listing
     api.run(pod)
     api.step(1)
     del api.pods[pod]  # deleted during a watch gap: no event came
-    api.engine.unlisted(None, set(api.pods), api.now)
+    api.engine.unlisted("pods", set(api.pods), api.now)
     api.step(1)
     status = job_status(api.record("j"))
     assert status.attempts[0].status_reason == "Host EC2 (instance n1) terminated."
@@ -380,7 +380,7 @@ def test_a_pod_deleted_while_nobody_watched_ends_its_attempt_at_the_next_listing
 def test_a_job_deleted_while_nobody_watched_is_forgotten_at_the_next_listing() -> None:
     api = cluster(batch_job("a"), batch_job("b"), nodes=(node("n1"),))
     api.step()
-    api.engine.unlisted({("default", "b")}, None, api.now)
+    api.engine.unlisted("batchjobs", {"default/b"}, api.now)
     assert set(api.engine.store.jobs) == {("default", "b")}
     assert api.engine.check() == []
 
@@ -391,7 +391,7 @@ def test_a_pod_still_on_its_way_is_not_taken_as_deleted_by_a_listing() -> None:
     api.step()
     pod = api.pod_of("j")
     assert api.engine.store.pods[pod].assumed
-    api.engine.unlisted(None, set(api.pods), api.now)
+    api.engine.unlisted("pods", set(api.pods), api.now)
     api.step(1)
     assert api.status("j") == JobStatus.STARTING
     assert pod in api.engine.store.pods, "the placement still holds its node"

@@ -181,11 +181,8 @@ class Controller:
             for item in items:
                 self.feed(plural, {"type": None, "object": item})
             assert self.engine is not None
-            keys = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items}
-            if plural == "pods":
-                self.engine.unlisted(None, {f"{ns}/{name}" for ns, name in keys}, utcnow())
-            else:
-                self.engine.unlisted(keys, None, utcnow())
+            keys = {f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in items}
+            self.engine.unlisted(plural, keys, utcnow())
             self.wake.set()
 
         await self.client.informer(

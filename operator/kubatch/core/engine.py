@@ -300,13 +300,13 @@ class Engine:
             now,
         )
 
-    def unlisted(self, jobs: set[JobKey] | None, pods: set[str] | None, now: datetime) -> None:
-        """After a new listing (the watch was lost): what it lacks went while nobody watched
-        (a pod only assumed may still be on its way)."""
-        for job in set(self.store.jobs) - jobs if jobs is not None else ():
-            self.delete_job(*job, now)
-        for key, pod in list(self.store.pods.items()) if pods is not None else ():
-            if key not in (pods or ()) and not pod.assumed:
+    def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
+        """What a new list ("ns/name") lacks went unwatched; a pod only assumed may yet come."""
+        jobs = self.store.jobs if plural == "batchjobs" else {}
+        for namespace, name in [k for k in jobs if f"{k[0]}/{k[1]}" not in listed]:
+            self.delete_job(namespace, name, now)
+        for key, pod in list(self.store.pods.items()) if plural == "pods" else ():
+            if key not in listed and not pod.assumed:
                 self.observe_pod(tombstone(pod), now, deleted=True)
 
     def report(self, outcome: Outcome) -> None:
