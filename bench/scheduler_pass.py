@@ -138,8 +138,9 @@ def _carry_out(engine: Engine, effects: list[Effect], now: datetime) -> None:
             engine.observe_pod(pod, now)
 
 
-def engine_passes(jobs: int, free_slots: int = 1000) -> dict[str, Any]:
-    """The engine's dispatch pass with `jobs` RUNNABLE single jobs of 1 vCPU in one queue."""
+def engine_passes(jobs: int, free_slots: int = 1000, multinode: bool = False) -> dict[str, Any]:
+    """The engine's dispatch pass with `jobs` RUNNABLE single jobs of 1 vCPU in one queue
+    (and, with `multinode`, a multi-node job of two 16-vCPU nodes behind them)."""
     engine = Engine()
     now = T0
     spec = {"type": "UNMANAGED", "state": "ENABLED"}
@@ -169,13 +170,33 @@ def engine_passes(jobs: int, free_slots: int = 1000) -> dict[str, Any]:
         },
         now,
     )
-    for i in range(jobs):
+    names = [(f"j{i:06d}", "work") for i in range(jobs)]
+    if multinode:
+        big = [{"type": "VCPU", "value": "16"}, {"type": "MEMORY", "value": "512"}]
+        gang = {
+            "numNodes": 2,
+            "mainNode": 0,
+            "nodeRangeProperties": [
+                {"targetNodes": "0:", "container": {"image": "x", "resourceRequirements": big}}
+            ],
+        }
+        engine.upsert_definition(
+            {
+                "apiVersion": API,
+                "kind": "JobDefinition",
+                "metadata": _meta("mnp", "default"),
+                "spec": {"type": "multinode", "nodeProperties": gang},
+            },
+            now,
+        )
+        names.append(("z-multinode", "mnp"))
+    for name, definition in names:
         engine.upsert_job(
             {
                 "apiVersion": API,
                 "kind": "BatchJob",
-                "metadata": _meta(f"j{i:06d}", "default"),
-                "spec": {"jobQueue": "q", "jobDefinition": "work"},
+                "metadata": _meta(name, "default"),
+                "spec": {"jobQueue": "q", "jobDefinition": definition},
             },
             now,
         )
@@ -245,6 +266,7 @@ def main() -> None:
                 "passes": rows,
                 "full_growth_10k_to_100k_single_jobs": round(full[100_000] / full[10_000], 2),
                 "operator_pass": engine_passes(jobs),
+                "operator_pass_with_a_waiting_multinode_job": engine_passes(jobs, multinode=True),
             }
         )
     )

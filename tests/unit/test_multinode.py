@@ -235,6 +235,43 @@ def test_a_gang_that_waited_too_long_has_its_environment_held_so_it_does_not_sta
     assert reasons(d)["g"] == INSUFFICIENT_CAPACITY
 
 
+@pytest.mark.parametrize(
+    ("cpus", "waited", "reason", "lower_placed"),
+    [
+        ((3, 3, 3), timedelta(minutes=9), INSUFFICIENT_CAPACITY, True),
+        ((3, 3, 3), timedelta(minutes=10), INSUFFICIENT_CAPACITY, False),
+        ((5, 5), timedelta(minutes=10), MAX_RESOURCE, True),
+    ],
+    ids=["waits_for_capacity", "holds_its_environment_after_the_reservation_time", "never_fits"],
+)
+def test_a_gang_behind_the_stop_of_a_walk_is_judged_without_walking_the_queue(
+    cpus: tuple[int, ...], waited: timedelta, reason: str, lower_placed: bool
+) -> None:
+    """The walk stops once nothing ahead fits (the first waiting place shown); the gang
+    behind that point still says why it waits and holds the environment once it waited
+    too long, and what is behind it is not read."""
+    full = (
+        item("fill-a", 4),
+        item("fill-b", 4),
+        item("waits", 4),
+        gang_item("g", *cpus, since=NOW - waited),
+        item("behind", 4),
+    )
+    nodes = (*two_nodes_of(4), Node("c", res(1, 64), res(1, 64)))
+    d = schedule(
+        Snapshot(
+            (queue("q", 1, ("ce",), *full), queue("low", 0, ("ce",), item("low", 1, queue="low"))),
+            (env("ce", max_vcpus=16, nodes=nodes, managed=False, shapes=()),),
+            NOW,
+            positions_shown=1,
+            gang_reservation=timedelta(minutes=10),
+        )
+    )
+    assert reasons(d)["g"] == reason
+    assert "behind" not in reasons(d)
+    assert ("low", "ce", "c") in placed(d) if lower_placed else "low" in reasons(d)
+
+
 def test_distinct_nodes_puts_every_node_of_a_gang_on_its_own_node() -> None:
     d = schedule(
         Snapshot(

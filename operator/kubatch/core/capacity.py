@@ -122,34 +122,44 @@ def plan_capacity(
 
 
 def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct: bool) -> bool:
-    """Room for every node of a multi-node job in one environment: on starting or planned
-    nodes (a different one for each node when `distinct`), growing the pool while it is below
-    maxvCpus; whether all of it found room."""
+    """Room for every node of a multi-node job in the first environment that has it: on
+    starting or planned nodes (a different one for each node when `distinct`), growing the
+    pool while it is below maxvCpus. All or nothing, as the gang is placed: a gang that
+    cannot have all its nodes anywhere takes no room and asks for no node."""
     for plan in candidates:
         if not all(plan.shapes_for(r) for r in gang):
             continue
+        free = {i: (b.free, b.pods) for i, b in enumerate(plan.bins)}
+        grown: list[Shape] = []
+        vcpus = plan.total_vcpus
         used: set[int] = set()
-        placed = 0
         for r in sorted(gang, key=lambda r: (-r.millicpu, -r.memory)):
             spot = next(
                 (
                     i
-                    for i, b in enumerate(plan.bins)
-                    if not (distinct and i in used) and b.pods > 0 and r.fits_in(b.free)
+                    for i, (room, pods) in free.items()
+                    if not (distinct and i in used) and pods > 0 and r.fits_in(room)
                 ),
                 None,
             )
-            if spot is None and plan.total_vcpus < plan.env.max_vcpus:
-                plan.grow(plan.shapes_for(r)[0])
-                spot = len(plan.bins) - 1
+            if spot is None and vcpus < plan.env.max_vcpus:
+                shape = plan.shapes_for(r)[0]
+                grown.append(shape)
+                vcpus += shape.vcpus
+                spot = len(free)
+                free[spot] = (shape.allocatable, PODS_PER_NODE)
             if spot is None:
-                continue
-            plan.bins[spot].free = plan.bins[spot].free - r
-            plan.bins[spot].pods -= 1
+                break
+            room, pods = free[spot]
+            free[spot] = (room - r, pods - 1)
             used.add(spot)
-            placed += 1
-        plan.demand += 1
-        return placed == len(gang)
+        else:
+            for shape in grown:
+                plan.grow(shape)
+            for i, (room, pods) in free.items():
+                plan.bins[i].free, plan.bins[i].pods = room, pods
+            plan.demand += 1
+            return True
     return False
 
 

@@ -212,18 +212,17 @@ class Dispatcher:
                 for o in sorted(spec.compute_environment_order, key=lambda o: o.order)
             )
             policy = self.store.policies.get(spec.scheduling_policy or "")
-            # A queue with multi-node jobs is walked whole: they may fit across nodes when no
-            # single request does, so "no request ahead fits" does not end the walk.
-            sizes = None if self.runq.gangs(name) else self.runq.sizes(name)
+            # The requests a walk that stops early counts as still ahead, and the multi-node
+            # jobs it judges behind the stop (in FIFO order, under fair share too).
+            sizes, gangs = self.runq.sizes(name), self.runq.gangs(name)
+            strategy = spec.queueing_strategy
             if policy is None:
                 fifo = self.runq.fifo(name)
-                queues.append(
-                    Queue(name, spec.priority, order, spec.queueing_strategy, fifo, sizes=sizes)
-                )
+                queues.append(Queue(name, spec.priority, order, strategy, fifo, sizes, gangs))
                 continue
             fair, cap, held = self.fair.items(name, policy, order, env_max)
             queues.append(
-                Queue(name, spec.priority, order, spec.queueing_strategy, fair, sizes, cap, held)
+                Queue(name, spec.priority, order, strategy, fair, sizes, gangs, cap, held)
             )
         snapshot = Snapshot(
             tuple(queues),

@@ -34,11 +34,12 @@ class _Queue:
     shares: dict[str, SortedList] = field(default_factory=dict)
     """share -> ((-priority, order), job, item)"""
     sizes: Counter[Resources] = field(default_factory=Counter)
-    """Distinct requests among the items (that have a usable request), with how many
-    children ask for each."""
+    """Distinct requests (`WorkItem.request`) among the items that have a usable one, with
+    how many children ask for each."""
     by_size: dict[Resources, set[JobKey]] = field(default_factory=dict)
-    gangs: int = 0
-    """Multi-node jobs among the items (not in `sizes`: they are placed across nodes)."""
+    """The single requests' jobs (a multi-node job is judged by itself, not by its size)."""
+    gangs: SortedList = field(default_factory=SortedList)
+    """(order, job, item) of the multi-node items, in FIFO order."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,11 @@ class RunQueues:
             found.fifo.add((order, key, item))
             per_share.add(((-priority, order), key, item))
             if item.gang is not None:
-                found.gangs += 1
-            elif item.problem is None:
-                found.sizes[item.resources] += item.count
-                found.by_size.setdefault(item.resources, set()).add(key)
+                found.gangs.add((order, key, item))
+            if item.problem is None:
+                found.sizes[item.request] += item.count
+                if item.gang is None:
+                    found.by_size.setdefault(item.resources, set()).add(key)
         self.entries[key] = _Entry(queue, share, priority, tuple(items))
 
     def holds(self, key: JobKey, items: Ordered) -> bool:
@@ -92,12 +94,12 @@ class RunQueues:
             found.fifo.remove((order, key, item))
             per_share.remove(((-entry.priority, order), key, item))
             if item.gang is not None:
-                found.gangs -= 1
-            elif item.problem is None:
-                found.sizes[item.resources] -= item.count
-                if not found.sizes[item.resources]:
-                    del found.sizes[item.resources]
-                jobs = found.by_size.get(item.resources)
+                found.gangs.remove((order, key, item))
+            if item.problem is None:
+                found.sizes[item.request] -= item.count
+                if not found.sizes[item.request]:
+                    del found.sizes[item.request]
+                jobs = found.by_size.get(item.resources) if item.gang is None else None
                 if jobs is not None:  # a job's items may share a request: it is gone at once
                     jobs.discard(key)
                     if not jobs:
@@ -142,9 +144,10 @@ class RunQueues:
         found = self.queues.get(queue)
         return dict(found.sizes) if found else {}
 
-    def gangs(self, queue: str) -> int:
+    def gangs(self, queue: str) -> list[WorkItem]:
+        """The queue's multi-node items, in FIFO order."""
         found = self.queues.get(queue)
-        return found.gangs if found else 0
+        return [item for _, _, item in found.gangs] if found else []
 
     def jobs_of_size(self, queue: str, resources: Resources) -> set[JobKey]:
         found = self.queues.get(queue)

@@ -241,20 +241,25 @@ def schedule(snapshot: Snapshot) -> Decisions:
 
 class _Backlog:
     """A queue's items, read once from the head, counting the children of each request
-    still ahead (when the queue says how many there are)."""
+    still ahead (when the queue says how many there are, and which items are gangs)."""
 
     def __init__(self, queue: Queue) -> None:
         self.items = iter(queue.items)
-        sizes = queue.sizes
-        if sizes is None and isinstance(queue.items, Sequence):
-            counted: Counter[Resources] = Counter()
-            for i in queue.items:
-                if i.problem is None:
-                    counted[i.resources] += i.count
-            sizes = counted
-        self.left: dict[Resources, int] | None = dict(sizes) if sizes is not None else None
+        sizes, gangs = queue.sizes, queue.gangs
+        if isinstance(queue.items, Sequence):
+            if sizes is None:
+                counted: Counter[Resources] = Counter()
+                for i in queue.items:
+                    if i.problem is None:
+                        counted[i.request] += i.count
+                sizes = counted
+            if gangs is None:
+                gangs = [i for i in queue.items if i.gang is not None]
+        known = sizes is not None and gangs is not None
+        self.left: dict[Resources, int] | None = dict(sizes or {}) if known else None
         self.sizes: frozenset[Resources] = frozenset(sizes or ())
         """Every request in the queue."""
+        self.gangs: Sequence[WorkItem] = gangs or ()
 
     def __iter__(self) -> Iterator[WorkItem]:
         return self
@@ -262,11 +267,12 @@ class _Backlog:
     def __next__(self) -> WorkItem:
         item = next(self.items)
         if self.left is not None and item.problem is None:
-            n = self.left.get(item.resources, 0) - item.count
+            r = item.request
+            n = self.left.get(r, 0) - item.count
             if n > 0:
-                self.left[item.resources] = n
+                self.left[r] = n
             else:
-                self.left.pop(item.resources, None)
+                self.left.pop(r, None)
         return item
 
 
@@ -287,6 +293,8 @@ class _Walk:
         self.ever: dict[Resources, bool] = {}
         self.witness: tuple[_Pool, Resources] | None = None
         """A pool and a request it could still take: while it can, capacity is not gone."""
+        self.judged: set[tuple[str, str]] = set()
+        """The multi-node jobs the walk has judged."""
 
     def can_ever(self, r: Resources) -> bool:
         found = self.ever.get(r)
@@ -330,13 +338,16 @@ class _Walk:
                 continue
             remaining = item.count
             if item.gang is not None:
-                if not any(p.could_hold_gang(item.gang, item.distinct) for p in self.ordered):
-                    detail = gang_too_large(item, self.ordered)
-                    decisions.waiting.append(Waiting(item, 1, MAX_RESOURCE, None, detail))
+                self.judged.add(item.job)
+                cannot = self._never_gang(item)
+                if cannot is not None:
+                    decisions.waiting.append(cannot)
                     continue
                 if stop is None and head is None and self._gang(item, held, decisions):
                     held += item.resources.millicpu
                     continue
+                if head is None:
+                    self._reserve(item)
             elif not self.can_ever(item.resources):
                 detail = too_large(item.resources, self.ordered)
                 decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
@@ -387,14 +398,21 @@ class _Walk:
                 sizes = self.backlog.sizes | self.ever.keys()
                 never = {r: too_large(r, self.ordered) for r in sizes if not self.can_ever(r)}
                 decisions.tails[queue.name] = Tail(stop, position, never)
+                self._judge_gangs_behind(stop, decisions)
                 demand.tail = self._tail_demand()
                 demand.left = self.backlog.left
                 break
         return demand
 
+    def _never_gang(self, item: WorkItem) -> Waiting | None:
+        """Why a multi-node job can never run on the queue's environments, if it cannot."""
+        assert item.gang is not None
+        if any(p.could_hold_gang(item.gang, item.distinct) for p in self.ordered):
+            return None
+        return Waiting(item, 1, MAX_RESOURCE, None, gang_too_large(item, self.ordered))
+
     def _gang(self, item: WorkItem, held: int, decisions: Decisions) -> bool:
-        """Place every node of a multi-node job in one environment, or none. One that waited
-        past the reservation time has the environments it could run on held for it."""
+        """Place every node of a multi-node job in one environment, or none."""
         assert item.gang is not None
         cap = self.queue.cap_millicpu
         if cap is None or held + item.resources.millicpu <= cap:
@@ -405,14 +423,34 @@ class _Walk:
                         Placement(item.job, None, pool.env.name, nodes[0], nodes)
                     )
                     return True
+        return False
+
+    def _reserve(self, item: WorkItem) -> None:
+        """A multi-node job that waited past the reservation time has the environments it
+        could run on held for it (nothing else is placed there in this pass)."""
+        assert item.gang is not None
         after = self.snapshot.gang_reservation
         if after is not None and item.since is not None and self.snapshot.now - item.since >= after:
             for pool in self.usable:
                 if pool.held_for is None and pool.could_hold_gang(item.gang, item.distinct):
                     pool.held_for = item.job
-        return False
+
+    def _judge_gangs_behind(self, stop: str, decisions: Decisions) -> None:
+        """The multi-node jobs behind a walk's stop, as a walk of every item would judge
+        them: none can be placed (no request ahead fits), each waits for the stop's reason
+        or can never run, and the ones that waited too long hold their environments, in
+        queue order, unless a STRICT_FIFO head blocks the queue."""
+        for item in self.backlog.gangs:
+            if item.job in self.judged or item.problem is not None:
+                continue
+            never = self._never_gang(item)
+            decisions.waiting.append(never or Waiting(item, 1, stop, None))
+            if never is None and stop != HEAD_OF_QUEUE:
+                self._reserve(item)
 
     def _tail_demand(self) -> Iterator[tuple[WorkItem, int]]:
         for item in self.backlog:
-            if item.problem is None and (item.gang is not None or self.can_ever(item.resources)):
+            if item.problem is not None:
+                continue
+            if self.can_ever(item.resources) if item.gang is None else not self._never_gang(item):
                 yield item, item.count

@@ -3,7 +3,7 @@ types, and the reasons work waits (AWS Batch's statusReason codes). Pure data, n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +40,14 @@ class WorkItem:
     """The gang's nodes go to different Kubernetes nodes."""
     since: datetime | None = None
     """When a gang became RUNNABLE (it is held for after Snapshot.gang_reservation)."""
+
+    @property
+    def request(self) -> Resources:
+        """What must fit on one node for the item to be placed: its request, or a gang's
+        largest (a gang fits nowhere its largest node does not)."""
+        if self.gang:
+            return max(self.gang, key=lambda r: (r.millicpu, r.memory, r.gpus))
+        return self.resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +97,13 @@ class Queue:
     items: Iterable[WorkItem] = ()
     """RUNNABLE work in queue order (read once, from the head, as far as a pass needs)."""
     sizes: Mapping[Resources, int] | None = None
-    """How many children ask for each request among the items (None: counted from `items`
-    when it is a sequence). A pass stops early only when it knows them: capacity is gone
-    when no request still ahead fits."""
+    """How many children ask for each `WorkItem.request` among the items (None: counted from
+    `items` when it is a sequence). A pass stops early only when it knows them: capacity is
+    gone when no request still ahead fits."""
+    gangs: Sequence[WorkItem] | None = None
+    """The multi-node items among `items`, in queue order (None: found in `items` when it is
+    a sequence). A walk that stops early still judges those behind the stop: whether they
+    can ever run, and which environments the ones that waited too long hold."""
     cap_millicpu: int | None = None
     """At most this much CPU for the queue's jobs together (fair share's reservation)."""
     allocated_millicpu: int = 0
