@@ -5,11 +5,14 @@ server holds it.
 to hold (from the object as read, or from a write that succeeded). Whenever they differ and
 no write is on its way, `due()` sends the difference; a failed write is sent again after a
 back-off. So a lost or refused write is repaired, and a status someone else changed is put
-back.
+back. Once the two agree, the entry keeps that one status as compact JSON text instead of a
+tree of dicts and lists (a queued job's status is a third of the size that way), and reads
+it back only when the status changes or is asked for.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +53,24 @@ class _Entry:
     """The status of the write on its way, if one is."""
     retry_at: datetime | None = None
     failures: int = 0
+    settled: str | None = None
+    """When the server holds what is wanted and nothing is on its way: that status as
+    canonical JSON (`desired` and `confirmed` are then None)."""
+
+    def unsettle(self) -> None:
+        if self.settled is not None:
+            self.desired = self.confirmed = json.loads(self.settled)
+            self.settled = None
+
+    def settle(self) -> None:
+        """Keep the status as text once the server holds what is wanted."""
+        if self.sent is None and self.desired is not None and self.desired == self.confirmed:
+            self.settled = _canonical(self.desired)
+            self.desired = self.confirmed = None
+
+
+def _canonical(status: Obj) -> str:
+    return json.dumps(status, sort_keys=True, separators=(",", ":"))
 
 
 class StatusBook:
@@ -73,22 +94,36 @@ class StatusBook:
         key, entry = self._entry(plural, obj)
         if entry.sent is not None or version <= entry.version:
             return  # a write is on its way, or this is older than what is known
-        entry.confirmed = obj.get("status") or {}
+        status = obj.get("status") or {}
         entry.version = version
+        if entry.settled is not None and _canonical(status) == entry.settled:
+            return
+        entry.unsettle()
+        entry.confirmed = status
         if entry.desired is not None and entry.desired != entry.confirmed:
             self.pending.add(key)
+        entry.settle()
 
     def want(self, plural: str, obj: Obj, status: Obj) -> None:
         key, entry = self._entry(plural, obj)
+        if entry.settled is not None:
+            if _canonical(status) == entry.settled:
+                return
+            entry.unsettle()
         entry.desired = status
         if status != entry.confirmed or entry.sent is not None:
             self.pending.add(key)
+        else:
+            entry.settle()
 
     def current(self, plural: str, namespace: str | None, name: str) -> Obj | None:
         """The status last wanted (or, failing that, the one the server holds)."""
         entry = self.entries.get(status_key(plural, namespace, name))
         if entry is None:
             return None
+        if entry.settled is not None:
+            found: Obj = json.loads(entry.settled)
+            return found
         return entry.desired if entry.desired is not None else entry.confirmed
 
     def forget(self, plural: str, namespace: str | None, name: str) -> None:
@@ -107,6 +142,7 @@ class StatusBook:
                 continue
             if entry.desired == entry.confirmed:
                 self.pending.discard(key)
+                entry.settle()
                 continue
             entry.sent = entry.desired
             writes.append(
@@ -138,6 +174,8 @@ class StatusBook:
                 self.pending.add(key)
             else:
                 self.pending.discard(key)
+                entry.confirmed = entry.desired  # one copy, whichever the write carried
+                entry.settle()
             return
         if failure.gone:
             self.forget(write.plural, write.namespace, write.name)
