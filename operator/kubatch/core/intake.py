@@ -10,7 +10,8 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -54,6 +55,9 @@ _KEPT_METADATA = (
     "labels",
     "creationTimestamp",
 )
+
+
+NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
 
 
 def slim(obj: Obj) -> Obj:
@@ -185,15 +189,15 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
     """The job's state (a record, restored from its status when it has one), its model, and
     why it is invalid (then the record is None)."""
     meta = obj["metadata"]
-    state = JobState(
-        slim(obj), None, int(meta.get("generation") or 0), dict(meta.get("annotations") or {})
-    )
+    annotations = meta.get("annotations") or NO_ANNOTATIONS  # most jobs have none: one for all
+    state = JobState(slim(obj), None, int(meta.get("generation") or 0), annotations)
     try:
         model = parse(obj)
     except InvalidManifest as e:
         return state, None, "invalid BatchJob: " + "; ".join(e.errors)
     assert isinstance(model, BatchJob)
     created = model.metadata.creation_timestamp or now
+    created = created.astimezone(UTC)  # the one UTC, not a timezone object per parsed time
     key = (meta["namespace"], meta["name"])
     uid = meta.get("uid", "")
     spec = SPECS.share(obj.get("spec"), model.spec)

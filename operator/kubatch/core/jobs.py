@@ -62,6 +62,8 @@ class NamespaceView:
 class JobsPhase:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.views: dict[str, NamespaceView] = {}
+        """One dependency view per namespace, shared by its jobs (it holds no state)."""
         self.cycles: dict[JobKey, str] = {}
         """Jobs in a dependency cycle, with the reason they fail."""
         self.deadlines: list[tuple[datetime, JobKey]] = []
@@ -144,9 +146,10 @@ class JobsPhase:
             if record is None or record.terminal:
                 continue
             before = _progress(record)
-            actions = record.evaluate(
-                now, NamespaceView(self.store, key[0]), self.resolution(key, record)
-            )
+            view = self.views.get(key[0])
+            if view is None:
+                view = self.views[key[0]] = NamespaceView(self.store, key[0])
+            actions = record.evaluate(now, view, self.resolution(key, record))
             if actions or _progress(record) != before:
                 changes.add(key, actions)
             else:

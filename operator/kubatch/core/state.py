@@ -122,7 +122,7 @@ class JobState:
     record: JobRecord | None
     """None when the object is invalid (its status says why)."""
     generation: int
-    annotations: dict[str, str]
+    annotations: Mapping[str, str]
     finished: bool = False
     """Whether its end was counted (for metrics)."""
 
