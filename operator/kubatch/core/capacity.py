@@ -129,7 +129,7 @@ def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct:
     for plan in candidates:
         if not all(plan.shapes_for(r) for r in gang):
             continue
-        free = {i: (b.free, b.pods) for i, b in enumerate(plan.bins)}
+        free = [(b.free, b.pods) for b in plan.bins]
         grown: list[Shape] = []
         vcpus = plan.total_vcpus
         used: set[int] = set()
@@ -137,7 +137,7 @@ def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct:
             spot = next(
                 (
                     i
-                    for i, (room, pods) in free.items()
+                    for i, (room, pods) in enumerate(free)
                     if not (distinct and i in used) and pods > 0 and r.fits_in(room)
                 ),
                 None,
@@ -147,7 +147,7 @@ def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct:
                 grown.append(shape)
                 vcpus += shape.vcpus
                 spot = len(free)
-                free[spot] = (shape.allocatable, PODS_PER_NODE)
+                free.append((shape.allocatable, PODS_PER_NODE))
             if spot is None:
                 break
             room, pods = free[spot]
@@ -156,8 +156,8 @@ def _gang_demand(candidates: list[_Plan], gang: tuple[Resources, ...], distinct:
         else:
             for shape in grown:
                 plan.grow(shape)
-            for i, (room, pods) in free.items():
-                plan.bins[i].free, plan.bins[i].pods = room, pods
+            for b, (room, pods) in zip(plan.bins, free, strict=True):
+                b.free, b.pods = room, pods
             plan.demand += 1
             return True
     return False

@@ -43,8 +43,8 @@ class WorkItem:
 
     @property
     def request(self) -> Resources:
-        """What must fit on one node for the item to be placed: its request, or a gang's
-        largest (a gang fits nowhere its largest node does not)."""
+        """What must fit on one node for the item to be placed: its request, or the request
+        of a gang's node with the most CPU (a gang fits nowhere that node does not)."""
         if self.gang:
             return max(self.gang, key=lambda r: (r.millicpu, r.memory, r.gpus))
         return self.resources
