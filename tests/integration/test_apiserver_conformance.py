@@ -331,3 +331,65 @@ def test_discovery_lists_kubatch_kinds(kube: Cluster) -> None:
         "computeenvironments",
         "batchjobs/status",
     } <= names
+
+
+def _gated_pod(name: str, *gates: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox"}],
+            "schedulingGates": [{"name": gate} for gate in gates],
+        },
+    }
+
+
+def test_a_gated_pod_says_so_and_cannot_be_bound(kube: Cluster, namespace: str) -> None:
+    """A pod created with scheduling gates is marked SchedulingGated at once, and a binding
+    is refused while a gate remains."""
+    created = kube.core.create_namespaced_pod(namespace, _gated_pod("gated", "kubatch.io/a"))
+    conditions = [(c.type, c.status, c.reason) for c in created.status.conditions or []]
+    assert conditions == [("PodScheduled", "False", "SchedulingGated")]
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "gated"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "anywhere"},
+    }
+    with pytest.raises(ApiException) as e:
+        kube.core.create_namespaced_pod_binding("gated", namespace, binding, _preload_content=False)
+    assert e.value.status == 409
+    assert "non-empty .spec.schedulingGates" in e.value.body
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "refused"),
+    [
+        (["kubatch.io/a"], None, False),
+        (["kubatch.io/a", "x.io/b"], [{"name": "x.io/b"}], False),
+        (["kubatch.io/a"], [{"name": "kubatch.io/a"}, {"name": "x.io/b"}], True),
+        ([], [{"name": "x.io/b"}], True),
+    ],
+    ids=["all_removed", "one_removed", "one_added", "added_to_an_ungated_pod"],
+)
+def test_scheduling_gates_can_be_removed_but_never_added(
+    kube: Cluster,
+    namespace: str,
+    before: list[str],
+    after: list[dict[str, str]] | None,
+    refused: bool,
+) -> None:
+    kube.core.create_namespaced_pod(namespace, _gated_pod("p", *before))
+    patch = [{"op": "add", "path": "/spec/schedulingGates", "value": after}]
+    if after is None:
+        patch = [{"op": "remove", "path": "/spec/schedulingGates"}]
+    if not refused:
+        patched = kube.core.patch_namespaced_pod("p", namespace, patch)
+        assert [g.name for g in patched.spec.scheduling_gates or []] == [
+            g["name"] for g in after or []
+        ]
+        return
+    with pytest.raises(ApiException) as e:
+        kube.core.patch_namespaced_pod("p", namespace, patch)
+    assert e.value.status == 422
+    body = json.loads(e.value.body)
+    assert "only deletion is allowed, but found new scheduling gate 'x.io/b'" in body["message"]

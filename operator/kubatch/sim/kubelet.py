@@ -250,8 +250,8 @@ class Kubelet:
         node = pod.get("spec", {}).get("nodeName")
         if not node:
             wanted = (pod.get("spec", {}).get("nodeSelector") or {}).get(LABEL_HOSTNAME)
-            if not self.bind or not wanted:
-                return
+            if not self.bind or not wanted or pod["spec"].get("schedulingGates"):
+                return  # a gated pod is bound once its gates are removed, as a scheduler does
             if wanted not in self.nodes:
                 self.awaiting.setdefault(wanted, {})[key] = pod
             elif key not in self.binding:

@@ -465,6 +465,13 @@ class ApiServer:
                     "Conflict",
                     f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"',
                 )
+            if pod.get("spec", {}).get("schedulingGates"):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} has '
+                    "non-empty .spec.schedulingGates",
+                )
             node = (body.get("target") or {}).get("name")
             patched = store.patch(
                 rtype, namespace, name, {"spec": {"nodeName": node}}, "merge-patch"

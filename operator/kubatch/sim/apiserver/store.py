@@ -558,6 +558,17 @@ class Store:
         elif rtype.kind == "Pod":
             obj.setdefault("status", {"phase": "Pending"})
             obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
+            if obj["spec"].get("schedulingGates"):
+                # What a real API server's pod strategy does: a gated pod says why it waits.
+                obj["status"]["conditions"] = [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "SchedulingGated",
+                        "message": "Scheduling is blocked due to non-empty scheduling gates",
+                        "lastTransitionTime": now_text(),
+                    }
+                ]
         elif rtype.kind == "Namespace":
             # The NamespaceDefaultLabelName admission of a real API server.
             labels = obj["metadata"].setdefault("labels", {})
@@ -639,6 +650,8 @@ class Store:
             else:
                 new.pop("status", None)
         new = self._admit(rtype, new, strict, old)
+        if rtype.kind == "Pod" and subresource is None:
+            _pod_update(old, new)
         return self._store_update(rtype, old, new)
 
     def patch(
@@ -808,6 +821,20 @@ class Store:
         for (_ns, _), obj in sorted(self.objects.get(watcher.type_key, {}).items()):
             if watcher.wants(watcher.type_key, obj):
                 yield "ADDED", obj
+
+
+def _pod_update(old: Obj, new: Obj) -> None:
+    """A pod's scheduling gates can be removed after its creation, never added."""
+    before = {g.get("name") for g in (old.get("spec") or {}).get("schedulingGates") or []}
+    after = (new.get("spec") or {}).get("schedulingGates") or []
+    for i, gate in enumerate(after):
+        if gate.get("name") not in before:
+            field = f"spec.schedulingGates[{i}].name"
+            rule = f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'"
+            name = old["metadata"]["name"]
+            raise ApiError(
+                422, "Invalid", f'Pod "{name}" is invalid: {field}: Forbidden: {rule}', [field]
+            )
 
 
 def _secret_string_data(secret: Obj) -> None:
