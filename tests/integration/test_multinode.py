@@ -1,6 +1,6 @@
-"""Multi-node parallel jobs end to end, on both tiers: a gang of pods started together, AWS
-Batch's node variables, the main node deciding the outcome, and the CLI's view of the
-nodes."""
+"""Multi-node parallel jobs end to end, on both tiers: a gang of pods placed together and
+started main node first, AWS Batch's node variables, the main node deciding the outcome, and
+the CLI's view of the nodes."""
 
 from __future__ import annotations
 
@@ -124,6 +124,28 @@ def test_a_four_node_job_succeeds_with_its_main_node_and_every_node_saw_its_vari
     missing = run(scenario, "logs", "train#7")
     assert missing.exit_code != 0
     assert "train has no node 7: its nodes are 0-3" in missing.output
+
+
+def test_the_other_nodes_start_once_the_main_node_runs(scenario: Scenario) -> None:
+    """As in AWS Batch: the main node starts first, the others once it is RUNNING (their
+    pods wait gated, their room held, until then)."""
+    queue = scenario.queue(environments=(scenario.environment(),))
+    multinode(scenario)
+    slow = {**WORKERS_RUN, "durations-by-index": "0=6", "start-delay": "4"}
+    scenario.job("train", queue, definition="mnp", sim=slow)
+    scenario.wait("train", "STARTING", "RUNNING", timeout=60)
+    early = by_node(scenario, "train")
+    assert not early[0].spec.scheduling_gates
+    for index in (1, 2, 3):
+        assert [g.name for g in early[index].spec.scheduling_gates] == ["kubatch.io/main-node"]
+        assert early[index].spec.node_name is None
+    scenario.wait("train", "RUNNING", timeout=90)
+    pods = by_node(scenario, "train")
+    started = {i: p.status.container_statuses[0].state.running.started_at for i, p in pods.items()}
+    for index in (1, 2, 3):
+        assert not pods[index].spec.scheduling_gates
+        assert (started[index] - started[0]).total_seconds() >= 3, started
+    assert scenario.wait("train", "SUCCEEDED", timeout=60)["attemptCount"] == 1
 
 
 def test_a_non_main_node_that_fails_fails_the_job_and_every_node_is_stopped(

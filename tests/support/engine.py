@@ -94,6 +94,8 @@ class FakeApi:
     """The server's resourceVersions: one counter for everything, as on a server."""
     objects: list[Obj] = field(default_factory=list)
     """Everything else the server holds (platform objects, jobs, nodes), as served."""
+    patches: list[PatchObject] = field(default_factory=list)
+    """The pod patches the engine sent and the server applied."""
     made: list[Obj] = field(default_factory=list)
     """Objects the engine created that are not pods (ControllerRevisions, BatchJobs)."""
 
@@ -148,6 +150,20 @@ class FakeApi:
         elif isinstance(effect, CreateObject):
             self.made.append(copy.deepcopy(effect.body))
             self.engine.report(Outcome(effect, version=version))
+        elif isinstance(effect, PatchObject) and effect.plural == "pods":
+            key = f"{effect.namespace}/{effect.name}"
+            if key not in self.pods:
+                self.engine.report(Outcome(effect, Failure(404, "NotFound", "not found")))
+                return
+            self.patches.append(effect)
+            spec = self.pods[key]["spec"]
+            for name, value in effect.patch.get("spec", {}).items():
+                if value is None:
+                    spec.pop(name, None)
+                else:
+                    spec[name] = value
+            self.engine.report(Outcome(effect, version=version))
+            self.engine.observe_pod(copy.deepcopy(self.pods[key]), self.now)
         elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
             self.engine.report(Outcome(effect))
 
@@ -159,6 +175,8 @@ class FakeApi:
 
     def bind(self, key: str) -> None:
         pod = self.pods[key]
+        if pod["spec"].get("schedulingGates"):
+            raise AssertionError(f"{key} has scheduling gates: no scheduler binds it")
         pod["spec"]["nodeName"] = pod["spec"].get("nodeSelector", {}).get("kubernetes.io/hostname")
         self.engine.observe_pod(copy.deepcopy(pod), self.now)
 

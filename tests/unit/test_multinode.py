@@ -15,7 +15,7 @@ from kubatch.api import JobStatus
 from kubatch.api.batchjob import BatchJobSpec
 from kubatch.api.jobdefinition import JobDefinitionSpec, NodeProperties
 from kubatch.core.definitions import Refused, ResolvedJob, Revision, resolve_job
-from kubatch.core.effects import CreateObject
+from kubatch.core.effects import CreateObject, Failure, PatchObject
 from kubatch.core.persistence import job_status
 from kubatch.core.scheduler import (
     INSUFFICIENT_CAPACITY,
@@ -92,8 +92,12 @@ def env_of(pod: dict[str, Any]) -> dict[str, str]:
 
 
 def run_all(api: FakeApi, attempt: int = 1) -> None:
-    for pod in pods_of(api, attempt):
-        api.run(f"default/{pod['metadata']['name']}")
+    """The main node runs, then (their gates removed) the others."""
+    main, *others = pods_of(api, attempt)
+    api.run(key_of(main))
+    api.step()
+    for pod in others:
+        api.run(key_of(pod))
     api.step()
 
 
@@ -357,6 +361,119 @@ def test_the_job_is_starting_until_every_node_runs_then_running() -> None:
     assert api.status("j") == S.STARTING
     run_all(api)
     assert api.status("j") == S.RUNNING
+
+
+def gates(api: FakeApi, attempt: int = 1) -> list[list[str]]:
+    pods = pods_of(api, attempt)
+    return [[g["name"] for g in p["spec"].get("schedulingGates", [])] for p in pods]
+
+
+def releases(api: FakeApi) -> list[str]:
+    return [p.name for p in api.patches if p.patch == {"spec": {"schedulingGates": None}}]
+
+
+def test_the_other_nodes_are_scheduled_only_once_the_main_node_runs() -> None:
+    """AWS starts the main node first and the others once it is RUNNING: their pods are
+    made with the main node's (their room held) but gated until then."""
+    api = gang(mnp())
+    pods = pods_of(api)
+    assert gates(api) == [[], *[["kubatch.io/main-node"]] * 3]
+    with pytest.raises(AssertionError, match="scheduling gates"):
+        api.bind(key_of(pods[1]))
+    api.bind(key_of(pods[0]))
+    api.step(30)
+    assert releases(api) == []
+    api.run(key_of(pods[0]))
+    api.step()
+    assert sorted(releases(api)) == sorted(p["metadata"]["name"] for p in pods[1:])
+    assert gates(api) == [[]] * 4
+    assert api.status("j") == S.STARTING
+    for pod in pods[1:]:
+        api.run(key_of(pod))
+    api.step()
+    assert api.status("j") == S.RUNNING
+    assert len(releases(api)) == 3
+
+
+def test_a_gated_node_waits_for_the_main_node_without_counting_as_unscheduled() -> None:
+    """The schedule deadline (5 minutes) starts when a node's gate is removed, not when its
+    pod was made: a main node slow to start does not fail the others."""
+    api = gang(mnp())
+    pods = pods_of(api)
+    api.bind(key_of(pods[0]))  # bound, its image still being pulled
+    for _ in range(8):
+        api.step(60)
+    assert api.status("j") == S.STARTING
+    api.run(key_of(pods[0]))
+    api.step()
+    for _ in range(4):
+        api.step(60)
+    assert api.status("j") == S.STARTING
+    assert [c.status for c in api.record("j").children] == [S.RUNNING, *[S.STARTING] * 3]
+    api.step(70)  # more than 5 minutes since the release and still not bound: they fail
+    api.settle(2)
+    assert api.status("j") == S.FAILED
+    assert "node 1 failed: ResourceInitializationError" in (api.record("j").reason or "")
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["lost_release", "release_after_restart"])
+def test_a_release_that_did_not_arrive_is_sent_again(restart: bool) -> None:
+    api = gang(mnp())
+    api.lose = lambda effect: isinstance(effect, PatchObject)
+    api.run(key_of(pods_of(api)[0]))
+    api.step()
+    api.lose = lambda effect: False
+    assert gates(api)[1:] == [["kubatch.io/main-node"]] * 3
+    if restart:
+        api.restart()
+        api.step()
+    else:
+        api.step(61)  # no answer for a minute: taken as lost
+    assert gates(api) == [[]] * 4
+    run_all(api)
+    assert api.status("j") == S.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "sent_again"),
+    [(503, "ServiceUnavailable", True), (429, "TooManyRequests", True), (403, "Forbidden", False)],
+    ids=["server_error_retried", "throttled_retried", "refused_not_retried"],
+)
+def test_a_refused_release_is_sent_again_only_when_the_refusal_passes(
+    code: int, reason: str, sent_again: bool
+) -> None:
+    api = gang(mnp())
+    refused = {"count": 0}
+
+    def refuse_once(effect: Any) -> Failure | None:
+        if (
+            isinstance(effect, PatchObject)
+            and effect.name.endswith("-1-1")
+            and not refused["count"]
+        ):
+            refused["count"] += 1
+            return Failure(code, reason, "no")
+        return None
+
+    api.fail = refuse_once
+    api.run(key_of(pods_of(api)[0]))
+    api.step()
+    assert gates(api) == [[], ["kubatch.io/main-node"], [], []]
+    api.step(5)  # the refusal is read: a transient one is sent again after a back-off
+    api.step(5)
+    assert gates(api)[1] == ([] if sent_again else ["kubatch.io/main-node"])
+
+
+def test_a_main_node_that_fails_before_running_never_lets_the_others_start() -> None:
+    api = gang(mnp(retryStrategy={"attempts": 2}))
+    first = pods_of(api)
+    api.finish(key_of(first[0]), 1)
+    api.settle(2)
+    assert releases(api) == []
+    for pod in first[1:]:
+        assert api.deletes(key_of(pod)) == 1
+    assert [c.attempts for c in api.record("j").children] == [2] * 4
+    assert gates(api, attempt=2) == [[], *[["kubatch.io/main-node"]] * 3]
 
 
 def test_the_main_node_ends_the_job_and_the_other_nodes_are_stopped() -> None:

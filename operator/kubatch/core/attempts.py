@@ -59,6 +59,8 @@ class PodObservation:
     the pod's own reason (Evicted, DeadlineExceeded) when it has none."""
     message: str | None = None
     deleting: bool = False
+    gated: bool = False
+    """The pod has scheduling gates: it holds its node's room but is not scheduled yet."""
 
     @property
     def cannot_start(self) -> bool:
@@ -140,13 +142,21 @@ class StopPod:
 
 
 @dataclass(frozen=True)
+class ReleasePod:
+    """Let a pod held back by Kubatch's scheduling gate (a multi-node job's other node,
+    waiting for its main node to run) be scheduled."""
+
+    pod_name: str
+
+
+@dataclass(frozen=True)
 class RecordEvent:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
 
 
-Action = CreatePod | StopPod | RecordEvent
+Action = CreatePod | StopPod | ReleasePod | RecordEvent
 
 
 @dataclass(slots=True)
@@ -218,6 +228,10 @@ def service_name(uid: str) -> str:
 def node_hostname(index: int) -> str:
     """A multi-node job's node's hostname (its name under the job's headless Service)."""
     return f"node-{index}"
+
+
+MAIN_NODE_GATE = "kubatch.io/main-node"
+"""The scheduling gate on a multi-node job's other nodes' pods until the main node runs."""
 
 
 def main_node_address(namespace: str, uid: str, main: int) -> str:

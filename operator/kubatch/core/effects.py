@@ -44,6 +44,8 @@ class PatchObject:
     namespace: str | None
     name: str
     patch: Obj
+    intent: str | None = None
+    """The pod release this patch serves (the pod's namespace/name), for the outcome."""
 
 
 @dataclass(frozen=True)

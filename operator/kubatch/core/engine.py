@@ -28,7 +28,7 @@ from typing import Any, Literal
 from ..api import API_VERSION
 from ..api.common import JobStatus
 from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
-from .attempts import CreatePod, PodObservation, RecordEvent, StopPod
+from .attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
 from .cron import Cron
 from .dispatch import Dispatcher
 from .effects import (
@@ -36,6 +36,7 @@ from .effects import (
     DeleteObject,
     Effect,
     Outcome,
+    PatchObject,
     PostEvent,
     ResizePool,
     WriteStatus,
@@ -96,17 +97,13 @@ class Engine:
             self.store, self.book, config.scale_in_after, gang_reservation=config.gang_reservation
         )
         self.cron = Cron(self.store, self.book)
-        self.registry = Registry(
-            self.store,
-            self.book,
-            self.dispatcher,
-            EnvironmentRules(
-                self.config.default_provider,
-                self.config.providers,
-                self.config.provider_tolerations,
-                self.config.provider_checks,
-            ),
+        rules = EnvironmentRules(
+            config.default_provider,
+            config.providers,
+            config.provider_tolerations,
+            config.provider_checks,
         )
+        self.registry = Registry(self.store, self.book, self.dispatcher, rules)
         self.finalizers = Finalizers(self.store)
         self.dirty: set[JobKey] = set()
         """Jobs to evaluate: something they depend on changed."""
@@ -117,8 +114,7 @@ class Engine:
         self.inbox: list[Outcome] = []
         self.effects: list[Effect] = []
         self.dispatch_needed = True
-        self.dispatched = False
-        """Whether the last step ran a dispatch pass."""
+        self.dispatched = False  # whether the last step ran a dispatch pass
         self.queue_counts_dirty = True
         self.started = False
         self.telemetry = Telemetry()
@@ -294,7 +290,7 @@ class Engine:
             key,
             finished,
             (job, obs.index, obs.attempt),
-            bound,
+            bound or obs.gated,
             parse_time(meta.get("creationTimestamp")),
             unscheduled_message(pod),
             now,
@@ -392,6 +388,8 @@ class Engine:
                 gone = self.intents.stop_outcome(effect.intent, outcome.failure, now)
                 if gone is not None:
                     self.observations.append(gone)
+            elif isinstance(effect, PatchObject) and effect.intent is not None:
+                self.intents.release_outcome(effect.intent, outcome.failure, now)
             elif isinstance(effect, WriteStatus):
                 self.book.outcome(effect, outcome.failure, outcome.version, now)
             elif isinstance(effect, ResizePool) and outcome.resized is not None:
@@ -419,6 +417,8 @@ class Engine:
                 self._forget_assumed(pod, now)
             elif isinstance(action, CreatePod):
                 self._want_pod(key, action, now)
+            elif isinstance(action, ReleasePod):
+                self.intents.want_released(f"{key[0]}/{action.pod_name}", now)
         for key in changes.touched:
             self._touched(key)
 

@@ -2,11 +2,12 @@
 
 A multi-node job's children are its nodes (index = node index). They become RUNNABLE
 together, are placed together (all or none, by the scheduler) and start a new attempt
-together. The job is STARTING until every node that has not ended runs, then RUNNING; it
-ends with its main node: the other nodes are stopped, and the job succeeds, fails, or (when
-the main node's failure is retried) all nodes go back to RUNNABLE. A node other than the
-main that fails on its own while the main runs fails the job, without retry (AWS Batch
-retries only main-node failures). Timeouts, cancel and terminate act on every node.
+together (the other nodes' pods are scheduled once the main node runs). The job is
+STARTING until every node that has not ended runs, then RUNNING; it ends with its main
+node: the other nodes are stopped, and the job succeeds, fails, or (when the main node's
+failure is retried) all nodes go back to RUNNABLE. A node other than the main that fails
+on its own while the main runs fails the job, without retry (AWS Batch retries only
+main-node failures). Timeouts, cancel and terminate act on every node.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..api.common import JobStatus
-from .attempts import Action, Attempt, Child, CreatePod, PodObservation, StopPod
+from .attempts import Action, Attempt, Child, CreatePod, PodObservation, ReleasePod, StopPod
 from .retry import STOP_GRACE_SECONDS, AttemptOutcome, should_retry
 
 if TYPE_CHECKING:
@@ -118,6 +119,26 @@ class Gang:
             )
         self._refresh(now, actions)
         return actions
+
+    def _open_gates(self, child: Child, obs: PodObservation) -> list[Action]:
+        """The other nodes' pods are created with the main node's, gated (their room held,
+        not scheduled), and released once the main node runs, as AWS Batch starts them: when
+        the main node is seen running, and whenever a gated pod is seen while it runs
+        (after a restart, or a release that did not arrive)."""
+        main = self.children[self.main_node]
+        if not self.multinode or main.status != S.RUNNING or obs.finished:
+            return []
+        if child.index != self.main_node and not obs.gated:
+            return []
+        nodes = [child] if child.index != self.main_node else self.children
+        return [
+            ReleasePod(node.current.pod_name)
+            for node in nodes
+            if node.index != self.main_node
+            and node.status == S.STARTING
+            and node.current is not None
+            and node.current.stop_reason is None
+        ]
 
     def _finish_node(
         self,

@@ -8,7 +8,9 @@ for good, or a pod that does not appear before the create deadline, ends the att
 API's reason, and the assumption is forgotten at once.
 
 A pod the engine wants stopped (timeout, terminate, a pod that cannot start) gets its delete
-sent until it is observed finished or gone, again with back-off. And a pod of ours that the
+sent until it is observed finished or gone, again with back-off. A gated pod the engine wants
+released (a multi-node job's other node, once the main node runs) gets its gate removed until
+the server says it is done (or the pod is gone). And a pod of ours that the
 cluster does not schedule (no node can take it) ends its attempt once the schedule deadline
 passes, instead of waiting for ever.
 """
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .attempts import POD_REFUSED, UNSCHEDULABLE, PodObservation, PodPhase
-from .effects import CreateObject, DeleteObject, Failure
+from .effects import CreateObject, DeleteObject, Failure, PatchObject
 from .state import JobKey
 
 Obj = dict[str, Any]
@@ -69,6 +71,14 @@ class WantedStop:
 
 
 @dataclass(slots=True)
+class WantedRelease:
+    key: str
+    next_send: datetime
+    sends: int = 0
+    in_flight: datetime | None = None
+
+
+@dataclass(slots=True)
 class Unscheduled:
     job: JobKey
     index: int | None
@@ -88,6 +98,9 @@ class PodIntents:
         self.creates: dict[str, WantedPod] = {}
         self.stops: dict[str, WantedStop] = {}
         self.unscheduled: dict[str, Unscheduled] = {}
+        self.releases: dict[str, WantedRelease] = {}
+        self.opened: dict[str, datetime] = {}
+        """When each gated pod was released: its wait for a node starts then."""
 
     def _backoff(self, sends: int) -> timedelta:
         seconds = min(self.times.max_backoff.total_seconds(), 2.0 ** max(0, sends - 1))
@@ -121,8 +134,14 @@ class PodIntents:
         if ours is None and current is not None:
             ours = current.ours
         self.stops[key] = WantedStop(key, grace_seconds, reason, ours, now)
-        # A pod wanted stopped is no longer wanted created.
+        # A pod wanted stopped is no longer wanted created, or released.
         self.creates.pop(key, None)
+        self.releases.pop(key, None)
+
+    def want_released(self, key: str, now: datetime) -> None:
+        if key not in self.releases and key not in self.stops:
+            self.releases[key] = WantedRelease(key, now)
+            self.opened.setdefault(key, now)
 
     # -- what was observed ---------------------------------------------------------------
 
@@ -136,18 +155,21 @@ class PodIntents:
         waiting_message: str | None,
         now: datetime,
     ) -> None:
-        """A pod as the watch reports it (finished: Succeeded, Failed or gone)."""
+        """A pod as the watch reports it (finished: Succeeded, Failed or gone; bound: on a
+        node, or gated, which is not waiting for one)."""
         self.creates.pop(key, None)
         if finished:
             self.stops.pop(key, None)
             self.unscheduled.pop(key, None)
+            self.releases.pop(key, None)
+            self.opened.pop(key, None)
             return
         if ours is None or bound:
             self.unscheduled.pop(key, None)
             return
         job, index, attempt = ours
         known = self.unscheduled.get(key)
-        since = known.since if known else (created or now)
+        since = known.since if known else max(created or now, self.opened.get(key, now))
         self.unscheduled[key] = Unscheduled(
             job, index, attempt, since, waiting_message or "no node has taken the pod"
         )
@@ -156,6 +178,8 @@ class PodIntents:
         """The attempt ended (or its job went): want nothing more of its pod but a stop."""
         self.creates.pop(key, None)
         self.unscheduled.pop(key, None)
+        self.releases.pop(key, None)
+        self.opened.pop(key, None)
 
     # -- what came of the writes -----------------------------------------------------------
 
@@ -197,6 +221,18 @@ class PodIntents:
         wait = self.times.resync if failure is None else self._backoff(wanted.sends)
         wanted.next_send = now + wait
         return None
+
+    def release_outcome(self, key: str, failure: Failure | None, now: datetime) -> None:
+        """A release is done once the server took it; one refused for good is not sent
+        again (the pod, seen gated again while its main node runs, asks anew)."""
+        wanted = self.releases.get(key)
+        if wanted is None:
+            return
+        wanted.in_flight = None
+        if failure is not None and failure.transient:
+            wanted.next_send = now + self._backoff(wanted.sends)
+        else:
+            del self.releases[key]
 
     def _refused(self, wanted: WantedPod) -> PodObservation:
         failure = wanted.failure
@@ -242,9 +278,9 @@ class PodIntents:
                 ended.append((waiting.job, key, observation))
         return ended
 
-    def due(self, now: datetime) -> list[CreateObject | DeleteObject]:
-        """The creates and deletes to send now."""
-        writes: list[CreateObject | DeleteObject] = []
+    def due(self, now: datetime) -> list[CreateObject | DeleteObject | PatchObject]:
+        """The creates, deletes and releases to send now."""
+        writes: list[CreateObject | DeleteObject | PatchObject] = []
         for key, wanted in self.creates.items():
             if self._waiting(wanted, now) or now < wanted.next_send:
                 continue
@@ -260,9 +296,17 @@ class PodIntents:
             writes.append(
                 DeleteObject("v1", "pods", namespace, name, stop.grace_seconds, intent=key)
             )
+        for key, release in self.releases.items():
+            if self._waiting(release, now) or now < release.next_send:
+                continue
+            release.in_flight = now
+            release.sends += 1
+            namespace, name = _split(key)
+            opened = {"spec": {"schedulingGates": None}}
+            writes.append(PatchObject("v1", "pods", namespace, name, opened, intent=key))
         return writes
 
-    def _waiting(self, request: WantedPod | WantedStop, now: datetime) -> bool:
+    def _waiting(self, request: WantedPod | WantedStop | WantedRelease, now: datetime) -> bool:
         """Whether a request is on its way and not yet taken as lost."""
         sent = request.in_flight
         return sent is not None and now - sent < self.times.unanswered
@@ -271,5 +315,6 @@ class PodIntents:
         times = [w.next_send for w in self.creates.values() if w.in_flight is None]
         times += [w.since + self.times.create_deadline for w in self.creates.values()]
         times += [s.next_send for s in self.stops.values() if s.in_flight is None]
+        times += [r.next_send for r in self.releases.values() if r.in_flight is None]
         times += [u.since + self.times.schedule_deadline for u in self.unscheduled.values()]
         return min(times, default=None)

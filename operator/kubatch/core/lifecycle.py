@@ -345,6 +345,7 @@ class JobRecord(Gang):
             if self._starts_job(child):
                 self.started_at = attempt.started_at
             self._set(child, S.RUNNING, None, now)
+        actions += self._open_gates(child, obs)
         self._refresh(now, actions)
         return actions
 

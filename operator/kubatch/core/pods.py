@@ -30,6 +30,7 @@ from ..keys import (
     TAG_ANNOTATION_PREFIX,
 )
 from .attempts import (
+    MAIN_NODE_GATE,
     CreatePod,
     PodObservation,
     PodPhase,
@@ -365,6 +366,7 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
         reason=reason,
         message=message,
         deleting=metadata.get("deletionTimestamp") is not None,
+        gated=bool((pod.get("spec") or {}).get("schedulingGates")),
     )
 
 
@@ -394,4 +396,8 @@ def render_attempt(
     body = render_pod(spec, node, pool or Pool(action.compute_environment), annotations)
     if hostname:
         body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
+    if record.multinode and action.index != record.main_node:
+        # Placed with the others (its room held on its node) but scheduled only once the
+        # main node runs, as AWS Batch starts a multi-node job's nodes.
+        body["spec"]["schedulingGates"] = [{"name": MAIN_NODE_GATE}]
     return body
