@@ -4,7 +4,6 @@ every job has the outcome it would have had undisturbed, and its pods are its at
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections import Counter
@@ -172,12 +171,6 @@ def test_chaos_changes_no_outcome_and_repeats_no_attempt(
 ) -> None:
     if how == "apiserver" and scenario.kube.plane is None:
         pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
-    if how == "apiserver" and not os.environ.get("KUBATCH_QUARANTINED"):
-        pytest.skip(
-            "quarantined (set KUBATCH_QUARANTINED=1 to run): in about one full-suite run in "
-            "three on 2 cores, some attempts stayed STARTING after the API server's restarts; "
-            "the cause is not proven yet (issue 19)"
-        )
     queue = scenario.queue(environments=(scenario.environment(maxvCpus=64),))
     scenario.definition()
     standby = None
