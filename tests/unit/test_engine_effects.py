@@ -133,13 +133,18 @@ def test_a_pod_whose_create_was_lost_is_created_again_at_resync() -> None:
     assert pod in api.pods
 
 
-def test_a_pod_that_is_never_scheduled_fails_its_attempt_at_the_deadline() -> None:
+@pytest.mark.parametrize("restart", [False, True], ids=["same_operator", "after_a_restart"])
+def test_a_pod_that_is_never_scheduled_fails_its_attempt_at_the_deadline(restart: bool) -> None:
+    """The deadline counts from the pod's creation, also for an operator that started since."""
     times = IntentTimes(schedule_deadline=timedelta(seconds=30))
     api = cluster(batch_job("j", retryStrategy={"attempts": 2}), nodes=(node("n1"),), times=times)
     api.step()
     first = api.pod_of("j")
     assert first in api.pods, "created, and no scheduler ever binds it"
     api.step(20)
+    if restart:
+        api.restart()
+        api.step()
     assert api.status("j") == JobStatus.STARTING
     api.step(11)
     detail = job_status(api.record("j")).attempts[0]

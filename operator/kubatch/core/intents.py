@@ -10,9 +10,9 @@ API's reason, and the assumption is forgotten at once.
 A pod the engine wants stopped (timeout, terminate, a pod that cannot start) gets its delete
 sent until it is observed finished or gone, again with back-off. A gated pod the engine wants
 released (a multi-node job's other node, once the main node runs) gets its gate removed until
-the server says it is done (or the pod is gone). And a pod of ours that the
-cluster does not schedule (no node can take it) ends its attempt once the schedule deadline
-passes, instead of waiting for ever.
+the server says it is done (or the pod is gone). And a pod of ours that the cluster does not
+schedule (no node can take it) ends its attempt once the schedule deadline passes (counted
+from its creation, or from its release), instead of waiting for ever.
 """
 
 from __future__ import annotations
@@ -169,7 +169,9 @@ class PodIntents:
             return
         job, index, attempt = ours
         known = self.unscheduled.get(key)
-        since = known.since if known else max(created or now, self.opened.get(key, now))
+        since = known.since if known else (created or now)
+        if known is None and key in self.opened:
+            since = max(since, self.opened[key])
         self.unscheduled[key] = Unscheduled(
             job, index, attempt, since, waiting_message or "no node has taken the pod"
         )
