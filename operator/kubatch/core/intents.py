@@ -284,29 +284,28 @@ class PodIntents:
         """The creates, deletes and releases to send now."""
         writes: list[CreateObject | DeleteObject | PatchObject] = []
         for key, wanted in self.creates.items():
-            if self._waiting(wanted, now) or now < wanted.next_send:
-                continue
-            wanted.in_flight = now
-            wanted.sends += 1
-            writes.append(CreateObject("v1", "pods", _split(key)[0], wanted.body, intent=key))
+            if self._send(wanted, now):
+                writes.append(CreateObject("v1", "pods", _split(key)[0], wanted.body, intent=key))
         for key, stop in self.stops.items():
-            if self._waiting(stop, now) or now < stop.next_send:
-                continue
-            stop.in_flight = now
-            stop.sends += 1
-            namespace, name = _split(key)
-            writes.append(
-                DeleteObject("v1", "pods", namespace, name, stop.grace_seconds, intent=key)
-            )
-        for key, release in self.releases.items():
-            if self._waiting(release, now) or now < release.next_send:
-                continue
-            release.in_flight = now
-            release.sends += 1
-            namespace, name = _split(key)
-            opened = {"spec": {"schedulingGates": None}}
-            writes.append(PatchObject("v1", "pods", namespace, name, opened, intent=key))
+            if self._send(stop, now):
+                namespace, name = _split(key)
+                grace = stop.grace_seconds
+                writes.append(DeleteObject("v1", "pods", namespace, name, grace, intent=key))
+        opened = {"spec": {"schedulingGates": None}}
+        for key in self.releases:
+            if self._send(self.releases[key], now):
+                namespace, name = _split(key)
+                writes.append(PatchObject("v1", "pods", namespace, name, opened, intent=key))
         return writes
+
+    def _send(self, request: WantedPod | WantedStop | WantedRelease, now: datetime) -> bool:
+        """Whether a request is due now (none on its way, its back-off over): if so, it is
+        counted as sent."""
+        if self._waiting(request, now) or now < request.next_send:
+            return False
+        request.in_flight = now
+        request.sends += 1
+        return True
 
     def _waiting(self, request: WantedPod | WantedStop | WantedRelease, now: datetime) -> bool:
         """Whether a request is on its way and not yet taken as lost."""
