@@ -20,13 +20,14 @@ endif
 # Python sources that lint covers (bench/ joins once it holds code).
 SOURCES := operator tests $(wildcard bench/*.py)
 
-.PHONY: help install test unit integration lint format crds bench demo chart-check tools control-plane browser clean
+.PHONY: help install test unit integration lint format crds bench demo chart-check tools control-plane browser real-node clean
 
 help:
 	@echo "make demo     - run Kubatch on its embedded default and the examples (no cluster needed)"
 	@echo "make test     - create .venv if needed, install, run the whole test suite (both tiers)"
 	@echo "make control-plane - prepare the real control plane's binaries (KUBEBUILDER_ASSETS)"
 	@echo "make browser  - install Chromium for the console's browser tests (Debian's package)"
+	@echo "make real-node - install what a real node needs (containerd, runc, CNI; Debian's packages)"
 	@echo "make lint     - ruff check, ruff format --check, mypy --strict"
 	@echo "make format   - apply ruff's fixes and formatting"
 	@echo "make crds     - regenerate crds/ (and the chart's copy) from the pydantic models"
@@ -60,7 +61,14 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	else echo "no Chromium here: the console's browser tests will skip (see make browser)"; fi
 
-test: $(STAMP) $(HELM) control-plane browser
+# A real node for the real-node test tier: containerd, runc, the CNI plugins and busybox-static
+# from Debian's packages (root and apt only; elsewhere that tier is skipped with the reason).
+real-node: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		$(BIN)/python -m kubatch.sim.node install; \
+	else echo "not root with apt: the real-node tests will skip (see make real-node)"; fi
+
+test: $(STAMP) $(HELM) control-plane browser real-node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 integration: $(STAMP) control-plane

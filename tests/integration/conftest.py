@@ -5,8 +5,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, available_tiers, cluster
+from tests.support.cluster import REAL_NODE, Cluster, available_tiers, cluster
 from tests.support.system import Scenario, System, running
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The real-node tier runs only the tests marked `node` (containers on a node); those run
+    on the emulator's simulated node and on the real node, the same tests, not on the `real`
+    tier (a real API server with the simulated node, which every other test covers)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        tier = callspec.params.get("kube") if callspec is not None else None
+        marked = item.get_closest_marker("node") is not None
+        if (tier == REAL_NODE and not marked) or (tier == "real" and marked):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", params=available_tiers())

@@ -4,6 +4,11 @@
 - `real`: a real control plane (kube-apiserver, etcd, kube-controller-manager and
   kube-scheduler) from the binaries in KUBEBUILDER_ASSETS (`make test` prepares them from
   ../shared/k8s when that folder exists);
+- `real-node`: a real control plane and a real node (containerd, runc, a bridge CNI and the
+  kubelet, kubatch.sim.node) where containers really run. Only tests marked `node` run on it
+  (and they run on the emulator's simulated node too, the same tests); it is skipped with
+  the reason when this machine cannot run a node, and KUBATCH_REQUIRE_REAL_NODE=1 makes
+  that a failure;
 - `external`: the cluster KUBATCH_TEST_KUBECONFIG points at (never the user's KUBECONFIG,
   so that a test run cannot touch a cluster by accident).
 
@@ -28,6 +33,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
+from kubatch.sim.node import RealNode, missing, real_node
 from kubatch.sim.stack import start_apiserver
 
 ROOT = Path(__file__).parents[2]
@@ -50,11 +56,26 @@ def wait_for(
         time.sleep(interval)
 
 
-TIERS = ("emulator", "real", "external")
+TIERS = ("emulator", "real", "real-node", "external")
+REAL_NODE = "real-node"
+REAL_NODE_LABELS = {"kubatch.io/pool": "real-node"}
+"""The real node's labels: an UNMANAGED environment with these nodeLabels is that node."""
+REQUIRE_REAL_NODE = "KUBATCH_REQUIRE_REAL_NODE"
+
+
+def real_node_unavailable() -> str | None:
+    """Why this machine cannot run the real-node tier (None: it can)."""
+    try:
+        assets = assets_from_environment()
+    except Exception as e:
+        return str(e)
+    problems = missing(assets)
+    return "; ".join(problems) if problems else None
 
 
 def available_tiers() -> list[str]:
-    """The tiers this run uses: KUBATCH_TEST_TIERS, or every one that is available."""
+    """The tiers this run uses: KUBATCH_TEST_TIERS, or every one that is available (the
+    real-node tier is always listed, so that where it cannot run, its tests say why)."""
     chosen = os.environ.get("KUBATCH_TEST_TIERS")
     if chosen:
         tiers = [t.strip() for t in chosen.split(",") if t.strip()]
@@ -67,6 +88,7 @@ def available_tiers() -> list[str]:
     tiers = ["emulator"]
     if os.environ.get("KUBEBUILDER_ASSETS"):
         tiers.append("real")
+    tiers.append(REAL_NODE)
     if os.environ.get("KUBATCH_TEST_KUBECONFIG"):
         tiers.append("external")
     return tiers
@@ -89,6 +111,8 @@ class Cluster:
     tier: str
     plane: ControlPlane | None = None
     """The control plane of the `real` tier (to restart its API server, read its logs)."""
+    node: RealNode | None = None
+    """The real node of the `real-node` tier (to stop its kubelet, read its logs)."""
 
     @property
     def embedded(self) -> bool:
@@ -154,22 +178,51 @@ def _established(crd: Any) -> bool:
 def cluster(workdir: Path, tier: str) -> Iterator[Cluster]:
     """The cluster of one tier, with the CRDs installed, for as long as the block runs."""
     with ExitStack() as stack:
-        plane = None
+        plane, node = None, None
         if tier == "external":
             path = Path(os.environ["KUBATCH_TEST_KUBECONFIG"])
-        elif tier == "real":
+        elif tier in ("real", REAL_NODE):
+            if tier == REAL_NODE:
+                _check_real_node()
             assets = assets_from_environment()
             if assets is None:
                 raise RuntimeError("the real tier needs KUBEBUILDER_ASSETS (make test sets it)")
             plane = stack.enter_context(control_plane(assets, workdir / "control-plane"))
             path = plane.kubeconfig
+            if tier == REAL_NODE:
+                node = stack.enter_context(
+                    real_node(plane, workdir / "node", labels=REAL_NODE_LABELS)
+                )
         else:
             path = start_apiserver(stack, workdir)
         api = config.new_client_from_config(str(path))
-        found = Cluster(path, api, tier, plane)
+        found = Cluster(path, api, tier, plane, node)
         wait_for(lambda: _ready(found), timeout=30, what="the API server")
+        if node is not None:
+            wait_for(lambda: _node_ready(found, node.name), timeout=60, what="the real node Ready")
         found.install_crds()
         yield found
+
+
+def _check_real_node() -> None:
+    """Skip the real-node tier with the reason where it cannot run (fail instead when
+    KUBATCH_REQUIRE_REAL_NODE=1)."""
+    import pytest
+
+    why = real_node_unavailable()
+    if why is None:
+        return
+    if os.environ.get(REQUIRE_REAL_NODE) == "1":
+        pytest.fail(f"{REQUIRE_REAL_NODE}=1 but the real node cannot run here: {why}")
+    pytest.skip(f"real-node tier skipped: {why} (make test installs what it can as root)")
+
+
+def _node_ready(found: Cluster, name: str) -> bool:
+    node = read_or_none(found.core.read_node, name)
+    if node is None or node.spec.taints:
+        return False
+    conditions = node.status.conditions or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 def _ready(found: Cluster) -> bool:

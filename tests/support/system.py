@@ -17,7 +17,8 @@ from kubernetes.client.rest import ApiException
 
 from kubatch.sim.stack import Operator, start_kubelet
 
-from .cluster import Cluster, wait_for
+from .cluster import REAL_NODE_LABELS, Cluster, wait_for
+from .containers import Program
 
 G, V = "kubatch.io", "v1alpha1"
 PLURALS = {
@@ -140,6 +141,30 @@ class Scenario:
             }
         )
         return name
+
+    def node_environment(self, base: str = "ce", **resources: Any) -> str:
+        """An environment whose containers run on this tier's node: the real node (UNMANAGED,
+        the node its labels select) on the real-node tier, simulated nodes elsewhere."""
+        if self.kube.node is None:
+            return self.environment(base, **resources)
+        return self.environment(
+            base, spec={"type": "UNMANAGED"}, nodeLabels=REAL_NODE_LABELS, **resources
+        )
+
+    def run(
+        self,
+        name: str,
+        queue: str,
+        program: Program,
+        container: dict[str, Any] | None = None,
+        **spec: Any,
+    ) -> str:
+        """A job (and its own definition) whose container runs `program` on either node."""
+        definition = {k: spec.pop(k) for k in ("retryStrategy", "timeout") if k in spec}
+        self.definition(
+            f"{name}-def", container=program.container(**(container or {})), **definition
+        )
+        return self.job(name, queue, f"{name}-def", sim=program.sim(), **spec)
 
     def queue(
         self, base: str = "q", environments: tuple[str, ...] = (), priority: int = 1, **spec: Any

@@ -95,6 +95,50 @@ class Certificates:
     service_account_public: Path
 
 
+def _leaf(
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    names: x509.SubjectAlternativeName | None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    now, until = _validity()
+    private = _key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(until)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if names is not None:
+        builder = builder.add_extension(names, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), private
+
+
+def client_pair(
+    certificates: Certificates, folder: Path, common_name: str, organization: str | None = None
+) -> tuple[Path, Path]:
+    """A client pair (certificate, key) signed by the CA of `certificates`, e.g. a kubelet's
+    (CN system:node:<name>, O system:nodes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(certificates.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(certificates.ca_key.read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    certificate, key = _leaf(
+        ca.subject,
+        ca_key,
+        _name(common_name, organization),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        None,
+    )
+    stem = common_name.replace(":", "-")
+    return _write_cert(folder / f"{stem}.crt", certificate), _write_key(folder / f"{stem}.key", key)
+
+
 def make_certificates(folder: Path) -> Certificates:
     folder.mkdir(parents=True, exist_ok=True)
     now, until = _validity()
@@ -126,33 +170,19 @@ def make_certificates(folder: Path) -> Certificates:
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(
-        subject: x509.Name, usage: x509.ObjectIdentifier, names: x509.SubjectAlternativeName | None
-    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        private = _key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(private.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(until)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if names is not None:
-            builder = builder.add_extension(names, critical=False)
-        return builder.sign(ca_key, hashes.SHA256()), private
-
     alternative = _alternative_names(
         (*LOOPBACK_NAMES, "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
         (*LOOPBACK_ADDRESSES, "10.96.0.1"),
     )
-    serving, serving_key = leaf(
-        _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, alternative
+    serving, serving_key = _leaf(
+        ca_name, ca_key, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, alternative
     )
-    admin, admin_key = leaf(
-        _name("kubatch-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH, None
+    admin, admin_key = _leaf(
+        ca_name,
+        ca_key,
+        _name("kubatch-admin", "system:masters"),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        None,
     )
     account_key = _key()
     public = folder / "sa.pub"

@@ -184,6 +184,9 @@ class ControlPlane:
             # Simulated nodes' kubelets listen on loopback: reach them by address, never by a
             # name to look up.
             "--kubelet-preferred-address-types=InternalIP",
+            # A real node's kubelet asks for a client certificate (logs, exec).
+            f"--kubelet-client-certificate={c.admin}",
+            f"--kubelet-client-key={c.admin_key}",
         ]
 
     def start_apiserver(self) -> None:

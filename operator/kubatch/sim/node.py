@@ -1,0 +1,641 @@
+"""A real Kubernetes node on this machine: containerd, runc, a bridge CNI and the kubelet.
+
+`real_node()` joins a node to a control plane started by `kubatch.sim.controlplane`: it makes a
+Linux bridge on a private subnet (the node's address is the bridge's), starts containerd with
+its own config, root, state and socket in the node's folder (every registry pointed at a closed
+local port, so a pull never leaves the machine and a missing image fails at once), imports the
+images built offline (`kubatch.sim.images`), gives the kubelet a client certificate from the
+cluster's CA and starts it. Pods on the node reach the API server at the `kubernetes`
+Service's address (10.96.0.1:443), as in any cluster: with no kube-proxy here, one NAT rule on
+the bridge sends that address to the API server's loopback port.
+
+It needs root, cgroups, `containerd`, `runc`, `ctr`, the CNI plugins and busybox-static
+(Debian's packages: `ensure_packages()` installs them with apt where it can), and a `kubelet`
+binary beside the control plane's. `missing()` says what is missing, in words.
+
+What it changes outside its folder, and puts back when it stops: the bridge and its NAT rule,
+/var/log/pods and /var/log/containers (bind-mounted from the node's folder), its own cgroup
+(`kubatch-<node>`, the kubelet's cgroupRoot), and the kernel settings the kubelet rewrites
+(vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). It ends only the processes it started, by PID (and the
+container shims of its own containerd).
+
+`python -m kubatch.sim.node run` starts a control plane and a node and prints a KUBECONFIG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .certificates import client_pair
+from .controlplane import ControlPlane, ControlPlaneError, kubeconfig
+from .images import busybox_image, pause_image
+from .stack import free_port, process
+
+PACKAGES = ("containerd", "runc", "containernetworking-plugins", "busybox-static", "iptables")
+TOOLS = ("containerd", "runc", "ctr", "iptables", "ip")
+CNI_PLUGINS = Path("/usr/lib/cni")
+BUSYBOX = Path("/bin/busybox")
+SERVICE_ADDRESS = "10.96.0.1"
+"""The `kubernetes` Service's address (the first of the control plane's service range)."""
+CLOSED_REGISTRY = "http://127.0.0.1:9"
+"""Where every image pull goes: a closed local port, so it fails at once."""
+KERNEL_SETTINGS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+"""Settings the kubelet rewrites for the whole machine; restored when the node stops."""
+POD_LOG_FOLDERS = (Path("/var/log/pods"), Path("/var/log/containers"))
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class NodeError(RuntimeError):
+    """The node could not be prepared or started; the message says which part and why."""
+
+
+def missing(assets: Path | None) -> list[str]:
+    """What this machine lacks for a real node, in words (empty: it can run one)."""
+    found: list[str] = []
+    if sys.platform != "linux":
+        found.append("a real node needs Linux")
+        return found
+    if os.geteuid() != 0:
+        found.append("a real node needs root (containerd, the kubelet, a bridge)")
+    for tool in TOOLS:
+        if shutil.which(tool) is None:
+            found.append(f"no `{tool}` on PATH")
+    for plugin in ("bridge", "host-local", "loopback"):
+        if not (CNI_PLUGINS / plugin).is_file():
+            found.append(f"no CNI plugin {CNI_PLUGINS / plugin}")
+    if not BUSYBOX.is_file():
+        found.append(f"no {BUSYBOX} (busybox-static) to build the images from")
+    if assets is None:
+        found.append("no control plane binaries (KUBEBUILDER_ASSETS)")
+    elif not (assets / "kubelet").is_file():
+        found.append(f"no kubelet in {assets}")
+    if not (CGROUP_ROOT / "memory").is_dir() and not (CGROUP_ROOT / "cgroup.controllers").exists():
+        found.append("no memory cgroup")
+    return found
+
+
+def ensure_packages() -> list[str]:
+    """Install the Debian packages a real node needs when some are missing (root and apt
+    only). Returns what was installed; raises NodeError when it cannot install them."""
+    absent = [t for t in TOOLS if shutil.which(t) is None]
+    if not BUSYBOX.is_file() or not (CNI_PLUGINS / "bridge").is_file():
+        absent.append("packages")
+    if not absent:
+        return []
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise NodeError(f"missing {', '.join(absent)}; install {' '.join(PACKAGES)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
+        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise NodeError(f"{' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+    return list(PACKAGES)
+
+
+def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(args), capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise NodeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
+
+
+# -- the node's network ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Network:
+    """A bridge on a private /24 inside the machine: the node's address is the bridge's."""
+
+    bridge: str
+    subnet: int
+    """The third octet: 10.244.<subnet>.0/24."""
+
+    @property
+    def address(self) -> str:
+        return f"10.244.{self.subnet}.1"
+
+    @property
+    def cidr(self) -> str:
+        return f"10.244.{self.subnet}.0/24"
+
+    @property
+    def chain(self) -> str:
+        return f"KUBATCH-{self.bridge.upper()}"[:28]
+
+    def cni(self, data: Path) -> dict[str, object]:
+        return {
+            "cniVersion": "0.4.0",
+            "name": self.bridge,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": False,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": self.cidr, "gateway": self.address}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(data),
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+
+
+@contextmanager
+def bridge(network: Network, apiserver_port: int) -> Iterator[Network]:
+    """The node's bridge with its address, and the NAT rule that sends the `kubernetes`
+    Service's address to the API server's loopback port; removed when the block ends."""
+    if Path(f"/sys/class/net/{network.bridge}").exists():
+        raise NodeError(f"interface {network.bridge} exists already (another node running?)")
+    with ExitStack() as stack:
+        _run(["ip", "link", "add", network.bridge, "type", "bridge"])
+        stack.callback(_run, ["ip", "link", "delete", network.bridge], False)
+        _run(["ip", "addr", "add", f"{network.address}/24", "dev", network.bridge])
+        _run(["ip", "link", "set", network.bridge, "up"])
+        # Packets from pods to the Service address arrive on the bridge; DNAT to loopback
+        # needs route_localnet on that interface (only there).
+        Path(f"/proc/sys/net/ipv4/conf/{network.bridge}/route_localnet").write_text("1")
+        chain = network.chain
+        _run(["iptables", "-t", "nat", "-N", chain])
+        stack.callback(_run, ["iptables", "-t", "nat", "-X", chain], False)
+        stack.callback(_run, ["iptables", "-t", "nat", "-F", chain], False)
+        _run(
+            [
+                "iptables", "-t", "nat", "-A", chain, "-d", SERVICE_ADDRESS, "-p", "tcp",
+                "--dport", "443", "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}",
+            ]
+        )  # fmt: skip
+        jump = ["PREROUTING", "-i", network.bridge, "-j", chain]
+        _run(["iptables", "-t", "nat", "-I", *jump])
+        stack.callback(_run, ["iptables", "-t", "nat", "-D", *jump], False)
+        yield network
+
+
+# -- containerd ------------------------------------------------------------------------------
+
+
+def containerd_config(folder: Path, network: Network, sandbox_image: str) -> Path:
+    """containerd's config: its own root, state and socket; cgroupfs; the local sandbox image;
+    the CNI bridge; every registry at a closed port; no negative oom_score_adj (root here may
+    lack CAP_SYS_RESOURCE)."""
+    hosts = folder / "certs.d" / "_default"
+    hosts.mkdir(parents=True, exist_ok=True)
+    (hosts / "hosts.toml").write_text(
+        f'server = "{CLOSED_REGISTRY}"\n[host."{CLOSED_REGISTRY}"]\n'
+        '  capabilities = ["pull", "resolve"]\n'
+    )
+    cni = folder / "cni"
+    cni.mkdir(exist_ok=True)
+    (cni / "10-kubatch.conflist").write_text(json.dumps(network.cni(folder / "ipam"), indent=1))
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    text = f"""version = 2
+root = "{folder / "root"}"
+state = "{folder / "state"}"
+[grpc]
+  address = "{folder / "containerd.sock"}"
+[ttrpc]
+  address = "{folder / "containerd.sock.ttrpc"}"
+[debug]
+  level = "info"
+[{cri}]
+  sandbox_image = "{sandbox_image}"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [{cri}.cni]
+    bin_dir = "{CNI_PLUGINS}"
+    conf_dir = "{cni}"
+  [{cri}.containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [{cri}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [{cri}.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [{cri}.registry]
+    config_path = "{folder / "certs.d"}"
+"""
+    path = folder / "config.toml"
+    path.write_text(text)
+    return path
+
+
+# -- the kubelet -----------------------------------------------------------------------------
+
+
+def kubelet_config(
+    path: Path, socket: Path, ca: Path, network: Network, port: int, health: int, cgroup_root: str
+) -> Path:
+    """The KubeletConfiguration for this machine (see ../shared/k8s/README.md): cgroupfs, no
+    swap check, no kernel tuning, no image GC, no host resolv.conf, the node's own ports."""
+    config = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "containerRuntimeEndpoint": f"unix://{socket}",
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": cgroup_root,
+        "failSwapOn": False,
+        "oomScoreAdj": 0,
+        "makeIPTablesUtilChains": False,
+        "protectKernelDefaults": False,
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+        },
+        "resolvConf": "",
+        "shutdownGracePeriod": "0s",
+        "shutdownGracePeriodCriticalPods": "0s",
+        "address": network.address,
+        "port": port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": health,
+        "serializeImagePulls": False,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(ca)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "clusterDomain": "cluster.local",
+        "maxPods": 110,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class RealNode:
+    """A running real node. Its parts can be stopped and started again (faults)."""
+
+    name: str
+    workdir: Path
+    plane: ControlPlane
+    network: Network
+    labels: dict[str, str]
+    kubelet_port: int
+    health_port: int
+    images: list[Path] = field(default_factory=list)
+    _containerd: ExitStack = field(default_factory=ExitStack)
+    _kubelet: ExitStack = field(default_factory=ExitStack)
+    cgroup_root: str = "/"
+    kubelet_process: subprocess.Popen[bytes] | None = None
+    containerd_process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "containerd" / "containerd.sock"
+
+    @property
+    def address(self) -> str:
+        return self.network.address
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return _run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args], check)
+
+    # -- containerd --
+
+    def start_containerd(self) -> None:
+        folder = self.workdir / "containerd"
+        config = folder / "config.toml"
+        self._containerd = ExitStack()
+        self.containerd_process = self._containerd.enter_context(
+            process(
+                ["containerd", "--config", str(config)],
+                log=self.workdir / "containerd.log",
+                append=True,
+            )
+        )
+        deadline = time.monotonic() + 30
+        while self.ctr("version", check=False).returncode != 0:
+            if self.containerd_process.poll() is not None or time.monotonic() > deadline:
+                raise NodeError(f"containerd did not start (log: {self.workdir}/containerd.log)")
+            time.sleep(0.1)
+
+    def stop_containerd(self) -> None:
+        self._containerd.close()
+        self.containerd_process = None
+
+    def import_image(self, archive: Path) -> None:
+        self.ctr("images", "import", "--all-platforms", str(archive))
+        if archive not in self.images:
+            self.images.append(archive)
+
+    # -- the kubelet --
+
+    def kubelet_args(self) -> list[str]:
+        folder = self.workdir / "kubelet"
+        labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        args = [
+            str(self.plane.assets / "kubelet"),
+            f"--config={folder / 'config.yaml'}",
+            f"--kubeconfig={folder / 'kubeconfig'}",
+            f"--root-dir={folder / 'root'}",
+            f"--cert-dir={folder / 'pki'}",
+            f"--hostname-override={self.name}",
+            f"--node-ip={self.network.address}",
+            "-v=2",
+        ]
+        if labels:
+            args.append(f"--node-labels={labels}")
+        return args
+
+    def start_kubelet(self) -> None:
+        self._kubelet = ExitStack()
+        self.kubelet_process = self._kubelet.enter_context(
+            process(self.kubelet_args(), log=self.workdir / "kubelet.log", append=True)
+        )
+
+    def stop_kubelet(self, kill: bool = False) -> None:
+        """Stop the kubelet (SIGTERM; SIGKILL when `kill`, as a crash would). Its containers
+        keep running under containerd."""
+        if kill and self.kubelet_process is not None and self.kubelet_process.poll() is None:
+            self.kubelet_process.kill()
+        self._kubelet.close()
+        self.kubelet_process = None
+
+    def kill_tasks(self) -> None:
+        """SIGKILL every container (sandboxes included) and delete its task: the shims reap
+        them and unmount their root filesystems."""
+        listing = self.ctr("tasks", "ls", check=False).stdout.splitlines()[1:]
+        for task in (line.split()[0] for line in listing if line.split()):
+            self.ctr("tasks", "kill", "--all", "--signal", "SIGKILL", task, check=False)
+        deadline = time.monotonic() + 10
+        while self.running_tasks() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for line in self.ctr("tasks", "ls", check=False).stdout.splitlines()[1:]:
+            if line.split():
+                self.ctr("tasks", "delete", "--force", line.split()[0], check=False)
+
+    def running_tasks(self) -> list[str]:
+        """Ids of the containers (sandboxes included) containerd runs."""
+        listing = self.ctr("tasks", "ls", check=False).stdout.splitlines()[1:]
+        return [line.split()[0] for line in listing if line.split()[-1:] == ["RUNNING"]]
+
+
+def _read_kernel_settings() -> dict[str, str]:
+    return {k: Path("/proc/sys", k).read_text().strip() for k in KERNEL_SETTINGS}
+
+
+def _restore_kernel_settings(saved: dict[str, str]) -> None:
+    for key, value in saved.items():
+        with contextlib.suppress(OSError):
+            Path("/proc/sys", key).write_text(value)
+
+
+@contextmanager
+def _pod_log_folders(workdir: Path) -> Iterator[None]:
+    """The kubelet writes containers' logs to /var/log/pods and links them from
+    /var/log/containers: both are bind mounts of the node's folder while it runs."""
+    with ExitStack() as stack:
+        for folder in POD_LOG_FOLDERS:
+            source = workdir / "logs" / folder.name
+            source.mkdir(parents=True, exist_ok=True)
+            made = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)
+            if made:
+                stack.callback(_remove_empty, folder)
+            _run(["mount", "--bind", str(source), str(folder)])
+            stack.callback(_run, ["umount", "--lazy", str(folder)], False)
+        yield
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _mounts_under(folder: Path) -> list[str]:
+    """Mount points at or under `folder`, deepest first."""
+    found = []
+    prefix = str(folder.resolve())
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].encode().decode("unicode_escape")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return sorted(set(found), key=lambda p: -p.count("/"))
+
+
+def _shims_of(socket: Path) -> list[int]:
+    """PIDs of the container shims our containerd started (their command names its socket)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            command
+            and command[0].endswith(b"containerd-shim-runc-v2")
+            and str(socket).encode() in command
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def _hierarchies() -> list[Path]:
+    """The cgroup hierarchies (v1: one folder per controller; v2: the one root)."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return [CGROUP_ROOT]
+    return sorted(
+        p
+        for p in CGROUP_ROOT.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists()
+    )
+
+
+@contextmanager
+def _cgroup_root(name: str) -> Iterator[str]:
+    """The node's own cgroup (its kubelet's cgroupRoot) in every hierarchy: the node's pods
+    live under it, apart from anything else on the machine. At the end, processes left in it
+    (containers whose shim died before them, all started by the node) are killed and the
+    cgroups removed, deepest first."""
+    folders = [h / name for h in _hierarchies()]
+    for folder in folders:
+        if folder.exists():
+            raise NodeError(f"cgroup {folder} exists already (another node of that name?)")
+    made = []
+    try:
+        for folder in folders:
+            folder.mkdir()
+            made.append(folder)
+        yield f"/{name}"
+    finally:
+        deadline = time.monotonic() + 10
+        while _kill_cgroup_processes(made) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for top in made:
+            inner = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            for folder in [*inner, top]:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _kill_cgroup_processes(tops: list[Path]) -> int:
+    """SIGKILL every process in these cgroups; returns how many there were."""
+    count = 0
+    for top in tops:
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    count += 1
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+    return count
+
+
+@contextmanager
+def real_node(
+    plane: ControlPlane,
+    workdir: Path,
+    name: str = "kubatch-node-0",
+    labels: dict[str, str] | None = None,
+    subnet: int = 0,
+    images: Sequence[Path] = (),
+    bridge_name: str | None = None,
+) -> Iterator[RealNode]:
+    """Start a real node joined to `plane`; stop it and undo what it changed at the end.
+
+    `images` are OCI archives to import besides busybox and the sandbox image."""
+    problems = missing(plane.assets)
+    if problems:
+        raise NodeError("; ".join(problems))
+    workdir.mkdir(parents=True, exist_ok=True)
+    network = Network(bridge_name or f"kbt{subnet}", subnet)
+    folder = workdir / "containerd"
+    folder.mkdir(exist_ok=True)
+    image_folder = workdir / "images"
+    archives = [
+        busybox_image(image_folder / "busybox.tar"),
+        pause_image(image_folder / "pause.tar"),
+        *images,
+    ]
+    from .images import PAUSE_IMAGE
+
+    containerd_config(folder, network, PAUSE_IMAGE)
+    kubelet_folder = workdir / "kubelet"
+    certificate, key = client_pair(
+        plane.certificates, kubelet_folder / "pki", f"system:node:{name}", "system:nodes"
+    )
+    kubeconfig(
+        kubelet_folder / "kubeconfig",
+        plane.server,
+        plane.certificates.ca,
+        certificate=certificate,
+        key=key,
+        user=f"system:node:{name}",
+    )
+    node = RealNode(name, workdir, plane, network, dict(labels or {}), free_port(), free_port())
+    saved = _read_kernel_settings()
+    with ExitStack() as stack:
+        stack.callback(_restore_kernel_settings, saved)
+        node.cgroup_root = stack.enter_context(_cgroup_root(f"kubatch-{name}"))
+        kubelet_config(
+            kubelet_folder / "config.yaml",
+            node.socket,
+            plane.certificates.ca,
+            network,
+            node.kubelet_port,
+            node.health_port,
+            node.cgroup_root,
+        )
+        stack.enter_context(bridge(network, plane.port))
+        stack.enter_context(_pod_log_folders(workdir))
+        stack.callback(_sweep, node)
+        node.start_containerd()
+        stack.callback(node.stop_containerd)
+        stack.callback(node.kill_tasks)
+        for archive in archives:
+            node.import_image(archive)
+        node.start_kubelet()
+        stack.callback(node.stop_kubelet)
+        yield node
+
+
+def _sweep(node: RealNode) -> None:
+    """After the kubelet and containerd stopped: end our containerd's shims (and so their
+    containers), then unmount what is left under the node's folder."""
+    for pid in _shims_of(node.socket):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _shims_of(node.socket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for point in _mounts_under(node.workdir):
+        if Path(point) in POD_LOG_FOLDERS:
+            continue
+        _run(["umount", "--lazy", point], check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .controlplane import assets_from_environment, control_plane
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kubatch.sim.node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check", help="say what this machine lacks for a real node")
+    commands.add_parser("install", help="install the Debian packages a real node needs")
+    run_command = commands.add_parser("run", help="a control plane and a real node")
+    run_command.add_argument("--assets", type=Path, default=None)
+    run_command.add_argument("--workdir", type=Path, default=Path(".kubatch-node"))
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        problems = missing(assets_from_environment())
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    if args.command == "install":
+        try:
+            print(" ".join(ensure_packages()) or "nothing to install")
+        except NodeError as e:
+            print(f"real node: {e}", file=sys.stderr)
+            return 1
+        return 0
+    assets = args.assets or assets_from_environment()
+    try:
+        if assets is None:
+            raise NodeError("set KUBEBUILDER_ASSETS or pass --assets")
+        workdir = args.workdir.resolve()
+        with (
+            control_plane(assets, workdir / "control-plane") as plane,
+            real_node(plane, workdir / "node") as node,
+        ):
+            print(f"export KUBECONFIG={plane.kubeconfig}  # node {node.name}", flush=True)
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            stop.wait()
+    except (NodeError, ControlPlaneError) as e:
+        print(f"real node: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
