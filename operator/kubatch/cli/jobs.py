@@ -702,7 +702,12 @@ def logs(
             for chunk in stream.stream():
                 sys.stdout.write(chunk.decode(errors="replace"))
         else:
-            click.echo(ctx.core.read_namespaced_pod_log(pod.metadata.name, ctx.ns), nl=False)
+            # The raw reply, decoded here: the client's own decoding of a log is not text in
+            # every version (some give the repr of its bytes).
+            reply = ctx.core.read_namespaced_pod_log(
+                pod.metadata.name, ctx.ns, _preload_content=False
+            )
+            click.echo(reply.data.decode(errors="replace"), nl=False)
 
 
 # -- queues and environments ---------------------------------------------------------------
