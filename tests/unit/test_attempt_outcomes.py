@@ -57,6 +57,22 @@ def obs(phase: PodPhase, **facts: object) -> PodObservation:
             {"onStatusReason": "Host EC2*"},
         ),
         (
+            "command_not_found",
+            obs(PodPhase.FAILED, exit_code=128, reason="StartError", message="exec: nope"),
+            None,
+            "CannotStartContainerError: exec: nope",
+            "Task failed to start",
+            {"onReason": "CannotStartContainerError*"},
+        ),
+        (
+            "node_shut_down",
+            obs(PodPhase.FAILED, reason="Terminated"),
+            None,
+            None,
+            "Host EC2 (instance node-7) terminated.",
+            {"onStatusReason": "Host EC2*"},
+        ),
+        (
             "evicted",
             obs(PodPhase.FAILED, reason="Evicted"),
             None,

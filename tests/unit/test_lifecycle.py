@@ -154,6 +154,53 @@ def test_started_at_is_the_moment_the_container_runs() -> None:
     assert job_status(world.jobs["j"]).started_at == world.now
 
 
+@pytest.mark.parametrize(
+    ("phase", "exit_code", "ends"),
+    [
+        # A quick container: the kubelet writes it terminated while the phase is Pending...
+        (PodPhase.PENDING, 0, JobStatus.RUNNING),
+        # ...or the phase goes from Pending straight to Succeeded or Failed.
+        (PodPhase.SUCCEEDED, 0, JobStatus.SUCCEEDED),
+        (PodPhase.FAILED, 3, JobStatus.FAILED),
+    ],
+)
+def test_a_container_that_ran_made_its_job_running_whatever_the_phase_said(
+    phase: PodPhase, exit_code: int, ends: JobStatus
+) -> None:
+    world = World()
+    world.submit("j")
+    world.place("j")
+    began = world.now
+    world.advance(5)
+    world.observe(
+        "j",
+        None,
+        phase,
+        started_at=began + timedelta(seconds=2),
+        finished_at=began + timedelta(seconds=3),
+        exit_code=exit_code,
+    )
+    job = world.jobs["j"]
+    assert job.status == ends
+    status = job_status(job)
+    assert status.started_at == began + timedelta(seconds=2)
+    assert status.attempts[0].started_at == began + timedelta(seconds=2)
+    events = [a.reason for a in world.actions if isinstance(a, RecordEvent)]
+    assert events[-2 if ends != JobStatus.RUNNING else -1] == "Running"
+
+
+def test_a_container_that_never_started_never_made_its_job_running() -> None:
+    """The command could not be run (StartError): the container reports no start time."""
+    world = World()
+    world.submit("j")
+    world.place("j")
+    world.observe("j", None, PodPhase.FAILED, exit_code=128, reason="StartError")
+    job = world.jobs["j"]
+    assert job.status == JobStatus.FAILED
+    assert job_status(job).started_at is None
+    assert "Running" not in [a.reason for a in world.actions if isinstance(a, RecordEvent)]
+
+
 def test_a_retried_job_goes_to_the_front_of_its_queue() -> None:
     world = World()
     world.submit("first", retryStrategy=RETRY_3)

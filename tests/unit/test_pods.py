@@ -183,7 +183,12 @@ def test_merge_manifest(base: Any, override: Any, merged: Any) -> None:
     assert merge_manifest(base, override) == merged
 
 
-def _pod(phase: str, state: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _pod(
+    phase: str, state: dict[str, Any], status_reason: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    status = {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]}
+    if status_reason is not None:
+        status["reason"] = status_reason
     return {
         "metadata": {
             "name": "p",
@@ -195,7 +200,7 @@ def _pod(phase: str, state: dict[str, Any], **extra: Any) -> dict[str, Any]:
             **extra,
         },
         "spec": {"nodeName": "n1"},
-        "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]},
+        "status": status,
     }
 
 
@@ -246,3 +251,80 @@ def test_observe_a_deleting_pod_and_a_foreign_one() -> None:
     assert obs.deleting
     assert not obs.finished
     assert observe_pod({"metadata": {"name": "x", "labels": {}}}) is None
+
+
+@pytest.mark.parametrize(
+    ("case", "pod", "reason", "started"),
+    [
+        (
+            "the_kubelet_stopped_it_at_its_deadline",
+            _pod(
+                "Failed",
+                {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "startedAt": "2026-01-01T00:00:00Z",
+                    }
+                },
+                status_reason="DeadlineExceeded",
+            ),
+            "DeadlineExceeded",
+            True,
+        ),
+        (
+            "evicted_while_its_container_says_error",
+            _pod(
+                "Failed",
+                {
+                    "terminated": {
+                        "exitCode": 137,
+                        "reason": "Error",
+                        "startedAt": "2026-01-01T00:00:00Z",
+                    }
+                },
+                status_reason="Evicted",
+            ),
+            "Evicted",
+            True,
+        ),
+        (
+            "its_command_could_not_be_run",
+            _pod(
+                "Failed",
+                {
+                    "terminated": {
+                        "exitCode": 128,
+                        "reason": "StartError",
+                        "startedAt": "1970-01-01T00:00:00Z",
+                    }
+                },
+            ),
+            "StartError",
+            False,
+        ),
+        (
+            "its_container_ended_before_the_phase_said_running",
+            _pod(
+                "Pending",
+                {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "startedAt": "2026-01-01T00:00:00Z",
+                    }
+                },
+            ),
+            "Completed",
+            True,
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "_" in v else "",
+)
+def test_observe_reads_reasons_and_start_times_as_the_kubelet_writes_them(
+    case: str, pod: dict[str, Any], reason: str, started: bool
+) -> None:
+    obs = observe_pod(pod)
+    assert obs is not None
+    assert obs.reason == reason
+    assert (obs.started_at is not None) == started

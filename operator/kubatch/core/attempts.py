@@ -13,6 +13,7 @@ from .retry import (
     CANNOT_PULL,
     ESSENTIAL_CONTAINER_EXITED,
     OUT_OF_MEMORY,
+    STOP_GRACE_SECONDS,
     TASK_FAILED_TO_START,
     TIMED_OUT,
     AttemptOutcome,
@@ -26,6 +27,14 @@ IMAGE_PULL_FAILURES = frozenset(
 CONTAINER_START_FAILURES = frozenset(
     {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 )
+# A container whose command could not be run (runc could not exec it): terminated, never
+# started.
+START_ERROR = "StartError"
+# A pod's own reasons for ending, which outrank what its container says (the kubelet stopped
+# it: its container then says Error, or even Completed when it exits 0 on SIGTERM).
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+HOST_ENDED_POD = frozenset({"Evicted", "Shutdown", "Terminated", "NodeShutdown"})
+POD_REASONS = HOST_ENDED_POD | {DEADLINE_EXCEEDED}
 # Reasons Kubatch gives an attempt whose pod never ran: the API server refused the pod (or it
 # never appeared), or no node took it before the schedule deadline.
 POD_REFUSED = "PodRefused"
@@ -103,16 +112,16 @@ def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
         return AttemptOutcome(
             reason=f"ResourceInitializationError: {detail}", status_reason=TASK_FAILED_TO_START
         )
-    if obs.reason in CONTAINER_START_FAILURES:
+    if obs.reason in CONTAINER_START_FAILURES or obs.reason == START_ERROR:
         detail = obs.message or obs.reason
         return AttemptOutcome(
             reason=f"CannotStartContainerError: {detail}", status_reason=TASK_FAILED_TO_START
         )
     if obs.reason == "OOMKilled":
         return AttemptOutcome(exit_code=obs.exit_code or 137, reason=OUT_OF_MEMORY)
-    if obs.reason == "DeadlineExceeded":
+    if obs.reason == DEADLINE_EXCEEDED:
         return AttemptOutcome(exit_code=obs.exit_code, status_reason=TIMED_OUT, retryable=False)
-    if obs.reason == "Evicted":
+    if obs.reason in HOST_ENDED_POD:
         return AttemptOutcome(status_reason=host_terminated(obs.node_name))
     exit_code = obs.exit_code if obs.exit_code is not None else 1
     return AttemptOutcome(exit_code=exit_code, status_reason=ESSENTIAL_CONTAINER_EXITED)
@@ -182,6 +191,15 @@ class Attempt:
         self.exit_code = outcome.exit_code
         self.reason = outcome.reason
         self.status_reason = outcome.status_reason
+
+    def stop(self, reason: str, index: int | None, own: bool = True) -> StopPod:
+        """Kubatch stops this attempt (timeout, terminate, its job's main node ended): SIGTERM,
+        then SIGKILL after the grace period; it fails with `reason`. `own`: the stop ends
+        this attempt (not, for a multi-node job's node, the job's whole attempt)."""
+        self.stop_reason = reason
+        if not own:
+            return StopPod(self.pod_name, STOP_GRACE_SECONDS, reason)
+        return StopPod(self.pod_name, STOP_GRACE_SECONDS, reason, index, self.number)
 
     def detail(self, index: int | None) -> AttemptDetail:
         return AttemptDetail(

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..api.common import JobStatus
-from .attempts import Action, Attempt, Child, CreatePod, PodObservation, ReleasePod, StopPod
-from .retry import STOP_GRACE_SECONDS, AttemptOutcome, should_retry
+from .attempts import Action, Attempt, Child, CreatePod, PodObservation, ReleasePod
+from .retry import AttemptOutcome, should_retry
 
 if TYPE_CHECKING:
     from .definitions import ResolvedJob
@@ -195,16 +195,7 @@ class Gang:
             attempt = node.current
             if node.status not in IN_FLIGHT or attempt is None or attempt.stop_reason is not None:
                 continue
-            attempt.stop_reason = reason
-            actions.append(
-                StopPod(
-                    attempt.pod_name,
-                    STOP_GRACE_SECONDS,
-                    reason,
-                    node.index if finish else None,
-                    attempt.number if finish else None,
-                )
-            )
+            actions.append(attempt.stop(reason, node.index, own=finish))
         return actions
 
     def _again(self, child: Child, now: datetime) -> None:

@@ -50,7 +50,7 @@ from .dependencies import (
 )
 from .gang import IN_FLIGHT, NOT_STARTED, TERMINAL, Gang
 from .ranges import parse_ranges
-from .retry import STOP_GRACE_SECONDS, TIMED_OUT, AttemptOutcome, should_retry
+from .retry import TIMED_OUT, AttemptOutcome, should_retry
 
 S = JobStatus
 # Per-child attempt details kept in an array job's status (the rest: counts and ranges).
@@ -330,6 +330,14 @@ class JobRecord(Gang):
                 actions.append(StopPod(obs.pod_name, 0, "the attempt of this pod has ended"))
             return actions
         attempt.node_name = obs.node_name or attempt.node_name
+        if child.status == S.STARTING and (obs.phase == PodPhase.RUNNING or obs.started_at):
+            # It runs, or it ran: a quick container can end while its pod's phase still says
+            # Pending. AWS shows every job that ran as RUNNING, with its start time.
+            attempt.started_at = obs.started_at or now
+            if self._starts_job(child):
+                self.started_at = attempt.started_at
+            self._set(child, S.RUNNING, None, now)
+            self._refresh(now, actions)
         if obs.finished:
             if obs.cannot_start and obs.pod_exists and not obs.deleting:
                 # It will not start by itself; give the node back.
@@ -340,11 +348,6 @@ class JobRecord(Gang):
                 actions += self._finish_node(child, attempt, outcome, obs, now)
             else:
                 self._finish(child, attempt, outcome, obs, now)
-        elif obs.phase == PodPhase.RUNNING and child.status == S.STARTING:
-            attempt.started_at = obs.started_at or now
-            if self._starts_job(child):
-                self.started_at = attempt.started_at
-            self._set(child, S.RUNNING, None, now)
         actions += self._open_gates(child, obs)
         self._refresh(now, actions)
         return actions
@@ -389,12 +392,7 @@ class JobRecord(Gang):
             if attempt is None or deadline is None or attempt.stop_reason is not None:
                 continue
             if now >= deadline:
-                attempt.stop_reason = TIMED_OUT
-                actions.append(
-                    StopPod(
-                        attempt.pod_name, STOP_GRACE_SECONDS, TIMED_OUT, child.index, attempt.number
-                    )
-                )
+                actions.append(attempt.stop(TIMED_OUT, child.index))
         return actions
 
     def next_deadline(self) -> datetime | None:
@@ -454,16 +452,7 @@ class JobRecord(Gang):
             elif child.status in IN_FLIGHT and terminate is not None:
                 attempt = child.current
                 if attempt is not None and attempt.stop_reason is None:
-                    attempt.stop_reason = terminate
-                    actions.append(
-                        StopPod(
-                            attempt.pod_name,
-                            STOP_GRACE_SECONDS,
-                            terminate,
-                            child.index,
-                            attempt.number,
-                        )
-                    )
+                    actions.append(attempt.stop(terminate, child.index))
         return actions
 
     # -- after a restart ---------------------------------------------------------------

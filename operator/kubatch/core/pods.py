@@ -31,6 +31,7 @@ from ..keys import (
 )
 from .attempts import (
     MAIN_NODE_GATE,
+    POD_REASONS,
     CreatePod,
     PodObservation,
     PodPhase,
@@ -323,6 +324,13 @@ def parse_time(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _started(value: object) -> datetime | None:
+    """A container's start time; None for the zero time a container that never started
+    reports (StartError: its command could not be run)."""
+    found = parse_time(value)
+    return found if found is not None and found.year > 1970 else None
+
+
 def _int_label(labels: Mapping[str, str], key: str) -> int | None:
     value = labels.get(key)
     return int(value) if value is not None and value.isdigit() else None
@@ -352,6 +360,8 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
     running = state.get("running") or {}
     reason = terminated.get("reason") or waiting.get("reason") or status.get("reason")
     message = terminated.get("message") or waiting.get("message") or status.get("message")
+    if status.get("reason") in POD_REASONS:
+        reason, message = status["reason"], status.get("message")
     return PodObservation(
         pod_name=metadata.get("name", ""),
         index=_int_label(labels, LABEL_ARRAY_INDEX)
@@ -360,7 +370,7 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
         attempt=attempt,
         phase=phase,
         node_name=(pod.get("spec") or {}).get("nodeName"),
-        started_at=parse_time(running.get("startedAt") or terminated.get("startedAt")),
+        started_at=_started(running.get("startedAt") or terminated.get("startedAt")),
         finished_at=parse_time(terminated.get("finishedAt")),
         exit_code=terminated.get("exitCode"),
         reason=reason,
