@@ -393,3 +393,65 @@ def test_scheduling_gates_can_be_removed_but_never_added(
     assert e.value.status == 422
     body = json.loads(e.value.body)
     assert "only deletion is allowed, but found new scheduling gate 'x.io/b'" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "refusal"),
+    [
+        (None, 100, None),
+        (100, 1, None),
+        (100, 200, "must be less than or equal to previous value"),
+        (100, None, "must not update from a positive integer to nil value"),
+        (None, 0, "must be between 1 and 2147483647, inclusive"),
+    ],
+    ids=["set", "lowered", "raised", "unset", "zero"],
+)
+def test_a_pods_deadline_can_be_set_or_lowered_never_raised_or_unset(
+    kube: Cluster, namespace: str, first: int | None, then: int | None, refusal: str | None
+) -> None:
+    """How Kubatch stops an attempt on its node (its log stays): it lowers the deadline."""
+    pod: dict[str, Any] = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    if first is not None:
+        pod["spec"]["activeDeadlineSeconds"] = first
+    kube.core.create_namespaced_pod(namespace, pod)
+    patch: list[dict[str, Any]] = [
+        {"op": "add", "path": "/spec/activeDeadlineSeconds", "value": then}
+        if then is not None
+        else {"op": "remove", "path": "/spec/activeDeadlineSeconds"}
+    ]
+    if refusal is None:
+        patched = kube.core.patch_namespaced_pod("p", namespace, patch)
+        assert patched.spec.active_deadline_seconds == then
+        return
+    with pytest.raises(ApiException) as e:
+        kube.core.patch_namespaced_pod("p", namespace, patch)
+    assert e.value.status == 422
+    body = json.loads(e.value.body)
+    assert "spec.activeDeadlineSeconds: Invalid value: " in body["message"]
+    assert refusal in body["message"]
+
+
+def test_a_pods_spec_cannot_change_but_for_images_deadline_and_tolerations(
+    kube: Cluster, namespace: str
+) -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    kube.core.create_namespaced_pod(namespace, pod)
+    patched = kube.core.patch_namespaced_pod(
+        "p", namespace, {"spec": {"containers": [{"name": "main", "image": "busybox:2"}]}}
+    )
+    assert patched.spec.containers[0].image == "busybox:2"
+    with pytest.raises(ApiException) as e:
+        kube.core.patch_namespaced_pod(
+            "p", namespace, {"spec": {"terminationGracePeriodSeconds": 3}}
+        )
+    assert e.value.status == 422
+    message = json.loads(e.value.body)["message"]
+    assert 'Pod "p" is invalid: spec: Forbidden: pod updates may not change fields other than' in (
+        message
+    )

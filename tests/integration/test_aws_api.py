@@ -320,7 +320,7 @@ def test_cancel_acts_before_running_and_terminate_stops_a_running_job(batch: Bat
         jobName="long",
         jobQueue=queue,
         jobDefinition="work",
-        tags={"sim.kubatch.io/duration": "120"},
+        tags={"sim.kubatch.io/duration": "120", "sim.kubatch.io/sigterm-exit-code": "143"},
     )
     waiting = batch.user.submit_job(
         jobName="waiting",

@@ -171,7 +171,7 @@ def test_cancel_and_terminate_follow_aws_rules_and_need_the_pages_token(
     queue = setup(scenario)
     ns = scenario.namespace
     scenario.job("blocked", queue, dependsOn=[{"jobName": "not-there"}])
-    scenario.job("long", queue, sim={"duration": "120"})
+    scenario.job("long", queue, sim={"duration": "120", "sigterm-exit-code": "143"})
     scenario.wait("blocked", "PENDING")
     scenario.wait("long", "RUNNING")
 

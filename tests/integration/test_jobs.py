@@ -11,7 +11,8 @@ import pytest
 from tests.support.cluster import wait_for
 from tests.support.system import Scenario
 
-LONG = {"duration": "600"}
+# A container that ends on SIGTERM (without a trap, PID 1 ignores it: SIGKILL after 30 s).
+LONG = {"duration": "600", "sigterm-exit-code": "143"}
 
 
 def started(scenario: Scenario, name: str) -> datetime:
@@ -155,7 +156,7 @@ def _runnable(s: Scenario, queue: str, name: str) -> None:
 
 
 def _starting(s: Scenario, queue: str, name: str) -> None:
-    s.job(name, queue, sim={"start-delay": "600"})
+    s.job(name, queue, sim={"start-delay": "600", "sigterm-exit-code": "143"})
 
 
 def _running(s: Scenario, queue: str, name: str) -> None:
@@ -205,7 +206,11 @@ def test_cancel_and_terminate(
     status = scenario.wait("job", after)
     assert status["statusReason"] == "not needed any more"
     if state in ("STARTING", "RUNNING"):
-        wait_for(lambda: not scenario.pods("job"), what="the stopped pod to be deleted")
+        # Stopped on its node, the pod stays (with its log), ended.
+        wait_for(
+            lambda: [p.status.phase for p in scenario.pods("job")] == ["Failed"],
+            what="the stopped pod to end",
+        )
 
 
 # -- queues and environments ---------------------------------------------------------------

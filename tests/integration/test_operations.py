@@ -58,7 +58,7 @@ def test_metrics_move_as_jobs_do(scenario: Scenario) -> None:
     before = wait_for(lambda: _scrape_or_none(port), what="the metrics endpoint")
     assert value(before, "kubatch_build_info") == 1
     assert value(before, "kubatch_leader") == 1
-    scenario.job("long", queue, sim={"duration": "600"})
+    scenario.job("long", queue, sim={"duration": "600", "sigterm-exit-code": "143"})
     scenario.wait("long", "RUNNING")
     running = scrape_until(
         port, lambda s: value(s, "kubatch_jobs", queue=queue, status="RUNNING") == 1

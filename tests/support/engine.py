@@ -98,6 +98,9 @@ class FakeApi:
     """The pod patches the engine sent and the server applied."""
     made: list[Obj] = field(default_factory=list)
     """Objects the engine created that are not pods (ControllerRevisions, BatchJobs)."""
+    kubelet_acts: bool = True
+    """Whether the nodes' kubelet stops a pod whose activeDeadlineSeconds is lowered (at
+    once, as if its container exited on SIGTERM)."""
 
     def step(self, seconds: float = 0.0, dispatch: bool = True) -> list[Effect]:
         """Move the clock, step the engine, carry out what it asks."""
@@ -164,10 +167,24 @@ class FakeApi:
                     spec[name] = value
             self.engine.report(Outcome(effect, version=version))
             self.engine.observe_pod(copy.deepcopy(self.pods[key]), self.now)
+            if "activeDeadlineSeconds" in effect.patch.get("spec", {}):
+                self._past_deadline(key)
         elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
             self.engine.report(Outcome(effect))
 
     # -- a kubelet -----------------------------------------------------------------------
+
+    def _past_deadline(self, key: str) -> None:
+        """A kubelet stops a pod on its node that is past its deadline: it fails with the
+        pod's reason DeadlineExceeded (its container: Error, 143) and stays."""
+        pod = self.pods[key]
+        if not self.kubelet_acts or not pod["spec"].get("nodeName"):
+            return
+        if pod["status"].get("phase") not in ("Pending", "Running"):
+            return
+        self.finish(key, 143)
+        pod["status"].update(reason="DeadlineExceeded", message="past the deadline")
+        self.engine.observe_pod(copy.deepcopy(pod), self.now)
 
     def pod_of(self, job: str, attempt: int = 1, index: int | None = None) -> str:
         record = self.record(job)
@@ -272,6 +289,32 @@ class FakeApi:
             and e.plural == "pods"
             and e.namespace == namespace
             and e.body["metadata"]["name"] == name
+        )
+
+    def request(self, job: str, kind: str, reason: str) -> None:
+        """The user sets spec.cancel or spec.terminate on a job."""
+        found = next(
+            o for o in self.objects if o.get("kind") == "BatchJob" and o["metadata"]["name"] == job
+        )
+        found["spec"][kind] = {"reason": reason}
+        meta = found["metadata"]
+        meta.update(generation=meta["generation"] + 1, resourceVersion=str(next(self.versions)))
+        self.engine.upsert_job(copy.deepcopy(found), self.now)
+
+    def stops(self, key: str) -> int:
+        """Stops sent for a pod: deletes, and lowered deadlines (its kubelet stops it)."""
+        return self.deadlines(key) + self.deletes(key)
+
+    def deadlines(self, key: str) -> int:
+        """Patches that lowered a pod's deadline (a stop its kubelet carries out)."""
+        namespace, name = key.split("/")
+        return sum(
+            1
+            for e in self.sent
+            if isinstance(e, PatchObject)
+            and e.namespace == namespace
+            and e.name == name
+            and "activeDeadlineSeconds" in e.patch.get("spec", {})
         )
 
     def deletes(self, key: str) -> int:

@@ -12,7 +12,14 @@ import pytest
 
 from kubatch.api.common import JobStatus
 from kubatch.core.attempts import PodPhase
-from kubatch.core.effects import CreateObject, DeleteObject, Effect, Failure, WriteStatus
+from kubatch.core.effects import (
+    CreateObject,
+    DeleteObject,
+    Effect,
+    Failure,
+    PatchObject,
+    WriteStatus,
+)
 from kubatch.core.intents import IntentTimes
 from kubatch.core.persistence import job_status
 from kubatch.core.retry import TIMED_OUT
@@ -34,13 +41,16 @@ TWO_CPUS = {"resourceRequirements": [{"type": "VCPU", "value": "2"}]}
 
 
 def failing(kind: type, times: int, failure: Failure) -> Any:
-    """Fail the first `times` effects of a kind (pod creates and deletes only, for those)."""
+    """Fail the first `times` effects of a kind (of pods only, for creates, deletes, patches)."""
     left = {"n": times}
 
     def fail(effect: Effect) -> Failure | None:
         if not isinstance(effect, kind):
             return None
-        if isinstance(effect, CreateObject | DeleteObject) and effect.plural != "pods":
+        if (
+            isinstance(effect, CreateObject | DeleteObject | PatchObject)
+            and effect.plural != "pods"
+        ):
             return None
         if left["n"] <= 0:
             return None
@@ -50,21 +60,62 @@ def failing(kind: type, times: int, failure: Failure) -> Any:
     return fail
 
 
-def test_a_timeout_whose_delete_fails_is_sent_again() -> None:
+def test_a_timeout_whose_stop_fails_is_sent_again() -> None:
     definition = job_definition(timeout={"attemptDurationSeconds": 60})
     api = cluster(batch_job("j"), nodes=(node("n1"),), definition=definition)
     api.step()
     pod = api.pod_of("j")
     api.run(pod)
-    api.fail = failing(DeleteObject, 2, UNAVAILABLE)
+    api.fail = failing(PatchObject, 2, UNAVAILABLE)
     api.step(61)
-    assert api.deletes(pod) == 1
+    assert api.deadlines(pod) == 1
     for _ in range(10):
         api.step(5)
-    assert api.deletes(pod) == 3, "the failed deletes were sent again until one went through"
-    assert pod not in api.pods
+    assert api.deadlines(pod) == 3, "the failed stops were sent again until one went through"
+    assert api.deletes(pod) == 0
     assert api.status("j") == JobStatus.FAILED
     assert job_status(api.record("j")).status_reason == TIMED_OUT
+
+
+@pytest.mark.parametrize(
+    ("case", "bound", "refusal", "kubelet_acts", "by_deadline", "deleted"),
+    [
+        # The kubelet stops it (SIGTERM, then SIGKILL after the grace period): the pod stays,
+        # with its container's log, as AWS keeps a stopped attempt's log.
+        ("running_on_a_node", True, None, True, True, False),
+        # Not on a node yet: nothing runs and nothing logged; it is deleted.
+        ("not_on_a_node_yet", False, None, True, False, True),
+        # A server that will not lower the deadline: deleted instead.
+        ("deadline_refused", True, INVALID, True, True, True),
+        # The node does not act (its kubelet is gone): deleted after the grace period and
+        # a minute.
+        ("its_node_does_not_act", True, None, False, True, True),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "_" in v else "",
+)
+def test_a_terminated_attempt_is_stopped_on_its_node_and_keeps_its_pod(
+    case: str,
+    bound: bool,
+    refusal: Failure | None,
+    kubelet_acts: bool,
+    by_deadline: bool,
+    deleted: bool,
+) -> None:
+    api = cluster(batch_job("j"), nodes=(node("n1"),))
+    api.step()
+    pod = api.pod_of("j")
+    if bound:
+        api.run(pod)
+    api.kubelet_acts = kubelet_acts
+    if refusal is not None:
+        api.fail = failing(PatchObject, 1, refusal)
+    api.request("j", "terminate", "not needed")
+    for _ in range(20):
+        api.step(5)
+    assert (api.deadlines(pod) > 0, api.deletes(pod) > 0) == (by_deadline, deleted)
+    assert (pod in api.pods) == (not deleted)
+    assert api.status("j") == JobStatus.FAILED
+    assert job_status(api.record("j")).status_reason == "not needed"
 
 
 def test_a_refused_pod_frees_its_capacity_at_once() -> None:

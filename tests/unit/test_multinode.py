@@ -471,7 +471,7 @@ def test_a_main_node_that_fails_before_running_never_lets_the_others_start() -> 
     api.settle(2)
     assert releases(api) == []
     for pod in first[1:]:
-        assert api.deletes(key_of(pod)) == 1
+        assert api.stops(key_of(pod)) == 1
     assert [c.attempts for c in api.record("j").children] == [2] * 4
     assert gates(api, attempt=2) == [[], *[["kubatch.io/main-node"]] * 3]
 
@@ -484,7 +484,7 @@ def test_the_main_node_ends_the_job_and_the_other_nodes_are_stopped() -> None:
     api.settle(2)
     assert api.status("j") == S.SUCCEEDED
     for pod in pods[1:]:
-        assert api.deletes(key_of(pod)) == 1
+        assert api.stops(key_of(pod)) == 1
     status = job_status(api.record("j"))
     assert status.node_properties is not None
     assert [n.node_index for n in status.node_properties.nodes] == [0, 1, 2, 3]
@@ -504,7 +504,7 @@ def test_a_non_main_node_that_fails_fails_the_job_without_retry() -> None:
     assert record.status == S.FAILED
     assert record.reason == "node 2 failed: Essential container in task exited (exit code 3)"
     for pod in (pods[0], pods[1], pods[3]):
-        assert api.deletes(key_of(pod)) == 1
+        assert api.stops(key_of(pod)) == 1
     assert record.attempt_count == 1
 
 
@@ -519,7 +519,7 @@ def test_a_main_node_failure_retries_the_whole_gang() -> None:
     second = pods_of(api, attempt=2)
     assert all(env_of(p)["AWS_BATCH_JOB_ATTEMPT"] == "2" for p in second)
     for pod in first[1:]:
-        assert api.deletes(key_of(pod)) == 1
+        assert api.stops(key_of(pod)) == 1
     run_all(api, attempt=2)
     api.finish(key_of(second[0]), 0)
     api.settle(2)
@@ -537,7 +537,7 @@ def test_terminate_stops_every_node_and_the_job_fails_with_the_reason() -> None:
     api.engine.upsert_job(changed, api.now)
     api.settle(2)
     for pod in pods:
-        assert api.deletes(key_of(pod)) >= 1
+        assert api.stops(key_of(pod)) >= 1
     assert (api.status("j"), api.record("j").reason) == (S.FAILED, "enough")
 
 
@@ -548,7 +548,7 @@ def test_a_timeout_stops_every_node_of_the_job() -> None:
     api.step(61)
     api.settle(2)
     for pod in pods:
-        assert api.deletes(key_of(pod)) >= 1
+        assert api.stops(key_of(pod)) >= 1
     assert api.status("j") == S.FAILED
 
 
@@ -574,7 +574,7 @@ def test_a_restarted_operator_keeps_the_gang_and_its_outcome() -> None:
     api.settle(2)
     assert api.status("j") == S.SUCCEEDED
     for pod in pods[1:]:
-        assert api.deletes(key_of(pod)) == 1
+        assert api.stops(key_of(pod)) == 1
 
 
 def test_a_gang_whose_pod_create_was_lost_gets_it_on_the_node_it_was_placed_on() -> None:

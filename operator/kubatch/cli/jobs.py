@@ -679,11 +679,10 @@ def logs(
         status = job.get("status") or {}
         which = f"{name}" + (f" child {index}" if index is not None else "")
         which += f" node {node_index}" if node_index is not None else ""
-        if node.get("podName") and attempt is None:
-            raise Failure(
-                f"{which}: its pod {node['podName']} no longer exists (a node stopped when "
-                "the main node ended, or terminated, is deleted with its log)"
-            )
+        attempts = status.get("attempts") or []
+        last = node.get("podName") or (attempts[-1].get("podName") if attempts else None)
+        if last and attempt is None and index is None:
+            raise Failure(f"{which}: its pod {last} no longer exists (deleted, with its log)")
         if attempt is not None:
             raise Failure(
                 f"{which} has no attempt {attempt} (attempts so far in the job: "

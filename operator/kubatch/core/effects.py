@@ -45,7 +45,8 @@ class PatchObject:
     name: str
     patch: Obj
     intent: str | None = None
-    """The pod release this patch serves (the pod's namespace/name), for the outcome."""
+    """The pod release or stop this patch serves (the pod's namespace/name), for the
+    outcome."""
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,7 @@ class Engine:
         self.dispatch_needed = True
         finished = not state.active
         if job is None:
-            self.intents.observed(key, finished, None, bound, None, None, now)
+            self.intents.observed(key, finished, None, bound, False, None, None, now)
             return
         obs = observe_pod(pod, gone=deleted)
         if obs is None:
@@ -290,7 +290,8 @@ class Engine:
             key,
             finished,
             (job, obs.index, obs.attempt),
-            bound or obs.gated,
+            bound,
+            obs.gated,
             parse_time(meta.get("creationTimestamp")),
             unscheduled_message(pod),
             now,
@@ -384,12 +385,10 @@ class Engine:
                     job = self._job_of_pod(effect.body)
                     if job is not None:
                         self.observations.append((job, refused))
-            elif isinstance(effect, DeleteObject) and effect.intent is not None:
-                gone = self.intents.stop_outcome(effect.intent, outcome.failure, now)
+            elif isinstance(effect, DeleteObject | PatchObject) and effect.intent is not None:
+                gone = self.intents.write_outcome(effect.intent, effect, outcome.failure, now)
                 if gone is not None:
                     self.observations.append(gone)
-            elif isinstance(effect, PatchObject) and effect.intent is not None:
-                self.intents.release_outcome(effect.intent, outcome.failure, now)
             elif isinstance(effect, WriteStatus):
                 self.book.outcome(effect, outcome.failure, outcome.version, now)
             elif isinstance(effect, ResizePool) and outcome.resized is not None:

@@ -7,8 +7,12 @@ the placement is *assumed*: its requests count on the chosen node. A create the 
 for good, or a pod that does not appear before the create deadline, ends the attempt with the
 API's reason, and the assumption is forgotten at once.
 
-A pod the engine wants stopped (timeout, terminate, a pod that cannot start) gets its delete
-sent until it is observed finished or gone, again with back-off. A gated pod the engine wants
+A pod the engine wants stopped (timeout, terminate, a pod that cannot start) is stopped until
+it is observed finished or gone, again with back-off. One that runs on a node and has a grace
+period is stopped by the kubelet: its activeDeadlineSeconds is lowered to 1 (SIGTERM, SIGKILL
+after the grace period, the pod Failed with DeadlineExceeded), so the pod stays, and with it
+its container's log, as AWS keeps a stopped attempt's log. Any other (not on a node yet, no
+grace, or still running long after its grace period) is deleted. A gated pod the engine wants
 released (a multi-node job's other node, once the main node runs) gets its gate removed until
 the server says it is done (or the pod is gone). And a pod of ours that the cluster does not
 schedule (no node can take it) ends its attempt once the schedule deadline passes (counted
@@ -58,6 +62,11 @@ class WantedPod:
     failure: Failure | None = None
 
 
+DEADLINE_STOP = {"spec": {"activeDeadlineSeconds": 1}}
+"""The patch that has a pod's kubelet stop it now: its deadline, counted from its start, is
+past (a deadline may be lowered on a running pod, never raised)."""
+
+
 @dataclass(slots=True)
 class WantedStop:
     key: str
@@ -68,6 +77,9 @@ class WantedStop:
     next_send: datetime
     sends: int = 0
     in_flight: datetime | None = None
+    since: datetime | None = None
+    deadline_refused: bool = False
+    """The server would not lower the pod's deadline: delete it instead."""
 
 
 @dataclass(slots=True)
@@ -101,6 +113,8 @@ class PodIntents:
         self.releases: dict[str, WantedRelease] = {}
         self.opened: dict[str, datetime] = {}
         """When each gated pod was released: its wait for a node starts then."""
+        self.on_node: set[str] = set()
+        """Pods bound to a node and not finished: a stop has their kubelet end them."""
 
     def _backoff(self, sends: int) -> timedelta:
         seconds = min(self.times.max_backoff.total_seconds(), 2.0 ** max(0, sends - 1))
@@ -133,7 +147,7 @@ class PodIntents:
             return
         if ours is None and current is not None:
             ours = current.ours
-        self.stops[key] = WantedStop(key, grace_seconds, reason, ours, now)
+        self.stops[key] = WantedStop(key, grace_seconds, reason, ours, now, since=now)
         # A pod wanted stopped is no longer wanted created, or released.
         self.creates.pop(key, None)
         self.releases.pop(key, None)
@@ -151,20 +165,24 @@ class PodIntents:
         finished: bool,
         ours: tuple[JobKey, int | None, int] | None,
         bound: bool,
+        gated: bool,
         created: datetime | None,
         waiting_message: str | None,
         now: datetime,
     ) -> None:
         """A pod as the watch reports it (finished: Succeeded, Failed or gone; bound: on a
-        node, or gated, which is not waiting for one)."""
+        node; gated: held back, which is not waiting for a node)."""
         self.creates.pop(key, None)
         if finished:
             self.stops.pop(key, None)
             self.unscheduled.pop(key, None)
             self.releases.pop(key, None)
             self.opened.pop(key, None)
+            self.on_node.discard(key)
             return
-        if ours is None or bound:
+        if bound:
+            self.on_node.add(key)
+        if ours is None or bound or gated:
             self.unscheduled.pop(key, None)
             return
         job, index, attempt = ours
@@ -224,7 +242,22 @@ class PodIntents:
         wanted.next_send = now + wait
         return None
 
-    def release_outcome(self, key: str, failure: Failure | None, now: datetime) -> None:
+    def write_outcome(
+        self, key: str, write: DeleteObject | PatchObject, failure: Failure | None, now: datetime
+    ) -> tuple[JobKey, PodObservation] | None:
+        """What came of a stop (a delete, or a lowered deadline) or of a release; when the
+        pod turned out not to exist, the observation that tells its attempt."""
+        if isinstance(write, DeleteObject):
+            return self.stop_outcome(key, failure, now)
+        if write.patch != DEADLINE_STOP:
+            self._release_outcome(key, failure, now)
+            return None
+        wanted = self.stops.get(key)
+        if wanted is not None and failure is not None and not failure.gone:
+            wanted.deadline_refused = not failure.transient
+        return self.stop_outcome(key, failure, now)
+
+    def _release_outcome(self, key: str, failure: Failure | None, now: datetime) -> None:
         """A release is done once the server took it; one refused for good is not sent
         again (the pod, seen gated again while its main node runs, asks anew)."""
         wanted = self.releases.get(key)
@@ -289,6 +322,9 @@ class PodIntents:
         for key, stop in self.stops.items():
             if self._send(stop, now):
                 namespace, name = _split(key)
+                if self._by_deadline(stop, now):
+                    writes.append(PatchObject("v1", "pods", namespace, name, DEADLINE_STOP, key))
+                    continue
                 grace = stop.grace_seconds
                 writes.append(DeleteObject("v1", "pods", namespace, name, grace, intent=key))
         opened = {"spec": {"schedulingGates": None}}
@@ -297,6 +333,14 @@ class PodIntents:
                 namespace, name = _split(key)
                 writes.append(PatchObject("v1", "pods", namespace, name, opened, intent=key))
         return writes
+
+    def _by_deadline(self, stop: WantedStop, now: datetime) -> bool:
+        """Whether to have the pod's kubelet stop it (it keeps its log) rather than delete
+        it: it runs on a node, has a grace period, and has not outlasted it by a minute."""
+        if stop.grace_seconds <= 0 or stop.deadline_refused or stop.key not in self.on_node:
+            return False
+        overdue = timedelta(seconds=stop.grace_seconds) + self.times.unanswered
+        return stop.since is None or now - stop.since < overdue
 
     def _send(self, request: WantedPod | WantedStop | WantedRelease, now: datetime) -> bool:
         """Whether a request is due now (none on its way, its back-off over): if so, it is

@@ -325,8 +325,12 @@ class JobRecord(Gang):
         attempt = child.current
         if attempt is None or attempt.number != obs.attempt or child.status not in IN_FLIGHT:
             # An old attempt, or one already accounted for. Its pod has no business running
-            # (a create that landed after the attempt ended): stop it.
-            if obs.phase in (PodPhase.PENDING, PodPhase.RUNNING) and not obs.deleting:
+            # (a create that landed after the attempt ended): stop it, unless it is being
+            # stopped (its kubelet ends it, in its grace period).
+            last = child.last
+            stopping = last is not None and last.pod_name == obs.pod_name and last.stop_reason
+            running = obs.phase in (PodPhase.PENDING, PodPhase.RUNNING)
+            if running and not obs.deleting and not stopping:
                 actions.append(StopPod(obs.pod_name, 0, "the attempt of this pod has ended"))
             return actions
         attempt.node_name = obs.node_name or attempt.node_name

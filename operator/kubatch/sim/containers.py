@@ -15,7 +15,10 @@ Instructions, as annotations of a BatchJob (copied to its pods):
   sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
   sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
   sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
-  sim.kubatch.io/ignore-sigterm    "true": the container is killed at the end of the grace period
+  sim.kubatch.io/sigterm-exit-code "0": the container traps SIGTERM and exits with this code;
+                                   without it, PID 1 ignores SIGTERM (as a shell or sleep with
+                                   no handler does) and SIGKILL ends it after the grace period
+                                   (137)
 """
 
 from __future__ import annotations
@@ -68,10 +71,24 @@ def outcome(annotations: dict[str, str], labels: dict[str, str]) -> tuple[int, s
     return code, reason
 
 
+def sigterm_exit_code(annotations: dict[str, str]) -> int | None:
+    """The exit code of a container that traps SIGTERM; None when PID 1 ignores it."""
+    value = annotations.get(PREFIX + "sigterm-exit-code")
+    return int(value) if value is not None and value.strip().lstrip("-").isdigit() else None
+
+
+def started(pod: Obj) -> bool:
+    """Whether the pod's container has started (it runs, or ran: its log exists)."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = container.get("state") or {}
+        if "running" in state or "terminated" in state:
+            return True
+    return False
+
+
 def container_log(pod: Obj) -> str:
     """What a simulated container printed: its command and the AWS Batch variables it saw."""
-    phase = (pod.get("status") or {}).get("phase", "Pending")
-    if phase == "Pending":
+    if not started(pod):
         return ""
     container = (pod.get("spec", {}).get("containers") or [{}])[0]
     env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}

@@ -3,9 +3,13 @@
 It does what a kubelet does, as kwok would: makes new nodes Ready after a delay and keeps
 their heartbeats fresh (the node's Lease, and its Ready condition), so that a real control
 plane's node lifecycle controller lifts their `not-ready` taint and keeps them Ready; binds
-pods to them when no scheduler does (--bind); runs the pods bound to them (Running, then
-Succeeded or Failed as the job's annotations say: see kubatch.sim.containers); finishes the
-deletion of pods on its nodes (SIGTERM: the container exits with 143); and serves the
+pods to them when no scheduler does (--bind); runs the pods bound to them as a real kubelet
+reports them (ContainerCreating with conditions and addresses; Running; the container's end,
+then the phase; a quick container terminated while the phase is still Pending; an image that
+cannot be pulled: ErrImagePull and ImagePullBackOff in turn), ending as the job's annotations
+say (see kubatch.sim.containers); stops a pod past its activeDeadlineSeconds (it stays, Failed
+with DeadlineExceeded) and finishes the deletion of pods on its nodes, both with SIGTERM as
+PID 1 takes it (ignored without a trap: SIGKILL after the grace period, 137); and serves the
 containers' logs on the kubelet's HTTPS endpoint (/containerLogs), which each node's status
 names, so that `kubectl logs` works through a real API server too.
 
@@ -32,7 +36,7 @@ from aiohttp import web
 from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
 from ..kube.client import Client, Credentials
 from ..kube.errors import ApiError
-from .containers import container_log, outcome
+from .containers import container_log, outcome, sigterm_exit_code
 from .containers import duration as run_time
 
 log = logging.getLogger("kubatch.sim.kubelet")
@@ -42,6 +46,8 @@ LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"
 RETRY_SECONDS = 1.0
+PHASE_LAG = 0.2
+PULL_BACKOFF = 1.0
 
 
 def now_text() -> str:
@@ -70,8 +76,17 @@ class Kubelet:
         default_duration: float = 0.0,
         serving: tuple[Path, Path] | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        phase_lag: float = PHASE_LAG,
+        pull_backoff: float = PULL_BACKOFF,
     ) -> None:
         self.lease_seconds = lease_seconds
+        self.phase_lag = phase_lag
+        """Seconds between a container's end and its pod's phase (a real kubelet: about 1)."""
+        self.pull_backoff = pull_backoff
+        self.running: set[str] = set()
+        """Pods whose container has started."""
+        self.addresses: dict[str, int] = {}
+        self.deadlines: dict[str, asyncio.Task[None]] = {}
         self.serving = serving
         """The HTTPS pair the log endpoint serves with; None serves no logs."""
         self.port = 0
@@ -243,6 +258,11 @@ class Kubelet:
                 task.cancel()
             self.started.discard(key)
             self.terminating.discard(key)
+            self.running.discard(key)
+            self.addresses.pop(key, None)
+            deadline = self.deadlines.pop(key, None)
+            if deadline is not None:
+                deadline.cancel()
             self.pods.pop(key, None)
             for waiting in self.awaiting.values():
                 waiting.pop(key, None)
@@ -267,15 +287,23 @@ class Kubelet:
         if meta.get("deletionTimestamp"):
             if key not in self.terminating:
                 self.terminating.add(key)
-                task = self.tasks.pop(key, None)
-                if task is not None and not task.done():
-                    task.cancel()
+                for running in (self.tasks.pop(key, None), self.deadlines.pop(key, None)):
+                    if running is not None and not running.done():
+                        running.cancel()
                 self._spawn(key, self._terminate(pod))
             return
         phase = pod.get("status", {}).get("phase", "Pending")
-        if phase in ("Pending", "Running") and key not in self.started:
+        if phase not in ("Pending", "Running"):
+            return
+        if key not in self.started:
             self.started.add(key)
             self._spawn(key, self._run(pod))
+        deadline = pod.get("spec", {}).get("activeDeadlineSeconds")
+        if deadline is not None and key not in self.deadlines:
+            task = asyncio.create_task(self._deadline(pod, int(deadline)))
+            self.deadlines[key] = task
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
 
     async def _bind(self, pod: Obj, node: str) -> None:
         meta = pod["metadata"]
@@ -302,93 +330,191 @@ class Kubelet:
             )
         )
 
+    def _container(self, pod: Obj, state: Obj, ready: bool = False) -> Obj:
+        return {
+            **_image(pod),
+            "ready": ready,
+            "started": ready,
+            "restartCount": 0,
+            "state": state,
+        }
+
     async def _run(self, pod: Obj) -> None:
+        """A container's life as a real kubelet reports it: ContainerCreating (the pod's start
+        time, addresses and conditions with it); Running (unless it ends at once: a quick
+        container is reported terminated while the phase is still Pending); its end, with
+        the phase a moment later."""
         meta = pod["metadata"]
         annotations = meta.get("annotations") or {}
         labels = meta.get("labels") or {}
-        pull_error = annotations.get(SIM_PREFIX + "image-pull-error")
-        if pull_error:
-            await self._status(
-                pod,
-                {
-                    "containerStatuses": [
-                        {
-                            **_image(pod),
-                            "ready": False,
-                            "restartCount": 0,
-                            "state": {"waiting": {"reason": "ErrImagePull", "message": pull_error}},
-                        }
-                    ]
-                },
-            )
-            return
         duration = run_time(annotations, labels, self.default_duration)
         status = pod.get("status") or {}
-        if status.get("phase") != "Running":
-            await asyncio.sleep(float(annotations.get(SIM_PREFIX + "start-delay", "0")))
+        key = f"{meta['namespace']}/{meta['name']}"
         if status.get("phase") == "Running" and status.get("startTime"):
             # Picked up after a restart of the simulator: run out the remaining time.
             started = status["startTime"]
             begun = datetime.fromisoformat(started.replace("Z", "+00:00"))
             duration = max(0.0, duration - (datetime.now(UTC) - begun).total_seconds())
+            self.running.add(key)
         else:
-            started = now_text()
+            creating = {"waiting": {"reason": "ContainerCreating"}}
             await self._status(
                 pod,
                 {
-                    "phase": "Running",
-                    "startTime": started,
-                    "containerStatuses": [
-                        {
-                            **_image(pod),
-                            "ready": True,
-                            "restartCount": 0,
-                            "state": {"running": {"startedAt": started}},
-                        }
-                    ],
+                    "startTime": status.get("startTime") or now_text(),
+                    "hostIP": ADDRESS,
+                    "podIP": self._pod_ip(key),
+                    "podIPs": [{"ip": self._pod_ip(key)}],
+                    "conditions": _conditions(initialized=True, ready=False),
+                    "containerStatuses": [self._container(pod, creating)],
                 },
             )
+            pull_error = annotations.get(SIM_PREFIX + "image-pull-error")
+            if pull_error:
+                await self._pull_failing(pod, pull_error)
+                return
+            await asyncio.sleep(float(annotations.get(SIM_PREFIX + "start-delay", "0")))
+            started = now_text()
+            self.running.add(key)
+            if duration > 0:
+                await self._status(
+                    pod,
+                    {
+                        "phase": "Running",
+                        "conditions": _conditions(initialized=True, ready=True),
+                        "containerStatuses": [
+                            self._container(pod, {"running": {"startedAt": started}}, True)
+                        ],
+                    },
+                )
         await asyncio.sleep(duration)
         code, reason = outcome(annotations, labels)
         await self._finish(pod, code, reason, started)
 
-    async def _finish(self, pod: Obj, code: int, reason: str, started: str) -> None:
-        terminated = {
-            "exitCode": code,
-            "reason": reason,
-            "startedAt": started,
-            "finishedAt": now_text(),
-        }
+    async def _pull_failing(self, pod: Obj, message: str) -> None:
+        """An image that cannot be pulled: ErrImagePull and ImagePullBackOff in turn, the pod
+        Pending for ever (until it is deleted)."""
+        image = _image(pod)["image"]
+        backoff = self.pull_backoff
+        while True:
+            waiting = {"waiting": {"reason": "ErrImagePull", "message": message}}
+            await self._status(pod, {"containerStatuses": [self._container(pod, waiting)]})
+            await asyncio.sleep(backoff)
+            back_off = f'Back-off pulling image "{image}"'
+            waiting = {"waiting": {"reason": "ImagePullBackOff", "message": back_off}}
+            await self._status(pod, {"containerStatuses": [self._container(pod, waiting)]})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    async def _finish(
+        self,
+        pod: Obj,
+        code: int,
+        reason: str,
+        started: str | None,
+        pod_reason: tuple[str, str] | None = None,
+    ) -> None:
+        """The container ended: reported at once, the pod's phase a moment later (with the
+        pod's own reason when the kubelet stopped it)."""
+        terminated: Obj = {"exitCode": code, "reason": reason, "finishedAt": now_text()}
+        terminated["startedAt"] = started or ZERO_TIME
+        container = self._container(pod, {"terminated": terminated})
         await self._status(
             pod,
             {
-                "phase": "Succeeded" if code == 0 else "Failed",
-                "containerStatuses": [
-                    {
-                        **_image(pod),
-                        "ready": False,
-                        "restartCount": 0,
-                        "state": {"terminated": terminated},
-                    }
-                ],
+                "conditions": _conditions(initialized=True, ready=False),
+                "containerStatuses": [container],
             },
         )
+        await asyncio.sleep(self.phase_lag)
+        phase = "Succeeded" if code == 0 and pod_reason is None else "Failed"
+        final: Obj = {
+            "phase": phase,
+            "conditions": _conditions(initialized=True, ready=False, ended=phase),
+            "containerStatuses": [container],
+        }
+        if pod_reason is not None:
+            final["reason"], final["message"] = pod_reason
+        await self._status(pod, final)
+
+    async def _stop(self, pod: Obj, grace: float, pod_reason: tuple[str, str] | None) -> None:
+        """SIGTERM to the container: one that traps it exits with its code; PID 1 without a
+        handler (a shell, sleep) ignores it and SIGKILL ends it after the grace period."""
+        meta = pod["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        annotations = meta.get("annotations") or {}
+        started = (pod.get("status") or {}).get("startTime")
+        if key not in self.running:
+            await self._finish(pod, 137, "ContainerStatusUnknown", None, pod_reason)
+            return
+        trapped = sigterm_exit_code(annotations)
+        if trapped is None:
+            await asyncio.sleep(grace)
+            code, reason = 137, "Error"
+        else:
+            code, reason = trapped, "Completed" if trapped == 0 else "Error"
+        await self._finish(pod, code, reason, started, pod_reason)
+
+    async def _deadline(self, pod: Obj, seconds: int) -> None:
+        """activeDeadlineSeconds: the kubelet stops a pod that ran past it (its grace period
+        applies), and the pod stays, Failed with the reason DeadlineExceeded."""
+        meta = pod["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        begun = (pod.get("status") or {}).get("startTime")
+        since = datetime.fromisoformat(begun.replace("Z", "+00:00")) if begun else datetime.now(UTC)
+        left = seconds - (datetime.now(UTC) - since).total_seconds()
+        await asyncio.sleep(max(0.0, left))
+        task = self.tasks.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()
+        grace = float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+        current = self.pods.get(key, pod)
+        await self._stop(current, grace, (DEADLINE_EXCEEDED, DEADLINE_MESSAGE))
 
     async def _terminate(self, pod: Obj) -> None:
-        """The pod is being deleted: SIGTERM (exit 143), or SIGKILL after the grace period."""
+        """The pod is being deleted: SIGTERM, SIGKILL after the grace period; then gone."""
         meta = pod["metadata"]
-        annotations = meta.get("annotations") or {}
         phase = pod.get("status", {}).get("phase", "Pending")
         if phase in ("Running", "Pending"):
-            started = (pod.get("status", {}).get("startTime")) or now_text()
-            if annotations.get(SIM_PREFIX + "ignore-sigterm") == "true":
-                await asyncio.sleep(float(meta.get("deletionGracePeriodSeconds", 30)))
-                await self._finish(pod, 137, "Error", started)
-            else:
-                await self._finish(pod, 143, "Error", started)
+            await self._stop(pod, float(meta.get("deletionGracePeriodSeconds", 30)), None)
         await self._until_done(
             lambda: self.client.delete("v1", "pods", meta["name"], meta["namespace"], 0)
         )
+
+    def _pod_ip(self, key: str) -> str:
+        """A made-up address per pod (the simulated nodes have no network)."""
+        number = self.addresses.setdefault(key, len(self.addresses) + 2)
+        return f"10.245.{number // 250 % 250}.{number % 250 + 2}"
+
+
+ZERO_TIME = "1970-01-01T00:00:00Z"
+"""The start time a container reports when it never started."""
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+
+
+def _conditions(initialized: bool, ready: bool, ended: str | None = None) -> list[Obj]:
+    """A pod's conditions as a kubelet writes them (PodScheduled is the scheduler's)."""
+    readiness: Obj = {"status": "True"}
+    if ended is not None:
+        readiness = {
+            "status": "False",
+            "reason": "PodCompleted" if ended == "Succeeded" else "PodFailed",
+        }
+    elif not ready:
+        readiness = {
+            "status": "False",
+            "reason": "ContainersNotReady",
+            "message": "containers with unready status: [main]",
+        }
+    found = [
+        {"type": "Initialized", "status": "True" if initialized else "False"},
+        {"type": "Ready", **readiness},
+        {"type": "ContainersReady", **readiness},
+        {"type": "PodScheduled", "status": "True"},
+    ]
+    stamp = now_text()
+    return [{**c, "lastProbeTime": None, "lastTransitionTime": stamp} for c in found]
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -407,6 +533,7 @@ async def amain(args: argparse.Namespace) -> None:
         args.default_duration,
         serving,
         args.lease_seconds,
+        args.phase_lag,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -442,6 +569,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="seconds a container runs when its job does not say",
+    )
+    parser.add_argument(
+        "--phase-lag",
+        type=float,
+        default=PHASE_LAG,
+        help="seconds between a container's end and its pod's phase",
     )
     parser.add_argument("--qps", type=float, default=1000.0)
     args = parser.parse_args(argv)

@@ -16,8 +16,8 @@ binary beside the control plane's. `missing()` says what is missing, in words.
 What it changes outside its folder, and puts back when it stops: the bridge and its NAT rule,
 /var/log/pods and /var/log/containers (bind-mounted from the node's folder), its own cgroup
 (`kubatch-<node>`, the kubelet's cgroupRoot), and the kernel settings the kubelet rewrites
-(vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). It ends only the processes it started, by PID (and the
-container shims of its own containerd).
+(vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). It ends only the processes it
+started, by PID (and the container shims of its own containerd).
 
 `python -m kubatch.sim.node run` starts a control plane and a node and prints a KUBECONFIG.
 """
@@ -604,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     run_command = commands.add_parser("run", help="a control plane and a real node")
     run_command.add_argument("--assets", type=Path, default=None)
     run_command.add_argument("--workdir", type=Path, default=Path(".kubatch-node"))
+    run_command.add_argument("--name", default="kubatch-node-0", help="the node's name")
+    run_command.add_argument(
+        "--subnet", type=int, default=0, help="its pods' subnet: 10.244.<subnet>.0/24"
+    )
     args = parser.parse_args(argv)
     if args.command == "check":
         problems = missing(assets_from_environment())
@@ -624,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir.resolve()
         with (
             control_plane(assets, workdir / "control-plane") as plane,
-            real_node(plane, workdir / "node") as node,
+            real_node(plane, workdir / "node", args.name, subnet=args.subnet) as node,
         ):
             print(f"export KUBECONFIG={plane.kubeconfig}  # node {node.name}", flush=True)
             stop = threading.Event()

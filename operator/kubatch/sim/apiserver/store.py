@@ -556,7 +556,8 @@ class Store:
         if rtype.kind == "Secret":
             _secret_string_data(obj)
         elif rtype.kind == "Pod":
-            obj.setdefault("status", {"phase": "Pending"})
+            # As a real API server's pod strategy: Pending, with the pod's QoS class.
+            obj.setdefault("status", {"phase": "Pending", "qosClass": qos_class(obj["spec"])})
             obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
             if obj["spec"].get("schedulingGates"):
                 # What a real API server's pod strategy does: a gated pod says why it waits.
@@ -823,18 +824,79 @@ class Store:
                 yield "ADDED", obj
 
 
+MUTABLE_POD_FIELDS = (
+    "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+    "`spec.tolerations` (only additions to existing tolerations),"
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+def qos_class(spec: Obj) -> str:
+    """Guaranteed (every container limits CPU and memory, requests equal to limits),
+    Burstable (some request or limit), or BestEffort."""
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    guaranteed, some = True, False
+    for container in containers:
+        resources = container.get("resources") or {}
+        limits = resources.get("limits") or {}
+        requests = {**limits, **(resources.get("requests") or {})}
+        for kind in ("cpu", "memory"):
+            some = some or kind in requests or kind in limits
+            if kind not in limits or str(requests.get(kind)) != str(limits[kind]):
+                guaranteed = False
+    if guaranteed and containers:
+        return "Guaranteed"
+    return "Burstable" if some else "BestEffort"
+
+
+def _invalid_pod(old: Obj, field: str, detail: str) -> ApiError:
+    name = old["metadata"]["name"]
+    return ApiError(422, "Invalid", f'Pod "{name}" is invalid: {field}: {detail}', [field])
+
+
 def _pod_update(old: Obj, new: Obj) -> None:
-    """A pod's scheduling gates can be removed after its creation, never added."""
-    before = {g.get("name") for g in (old.get("spec") or {}).get("schedulingGates") or []}
-    after = (new.get("spec") or {}).get("schedulingGates") or []
+    """What a pod's update may change, as a real API server checks it: its scheduling gates
+    can be removed, never added; activeDeadlineSeconds can be set or lowered, never raised or
+    unset; images can change, tolerations be added; nothing else of its spec."""
+    before_spec, after_spec = old.get("spec") or {}, new.get("spec") or {}
+    before = {g.get("name") for g in before_spec.get("schedulingGates") or []}
+    after = after_spec.get("schedulingGates") or []
     for i, gate in enumerate(after):
         if gate.get("name") not in before:
-            field = f"spec.schedulingGates[{i}].name"
             rule = f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'"
-            name = old["metadata"]["name"]
-            raise ApiError(
-                422, "Invalid", f'Pod "{name}" is invalid: {field}: Forbidden: {rule}', [field]
-            )
+            raise _invalid_pod(old, f"spec.schedulingGates[{i}].name", f"Forbidden: {rule}")
+    was, deadline = (
+        before_spec.get("activeDeadlineSeconds"),
+        after_spec.get("activeDeadlineSeconds"),
+    )
+    field = "spec.activeDeadlineSeconds"
+    if deadline is None and was is not None:
+        rule = 'Invalid value: "null": must not update from a positive integer to nil value'
+        raise _invalid_pod(old, field, rule)
+    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
+        rule = f"Invalid value: {deadline}: must be between 1 and 2147483647, inclusive"
+        raise _invalid_pod(old, field, rule)
+    if deadline is not None and was is not None and deadline > was:
+        raise _invalid_pod(
+            old, field, f"Invalid value: {deadline}: must be less than or equal to previous value"
+        )
+    if _immutable_part(before_spec) != _immutable_part(after_spec):
+        rule = f"Forbidden: pod updates may not change fields other than {MUTABLE_POD_FIELDS}"
+        raise _invalid_pod(old, "spec", rule)
+
+
+def _immutable_part(spec: Obj) -> Obj:
+    """A pod's spec without what an update may change (images, the deadline, tolerations,
+    scheduling gates; nodeName is the binding's)."""
+    kept = {
+        k: v
+        for k, v in spec.items()
+        if k not in ("activeDeadlineSeconds", "tolerations", "schedulingGates", "nodeName")
+    }
+    for key in ("containers", "initContainers"):
+        if key in kept:
+            kept[key] = [{k: v for k, v in c.items() if k != "image"} for c in kept[key] or []]
+    return kept
 
 
 def _secret_string_data(secret: Obj) -> None:
