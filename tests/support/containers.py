@@ -15,6 +15,8 @@ from kubatch.sim.images import BUSYBOX_IMAGE
 IMAGE = BUSYBOX_IMAGE
 """The jobs' image: built offline and imported on the real node (any name works on the
 simulated one)."""
+MISSING_IMAGE = "localhost/kubatch/no-such-image:1.0"
+"""An image no node has and no registry serves (a real node's pulls go to a closed port)."""
 SMALL = [{"type": "VCPU", "value": "0.125"}, {"type": "MEMORY", "value": "64"}]
 """Requests small enough for many containers at once on a two-core real node."""
 
@@ -35,6 +37,12 @@ class Program:
     """Hold this much memory (in the shell itself: PID 1 is what the OOM killer takes)."""
     prints_index: bool = False
     """Print AWS_BATCH_JOB_ARRAY_INDEX."""
+    prints_limits: bool = False
+    """Print the memory limit and CPU shares the kubelet gave the container (cgroups v1)."""
+    pullable: bool = True
+    """False: its image cannot be pulled."""
+    runnable: bool = True
+    """False: its command does not exist in the image (the container never starts)."""
 
     def script(self) -> str:
         lines: list[str] = []
@@ -44,6 +52,9 @@ class Program:
             lines.append(f"echo {self.prints}")
         if self.prints_index:
             lines.append('echo "index=$AWS_BATCH_JOB_ARRAY_INDEX"')
+        if self.prints_limits:
+            lines.append('echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"')
+            lines.append('echo "shares=$(cat /sys/fs/cgroup/cpu/cpu.shares)"')
         if self.memory_mib is not None:
             lines.append(f"x=$(head -c {self.memory_mib}m /dev/zero | tr '\\0' a)")
         if self.seconds:
@@ -60,6 +71,8 @@ class Program:
         return "\n".join(lines)
 
     def command(self) -> list[str]:
+        if not self.runnable:
+            return ["no-such-command"]
         return ["sh", "-c", self.script()]
 
     def sim(self) -> dict[str, str]:
@@ -71,12 +84,20 @@ class Program:
             found["fail-attempts"] = str(self.fail_attempts)
         if self.memory_mib is not None:
             found["reason"] = "OOMKilled"
+        if not self.pullable:
+            found["image-pull-error"] = (
+                f'failed to pull and unpack image "{MISSING_IMAGE}": failed to resolve reference'
+            )
+        if not self.runnable:
+            found["start-error"] = (
+                'exec: "no-such-command": executable file not found in $PATH: unknown'
+            )
         return found
 
     def container(self, **extra: Any) -> dict[str, Any]:
         """containerProperties for a definition running this program."""
         return {
-            "image": IMAGE,
+            "image": IMAGE if self.pullable else MISSING_IMAGE,
             "command": self.command(),
             "resourceRequirements": SMALL,
             **extra,

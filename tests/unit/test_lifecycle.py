@@ -187,6 +187,10 @@ def test_a_container_that_ran_made_its_job_running_whatever_the_phase_said(
     assert status.attempts[0].started_at == began + timedelta(seconds=2)
     events = [a.reason for a in world.actions if isinstance(a, RecordEvent)]
     assert events[-2 if ends != JobStatus.RUNNING else -1] == "Running"
+    if ends != JobStatus.RUNNING:
+        # Ended by its attempt: when the container stopped (the clock of its dependents'
+        # start times), not when the operator heard of it.
+        assert status.stopped_at == began + timedelta(seconds=3)
 
 
 def test_a_container_that_never_started_never_made_its_job_running() -> None:

@@ -43,6 +43,7 @@ class Gang:
     resolved: ResolvedJob | None
     history: list[Attempt]
     started_at: datetime | None
+    attempt_end: datetime | None
 
     if TYPE_CHECKING:
 
@@ -166,6 +167,7 @@ class Gang:
             because = f"node {child.index} failed: {outcome.reason or outcome.status_reason}{code}"
             return self._stop_nodes(because)
         self.history.append(attempt)
+        self.attempt_end = attempt.stopped_at
         strategy = self.resolved.retry_strategy if self.resolved else None
         if outcome.succeeded:
             ended: tuple[JobStatus, str | None] = (S.SUCCEEDED, None)

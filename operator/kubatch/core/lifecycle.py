@@ -89,6 +89,8 @@ class JobRecord(Gang):
     """The dependency view of the latest evaluation (an in-memory query, no I/O)."""
     cancel_seen: StopRequest | None = None
     """The cancel request already acted on (it acts once, when it arrives)."""
+    attempt_end: datetime | None = None
+    """When the attempt that just ended stopped (read by the next refresh)."""
 
     def __post_init__(self) -> None:
         size = self.size
@@ -182,6 +184,7 @@ class JobRecord(Gang):
     def _refresh(self, now: datetime, actions: list[Action], reason: str | None = None) -> None:
         """Derive the job's own status from its children and report a change."""
         before = self.status
+        ended, self.attempt_end = self.attempt_end, None
         if self.multinode:
             self.status, self.reason = self._gang_status()
         elif not self.is_array:
@@ -200,7 +203,9 @@ class JobRecord(Gang):
         if self.status == S.RUNNABLE and self.runnable_at is None:
             self.runnable_at = now
         if self.status in TERMINAL:
-            self.stopped_at = now
+            # Ended by an attempt: when its container stopped (the clock its dependents'
+            # start times come from), else now.
+            self.stopped_at = ended if ended is not None and ended <= now else now
         message = f"{self.status.value}" + (f": {self.reason}" if self.reason else "")
         kind: Literal["Normal", "Warning"] = "Warning" if self.status == S.FAILED else "Normal"
         actions.append(RecordEvent(kind, self.status.value.title(), message))
@@ -365,6 +370,7 @@ class JobRecord(Gang):
         now: datetime,
     ) -> None:
         attempt.end(outcome, obs.finished_at or now, obs.started_at)
+        self.attempt_end = attempt.stopped_at
         child.current = None
         child.last = attempt
         if not self.is_array:

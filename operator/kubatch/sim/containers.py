@@ -15,6 +15,7 @@ Instructions, as annotations of a BatchJob (copied to its pods):
   sim.kubatch.io/fail-attempts     "2": the first 2 attempts exit with exit-code (or 1)
   sim.kubatch.io/reason            a termination reason, e.g. OOMKilled (exit code 137)
   sim.kubatch.io/image-pull-error  a message: the image cannot be pulled
+  sim.kubatch.io/start-error       a message: the command cannot be run (StartError, exit 128)
   sim.kubatch.io/sigterm-exit-code "0": the container traps SIGTERM and exits with this code;
                                    without it, PID 1 ignores SIGTERM (as a shell or sleep with
                                    no handler does) and SIGKILL ends it after the grace period

@@ -374,6 +374,12 @@ class Kubelet:
                 await self._pull_failing(pod, pull_error)
                 return
             await asyncio.sleep(float(annotations.get(SIM_PREFIX + "start-delay", "0")))
+            start_error = annotations.get(SIM_PREFIX + "start-error")
+            if start_error:
+                # runc could not exec the command: terminated, never started.
+                message = f"failed to create containerd task: {start_error}"
+                await self._finish(pod, 128, "StartError", None, message=message)
+                return
             started = now_text()
             self.running.add(key)
             if duration > 0:
@@ -413,11 +419,14 @@ class Kubelet:
         reason: str,
         started: str | None,
         pod_reason: tuple[str, str] | None = None,
+        message: str | None = None,
     ) -> None:
         """The container ended: reported at once, the pod's phase a moment later (with the
         pod's own reason when the kubelet stopped it)."""
         terminated: Obj = {"exitCode": code, "reason": reason, "finishedAt": now_text()}
         terminated["startedAt"] = started or ZERO_TIME
+        if message is not None:
+            terminated["message"] = message
         container = self._container(pod, {"terminated": terminated})
         await self._status(
             pod,

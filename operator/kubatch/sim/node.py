@@ -13,8 +13,9 @@ It needs root, cgroups, `containerd`, `runc`, `ctr`, the CNI plugins and busybox
 (Debian's packages: `ensure_packages()` installs them with apt where it can), and a `kubelet`
 binary beside the control plane's. `missing()` says what is missing, in words.
 
-What it changes outside its folder, and puts back when it stops: the bridge and its NAT rule,
-/var/log/pods and /var/log/containers (bind-mounted from the node's folder), its own cgroup
+Its processes run in a mount namespace of their own (every mount they make stays there, and
+/var/log/pods there is the node's folder). What it changes outside its folder, and puts back
+when it stops: the bridge and its NAT rule, its own cgroup
 (`kubatch-<node>`, the kubelet's cgroupRoot), and the kernel settings the kubelet rewrites
 (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). It ends only the processes it
 started, by PID (and the container shims of its own containerd).
@@ -108,7 +109,10 @@ def ensure_packages() -> list[str]:
 
 
 def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(args), capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=60)
+    except subprocess.TimeoutExpired as e:
+        raise NodeError(f"{' '.join(args)} did not finish within 60 s") from e
     if check and done.returncode != 0:
         raise NodeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
     return done
@@ -230,6 +234,7 @@ state = "{folder / "state"}"
       runtime_type = "io.containerd.runc.v2"
       [{cri}.containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "{folder / "runc"}"
   [{cri}.registry]
     config_path = "{folder / "certs.d"}"
 """
@@ -300,6 +305,8 @@ class RealNode:
     _containerd: ExitStack = field(default_factory=ExitStack)
     _kubelet: ExitStack = field(default_factory=ExitStack)
     cgroup_root: str = "/"
+    enter: list[str] = field(default_factory=list)
+    """The command prefix that enters the node's mount namespace."""
     kubelet_process: subprocess.Popen[bytes] | None = None
     containerd_process: subprocess.Popen[bytes] | None = None
 
@@ -312,7 +319,8 @@ class RealNode:
         return self.network.address
 
     def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args], check)
+        address = ["--address", str(self.socket), "--connect-timeout", "5s"]
+        return _run(["ctr", *address, "--namespace", "k8s.io", *args], check)
 
     # -- containerd --
 
@@ -322,7 +330,7 @@ class RealNode:
         self._containerd = ExitStack()
         self.containerd_process = self._containerd.enter_context(
             process(
-                ["containerd", "--config", str(config)],
+                [*self.enter, "containerd", "--config", str(config)],
                 log=self.workdir / "containerd.log",
                 append=True,
             )
@@ -364,7 +372,9 @@ class RealNode:
     def start_kubelet(self) -> None:
         self._kubelet = ExitStack()
         self.kubelet_process = self._kubelet.enter_context(
-            process(self.kubelet_args(), log=self.workdir / "kubelet.log", append=True)
+            process(
+                [*self.enter, *self.kubelet_args()], log=self.workdir / "kubelet.log", append=True
+            )
         )
 
     def stop_kubelet(self, kill: bool = False) -> None:
@@ -405,36 +415,37 @@ def _restore_kernel_settings(saved: dict[str, str]) -> None:
 
 
 @contextmanager
-def _pod_log_folders(workdir: Path) -> Iterator[None]:
-    """The kubelet writes containers' logs to /var/log/pods and links them from
-    /var/log/containers: both are bind mounts of the node's folder while it runs."""
+def _mount_namespace(workdir: Path) -> Iterator[list[str]]:
+    """A mount namespace of the node's own, held open by a process that waits; containerd,
+    its shims and containers, and the kubelet run in it (the prefix this yields enters it).
+    Every mount they make (root filesystems, volumes, network namespaces) stays in it and is
+    gone with it. In it, /var/log/pods and /var/log/containers, where the kubelet writes the
+    containers' logs, are the node's own folders: two nodes never see each other's."""
     with ExitStack() as stack:
+        holder = stack.enter_context(
+            process(["unshare", "--mount", "--propagation", "private", "sleep", "infinity"])
+        )
+        own = os.stat("/proc/self/ns/mnt").st_ino
+        deadline = time.monotonic() + 10
+        path = f"/proc/{holder.pid}/ns/mnt"
+        while not Path(path).exists() or os.stat(path).st_ino == own:
+            if holder.poll() is not None or time.monotonic() > deadline:
+                raise NodeError("unshare could not make the node's mount namespace")
+            time.sleep(0.01)
+        prefix = ["nsenter", f"--mount={path}", "--"]
         for folder in POD_LOG_FOLDERS:
             source = workdir / "logs" / folder.name
             source.mkdir(parents=True, exist_ok=True)
-            made = not folder.exists()
-            folder.mkdir(parents=True, exist_ok=True)
-            if made:
+            if not folder.exists():
+                folder.mkdir(parents=True)
                 stack.callback(_remove_empty, folder)
-            _run(["mount", "--bind", str(source), str(folder)])
-            stack.callback(_run, ["umount", "--lazy", str(folder)], False)
-        yield
+            _run([*prefix, "mount", "--bind", str(source), str(folder)])
+        yield prefix
 
 
 def _remove_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.rmdir()
-
-
-def _mounts_under(folder: Path) -> list[str]:
-    """Mount points at or under `folder`, deepest first."""
-    found = []
-    prefix = str(folder.resolve())
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].encode().decode("unicode_escape")
-        if point == prefix or point.startswith(prefix + "/"):
-            found.append(point)
-    return sorted(set(found), key=lambda p: -p.count("/"))
 
 
 def _shims_of(socket: Path) -> list[int]:
@@ -563,7 +574,7 @@ def real_node(
             node.cgroup_root,
         )
         stack.enter_context(bridge(network, plane.port))
-        stack.enter_context(_pod_log_folders(workdir))
+        node.enter = stack.enter_context(_mount_namespace(workdir))
         stack.callback(_sweep, node)
         node.start_containerd()
         stack.callback(node.stop_containerd)
@@ -576,18 +587,14 @@ def real_node(
 
 
 def _sweep(node: RealNode) -> None:
-    """After the kubelet and containerd stopped: end our containerd's shims (and so their
-    containers), then unmount what is left under the node's folder."""
+    """After the kubelet and containerd stopped: end our containerd's shims (their containers
+    go with the node's cgroup)."""
     for pid in _shims_of(node.socket):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while _shims_of(node.socket) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for point in _mounts_under(node.workdir):
-        if Path(point) in POD_LOG_FOLDERS:
-            continue
-        _run(["umount", "--lazy", point], check=False)
 
 
 def main(argv: list[str] | None = None) -> int:

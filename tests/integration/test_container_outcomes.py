@@ -1,0 +1,214 @@
+"""How attempts end, in AWS Batch's terms, with containers that really run: every case runs
+on the emulator's simulated node and on a real node (containerd, runc, the kubelet), and
+asserts the same outcome on both.
+
+All the cases of a tier are submitted at once, when the first of them is asked for (a
+timeout takes 60 s at least, SIGKILL 30 s more: waiting for each in turn would take minutes);
+each test then waits for its own job and checks its rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kubatch.cli.main import cli as kubatch
+from tests.support.cluster import Cluster, wait_for
+from tests.support.containers import Program
+from tests.support.system import Scenario, System
+
+pytestmark = pytest.mark.node
+
+TIMEOUT = {"attemptDurationSeconds": 60}
+EXIT_ON_3 = {
+    "attempts": 3,
+    "evaluateOnExit": [
+        {"onExitCode": "3", "action": "exit"},
+        {"onExitCode": "*", "action": "RETRY"},
+    ],
+}
+EXIT_ON_OOM = {
+    "attempts": 3,
+    "evaluateOnExit": [{"onReason": "OutOfMemoryError*", "action": "EXIT"}],
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    program: Program
+    spec: dict[str, Any] = field(default_factory=dict)
+    terminate_when_running: bool = False
+
+
+CASES: dict[str, Case] = {
+    "exits-3": Case(Program(exit_code=3)),
+    "exit-rule": Case(Program(exit_code=3), {"retryStrategy": EXIT_ON_3}),
+    "retried": Case(Program(exit_code=5, fail_attempts=2), {"retryStrategy": {"attempts": 3}}),
+    "oom": Case(Program(prints="filling", memory_mib=200), {"retryStrategy": EXIT_ON_OOM}),
+    "no-image": Case(Program(pullable=False)),
+    "no-command": Case(Program(runnable=False)),
+    "timeout-trapped": Case(
+        Program(prints="working", seconds=600, on_sigterm=0),
+        {"timeout": TIMEOUT, "retryStrategy": {"attempts": 2}},
+    ),
+    "timeout-ignored": Case(Program(prints="working", seconds=600), {"timeout": TIMEOUT}),
+    "terminate-ignored": Case(Program(prints="busy", seconds=600), terminate_when_running=True),
+    "array": Case(Program(prints_index=True), {"arrayProperties": {"size": 3}}),
+    "first": Case(Program(prints="first", seconds=2)),
+    "second": Case(Program(prints="second"), {"dependsOn": [{"jobName": "first"}]}),
+    "limits": Case(Program(prints_limits=True)),
+}
+
+
+class Batch:
+    """One tier's cases, submitted together."""
+
+    def __init__(self, system: System, namespace: str) -> None:
+        self.scenario = Scenario(system, namespace)
+        environment = self.scenario.node_environment(maxvCpus=64)
+        self.queue = self.scenario.queue(environments=(environment,))
+        for name, case in CASES.items():
+            self.scenario.run(name, self.queue, case.program, **case.spec)
+        for name, case in CASES.items():
+            if case.terminate_when_running:
+                self.scenario.wait(name, "RUNNING", timeout=90)
+                self.scenario.patch(name, {"terminate": {"reason": "stopped by the test"}})
+
+    def wait(self, name: str, *states: str, timeout: float = 90) -> dict[str, Any]:
+        return self.scenario.wait(name, *states, timeout=timeout)
+
+    def log(self, name: str, *args: str) -> str:
+        base = ["--kubeconfig", str(self.scenario.kube.kubeconfig), "-n", self.scenario.namespace]
+        result = CliRunner().invoke(kubatch, [*base, "logs", name, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    @property
+    def real(self) -> bool:
+        return self.scenario.kube.node is not None
+
+
+@pytest.fixture(scope="module")
+def batch(kube: Cluster, system: System) -> Iterator[Batch]:
+    namespace = kube.new_namespace()
+    found = Batch(system, namespace)
+    yield found
+    found.scenario.cleanup()
+    kube.delete_namespace(namespace)
+
+
+def seconds(start: str, stop: str) -> float:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(stop) - parse(start)).total_seconds()
+
+
+def test_a_non_zero_exit_fails_the_job_with_its_exit_code(batch: Batch) -> None:
+    status = batch.wait("exits-3", "FAILED")
+    (attempt,) = status["attempts"]
+    assert attempt["exitCode"] == 3
+    assert status["statusReason"] == "Essential container in task exited"
+    assert attempt.get("reason") is None
+
+
+def test_evaluate_on_exit_matches_the_real_exit_code_and_exits(batch: Batch) -> None:
+    status = batch.wait("exit-rule", "FAILED")
+    assert status["attemptCount"] == 1
+    assert status["attempts"][0]["exitCode"] == 3
+
+
+def test_failed_attempts_are_retried_with_the_next_attempt_number(batch: Batch) -> None:
+    status = batch.wait("retried", "SUCCEEDED")
+    assert [a["exitCode"] for a in status["attempts"]] == [5, 5, 0]
+
+
+def test_out_of_memory_is_aws_outofmemoryerror_and_matches_on_reason(batch: Batch) -> None:
+    status = batch.wait("oom", "FAILED")
+    (attempt,) = status["attempts"]  # the EXIT rule matched the reason: no retry
+    assert attempt["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+    assert attempt["exitCode"] == 137
+
+
+def test_an_image_that_cannot_be_pulled_is_cannotpullcontainererror(batch: Batch) -> None:
+    status = batch.wait("no-image", "FAILED")
+    (attempt,) = status["attempts"]
+    assert attempt["reason"].startswith("CannotPullContainerError: "), attempt
+    assert "no-such-image" in attempt["reason"]
+    assert status["statusReason"] == "Task failed to start"
+    assert status.get("startedAt") is None, "it never ran"
+
+
+def test_a_command_that_does_not_exist_is_cannotstartcontainererror(batch: Batch) -> None:
+    status = batch.wait("no-command", "FAILED")
+    (attempt,) = status["attempts"]
+    assert attempt["reason"].startswith("CannotStartContainerError: "), attempt
+    assert "no-such-command" in attempt["reason"]
+    assert status["statusReason"] == "Task failed to start"
+    assert status.get("startedAt") is None, "it never ran"
+
+
+@pytest.mark.parametrize(
+    ("name", "exit_code", "took", "logged"),
+    [
+        # SIGTERM at the timeout: a container that traps it ends at once...
+        ("timeout-trapped", 0, (60, 75), "working\ngot SIGTERM\n"),
+        # ...one that does not (PID 1 ignores it) is SIGKILLed 30 s later.
+        ("timeout-ignored", 137, (90, 110), "working\n"),
+    ],
+    ids=["trapped", "ignored"],
+)
+def test_a_timed_out_attempt_gets_sigterm_then_sigkill_and_is_not_retried(
+    batch: Batch, name: str, exit_code: int, took: tuple[float, float], logged: str
+) -> None:
+    status = batch.wait(name, "FAILED", timeout=180)
+    assert status["statusReason"] == "Job attempt duration exceeded timeout"
+    (attempt,) = status["attempts"]
+    assert attempt["exitCode"] == exit_code
+    assert took[0] <= seconds(attempt["startedAt"], attempt["stoppedAt"]) <= took[1]
+    log = batch.log(name)
+    assert (logged if batch.real else "echo working") in log, log
+
+
+def test_terminate_of_a_container_that_ignores_sigterm_kills_it_after_the_grace(
+    batch: Batch,
+) -> None:
+    status = batch.wait("terminate-ignored", "FAILED", timeout=120)
+    assert status["statusReason"] == "stopped by the test"
+    (attempt,) = status["attempts"]
+    assert attempt["exitCode"] == 137
+    assert "busy" in batch.log("terminate-ignored")
+
+
+def test_array_children_read_their_index(batch: Batch) -> None:
+    status = batch.wait("array", "SUCCEEDED")
+    assert status["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 3
+    for index in range(3):
+        log = batch.log("array", "--index", str(index))
+        expected = f"index={index}\n" if batch.real else f"AWS_BATCH_JOB_ARRAY_INDEX={index}\n"
+        assert expected in log, log
+
+
+def test_a_dependent_job_starts_after_its_dependency_stopped(batch: Batch) -> None:
+    second = batch.wait("second", "SUCCEEDED")
+    first = batch.scenario.status("first")
+    assert first["status"] == "SUCCEEDED"
+    assert seconds(first["stoppedAt"], second["startedAt"]) >= 0
+
+
+def test_the_kubelet_applies_the_jobs_memory_limit_and_cpu_share(batch: Batch) -> None:
+    """MEMORY 64 (MiB) is a hard limit; VCPU 0.125 a share of 128 (of 1024 per core)."""
+    batch.wait("limits", "SUCCEEDED")
+    (pod,) = batch.scenario.pods("limits")
+    resources = pod.spec.containers[0].resources
+    assert resources.limits["memory"] == "64Mi"
+    assert resources.requests["cpu"] == "125m"
+    if batch.real:
+        wait_for(lambda: "shares=" in batch.log("limits"), what="the container's log")
+        log = batch.log("limits")
+        assert f"memory={64 * 1024 * 1024}\n" in log, log
+        assert "shares=128\n" in log, log
