@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
 from kubatch.cli.main import cli as kubatch
+from tests.integration.test_aws_api import REGION, add_key, endpoint
+from tests.integration.test_console import Consoles, consoles, get
 from tests.support.cluster import Cluster, wait_for
 from tests.support.containers import Program
 from tests.support.system import Scenario, System
 
 pytestmark = pytest.mark.node
+__all__ = ["consoles", "endpoint"]  # fixtures, shared with the console's and the API's tests
 
 TIMEOUT = {"attemptDurationSeconds": 60}
 EXIT_ON_3 = {
@@ -47,7 +51,10 @@ class Case:
 CASES: dict[str, Case] = {
     "exits-3": Case(Program(exit_code=3)),
     "exit-rule": Case(Program(exit_code=3), {"retryStrategy": EXIT_ON_3}),
-    "retried": Case(Program(exit_code=5, fail_attempts=2), {"retryStrategy": {"attempts": 3}}),
+    "retried": Case(
+        Program(exit_code=5, fail_attempts=2, prints_attempt=True),
+        {"retryStrategy": {"attempts": 3}},
+    ),
     "oom": Case(Program(prints="filling", memory_mib=200), {"retryStrategy": EXIT_ON_OOM}),
     "no-image": Case(Program(pullable=False)),
     "no-command": Case(Program(runnable=False)),
@@ -212,3 +219,50 @@ def test_the_kubelet_applies_the_jobs_memory_limit_and_cpu_share(batch: Batch) -
         log = batch.log("limits")
         assert f"memory={64 * 1024 * 1024}\n" in log, log
         assert "shares=128\n" in log, log
+
+
+@pytest.mark.parametrize(
+    ("name", "attempts", "expected"),
+    [
+        ("retried", 3, lambda real, n: f"attempt {n}\n" if real else f"AWS_BATCH_JOB_ATTEMPT={n}"),
+        # A stopped attempt keeps its log.
+        ("timeout-trapped", 1, lambda real, n: "got SIGTERM\n" if real else "echo working"),
+    ],
+    ids=["every_attempt", "after_a_timeout"],
+)
+def test_every_attempts_log_through_the_cli_the_console_and_the_aws_api(
+    batch: Batch,
+    consoles: Consoles,
+    endpoint: str,
+    name: str,
+    attempts: int,
+    expected: Any,
+) -> None:
+    status = batch.wait(name, "SUCCEEDED", "FAILED", timeout=180)
+    scenario = batch.scenario
+    key = add_key(scenario.kube, scenario.namespace, admin=False)
+    session = boto3.Session(
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        region_name=REGION,
+    )
+    aws_batch = session.client("batch", endpoint_url=endpoint)
+    aws_logs = session.client("logs", endpoint_url=endpoint)
+    uid = scenario.get(name)["metadata"]["uid"]
+    (described,) = wait_for(
+        lambda: aws_batch.describe_jobs(jobs=[uid])["jobs"] or None, what="DescribeJobs"
+    )
+    streams = [a["container"]["logStreamName"] for a in described["attempts"]]
+    assert len(streams) == attempts == status["attemptCount"]
+    for number, stream in enumerate(streams, start=1):
+        text = expected(batch.real, number)
+        assert text in batch.log(name, "--attempt", str(number))
+        page = get(f"{consoles.read_only}/jobs/{scenario.namespace}/{name}/logs?attempt={number}")
+        assert page.status == 200
+        assert text.strip() in page.text, page.text
+        events = aws_logs.get_log_events(
+            logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True
+        )["events"]
+        messages = "\n".join(e["message"] for e in events) + "\n"
+        assert text in messages, messages
+        assert all(e["timestamp"] > 0 for e in events)

@@ -37,6 +37,8 @@ class Program:
     """Hold this much memory (in the shell itself: PID 1 is what the OOM killer takes)."""
     prints_index: bool = False
     """Print AWS_BATCH_JOB_ARRAY_INDEX."""
+    prints_attempt: bool = False
+    """Print AWS_BATCH_JOB_ATTEMPT."""
     prints_limits: bool = False
     """Print the memory limit and CPU shares the kubelet gave the container (cgroups v1)."""
     pullable: bool = True
@@ -52,6 +54,8 @@ class Program:
             lines.append(f"echo {self.prints}")
         if self.prints_index:
             lines.append('echo "index=$AWS_BATCH_JOB_ARRAY_INDEX"')
+        if self.prints_attempt:
+            lines.append('echo "attempt $AWS_BATCH_JOB_ATTEMPT"')
         if self.prints_limits:
             lines.append('echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"')
             lines.append('echo "shares=$(cat /sys/fs/cgroup/cpu/cpu.shares)"')

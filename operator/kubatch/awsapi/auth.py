@@ -79,8 +79,10 @@ def read_keys(text: str, where: str) -> dict[str, AccessKey]:
 class _Exactly(SigV4Auth):  # type: ignore[misc]
     """SigV4Auth that signs exactly the headers the caller listed in SignedHeaders."""
 
-    def __init__(self, credentials: Credentials, region: str, signed: list[str]) -> None:
-        super().__init__(credentials, SERVICE, region)
+    def __init__(
+        self, credentials: Credentials, region: str, signed: list[str], service: str = SERVICE
+    ) -> None:
+        super().__init__(credentials, service, region)
         self.signed = signed
 
     def headers_to_sign(self, request: AWSRequest) -> Any:
@@ -105,9 +107,11 @@ def verify(
     keys: Mapping[str, AccessKey],
     region: str,
     now: datetime,
+    service: str = SERVICE,
 ) -> Signed:
-    """The caller of a request signed with SigV4, or the AWS error that refuses it.
-    `url` is the request's URL as the caller built it (scheme, Host header, raw path)."""
+    """The caller of a request signed with SigV4 for `service`, or the AWS error that
+    refuses it. `url` is the request's URL as the caller built it (scheme, Host header, raw
+    path)."""
     header = headers.get("Authorization") or headers.get("authorization")
     if not header:
         raise MissingToken("Missing Authentication Token")
@@ -120,9 +124,9 @@ def verify(
     key = keys.get(found["key"])
     if key is None:
         raise UnknownClient("The security token included in the request is invalid.")
-    if found["service"] != SERVICE or found["region"] != region:
+    if found["service"] != service or found["region"] != region:
         raise BadSignature(
-            f"Credential should be scoped to a valid region and to service '{SERVICE}': "
+            f"Credential should be scoped to a valid region and to service '{service}': "
             f"this endpoint serves region '{region}'"
         )
     stamp = headers.get("X-Amz-Date") or headers.get("x-amz-date") or ""
@@ -138,7 +142,8 @@ def verify(
     signed = found["headers"].split(";")
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     request.context["timestamp"] = stamp
-    signer = _Exactly(Credentials(key.access_key_id, key.secret_access_key), region, signed)
+    credentials = Credentials(key.access_key_id, key.secret_access_key)
+    signer = _Exactly(credentials, region, signed, service)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, found["signature"]):

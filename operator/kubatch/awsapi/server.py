@@ -31,7 +31,7 @@ from ..core.ranges import format_ranges, parse_ranges
 from ..kube.cache import Cache, KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
-from . import shapes
+from . import logs, shapes
 from .auth import AccessKey, Signed, read_keys, verify
 from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .names import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, Arns, check_name, object_name
@@ -133,6 +133,7 @@ class BatchApi:
         self.keys = keys
         self.routes = routes()
         self.validator = ParamValidator()
+        self.logs = logs.LogsModel()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -153,19 +154,24 @@ class BatchApi:
         operation = "Unknown"
         caller = "-"
         try:
+            logs_operation = logs.operation_of(request.headers.get("X-Amz-Target"))
+            if logs_operation is not None and request.method == "POST":
+                operation = logs_operation
+                body = await request.read()
+                signed = await self._signed(request, body, logs.SERVICE)
+                caller = signed.key.access_key_id
+                result = await self._logs(logs_operation, body, signed)
+                response = web.json_response(
+                    result,
+                    content_type="application/x-amz-json-1.1",
+                    headers={"x-amzn-RequestId": str(uuid.uuid4())},
+                )
+                log.info("POST %s by %s -> 200", operation, caller)
+                return response
             route, match = self._route(request)
             operation = route.operation.name
             body = await request.read()
-            url = f"http://{request.host}{request.raw_path}"
-            signed = verify(
-                request.method,
-                url,
-                dict(request.headers),
-                body,
-                await self.keys(_access_key(request.headers.get("Authorization", ""))),
-                self.arns.region,
-                datetime.now(UTC),
-            )
+            signed = await self._signed(request, body, "batch")
             caller = signed.key.access_key_id
             params = self._params(route, match, request, body)
             if operation in ADMIN and not signed.key.admin:
@@ -197,6 +203,39 @@ class BatchApi:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+    async def _signed(self, request: web.Request, body: bytes, service: str) -> Signed:
+        return verify(
+            request.method,
+            f"http://{request.host}{request.raw_path}",
+            dict(request.headers),
+            body,
+            await self.keys(_access_key(request.headers.get("Authorization", ""))),
+            self.arns.region,
+            datetime.now(UTC),
+            service,
+        )
+
+    async def _logs(self, operation: str, body: bytes, caller: Signed) -> Obj:
+        """CloudWatch Logs' GetLogEvents on the attempts' pods (see awsapi/logs.py)."""
+        request = self.logs.check(operation, body)
+        if operation != "GetLogEvents":
+            raise ClientError(f"{operation} is not supported by Kubatch (GetLogEvents is)")
+        namespace = caller.key.namespace
+        jobs = [j for j in self.caches.jobs.values() if j["metadata"]["namespace"] == namespace]
+        stream = logs.check_stream(request, jobs)
+        try:
+            text = await self.client.text(
+                f"/api/v1/namespaces/{namespace}/pods/{stream}/log", {"timestamps": "true"}
+            )
+        except ApiError as e:
+            if e.not_found:
+                raise logs.ResourceNotFound("The specified log stream does not exist.") from e
+            if e.status == 400:  # the container is still being created: nothing logged yet
+                text = ""
+            else:
+                raise
+        return logs.page(logs.parse_log(text), request)
 
     def _error(self, error: AwsError) -> web.Response:
         return web.json_response(

@@ -24,6 +24,7 @@ Instructions, as annotations of a BatchJob (copied to its pods):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_NODE_INDEX, SIM_PREFIX
@@ -97,3 +98,25 @@ def container_log(pod: Obj) -> str:
     lines = [f"$ {' '.join(command)}"]
     lines += [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("AWS_BATCH_")]
     return "\n".join(lines) + "\n"
+
+
+def served_log(pod: Obj, query: Mapping[str, str]) -> str:
+    """A pod's log as the kubelet serves it: `timestamps=true` puts the runtime's time (RFC
+    3339, nanoseconds) before each line, `tailLines=N` keeps the last N lines."""
+    lines = container_log(pod).splitlines()
+    tail = query.get("tailLines", "")
+    if tail.isdigit():
+        lines = lines[-int(tail) :] if int(tail) else []
+    if query.get("timestamps") == "true":
+        stamp = _start_time(pod).replace("Z", ".000000000Z")
+        lines = [f"{stamp} {line}" for line in lines]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _start_time(pod: Obj) -> str:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = container.get("state") or {}
+        for kind in ("running", "terminated"):
+            if (state.get(kind) or {}).get("startedAt"):
+                return str(state[kind]["startedAt"])
+    return str((pod.get("status") or {}).get("startTime") or "1970-01-01T00:00:00Z")

@@ -36,8 +36,8 @@ from aiohttp import web
 from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
 from ..kube.client import Client, Credentials
 from ..kube.errors import ApiError
-from .containers import container_log, outcome, sigterm_exit_code
 from .containers import duration as run_time
+from .containers import outcome, served_log, sigterm_exit_code
 
 log = logging.getLogger("kubatch.sim.kubelet")
 
@@ -160,7 +160,7 @@ class Kubelet:
         pod = self.pods.get(key)
         if pod is None:
             return web.Response(status=404, text=f"pod {key} is not on this kubelet's nodes")
-        return web.Response(text=container_log(pod), content_type="text/plain")
+        return web.Response(text=served_log(pod, request.query), content_type="text/plain")
 
     # -- nodes -------------------------------------------------------------------------
 

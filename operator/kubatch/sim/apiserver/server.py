@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..containers import container_log
+from ..containers import served_log
 from . import protobuf
 from .store import (
     ApiError,
@@ -453,7 +453,7 @@ class ApiServer:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if sub == "log":
             pod = store.get(rtype, namespace, name)
-            return web.Response(text=container_log(pod), content_type="text/plain")
+            return web.Response(text=served_log(pod, request.query), content_type="text/plain")
         if sub == "binding":
             if method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "bindings are created")
