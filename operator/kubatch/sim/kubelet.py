@@ -428,19 +428,25 @@ class Kubelet:
         if message is not None:
             terminated["message"] = message
         container = self._container(pod, {"terminated": terminated})
-        await self._status(
-            pod,
-            {
-                "conditions": _conditions(initialized=True, ready=False),
-                "containerStatuses": [container],
-            },
-        )
-        await asyncio.sleep(self.phase_lag)
+        if pod_reason is None:
+            # A container that ended by itself: the kubelet reports it before the phase (a
+            # pod the kubelet stops itself gets both in one status).
+            await self._status(
+                pod,
+                {
+                    "conditions": _conditions(initialized=True, ready=False),
+                    "containerStatuses": [container],
+                },
+            )
+            await asyncio.sleep(self.phase_lag)
         phase = "Succeeded" if code == 0 and pod_reason is None else "Failed"
         final: Obj = {
             "phase": phase,
             "conditions": _conditions(initialized=True, ready=False, ended=phase),
             "containerStatuses": [container],
+            # Its sandbox is gone, and its address with it, as a real kubelet reports.
+            "podIP": None,
+            "podIPs": None,
         }
         if pod_reason is not None:
             final["reason"], final["message"] = pod_reason
