@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import operator  # registers the handlers
 
     operator.CONTROLLER.config = config
+    # Served by the operator itself, from the start: kopf's own endpoint only answers once
+    # every startup handler is done, and a standby's waits for leadership.
+    operator.CONTROLLER.liveness = args.liveness
     # kopf's own handler is the only one: one line per record, as text or as JSON.
     log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_format=log_format)
@@ -38,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         standalone=True,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
-        liveness_endpoint=args.liveness,
     )
     return 0
 

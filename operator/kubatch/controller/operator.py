@@ -30,7 +30,7 @@ from ..core.effects import ResizePool
 from ..core.engine import Engine, EngineConfig
 from ..core.intents import IntentTimes
 from ..keys import LABEL_MANAGED_BY, MANAGED_BY
-from ..kube.client import Client, Credentials
+from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
 from .leader import LeaderElector
 from .writer import Writer
 
@@ -59,9 +59,36 @@ class Controller:
         self._api_seen = {"requests": 0, "errors": 0, "retries": 0}
         self._calls_seen: Counter[tuple[str, str]] = Counter()
         self._dropped_seen = 0
+        self.liveness: str | None = None
+        """Where /healthz is served (`--liveness`), e.g. http://0.0.0.0:8080/healthz."""
+        self.health: Any = None
+
+    async def serve_health(self, url: str) -> None:
+        """/healthz (the chart's liveness and readiness probes), served on this event loop
+        from the start: a replica waiting for leadership is healthy and ready (a standby),
+        or a rolling update could never replace the leader. It says which it is."""
+        from urllib.parse import urlsplit
+
+        from aiohttp import web
+
+        where = urlsplit(url)
+
+        async def healthz(request: web.Request) -> web.Response:
+            leading = self.elector is None or self.elector.may_write()
+            role = "leader" if leading and self.engine is not None else "standby"
+            return web.json_response({"status": "ok", "role": role})
+
+        app = web.Application()
+        app.router.add_get(where.path or "/healthz", healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, where.hostname or "0.0.0.0", where.port or 8080).start()
+        self.health = runner
 
     async def start(self, credentials: Credentials) -> None:
         self.client = Client(credentials, self.config.write_qps, self.config.write_burst)
+        if self.liveness:
+            await self.serve_health(self.liveness)
         if self.config.metrics_port:
             metrics.serve(self.config.metrics_port, self.config.metrics_address)
         if self.config.leader_election:
@@ -117,6 +144,8 @@ class Controller:
                 await task
         if self.client is not None:
             await self.client.close()
+        if self.health is not None:
+            await self.health.cleanup()
 
     async def _resize(self, effect: ResizePool) -> ResizeResult | None:
         provider = self.providers.get(effect.request.provider)
@@ -298,10 +327,19 @@ class Controller:
 CONTROLLER = Controller()
 
 
+def connection(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo | None:
+    """In a pod: its ServiceAccount, at the address the kubelet gives it
+    (KUBERNETES_SERVICE_HOST and _PORT, as client-go's in-cluster config does; kopf's own
+    login names kubernetes.default.svc, which only a cluster with DNS resolves). Elsewhere:
+    the kubeconfig."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and (SERVICE_ACCOUNT / "token").exists():
+        found = Credentials.in_cluster()
+        return kopf.ConnectionInfo(server=found.server, token=found.token, ca_path=found.ca_path)
+    return kopf.login_with_kubeconfig(settings=settings)
+
+
 def credentials_from_kopf(settings: kopf.OperatorSettings) -> Credentials:
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-        settings=settings
-    )
+    info = connection(settings)
     if info is None:
         raise kopf.LoginError("no cluster credentials: set KUBECONFIG or run inside a cluster")
     return Credentials.from_kopf(info)
@@ -309,9 +347,7 @@ def credentials_from_kopf(settings: kopf.OperatorSettings) -> Credentials:
 
 @kopf.on.login()
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
-    return kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-        settings=settings
-    )
+    return connection(settings)
 
 
 @kopf.on.startup()

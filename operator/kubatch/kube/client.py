@@ -8,17 +8,22 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import ssl
 import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from .errors import RETRYABLE, ApiError
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+"""Where a pod's kubelet mounts its ServiceAccount's token, CA and namespace."""
 
 Obj = dict[str, Any]
 Items = list[Obj]
@@ -91,16 +96,18 @@ class Credentials:
 
     @classmethod
     def in_cluster(cls) -> Credentials:
-        """The pod's ServiceAccount, with the kubernetes client's in-cluster loader."""
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        token = (configuration.api_key or {}).get("authorization") or ""
+        """The pod's ServiceAccount, as client-go's in-cluster config finds it: the API
+        server at KUBERNETES_SERVICE_HOST and _PORT, the token and CA its kubelet mounts.
+        (The kubernetes client's own loader leaves the token to a refresh hook, which a
+        Configuration read this way never calls: requests went out anonymous.)"""
+        host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            raise ValueError("not in a cluster: KUBERNETES_SERVICE_HOST is not set")
+        address = f"[{host}]" if ":" in host else host
+        token = (SERVICE_ACCOUNT / "token").read_text().strip()
         return cls(
-            server=configuration.host,
-            token=token.removeprefix("Bearer ").strip() or None,
-            ca_path=configuration.ssl_ca_cert,
+            server=f"https://{address}:{port}", token=token, ca_path=str(SERVICE_ACCOUNT / "ca.crt")
         )
 
     @classmethod

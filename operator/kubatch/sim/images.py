@@ -17,9 +17,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 import tarfile
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,10 +196,21 @@ def pause_image(path: Path, busybox: Path = BUSYBOX) -> Path:
 
 
 def _run(args: Sequence[str], what: str, log: Path, cwd: Path | None = None) -> None:
+    _run_env(args, what, log, None, cwd)
+
+
+def _run_env(
+    args: Sequence[str],
+    what: str,
+    log: Path,
+    env: dict[str, str] | None,
+    cwd: Path | None = None,
+) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         out.write(f"$ {' '.join(args)}\n".encode())
         out.flush()
-        done = subprocess.run(list(args), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        done = subprocess.run(list(args), stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     if done.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise ImageError(f"{what} failed ({done.returncode}); log {log}:\n" + "\n".join(tail))
@@ -236,5 +250,91 @@ def debian_python_base(workdir: Path, log: Path) -> str:
 
 
 def _podman_has(image: str) -> bool:
-    done = subprocess.run(["podman", "image", "exists", image], capture_output=True, check=False)
+    done = subprocess.run(
+        ["podman", "image", "exists", image], capture_output=True, check=False, env=_podman_env()
+    )
     return done.returncode == 0
+
+
+def _podman_env() -> dict[str, str]:
+    """podman with no default ulimits: it would raise RLIMIT_NOFILE past the hard limit of a
+    root without CAP_SYS_RESOURCE, and runc refuses such a container."""
+    conf = Path(tempfile.gettempdir()) / "kubatch-containers.conf"
+    if not conf.exists():
+        conf.write_text("[containers]\ndefault_ulimits = []\n")
+    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+PROJECT_FILES = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore")
+
+
+def operator_image(project: Path, workdir: Path, log: Path, tag: str = OPERATOR_IMAGE) -> Path:
+    """Build the project's Dockerfile with podman, offline: on the Debian base made here,
+    with the project and its dependencies from wheels built beforehand (pip, from the
+    package index, into the build context's wheels/); the image saved as an OCI archive
+    (returned) for `ctr images import`."""
+    if shutil.which("podman") is None:
+        raise ImageError("podman not found (Debian package podman)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = debian_python_base(workdir, log)
+    context = workdir / "context"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(project / name, context / name)
+    shutil.copytree(
+        project / "operator", context / "operator", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = workdir / "wheels"
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels)]
+    _run([*pip, str(context)], "pip wheel (the project and its dependencies)", log)
+    shutil.copytree(wheels, context / "wheels")
+    env = _podman_env()
+    _run_env(
+        [
+            "podman", "build", "--network", "none", "--tag", tag,
+            "--build-arg", f"BASE={base}",
+            "--build-arg", "PIP_OPTIONS=--no-index --find-links=/src/wheels",
+            "--build-arg", "PACKAGE=kubatch",
+            str(context),
+        ],
+        "podman build",
+        log,
+        env,
+    )  # fmt: skip
+    archive = workdir / "operator.tar"
+    archive.unlink(missing_ok=True)
+    _run_env(
+        ["podman", "save", "--format", "oci-archive", "--output", str(archive), tag],
+        "podman save",
+        log,
+        env,
+    )
+    return archive
+
+
+def source_digest(project: Path) -> str:
+    """A digest of what the operator image is built from (the package, its metadata, the
+    Dockerfile): an image built from the same sources can be used again."""
+    digest = hashlib.sha256()
+    files = [project / name for name in PROJECT_FILES]
+    files += sorted(
+        p for p in (project / "operator").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+    for path in files:
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_operator_image(project: Path, cache: Path, log: Path) -> Path:
+    """operator_image(), kept in `cache` per source digest (one build per change)."""
+    folder = cache / source_digest(project)
+    archive = folder / "operator.tar"
+    if archive.exists():
+        return archive
+    for old in cache.glob("*/operator.tar") if cache.exists() else ():
+        shutil.rmtree(old.parent, ignore_errors=True)
+    built = operator_image(project, folder / "build", log)
+    built.replace(archive)
+    shutil.rmtree(folder / "build", ignore_errors=True)
+    return archive

@@ -34,8 +34,9 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
-from ..kube.client import Client, Credentials
+from ..kube.client import Client
 from ..kube.errors import ApiError
+from ..serving import credentials
 from .containers import duration as run_time
 from .containers import outcome, served_log, sigterm_exit_code
 
@@ -533,9 +534,8 @@ def _conditions(initialized: bool, ready: bool, ended: str | None = None) -> lis
 
 
 async def amain(args: argparse.Namespace) -> None:
-    client = Client(
-        Credentials.from_kubeconfig(args.kubeconfig), qps=args.qps, burst=int(args.qps * 2)
-    )
+    # A kubeconfig, or in a cluster (the chart's simulatedNodes) the pod's ServiceAccount.
+    client = Client(credentials(args.kubeconfig), qps=args.qps, burst=int(args.qps * 2))
     from .certificates import self_signed
 
     folder = tempfile.TemporaryDirectory(prefix="kubatch-kubelet-")
