@@ -12,13 +12,20 @@ from tests.support.system import Scenario, System, running
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The real-node tier runs only the tests marked `node` (containers on a node); those run
     on the emulator's simulated node and on the real node, the same tests, not on the `real`
-    tier (a real API server with the simulated node, which every other test covers)."""
+    tier (a real API server with the simulated node, which every other test covers). Those
+    marked `node(real_only=True)` (faults of a real kubelet) run on the real node only."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         tier = callspec.params.get("kube") if callspec is not None else None
-        marked = item.get_closest_marker("node") is not None
-        if (tier == REAL_NODE and not marked) or (tier == "real" and marked):
+        marker = item.get_closest_marker("node")
+        marked = marker is not None
+        real_only = marker is not None and bool(marker.kwargs.get("real_only"))
+        if (
+            (tier == REAL_NODE and not marked)
+            or (tier == "real" and marked)
+            or (real_only and tier != REAL_NODE)
+        ):
             dropped.append(item)
         else:
             kept.append(item)

@@ -65,6 +65,14 @@ def obs(phase: PodPhase, **facts: object) -> PodObservation:
             {"onReason": "CannotStartContainerError*"},
         ),
         (
+            "node_removed",
+            obs(PodPhase.FAILED, reason="DeletionByPodGC"),
+            None,
+            None,
+            "Host EC2 (instance node-7) terminated.",
+            {"onStatusReason": "Host EC2*"},
+        ),
+        (
             "node_shut_down",
             obs(PodPhase.FAILED, reason="Terminated"),
             None,

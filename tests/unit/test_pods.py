@@ -289,6 +289,33 @@ def test_observe_a_deleting_pod_and_a_foreign_one() -> None:
             True,
         ),
         (
+            # The pod garbage collector marks a pod of a node that is gone Failed, its
+            # container still said to run, before it deletes it.
+            "its_node_was_removed",
+            {
+                **_pod("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}),
+                "status": {
+                    "phase": "Failed",
+                    "containerStatuses": [
+                        {
+                            "name": "main",
+                            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                        }
+                    ],
+                    "conditions": [
+                        {
+                            "type": "DisruptionTarget",
+                            "status": "True",
+                            "reason": "DeletionByPodGC",
+                            "message": "PodGC: node no longer exists",
+                        }
+                    ],
+                },
+            },
+            "DeletionByPodGC",
+            True,
+        ),
+        (
             "its_command_could_not_be_run",
             _pod(
                 "Failed",

@@ -35,6 +35,21 @@ START_ERROR = "StartError"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 HOST_ENDED_POD = frozenset({"Evicted", "Shutdown", "Terminated", "NodeShutdown"})
 POD_REASONS = HOST_ENDED_POD | {DEADLINE_EXCEEDED}
+# A pod the cluster ends for its own reasons says so in a DisruptionTarget condition, and
+# may be marked Failed with its container still said to run: its node went (the pod
+# garbage collector: DeletionByPodGC; the taint manager: DeletionByTaintManager), its kubelet
+# ended it (TerminationByKubelet), it was evicted or preempted. For AWS: its host went.
+DISRUPTION_TARGET = "DisruptionTarget"
+DISRUPTED = frozenset(
+    {
+        "DeletionByPodGC",
+        "DeletionByTaintManager",
+        "TerminationByKubelet",
+        "EvictionByEvictionAPI",
+        "PreemptionByScheduler",
+        "PreemptionByKubeScheduler",
+    }
+)
 # Reasons Kubatch gives an attempt whose pod never ran: the API server refused the pod (or it
 # never appeared), or no node took it before the schedule deadline.
 POD_REFUSED = "PodRefused"
@@ -121,7 +136,7 @@ def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
         return AttemptOutcome(exit_code=obs.exit_code or 137, reason=OUT_OF_MEMORY)
     if obs.reason == DEADLINE_EXCEEDED:
         return AttemptOutcome(exit_code=obs.exit_code, status_reason=TIMED_OUT, retryable=False)
-    if obs.reason in HOST_ENDED_POD:
+    if obs.reason in HOST_ENDED_POD or obs.reason in DISRUPTED:
         return AttemptOutcome(status_reason=host_terminated(obs.node_name))
     exit_code = obs.exit_code if obs.exit_code is not None else 1
     return AttemptOutcome(exit_code=exit_code, status_reason=ESSENTIAL_CONTAINER_EXITED)

@@ -30,6 +30,8 @@ from ..keys import (
     TAG_ANNOTATION_PREFIX,
 )
 from .attempts import (
+    DISRUPTED,
+    DISRUPTION_TARGET,
     MAIN_NODE_GATE,
     POD_REASONS,
     CreatePod,
@@ -362,6 +364,10 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
     message = terminated.get("message") or waiting.get("message") or status.get("message")
     if status.get("reason") in POD_REASONS:
         reason, message = status["reason"], status.get("message")
+    for condition in status.get("conditions") or []:
+        disrupted = condition.get("type") == DISRUPTION_TARGET and condition.get("status") == "True"
+        if disrupted and condition.get("reason") in DISRUPTED and not terminated:
+            reason, message = condition["reason"], condition.get("message")
     return PodObservation(
         pod_name=metadata.get("name", ""),
         index=_int_label(labels, LABEL_ARRAY_INDEX)
