@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from kubatch.cli.main import cli as kubatch
 from tests.support.cluster import wait_for
-from tests.support.containers import Program
+from tests.support.containers import IMAGE, Program
 from tests.support.system import Scenario
 
 pytestmark = pytest.mark.node
@@ -64,3 +64,52 @@ def test_a_terminated_attempt_keeps_its_log(scenario: Scenario) -> None:
     assert result.exit_code == 0, result.output
     expected = "working\ngot SIGTERM\n" if scenario.kube.node else "echo working\n"
     assert expected in result.output, result.output
+
+
+MAIN_LISTENS = (
+    # The main node takes one message from each other node, then prints them.
+    "for i in $(seq 2); do nc -l -p 5000 >> /tmp/got; done; sort /tmp/got"
+)
+OTHER_CALLS = (
+    # Each other node reaches the main node by the address AWS Batch gives it (the name of
+    # its pod under the job's headless Service), trying until the main node listens.
+    'until echo "node $AWS_BATCH_JOB_NODE_INDEX" | nc $AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS'
+    " 5000; do sleep 1; done"
+)
+
+
+def test_a_multi_node_jobs_nodes_reach_its_main_node(scenario: Scenario) -> None:
+    small = [{"type": "VCPU", "value": "0.125"}, {"type": "MEMORY", "value": "64"}]
+
+    def node_container(script: str) -> dict[str, object]:
+        return {"image": IMAGE, "command": ["sh", "-c", script], "resourceRequirements": small}
+
+    scenario.apply(
+        {
+            "kind": "JobDefinition",
+            "metadata": {"name": "talk"},
+            "spec": {
+                "type": "multinode",
+                "nodeProperties": {
+                    "numNodes": 3,
+                    "mainNode": 0,
+                    "nodeRangeProperties": [
+                        {"targetNodes": "0", "container": node_container(MAIN_LISTENS)},
+                        {"targetNodes": "1:", "container": node_container(OTHER_CALLS)},
+                    ],
+                },
+            },
+        }
+    )
+    queue = scenario.queue(environments=(scenario.node_environment(),))
+    # On the simulated node: the main node runs 2 s, the others until they are stopped.
+    sim = {"duration": "600", "durations-by-index": "0=2", "sigterm-exit-code": "0"}
+    scenario.job("talk", queue, "talk", sim=sim)
+    status = scenario.wait("talk", "SUCCEEDED", timeout=120)
+    assert status["attempts"][0]["exitCode"] == 0
+    result = cli(scenario, "logs", "talk", "--node-index", "0")
+    assert result.exit_code == 0, result.output
+    if scenario.kube.node is not None:
+        assert result.output == "node 1\nnode 2\n"
+    else:
+        assert "AWS_BATCH_JOB_NODE_INDEX=0" in result.output

@@ -4,8 +4,9 @@
 Linux bridge on a private subnet (the node's address is the bridge's), starts containerd with
 its own config, root, state and socket in the node's folder (every registry pointed at a closed
 local port, so a pull never leaves the machine and a missing image fails at once), imports the
-images built offline (`kubatch.sim.images`), gives the kubelet a client certificate from the
-cluster's CA and starts it. Pods on the node reach the API server at the `kubernetes`
+images built offline (`kubatch.sim.images`), serves the cluster's DNS on the node's address
+(`kubatch.sim.clusterdns`), gives the kubelet a client certificate from the cluster's CA and
+starts it. Pods on the node reach the API server at the `kubernetes`
 Service's address (10.96.0.1:443), as in any cluster: with no kube-proxy here, one NAT rule on
 the bridge sends that address to the API server's loopback port.
 
@@ -284,6 +285,8 @@ def kubelet_config(
         },
         "authorization": {"mode": "Webhook"},
         "clusterDomain": "cluster.local",
+        # The node's own cluster DNS (kubatch.sim.clusterdns) answers on its address.
+        "clusterDNS": [network.address],
         "maxPods": 110,
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -443,6 +446,21 @@ def _mount_namespace(workdir: Path) -> Iterator[list[str]]:
         yield prefix
 
 
+@contextmanager
+def _cluster_dns(plane: ControlPlane, network: Network) -> Iterator[None]:
+    """The cluster DNS its pods ask (Services and headless Services' pods by name)."""
+    from kubernetes import config
+
+    from .clusterdns import ClusterDns
+
+    dns = ClusterDns(config.new_client_from_config(str(plane.kubeconfig)), network.address)
+    dns.start()
+    try:
+        yield
+    finally:
+        dns.stop()
+
+
 def _remove_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.rmdir()
@@ -574,6 +592,7 @@ def real_node(
             node.cgroup_root,
         )
         stack.enter_context(bridge(network, plane.port))
+        stack.enter_context(_cluster_dns(plane, network))
         node.enter = stack.enter_context(_mount_namespace(workdir))
         stack.callback(_sweep, node)
         node.start_containerd()
