@@ -102,6 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.operator_throughput 500 --real
 	$(BIN)/python -m bench.scale 10000
 	$(BIN)/python -m bench.console_pages 10000
+	$(BIN)/python -m bench.node_latency 20
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

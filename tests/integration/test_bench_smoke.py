@@ -40,3 +40,16 @@ def test_console_benchmark_runs(tmp_path: Path) -> None:
     assert set(result["pages"]) >= {"dashboard", "jobs_first_page", "job_detail", "bad_query"}
     assert all(p["median_ms"] > 0 for p in result["pages"].values())
     assert result["console_rss_mib"] > 0
+
+
+def test_node_latency_benchmark_runs() -> None:
+    """On a real node of its own (skipped, with the reason, where none can run)."""
+    from bench import node_latency
+
+    from tests.support.cluster import _check_real_node
+
+    _check_real_node()
+    result = node_latency.run(3, 6.0)
+    for method in ("plain_pods", "job_controller", "kubatch"):
+        assert result[method]["started"] == 3, result
+        assert 0 < result[method]["p50_s"] <= result[method]["p99_s"], result

@@ -9,6 +9,9 @@ same digests, so a node that already holds the image imports nothing new.
 `operator_image()` builds the project's Dockerfile with podman on a Debian base made here by
 mmdebstrap (no registry is needed: the base is imported, the project and its dependencies are
 installed from wheels built beforehand) and saves it as an OCI archive.
+
+`python -m kubatch.sim.images operator [--output FILE]` builds it from this checkout (and
+prints the archive's path): `python -m kubatch.sim.node run --image FILE` imports it.
 """
 
 from __future__ import annotations
@@ -338,3 +341,25 @@ def cached_operator_image(project: Path, cache: Path, log: Path) -> Path:
     built.replace(archive)
     shutil.rmtree(folder / "build", ignore_errors=True)
     return archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kubatch.sim.images")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("operator", help="build the operator image (an OCI archive)")
+    build.add_argument("--project", type=Path, default=Path("."))
+    build.add_argument("--cache", type=Path, default=Path(".tools/images"))
+    args = parser.parse_args(argv)
+    try:
+        log = args.cache / "build.log"
+        print(cached_operator_image(args.project.resolve(), args.cache.resolve(), log))
+    except ImageError as e:
+        print(f"image: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

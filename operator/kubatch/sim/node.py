@@ -632,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
     run_command.add_argument("--workdir", type=Path, default=Path(".kubatch-node"))
     run_command.add_argument("--name", default="kubatch-node-0", help="the node's name")
     run_command.add_argument(
+        "--image", type=Path, action="append", default=[], help="an OCI archive to import"
+    )
+    run_command.add_argument("--label", action="append", default=[], help="a node label, key=value")
+    run_command.add_argument(
         "--subnet", type=int, default=0, help="its pods' subnet: 10.244.<subnet>.0/24"
     )
     args = parser.parse_args(argv)
@@ -654,7 +658,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir.resolve()
         with (
             control_plane(assets, workdir / "control-plane") as plane,
-            real_node(plane, workdir / "node", args.name, subnet=args.subnet) as node,
+            real_node(
+                plane,
+                workdir / "node",
+                args.name,
+                labels=dict(label.split("=", 1) for label in args.label),
+                subnet=args.subnet,
+                images=[image.resolve() for image in args.image],
+            ) as node,
         ):
             print(f"export KUBECONFIG={plane.kubeconfig}  # node {node.name}", flush=True)
             stop = threading.Event()
