@@ -68,15 +68,6 @@ def test_evaluate_on_exit_stops_retries(scenario: Scenario) -> None:
     assert status["statusReason"] == "Essential container in task exited"
 
 
-def test_timeout_stops_the_attempt_and_does_not_retry(scenario: Scenario) -> None:
-    queue = scenario.queue(environments=(scenario.environment(),))
-    scenario.definition(retryStrategy={"attempts": 3})
-    scenario.job("slow", queue, sim=LONG, timeout={"attemptDurationSeconds": 60})
-    status = scenario.wait("slow", "FAILED", timeout=120)
-    assert status["statusReason"] == "Job attempt duration exceeded timeout"
-    assert status["attemptCount"] == 1
-
-
 def test_dependency_chain_runs_in_order(scenario: Scenario) -> None:
     queue = scenario.queue(environments=(scenario.environment(),))
     scenario.definition()

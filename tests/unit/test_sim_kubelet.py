@@ -83,3 +83,34 @@ def test_a_pod_deleted_before_its_node_is_seen_never_runs() -> None:
         return [patch for patch in client.patches if patch[0] == "pods"]
 
     assert asyncio.run(scenario()) == []
+
+
+def test_a_node_marked_not_ready_by_the_controller_is_reported_ready_again() -> None:
+    """The node lifecycle controller marks a node Unknown when its heartbeats were missed
+    (an API-server restart): the kubelet's next report makes it Ready again, or its
+    not-ready taint keeps every pod off it."""
+
+    async def scenario() -> list[str]:
+        client = Recorder()
+        kubelet = Kubelet(client, bind=False, ready_delay=0.0, leases=False)  # type: ignore[arg-type]
+        ready = {"type": "Ready", "status": "True"}
+        unknown = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}
+        kubelet.on_node("ADDED", {"metadata": {"name": "n1"}, "status": {"conditions": [ready]}})
+        kubelet.on_node(
+            "MODIFIED", {"metadata": {"name": "n1"}, "status": {"conditions": [unknown]}}
+        )
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if any(k == "nodes" for k, _, _ in client.patches):
+                break
+        for task in list(kubelet.background):
+            task.cancel()
+        return [
+            c["status"]
+            for k, _, patch in client.patches
+            if k == "nodes"
+            for c in patch["status"]["conditions"]
+            if c["type"] == "Ready"
+        ]
+
+    assert asyncio.run(scenario()) == ["True"]

@@ -47,7 +47,7 @@ LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"
 RETRY_SECONDS = 1.0
-PHASE_LAG = 0.2
+PHASE_LAG = 0.05
 PULL_BACKOFF = 1.0
 
 
@@ -88,6 +88,8 @@ class Kubelet:
         """Pods whose container has started."""
         self.addresses: dict[str, int] = {}
         self.deadlines: dict[str, asyncio.Task[None]] = {}
+        self.readying: set[str] = set()
+        """Nodes whose Ready status is on its way."""
         self.serving = serving
         """The HTTPS pair the log endpoint serves with; None serves no logs."""
         self.port = 0
@@ -175,13 +177,24 @@ class Kubelet:
         for pod in self.awaiting.pop(name, {}).values():
             self.on_pod("MODIFIED", pod)
         conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
-        if first and conditions.get("Ready") != "True":
+        if conditions.get("Ready") != "True" and name not in self.readying:
+            # A new node is Ready after its delay; one the node lifecycle controller marked
+            # Unknown (its heartbeats missed, e.g. while the API server restarted) is reported
+            # Ready again at once, as a kubelet's next status report does, or its not-ready
+            # taint would keep every pod off it.
             delay = (node["metadata"].get("annotations") or {}).get(
                 SIM_READY_DELAY, self.ready_delay
             )
-            self._spawn("", self._make_ready(name, float(delay)))
+            self.readying.add(name)
+            self._spawn("", self._make_ready(name, float(delay) if first else 0.0))
 
     async def _make_ready(self, name: str, delay: float) -> None:
+        try:
+            await self._report_ready(name, delay)
+        finally:
+            self.readying.discard(name)
+
+    async def _report_ready(self, name: str, delay: float) -> None:
         await asyncio.sleep(delay)
         status: Obj = {
             # Only the loopback address: an API server that reached a node by its Hostname
