@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,8 +59,17 @@ def system(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield found
 
 
+@pytest.fixture(scope="session")
+def node_cases(kube: Cluster, system: System) -> Iterator[Any]:
+    """test_lifecycle_on_nodes' jobs, submitted with the tier's first scenario: their
+    timeouts take 90 s, which other tests fill."""
+    from tests.integration.test_lifecycle_on_nodes import submitted
+
+    yield from submitted(kube, system)
+
+
 @pytest.fixture
-def scenario(system: System, namespace: str) -> Iterator[Scenario]:
+def scenario(system: System, namespace: str, node_cases: Any) -> Iterator[Scenario]:
     found = Scenario(system, namespace)
     yield found
     found.cleanup()

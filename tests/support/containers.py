@@ -17,7 +17,7 @@ IMAGE = BUSYBOX_IMAGE
 simulated one)."""
 MISSING_IMAGE = "localhost/kubatch/no-such-image:1.0"
 """An image no node has and no registry serves (a real node's pulls go to a closed port)."""
-SMALL = [{"type": "VCPU", "value": "0.125"}, {"type": "MEMORY", "value": "64"}]
+SMALL = [{"type": "VCPU", "value": "50m"}, {"type": "MEMORY", "value": "64"}]
 """Requests small enough for many containers at once on a two-core real node."""
 
 
