@@ -19,7 +19,7 @@ from kubernetes import client, config
 
 from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
 from kubatch.sim.images import OPERATOR_IMAGE, cached_operator_image
-from kubatch.sim.node import RealNode, real_node
+from kubatch.sim.node import IMAGE_TOOLS, RealNode, real_node
 from tests.support.cluster import (
     REAL_NODE_LABELS,
     _check_real_node,
@@ -103,7 +103,7 @@ class InCluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InCluster]:
-    _check_real_node()
+    _check_real_node(*IMAGE_TOOLS)
     assets = assets_from_environment()
     assert assets is not None
     workdir = tmp_path_factory.mktemp("in-cluster")

@@ -204,12 +204,15 @@ def cluster(workdir: Path, tier: str) -> Iterator[Cluster]:
         yield found
 
 
-def _check_real_node() -> None:
+def _check_real_node(*tools: str) -> None:
     """Skip the real-node tier with the reason where it cannot run (fail instead when
-    KUBATCH_REQUIRE_REAL_NODE=1)."""
+    KUBATCH_REQUIRE_REAL_NODE=1); `tools` are commands it needs besides the node's."""
+    import shutil
+
     import pytest
 
-    why = real_node_unavailable()
+    absent = [f"no `{tool}` on PATH" for tool in tools if shutil.which(tool) is None]
+    why = "; ".join(filter(None, [real_node_unavailable(), *absent])) or None
     if why is None:
         return
     if os.environ.get(REQUIRE_REAL_NODE) == "1":

@@ -21,6 +21,10 @@ when it stops: the bridge and its NAT rule, its own cgroup
 (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). It ends only the processes it
 started, by PID (and the container shims of its own containerd).
 
+A node holds a lock per node name and per bridge (`/run/lock/kubatch-*.lock`) while it runs. A
+node that died without cleaning up (its process killed) leaves its cgroup, bridge and NAT rule
+behind; the next node of that name or bridge, finding the lock free, removes them first.
+
 `python -m kubatch.sim.node run` starts a control plane and a node and prints a KUBECONFIG.
 """
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -48,7 +53,17 @@ from .controlplane import ControlPlane, ControlPlaneError, kubeconfig
 from .images import busybox_image, pause_image
 from .stack import free_port, process
 
-PACKAGES = ("containerd", "runc", "containernetworking-plugins", "busybox-static", "iptables")
+PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "busybox-static",
+    "iptables",
+    # The operator image, built here: podman, on a Debian base mmdebstrap makes.
+    "podman",
+    "mmdebstrap",
+)
+IMAGE_TOOLS = ("podman", "mmdebstrap")
 TOOLS = ("containerd", "runc", "ctr", "iptables", "ip")
 CNI_PLUGINS = Path("/usr/lib/cni")
 BUSYBOX = Path("/bin/busybox")
@@ -60,6 +75,7 @@ KERNEL_SETTINGS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops
 """Settings the kubelet rewrites for the whole machine; restored when the node stops."""
 POD_LOG_FOLDERS = (Path("/var/log/pods"), Path("/var/log/containers"))
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+LOCKS = Path("/run/lock")
 
 
 class NodeError(RuntimeError):
@@ -94,7 +110,7 @@ def missing(assets: Path | None) -> list[str]:
 def ensure_packages() -> list[str]:
     """Install the Debian packages a real node needs when some are missing (root and apt
     only). Returns what was installed; raises NodeError when it cannot install them."""
-    absent = [t for t in TOOLS if shutil.which(t) is None]
+    absent = [t for t in (*TOOLS, *IMAGE_TOOLS) if shutil.which(t) is None]
     if not BUSYBOX.is_file() or not (CNI_PLUGINS / "bridge").is_file():
         absent.append("packages")
     if not absent:
@@ -169,9 +185,10 @@ class Network:
 def bridge(network: Network, apiserver_port: int) -> Iterator[Network]:
     """The node's bridge with its address, and the NAT rule that sends the `kubernetes`
     Service's address to the API server's loopback port; removed when the block ends."""
-    if Path(f"/sys/class/net/{network.bridge}").exists():
-        raise NodeError(f"interface {network.bridge} exists already (another node running?)")
     with ExitStack() as stack:
+        stack.enter_context(_lock(f"bridge-{network.bridge}"))
+        if Path(f"/sys/class/net/{network.bridge}").exists():
+            _remove_stale_bridge(network)
         _run(["ip", "link", "add", network.bridge, "type", "bridge"])
         stack.callback(_run, ["ip", "link", "delete", network.bridge], False)
         _run(["ip", "addr", "add", f"{network.address}/24", "dev", network.bridge])
@@ -193,6 +210,39 @@ def bridge(network: Network, apiserver_port: int) -> Iterator[Network]:
         _run(["iptables", "-t", "nat", "-I", *jump])
         stack.callback(_run, ["iptables", "-t", "nat", "-D", *jump], False)
         yield network
+
+
+def _remove_stale_bridge(network: Network) -> None:
+    """A bridge of ours whose lock is free was left by a node that died: remove it, its NAT
+    chain and the jump to it."""
+    _run(["ip", "link", "delete", network.bridge], False)
+    chain = network.chain
+    _run(["iptables", "-t", "nat", "-D", "PREROUTING", "-i", network.bridge, "-j", chain], False)
+    _run(["iptables", "-t", "nat", "-F", chain], False)
+    _run(["iptables", "-t", "nat", "-X", chain], False)
+
+
+@contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """A machine-wide lock for the node's lifetime (released by the kernel if the process dies),
+    so a leftover is known for one when the lock is free."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    path = LOCKS / f"kubatch-{name}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise NodeError(f"{name} is in use by another node (process {holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- containerd ------------------------------------------------------------------------------
@@ -503,9 +553,13 @@ def _cgroup_root(name: str) -> Iterator[str]:
     (containers whose shim died before them, all started by the node) are killed and the
     cgroups removed, deepest first."""
     folders = [h / name for h in _hierarchies()]
-    for folder in folders:
-        if folder.exists():
-            raise NodeError(f"cgroup {folder} exists already (another node of that name?)")
+    stale = [folder for folder in folders if folder.exists()]
+    if stale:
+        # Left by a node of this name that died (the caller holds the name's lock).
+        _remove_cgroups(stale)
+        still = [folder for folder in stale if folder.exists()]
+        if still:
+            raise NodeError(f"cgroup {still[0]} was left by an earlier node and cannot be removed")
     made = []
     try:
         for folder in folders:
@@ -513,14 +567,20 @@ def _cgroup_root(name: str) -> Iterator[str]:
             made.append(folder)
         yield f"/{name}"
     finally:
-        deadline = time.monotonic() + 10
-        while _kill_cgroup_processes(made) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for top in made:
-            inner = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-            for folder in [*inner, top]:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+        _remove_cgroups(made)
+
+
+def _remove_cgroups(tops: list[Path]) -> None:
+    """Kill what is left in the node's cgroups (all started by the node) and remove them,
+    deepest first."""
+    deadline = time.monotonic() + 10
+    while _kill_cgroup_processes(tops) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for top in tops:
+        inner = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for folder in [*inner, top]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _kill_cgroup_processes(tops: list[Path]) -> int:
@@ -581,6 +641,7 @@ def real_node(
     saved = _read_kernel_settings()
     with ExitStack() as stack:
         stack.callback(_restore_kernel_settings, saved)
+        stack.enter_context(_lock(f"node-{name}"))
         node.cgroup_root = stack.enter_context(_cgroup_root(f"kubatch-{name}"))
         kubelet_config(
             kubelet_folder / "config.yaml",
