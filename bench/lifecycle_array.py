@@ -14,10 +14,10 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec
-from kubatch.core.attempts import PodObservation, PodPhase
-from kubatch.core.definitions import ResolvedJob, Revision, resolve_job
-from kubatch.core.lifecycle import JobRecord
-from kubatch.core.persistence import job_status, restore_record
+from kubatch.core.jobs.attempts import PodObservation, PodPhase
+from kubatch.core.jobs.definitions import ResolvedJob, Revision, resolve_job
+from kubatch.core.jobs.persistence import job_status, restore_record
+from kubatch.core.jobs.record import JobRecord
 
 DEFINITION = JobDefinitionSpec.model_validate(
     {

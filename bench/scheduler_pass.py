@@ -1,10 +1,10 @@
 """CPU time of scheduling passes. Prints one JSON object.
 
-1. The pure pass (core/scheduler.py) over 1k, 10k and 100k runnable items across 20 queues
-   and 10 compute environments (50 nodes each), as single jobs and as array children, both
+1. The pure pass (core/scheduling/placement.py) over 1k, 10k and 100k runnable items across
+   20 queues and 10 compute environments (50 nodes each), as single jobs and as array children, both
    walking every item (`full`) and stopping each queue's walk once nothing more fits
    (`incremental`, what the operator runs).
-2. The operator's pass as it runs in the engine (core/dispatch.py: run queues kept between
+2. The operator's pass as it runs in the engine (core/phases/dispatch.py: run queues kept between
    passes, blockers, placements): 100,000 RUNNABLE single jobs in one queue, a pass that
    finds 1,000 free slots, and a pass when nothing changed.
 
@@ -25,11 +25,11 @@ from typing import Any
 
 from kubatch.api import QueueingStrategy
 from kubatch.api.resources import MIB, Resources
-from kubatch.core.catalog import CATALOG, resolve_shapes
-from kubatch.core.dispatch import Dispatched
-from kubatch.core.effects import CreateObject, Effect, Outcome
 from kubatch.core.engine import Engine
-from kubatch.core.scheduler import Environment, Node, Queue, Snapshot, WorkItem, schedule
+from kubatch.core.outbox.effects import CreateObject, Effect, Outcome
+from kubatch.core.phases.dispatch import Dispatched
+from kubatch.core.scheduling.catalog import CATALOG, resolve_shapes
+from kubatch.core.scheduling.placement import Environment, Node, Queue, Snapshot, WorkItem, schedule
 
 QUEUES, ENVIRONMENTS, NODES = 20, 10, 50
 SIZES = [Resources(cpu * 500, mem * 512 * MIB) for cpu in (1, 2, 4, 8) for mem in (1, 4, 8)]

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from . import __version__
 from .api.common import JobStatus
-from .core.telemetry import Telemetry
+from .core import Telemetry
 
 REGISTRY = CollectorRegistry()
 

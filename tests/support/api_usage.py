@@ -133,7 +133,7 @@ def operator_uses() -> set[Use]:
     """The operator process: the controller, the engine it runs, the autoscaling backends."""
     files = [
         *(PACKAGE / "controller").glob("*.py"),
-        *(PACKAGE / "core").glob("*.py"),
+        *(PACKAGE / "core").rglob("*.py"),
         *(PACKAGE / "autoscaling").glob("*.py"),
     ]
     return uses(files)

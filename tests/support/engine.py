@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubatch.api.common import JobStatus
-from kubatch.core.effects import (
+from kubatch.core.engine import Engine, EngineConfig
+from kubatch.core.jobs.record import JobRecord
+from kubatch.core.outbox.effects import (
     CreateObject,
     DeleteObject,
     Effect,
@@ -23,9 +25,7 @@ from kubatch.core.effects import (
     ResizePool,
     WriteStatus,
 )
-from kubatch.core.engine import Engine, EngineConfig
-from kubatch.core.intents import IntentTimes
-from kubatch.core.lifecycle import JobRecord
+from kubatch.core.outbox.intents import IntentTimes
 from tests.support.manifests import batch_job, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

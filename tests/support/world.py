@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec, JobStatus
-from kubatch.core.attempts import Action, CreatePod, PodObservation, PodPhase, StopPod
-from kubatch.core.definitions import (
+from kubatch.core.jobs.attempts import Action, CreatePod, PodObservation, PodPhase, StopPod
+from kubatch.core.jobs.definitions import (
     Refused,
     ResolvedJob,
     Revision,
@@ -18,8 +18,8 @@ from kubatch.core.definitions import (
     resolve_job,
     resolve_revision,
 )
-from kubatch.core.dependencies import jobs_in_cycles
-from kubatch.core.lifecycle import JobRecord
+from kubatch.core.jobs.dependencies import jobs_in_cycles
+from kubatch.core.jobs.record import JobRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

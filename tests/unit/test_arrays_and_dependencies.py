@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.attempts import StopPod
-from kubatch.core.dependencies import cycle_reason, find_cycles
-from kubatch.core.persistence import job_status
+from kubatch.core.jobs.attempts import StopPod
+from kubatch.core.jobs.dependencies import cycle_reason, find_cycles
+from kubatch.core.jobs.persistence import job_status
 from tests.support.world import World
 
 S = JobStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kubatch.api import EvaluateOnExit
-from kubatch.core.attempts import PodObservation, PodPhase, outcome_of
-from kubatch.core.retry import decide_action
+from kubatch.core.jobs.attempts import PodObservation, PodPhase, outcome_of
+from kubatch.core.jobs.retry import decide_action
 
 
 def obs(phase: PodPhase, **facts: object) -> PodObservation:

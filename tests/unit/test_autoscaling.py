@@ -9,7 +9,7 @@ import pytest
 from kubatch.autoscaling import NodeShape, PoolPlan, ResizeRequest, load_providers
 from kubatch.autoscaling.clusterapi import ClusterApiProvider, replicas_for
 from kubatch.autoscaling.simulated import SimulatedProvider, node_manifest, plan_nodes
-from kubatch.core.catalog import CATALOG, PODS_PER_NODE
+from kubatch.core.scheduling.catalog import CATALOG, PODS_PER_NODE
 
 
 def shape(name: str) -> NodeShape:

@@ -14,7 +14,7 @@ from kubatch.awsapi.logs import (
     page,
     parse_log,
 )
-from kubatch.core.attempts import pod_name
+from kubatch.core.jobs.attempts import pod_name
 
 LOG = (
     "2026-12-03T12:00:00.123456789Z first line\n"

@@ -8,7 +8,7 @@ import pytest
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec
 from kubatch.api.resources import MIB, Resources
-from kubatch.core.definitions import (
+from kubatch.core.jobs.definitions import (
     Refused,
     ResolvedJob,
     Revision,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.effects import CreateObject
 from kubatch.core.engine import Engine, EngineConfig
-from kubatch.core.persistence import job_status
-from kubatch.core.scheduler import MAX_RESOURCE
+from kubatch.core.jobs.persistence import job_status
+from kubatch.core.outbox.effects import CreateObject
+from kubatch.core.scheduling.placement import MAX_RESOURCE
 from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

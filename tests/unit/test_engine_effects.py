@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from kubatch.api.common import JobStatus
-from kubatch.core.attempts import PodPhase
-from kubatch.core.effects import (
+from kubatch.core.jobs.attempts import PodPhase
+from kubatch.core.jobs.persistence import job_status
+from kubatch.core.jobs.retry import TIMED_OUT
+from kubatch.core.outbox.effects import (
     CreateObject,
     DeleteObject,
     Effect,
@@ -20,10 +22,8 @@ from kubatch.core.effects import (
     PatchObject,
     WriteStatus,
 )
-from kubatch.core.intents import IntentTimes
-from kubatch.core.persistence import job_status
-from kubatch.core.retry import TIMED_OUT
-from kubatch.core.scheduler import INSUFFICIENT_CAPACITY
+from kubatch.core.outbox.intents import IntentTimes
+from kubatch.core.scheduling.placement import INSUFFICIENT_CAPACITY
 from tests.support.engine import (
     INVALID,
     SERVICE_ACCOUNT_MISSING,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kubatch.api.common import JobStatus
-from kubatch.core.effects import CreateObject, DeleteObject, Effect, Failure, WriteStatus
+from kubatch.core.outbox.effects import CreateObject, DeleteObject, Effect, Failure, WriteStatus
 from tests.support.engine import FakeApi, batch_job, cluster, foreign_pod, node
 from tests.support.manifests import job_definition
 

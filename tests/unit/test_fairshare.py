@@ -11,9 +11,9 @@ import pytest
 
 from kubatch.api.resources import MIB, Resources
 from kubatch.api.schedulingpolicy import FairsharePolicy
-from kubatch.core.fairshare import decayed, reservation_cap, weight_for
-from kubatch.core.runqueues import RunQueues
-from kubatch.core.scheduler import Environment, Node, Queue, Snapshot, WorkItem, schedule
+from kubatch.core.scheduling.fairshare import decayed, reservation_cap, weight_for
+from kubatch.core.scheduling.placement import Environment, Node, Queue, Snapshot, WorkItem, schedule
+from kubatch.core.scheduling.runqueues import RunQueues
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 
 from kubatch.controller.leader import LeaderElector
 from kubatch.controller.writer import Writer
-from kubatch.core.effects import CreateObject, Outcome
+from kubatch.core.outbox.effects import CreateObject, Outcome
 
 
 class FakeLeases:

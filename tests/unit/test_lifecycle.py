@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.attempts import CreatePod, PodPhase, RecordEvent, StopPod
-from kubatch.core.persistence import job_status, restore_record
-from kubatch.core.retry import TIMED_OUT
+from kubatch.core.jobs.attempts import CreatePod, PodPhase, RecordEvent, StopPod
+from kubatch.core.jobs.persistence import job_status, restore_record
+from kubatch.core.jobs.retry import TIMED_OUT
 from tests.support.world import World
 
 S = JobStatus
@@ -254,7 +254,7 @@ def test_a_terminal_job_ignores_late_observations() -> None:
     pod = world.jobs["j"].children[0].current
     assert pod is not None
     world.finish("j")
-    from kubatch.core.attempts import PodObservation
+    from kubatch.core.jobs.attempts import PodObservation
 
     late = PodObservation(pod.pod_name, None, pod.number, PodPhase.FAILED, exit_code=1)
     assert world.jobs["j"].observe(late, world.now) == []

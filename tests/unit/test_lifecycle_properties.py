@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubatch.api import JobStatus
-from kubatch.core.persistence import job_status, restore_record
+from kubatch.core.jobs.persistence import job_status, restore_record
 from tests.support.world import World
 
 S = JobStatus

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from kubatch.api import JobStatus
 from kubatch.api.batchjob import BatchJobSpec
 from kubatch.api.jobdefinition import JobDefinitionSpec, NodeProperties
-from kubatch.core.definitions import Refused, ResolvedJob, Revision, resolve_job
-from kubatch.core.effects import CreateObject, Failure, PatchObject
-from kubatch.core.persistence import job_status
-from kubatch.core.scheduler import (
+from kubatch.core.jobs.definitions import Refused, ResolvedJob, Revision, resolve_job
+from kubatch.core.jobs.persistence import job_status
+from kubatch.core.outbox.effects import CreateObject, Failure, PatchObject
+from kubatch.core.scheduling.placement import (
     INSUFFICIENT_CAPACITY,
     MAX_RESOURCE,
     Node,

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from kubatch.api import BatchJobSpec, JobDefinitionSpec
-from kubatch.core.attempts import PodPhase, pod_name
-from kubatch.core.definitions import ResolvedJob, Revision, resolve_job
-from kubatch.core.pods import AttemptSpec, Pool, merge_manifest, observe_pod, render_pod
+from kubatch.core.jobs.attempts import PodPhase, pod_name
+from kubatch.core.jobs.definitions import ResolvedJob, Revision, resolve_job
+from kubatch.core.jobs.observe import observe_pod
+from kubatch.core.jobs.pods import AttemptSpec, Pool, merge_manifest, render_pod
 
 DEFINITION: dict[str, Any] = {
     "containerProperties": {

@@ -4,9 +4,9 @@ exactly where it was: no attempt started twice, none lost."""
 from __future__ import annotations
 
 from kubatch.api import JobStatus
-from kubatch.core.attempts import PodObservation, PodPhase
-from kubatch.core.lifecycle import JobRecord
-from kubatch.core.persistence import job_status, restore_record
+from kubatch.core.jobs.attempts import PodObservation, PodPhase
+from kubatch.core.jobs.persistence import job_status, restore_record
+from kubatch.core.jobs.record import JobRecord
 from tests.support.world import World
 
 S = JobStatus

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from kubatch.api import EvaluateOnExit, RetryStrategy
-from kubatch.core.retry import AttemptOutcome, decide_action, pattern_matches, should_retry
+from kubatch.core.jobs.retry import (
+    AttemptOutcome,
+    decide_action,
+    pattern_matches,
+    should_retry,
+)
 
 OOM = "OutOfMemoryError: Container killed due to memory usage"
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from kubatch.api import JobStatus
-from kubatch.core.effects import CreateObject, DeleteObject, PatchObject
 from kubatch.core.engine import Engine, EngineConfig
+from kubatch.core.outbox.effects import CreateObject, DeleteObject, PatchObject
 from tests.support.manifests import compute_environment, job_definition, job_queue
 from tests.unit.test_engine import server
 

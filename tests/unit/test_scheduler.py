@@ -10,8 +10,8 @@ import pytest
 
 from kubatch.api import AllocationStrategy, QueueingStrategy
 from kubatch.api.resources import MIB, Resources
-from kubatch.core.catalog import CATALOG, UnknownInstanceType, resolve_shapes
-from kubatch.core.scheduler import (
+from kubatch.core.scheduling.catalog import CATALOG, UnknownInstanceType, resolve_shapes
+from kubatch.core.scheduling.placement import (
     ENVIRONMENTS_INVALID,
     ENVIRONMENTS_UNAVAILABLE,
     HEAD_OF_QUEUE,

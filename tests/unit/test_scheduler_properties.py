@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from kubatch.api import QueueingStrategy
 from kubatch.api.resources import MIB, Resources
-from kubatch.core.catalog import CATALOG
-from kubatch.core.scheduler import (
+from kubatch.core.scheduling.catalog import CATALOG
+from kubatch.core.scheduling.placement import (
     INSUFFICIENT_CAPACITY,
     JOB_RESOURCE_REQUIREMENT,
     MAX_RESOURCE,

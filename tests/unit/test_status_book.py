@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kubatch.core.effects import Failure
-from kubatch.core.statuses import StatusBook
+from kubatch.core.outbox.effects import Failure
+from kubatch.core.outbox.statuses import StatusBook
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUNNABLE = {"status": "RUNNABLE", "attempts": [], "statusReason": "CAPACITY:X"}

@@ -218,7 +218,16 @@ class JobStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self in TERMINAL
+
+
+JOB_STATES: tuple[str, ...] = tuple(s.value for s in JobStatus)
+"""Every state, in the order a job passes through them (columns, bars, summaries)."""
+NOT_STARTED = frozenset({JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE})
+"""Not started yet: what CancelJob acts on (AWS)."""
+IN_FLIGHT = frozenset({JobStatus.STARTING, JobStatus.RUNNING})
+"""Placed and not finished: what TerminateJob stops."""
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 
 
 class JobCounts(StatusModel):

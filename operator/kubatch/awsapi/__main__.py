@@ -1,7 +1,5 @@
 """`python -m kubatch.awsapi [options]`: the same as `kubatch api [options]`."""
 
-import sys
+from .command import api
 
-from ..cli.main import cli
-
-cli(["api", *sys.argv[1:]])
+api(prog_name="kubatch api")

@@ -19,7 +19,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
-from ..core.attempts import pod_name
+from ..core import pod_name
 from .errors import AwsError, ClientError
 
 Obj = dict[str, Any]
@@ -99,7 +99,7 @@ class LogsModel:
 
 def owns(job: Obj, stream: str) -> bool:
     """Whether a log stream is the pod of one of a BatchJob's attempts (of the job, of an
-    array child, or of a node: `<job>-<uid>[-<index>]-<attempt>`, see core.attempts)."""
+    array child, or of a node: `<job>-<uid>[-<index>]-<attempt>`, see core/jobs/attempts.py)."""
     meta = job["metadata"]
     prefix = pod_name(meta["name"], meta.get("uid", ""), None, 0)[: -len("-0")]
     rest = stream.removeprefix(prefix)

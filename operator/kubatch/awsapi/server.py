@@ -26,8 +26,7 @@ from botocore.validate import ParamValidator
 
 from ..api import InvalidManifest, JobDefinition, parse
 from ..api.jobdefinition import JobDefinitionSpec
-from ..core.definitions import Revision, revision_hash
-from ..core.ranges import format_ranges, parse_ranges
+from ..core import Revision, format_ranges, parse_ranges, revision_hash
 from ..kube.cache import Cache, KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError

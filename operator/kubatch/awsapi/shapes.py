@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from ..api.batchjob import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, BatchJobSpec
-from ..core.definitions import Refused, Revision, resolve_job
-from ..core.ranges import parse_ranges
+from ..api.common import JOB_STATES, TERMINAL
+from ..core import Refused, Revision, parse_ranges, resolve_job
 from ..keys import SIM_PREFIX
 from .errors import ClientError
 from .names import (
@@ -30,7 +30,6 @@ from .names import (
 
 Obj = dict[str, Any]
 
-JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 UNSUPPORTED_SUBMIT = ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride")
 UNSUPPORTED_REGISTER = ("eksProperties", "ecsProperties", "consumableResourceProperties")
 
@@ -481,7 +480,7 @@ def job_detail(
         summary = dict(((status.get("arrayProperties") or {}).get("statusSummary")) or {})
         array_out: Obj | None = {
             "size": array["size"],
-            "statusSummary": {s: int(summary.get(s, 0)) for s in JOB_STATUSES},
+            "statusSummary": {s: int(summary.get(s, 0)) for s in JOB_STATES},
         }
     elif array:
         array_out = {"index": index}
@@ -491,7 +490,7 @@ def job_detail(
     reason = status.get("statusReason")
     if index is not None:
         reason = (attempts[-1].get("statusReason") if attempts else None) or (
-            reason if state in ("SUCCEEDED", "FAILED") else None
+            reason if state in TERMINAL else None
         )
     started = millis(status.get("startedAt")) if index is None else last.get("startedAt")
     stopped = millis(status.get("stoppedAt")) if index is None else last.get("stoppedAt")

@@ -25,12 +25,12 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from ..api import GROUP, VERSION, InvalidManifest, parse
+from ..api.common import TERMINAL
 from ..api.crdgen import all_crds
 from ..keys import ANNOTATION_EXPECTED_STATUS
 from ..sim.stack import Operator, start_apiserver, start_aws_api, start_console, start_kubelet
 
 EXPECTED = ANNOTATION_EXPECTED_STATUS
-TERMINAL = ("SUCCEEDED", "FAILED")
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -67,7 +67,7 @@ def _summary(job: dict[str, Any]) -> str:
     array = status.get("arrayProperties")
     if array:
         counts = array.get("statusSummary") or {}
-        done = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
+        done = sum(counts.get(state, 0) for state in TERMINAL)
         text += f" ({done}/{array.get('size')} children done)"
     if status.get("statusReason"):
         text += f": {status['statusReason']}"

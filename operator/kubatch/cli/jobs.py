@@ -25,8 +25,8 @@ from kubernetes.config.config_exception import ConfigException
 from rich.console import Console
 from rich.table import Table
 
-from ..api import GROUP, VERSION, InvalidManifest, parse
-from ..console import views
+from ..api import GROUP, VERSION, InvalidManifest, parse, times
+from ..api.common import JOB_STATES, TERMINAL, JobStatus
 from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
@@ -35,8 +35,7 @@ from ..keys import (
     LABEL_NODE_INDEX,
 )
 
-TERMINAL = ("SUCCEEDED", "FAILED")
-STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+STATES = list(JOB_STATES)
 
 
 class Failure(click.ClickException):
@@ -139,7 +138,7 @@ def emit(ctx: Context, data: Any, table: Callable[[], Table | str]) -> None:
 
 def age(timestamp: str | None) -> str:
     """How long ago, as kubectl says it ("5s", "3m", "2h", "4d")."""
-    return views.age(timestamp, datetime.now(UTC))
+    return times.age(timestamp, datetime.now(UTC))
 
 
 def _job(ctx: Context, name: str) -> dict[str, Any]:
@@ -344,7 +343,7 @@ def submit(
         status = watch(ctx, job_name, follow, wait_timeout)
         attempts_made = status.get("attemptCount", 0)
         outcome = f"{job_name} {status.get('status')} after {attempts_made} attempt(s)"
-        if status.get("status") != "SUCCEEDED":
+        if status.get("status") != JobStatus.SUCCEEDED:
             raise Failure(f"{outcome}: {status.get('statusReason', '')}")
         click.echo(outcome)
 

@@ -10,8 +10,8 @@ import yaml
 
 from .. import __version__
 from ..api import InvalidManifest, parse
-from .api import api
-from .console import console
+from ..awsapi.command import api
+from ..console.command import console
 from .dev import dev
 from .jobs import COMMANDS, Context
 

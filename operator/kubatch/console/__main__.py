@@ -1,7 +1,5 @@
 """`python -m kubatch.console [options]`: the same as `kubatch console [options]`."""
 
-import sys
+from .command import console
 
-from ..cli.main import cli
-
-cli(["console", *sys.argv[1:]])
+console(prog_name="kubatch console")

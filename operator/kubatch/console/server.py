@@ -26,6 +26,8 @@ from aiohttp import web
 
 from .. import __version__
 from ..api import GROUP, VERSION
+from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL
+from ..api.times import parse_time
 from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
@@ -97,7 +99,7 @@ class Changes:
 
 def _clock(value: str) -> str:
     """An API timestamp as the pages show it: "2026-11-23 16:11:20" (UTC, whole seconds)."""
-    found = views.parse_time(value)
+    found = parse_time(value)
     return found.strftime("%Y-%m-%d %H:%M:%S") if found else value
 
 
@@ -109,7 +111,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["STATES"] = views.STATES
+    env.globals["STATES"] = JOB_STATES
     env.globals["version"] = __version__
     env.filters["clock"] = _clock
     env.filters["urlencode_query"] = lambda values: urlencode(
@@ -414,13 +416,13 @@ class Console:
             )
         job = self._job_obj(namespace, name)
         state = views.job_status(job)
-        if action == "cancel" and state not in views.WAITING:
+        if action == "cancel" and state not in NOT_STARTED:
             raise Problem(
                 409,
                 f"{name} is {state}: cancel acts only on SUBMITTED, PENDING and RUNNABLE jobs",
                 ["A job that has started goes on; terminate stops it."],
             )
-        if action == "terminate" and state in views.TERMINAL:
+        if action == "terminate" and state in TERMINAL:
             raise Problem(409, f"{name} is {state} already: there is nothing to terminate", [])
         if self.actions is Actions.RBAC:
             await self._authorize(request, namespace, name)

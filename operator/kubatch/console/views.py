@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..api.common import JobStatus
-from ..core.ranges import parse_ranges
+from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL
+from ..api.times import age, duration
+from ..core import parse_ranges
 from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
@@ -24,43 +25,6 @@ from ..keys import (
 from .queries import JobsQuery
 
 Obj = Mapping[str, Any]
-STATES = tuple(s.value for s in JobStatus)
-WAITING = ("SUBMITTED", "PENDING", "RUNNABLE")
-"""The states a cancel acts on (AWS: CancelJob affects jobs that have not started)."""
-TERMINAL = ("SUCCEEDED", "FAILED")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def age(value: str | None, now: datetime) -> str:
-    """ "5s", "3m", "2h", "4d": how long ago, as kubectl says it."""
-    then = parse_time(value)
-    if then is None:
-        return ""
-    seconds = max(int((now - then).total_seconds()), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def duration(start: str | None, stop: str | None) -> str:
-    began, ended = parse_time(start), parse_time(stop)
-    if began is None or ended is None:
-        return ""
-    seconds = max((ended - began).total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
 
 
 @dataclass(frozen=True)
@@ -74,10 +38,10 @@ class Segment:
 
 def bar(counts: Mapping[str, int]) -> list[Segment]:
     """The parts of a bar of jobs per state, in the states' order, empty states left out."""
-    total = sum(counts.get(s, 0) for s in STATES)
+    total = sum(counts.get(s, 0) for s in JOB_STATES)
     found: list[Segment] = []
     before = 0
-    for s in STATES:
+    for s in JOB_STATES:
         count = counts.get(s, 0)
         if total and count > 0:
             found.append(
@@ -89,7 +53,7 @@ def bar(counts: Mapping[str, int]) -> list[Segment]:
 
 def counts_text(counts: Mapping[str, int]) -> str:
     """ "2 RUNNING, 5 SUCCEEDED": the bar in words (what a screen reader says)."""
-    parts = [f"{counts[s]} {s}" for s in STATES if counts.get(s, 0)]
+    parts = [f"{counts[s]} {s}" for s in JOB_STATES if counts.get(s, 0)]
     return ", ".join(parts) or "no jobs"
 
 
@@ -146,7 +110,7 @@ def _text(value: Any) -> str:
 
 def queue_row(queue: Obj, now: datetime) -> QueueRow:
     spec, status = queue.get("spec") or {}, queue.get("status") or {}
-    counts = {s: int((status.get("jobCounts") or {}).get(s, 0)) for s in STATES}
+    counts = {s: int((status.get("jobCounts") or {}).get(s, 0)) for s in JOB_STATES}
     order = sorted(spec.get("computeEnvironmentOrder") or [], key=lambda o: int(o.get("order", 0)))
     return QueueRow(
         name=queue["metadata"]["name"],
@@ -191,7 +155,7 @@ def dashboard(queues: Iterable[Obj], environments: Iterable[Obj], now: datetime)
     totals: Counter[str] = Counter()
     for row in rows:
         totals.update(row.counts)
-    return Dashboard(rows, envs, {s: totals[s] for s in STATES}, bar(totals))
+    return Dashboard(rows, envs, {s: totals[s] for s in JOB_STATES}, bar(totals))
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -234,7 +198,7 @@ def job_row(job: Obj, now: datetime) -> JobRow:
     meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
     size = (spec.get("arrayProperties") or {}).get("size")
     summary = (status.get("arrayProperties") or {}).get("statusSummary") or {}
-    children = {s: int(summary.get(s, 0)) for s in STATES}
+    children = {s: int(summary.get(s, 0)) for s in JOB_STATES}
     if size is not None and not any(children.values()):
         children["SUBMITTED"] = int(size)
     return JobRow(
@@ -385,7 +349,7 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
     queue or definition it is missing, its place in the queue and the reason it gives."""
     status = job.get("status") or {}
     state = job_status(job)
-    if state not in WAITING:
+    if state not in NOT_STARTED:
         return []
     spec = job.get("spec") or {}
     found: list[str] = []
@@ -471,7 +435,7 @@ def job_detail(
             (str(s), str(r))
             for s, r in ((status.get("arrayProperties") or {}).get("indexes") or {}).items()
         ),
-        key=lambda p: STATES.index(p[0]) if p[0] in STATES else len(STATES),
+        key=lambda p: JOB_STATES.index(p[0]) if p[0] in JOB_STATES else len(JOB_STATES),
     )
     retry = spec.get("retryStrategy") or {}
     timeout = (spec.get("timeout") or {}).get("attemptDurationSeconds")
@@ -491,7 +455,7 @@ def job_detail(
         ranges=ranges,
         retry=f"{retry['attempts']} attempts" if retry.get("attempts") else "",
         timeout=f"{timeout} s per attempt" if timeout else "",
-        can_cancel=state in WAITING,
+        can_cancel=state in NOT_STARTED,
         can_terminate=state not in TERMINAL,
         cancel_requested=_text((spec.get("cancel") or {}).get("reason")),
         terminate_requested=_text((spec.get("terminate") or {}).get("reason")),

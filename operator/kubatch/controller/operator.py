@@ -26,9 +26,7 @@ from .. import metrics
 from ..api import GROUP, VERSION
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
-from ..core.effects import ResizePool
-from ..core.engine import Engine, EngineConfig
-from ..core.intents import IntentTimes
+from ..core import Engine, EngineConfig, IntentTimes, ResizePool
 from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
 from .leader import LeaderElector

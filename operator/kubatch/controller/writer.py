@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from ..autoscaling.types import ResizeResult
-from ..core.effects import (
+from ..core import (
     CreateObject,
     DeleteObject,
     Effect,
@@ -26,8 +26,8 @@ from ..core.effects import (
     PostEvent,
     ResizePool,
     WriteStatus,
+    merge_diff,
 )
-from ..core.patches import merge_diff
 from ..kube.client import Client
 from ..kube.errors import ApiError
 

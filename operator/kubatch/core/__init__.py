@@ -1,0 +1,55 @@
+"""Kubatch's decisions, pure (no I/O, no clock reads: now is passed in). The layers, lowest
+first; a module imports only from its own layer and the ones below (tests/unit/
+test_architecture.py checks it, docs/architecture.md describes it):
+
+- `jobs/` and `scheduling/`, independent of each other: one job's life; one scheduling pass;
+- `state/`: the store and the intake of API objects into it;
+- `outbox/`: effects, pods wanted, statuses to write, counters, until they are seen done;
+- `phases/`: the steps of a pass, each changing what it owns and returning effects;
+- `engine.py`: runs the phases in order.
+
+This module is the one entry for everything outside core: the controller, the AWS API, the
+console and the metrics import from `kubatch.core` alone."""
+
+from .engine import Engine, EngineConfig
+from .jobs.attempts import pod_name
+from .jobs.definitions import Refused, Revision, resolve_job, revision_hash
+from .jobs.ranges import format_ranges, parse_ranges
+from .outbox.effects import (
+    CreateObject,
+    DeleteObject,
+    Effect,
+    Failure,
+    Outcome,
+    PatchObject,
+    PostEvent,
+    ResizePool,
+    WriteStatus,
+)
+from .outbox.intents import IntentTimes
+from .outbox.patches import merge_diff
+from .outbox.telemetry import Telemetry
+
+__all__ = [
+    "CreateObject",
+    "DeleteObject",
+    "Effect",
+    "Engine",
+    "EngineConfig",
+    "Failure",
+    "IntentTimes",
+    "Outcome",
+    "PatchObject",
+    "PostEvent",
+    "Refused",
+    "ResizePool",
+    "Revision",
+    "Telemetry",
+    "WriteStatus",
+    "format_ranges",
+    "merge_diff",
+    "parse_ranges",
+    "pod_name",
+    "resolve_job",
+    "revision_hash",
+]

@@ -5,12 +5,12 @@ and the outcomes of the effects it carried out (`report`), and calls `step(now)`
 the phases in order and returns the effects to carry out next:
 
 1. intake of what was observed: pod observations, write outcomes (inbox), expired intents;
-2. jobs (core/jobs.py): evaluate what changed, timeouts;
-3. cron (core/cron.py): ScheduledJobs whose run is due;
-4. dispatch (core/dispatch.py): RUNNABLE work to the scheduler, capacity to providers;
+2. jobs (core/phases/jobs.py): evaluate what changed, timeouts;
+3. cron (core/phases/cron.py): ScheduledJobs whose run is due;
+4. dispatch (core/phases/dispatch.py): RUNNABLE work to the scheduler, capacity to providers;
 5. statuses: jobs and queues whose status changed, into the status book;
-6. effects: pods wanted created or stopped (core/intents.py), statuses the server does not
-   hold yet (core/statuses.py), events, other writes.
+6. effects: pods wanted created or stopped (core/outbox/intents.py), statuses the server does not
+   hold yet (core/outbox/statuses.py), events, other writes.
 
 Every effect is recomputed from what the engine wants and what it last observed, so a write
 that failed or was lost is sent again (with back-off) until the observation matches. No
@@ -27,11 +27,12 @@ from typing import Any, Literal
 
 from ..api import API_VERSION
 from ..api.common import JobStatus
-from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
-from .attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
-from .cron import Cron
-from .dispatch import Dispatcher
-from .effects import (
+from ..keys import LABEL_HOSTNAME
+from .feed import Feed
+from .jobs.attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
+from .jobs.persistence import job_status
+from .jobs.pods import Pool, render_attempt, render_service
+from .outbox.effects import (
     CreateObject,
     DeleteObject,
     Effect,
@@ -42,29 +43,21 @@ from .effects import (
     WriteStatus,
     event_reference,
 )
-from .finalizers import Finalizers
-from .intake import (
+from .outbox.intents import IntentTimes, PodIntents
+from .outbox.statuses import StatusBook
+from .outbox.telemetry import Telemetry
+from .phases.cron import Cron
+from .phases.dispatch import Dispatcher
+from .phases.finalizers import Finalizers
+from .phases.jobs import Changes, JobsPhase
+from .phases.registry import Registered, Registry
+from .state.intake import (
     EnvironmentRules,
-    is_stale,
     job_uid_of,
-    read_job,
-    read_job_spec,
-    read_node,
-    read_pod,
-    read_schedule,
-    slim,
-    tombstone,
-    unscheduled_message,
     version,
 )
-from .intents import IntentTimes, PodIntents
-from .jobs import Changes, JobsPhase
-from .persistence import job_status
-from .pods import Pool, observe_pod, parse_time, render_attempt, render_service
-from .registry import Registered, Registry
-from .state import CronState, JobKey, PodState, Store
-from .statuses import StatusBook
-from .telemetry import Telemetry
+from .state.objects import JobKey, PodState
+from .state.store import Store
 
 Obj = dict[str, Any]
 MAX_EVALUATION_ROUNDS = 50
@@ -85,7 +78,10 @@ class EngineConfig:
     intents: IntentTimes = field(default_factory=IntentTimes)
 
 
-class Engine:
+class Engine(Feed):
+    """The phases run in order over the store; `Feed` (core/feed.py) takes in jobs,
+    ScheduledJobs, nodes and pods."""
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.store = Store()
@@ -157,158 +153,6 @@ class Engine:
 
     def delete_definition(self, namespace: str, name: str) -> None:
         self._registered(self.registry.delete_definition(namespace, name))
-
-    # -- intake: jobs --------------------------------------------------------------------------
-
-    def upsert_job(self, obj: Obj, now: datetime) -> None:
-        meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        old = self.store.jobs.get(key)
-        if old is not None and old.obj["metadata"].get("uid") != meta.get("uid"):
-            self.delete_job(*key, now)
-            old = None
-        if old is not None:
-            if is_stale(obj, old.obj):
-                return
-            self.book.observed("batchjobs", obj, version(obj))
-            old.obj = slim(obj)
-            generation = int(meta.get("generation") or 0)
-            if generation == old.generation or old.record is None:
-                return
-            old.generation = generation
-            model = read_job_spec(obj)
-            if model is None:
-                return  # only cancel and terminate change a job; anything else is ignored
-            changes = Changes()
-            changes.add(key, old.record.update_spec(model.spec, now))
-            self._apply(changes, now)
-            self.dirty.add(key)
-            return
-        state, model, invalid = read_job(obj, now)
-        self.book.observed("batchjobs", obj, version(obj))
-        self.store.put_job(key, state, (meta.get("labels") or {}).get(LABEL_SCHEDULED))
-        if invalid is not None:
-            status = {
-                "status": "FAILED",
-                "statusReason": invalid,
-                "observedGeneration": meta.get("generation"),
-            }
-            self.book.want("batchjobs", state.obj, status)
-            self._event(state.obj, "Warning", "Invalid", invalid)
-            return
-        record = state.record
-        assert record is not None
-        if model is not None and model.status.status is None:
-            self.telemetry.submitted[record.spec.job_queue] += 1
-        if record.spec.depends_on:
-            self.dirty |= self.jobs.find_cycles(key[0])
-        self.dirty.add(key)
-        self.dirty |= self.store.dependents.get(key, set())
-        self.queue_counts_dirty = True
-
-    def delete_job(self, namespace: str, name: str, now: datetime) -> None:
-        key = (namespace, name)
-        state = self.store.jobs.get(key)
-        cron = (state.obj["metadata"].get("labels") or {}).get(LABEL_SCHEDULED) if state else None
-        if self.store.remove_job(key, cron) is None:
-            return
-        self.jobs.forget(key)
-        self.services.discard(key)
-        self.dispatcher.forget(key)
-        self.book.forget("batchjobs", namespace, name)
-        for pod, wanted in list(self.intents.creates.items()):
-            if wanted.job == key:
-                self.intents.forget(pod)
-                self._forget_assumed(pod, now)
-        self.dirty |= self.store.dependents.get(key, set())
-        self.queue_counts_dirty = True
-        self.dispatch_needed = True
-
-    # -- intake: ScheduledJobs -----------------------------------------------------------------
-
-    def upsert_cron(self, obj: Obj, now: datetime) -> None:
-        meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
-        old = self.store.crons.get(key)
-        if is_stale(obj, old.obj if old else None):
-            return
-        self.book.observed("scheduledjobs", obj, version(obj))
-        found = read_schedule(obj)
-        model, reason = (None, found) if isinstance(found, str) else (found, None)
-        last = old.last if old is not None else None
-        if last is None and model is not None:
-            last = model.status.last_schedule_time
-        created = parse_time(meta.get("creationTimestamp")) or now
-        state = CronState(obj, model, reason, last, created)
-        if old is not None:
-            state.warned, state.deleting = old.warned, old.deleting
-        self.store.crons[key] = state
-        if reason:
-            self._event(obj, "Warning", "Invalid", reason)
-
-    def delete_cron(self, namespace: str, name: str) -> None:
-        self.store.crons.pop((namespace, name), None)
-        self.book.forget("scheduledjobs", namespace, name)
-
-    # -- intake: nodes and pods ----------------------------------------------------------------
-
-    def upsert_node(self, obj: Obj, now: datetime) -> None:
-        self.store.put_node(read_node(obj), now)
-        self.dispatch_needed = True
-
-    def delete_node(self, name: str) -> None:
-        self.store.remove_node(name)
-        self.dispatch_needed = True
-
-    def observe_pod(self, pod: Obj, now: datetime, deleted: bool = False) -> None:
-        """Any pod: Kubatch's attempts move their jobs; every pod holds capacity on the node
-        it runs on (or, for Kubatch's, the node it is pinned to)."""
-        meta = pod["metadata"]
-        key = f"{meta.get('namespace')}/{meta['name']}"
-        uid = job_uid_of(pod)
-        job = self.store.uids.get(uid) if uid else None
-        state = read_pod(pod, job, gone=deleted)
-        spec = pod.get("spec") or {}
-        bound = state.node is not None
-        if state.node is None and job is not None:
-            pinned = (spec.get("nodeSelector") or {}).get(LABEL_HOSTNAME)
-            state.node = self.store.hostnames.get(pinned or "")
-        if state.active and state.node is not None:
-            self.store.put_pod(state, now)
-        else:
-            self.store.remove_pod(key, now)
-        self.dispatch_needed = True
-        finished = not state.active
-        if job is None:
-            self.intents.observed(key, finished, None, bound, False, None, None, now)
-            return
-        obs = observe_pod(pod, gone=deleted)
-        if obs is None:
-            return
-        self.observations.append((job, obs))
-        self.intents.observed(
-            key,
-            finished,
-            (job, obs.index, obs.attempt),
-            bound,
-            obs.gated,
-            parse_time(meta.get("creationTimestamp")),
-            unscheduled_message(pod),
-            now,
-        )
-
-    def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
-        """What a new list ("ns/name") lacks went unwatched; a pod only assumed may yet come."""
-        jobs = self.store.jobs if plural == "batchjobs" else {}
-        for namespace, name in [k for k in jobs if f"{k[0]}/{k[1]}" not in listed]:
-            self.delete_job(namespace, name, now)
-        for key, pod in list(self.store.pods.items()) if plural == "pods" else ():
-            if key not in listed and not pod.assumed:
-                self.observe_pod(tombstone(pod), now, deleted=True)
-
-    def report(self, outcome: Outcome) -> None:
-        """The writer's report of one effect: read at the next step."""
-        self.inbox.append(outcome)
 
     # -- the step ------------------------------------------------------------------------------
 

@@ -1,0 +1,211 @@
+"""The engine's intake of jobs, ScheduledJobs, nodes and pods: what each watch event changes in
+the store, and which jobs it gives the next step to evaluate. `Engine` derives from `Feed` and
+defines what is declared here; the platform's kinds go through `phases/registry.py`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..api.times import parse_time
+from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
+from .jobs.attempts import PodObservation
+from .jobs.observe import observe_pod
+from .outbox.effects import Outcome
+from .outbox.intents import PodIntents
+from .outbox.statuses import StatusBook
+from .outbox.telemetry import Telemetry
+from .phases.dispatch import Dispatcher
+from .phases.jobs import Changes, JobsPhase
+from .state.intake import (
+    is_stale,
+    job_uid_of,
+    read_job,
+    read_job_spec,
+    read_node,
+    read_pod,
+    read_schedule,
+    slim,
+    tombstone,
+    unscheduled_message,
+    version,
+)
+from .state.objects import CronState, JobKey
+from .state.store import Store
+
+Obj = dict[str, Any]
+
+
+class Feed:
+    store: Store
+    book: StatusBook
+    intents: PodIntents
+    jobs: JobsPhase
+    dispatcher: Dispatcher
+    telemetry: Telemetry
+    dirty: set[JobKey]
+    services: set[JobKey]
+    observations: list[tuple[JobKey, PodObservation]]
+    inbox: list[Outcome]
+    dispatch_needed: bool
+    queue_counts_dirty: bool
+
+    if TYPE_CHECKING:
+
+        def _apply(self, changes: Changes, now: datetime) -> None: ...
+        def _forget_assumed(self, pod: str, now: datetime) -> None: ...
+        def _event(
+            self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str
+        ) -> None: ...
+
+    # -- intake: jobs --------------------------------------------------------------------------
+
+    def upsert_job(self, obj: Obj, now: datetime) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = self.store.jobs.get(key)
+        if old is not None and old.obj["metadata"].get("uid") != meta.get("uid"):
+            self.delete_job(*key, now)
+            old = None
+        if old is not None:
+            if is_stale(obj, old.obj):
+                return
+            self.book.observed("batchjobs", obj, version(obj))
+            old.obj = slim(obj)
+            generation = int(meta.get("generation") or 0)
+            if generation == old.generation or old.record is None:
+                return
+            old.generation = generation
+            model = read_job_spec(obj)
+            if model is None:
+                return  # only cancel and terminate change a job; anything else is ignored
+            changes = Changes()
+            changes.add(key, old.record.update_spec(model.spec, now))
+            self._apply(changes, now)
+            self.dirty.add(key)
+            return
+        state, model, invalid = read_job(obj, now)
+        self.book.observed("batchjobs", obj, version(obj))
+        self.store.put_job(key, state, (meta.get("labels") or {}).get(LABEL_SCHEDULED))
+        if invalid is not None:
+            status = {
+                "status": "FAILED",
+                "statusReason": invalid,
+                "observedGeneration": meta.get("generation"),
+            }
+            self.book.want("batchjobs", state.obj, status)
+            self._event(state.obj, "Warning", "Invalid", invalid)
+            return
+        record = state.record
+        assert record is not None
+        if model is not None and model.status.status is None:
+            self.telemetry.submitted[record.spec.job_queue] += 1
+        if record.spec.depends_on:
+            self.dirty |= self.jobs.find_cycles(key[0])
+        self.dirty.add(key)
+        self.dirty |= self.store.dependents.get(key, set())
+        self.queue_counts_dirty = True
+
+    def delete_job(self, namespace: str, name: str, now: datetime) -> None:
+        key = (namespace, name)
+        state = self.store.jobs.get(key)
+        cron = (state.obj["metadata"].get("labels") or {}).get(LABEL_SCHEDULED) if state else None
+        if self.store.remove_job(key, cron) is None:
+            return
+        self.jobs.forget(key)
+        self.services.discard(key)
+        self.dispatcher.forget(key)
+        self.book.forget("batchjobs", namespace, name)
+        for pod, wanted in list(self.intents.creates.items()):
+            if wanted.job == key:
+                self.intents.forget(pod)
+                self._forget_assumed(pod, now)
+        self.dirty |= self.store.dependents.get(key, set())
+        self.queue_counts_dirty = True
+        self.dispatch_needed = True
+
+    # -- intake: ScheduledJobs -----------------------------------------------------------------
+
+    def upsert_cron(self, obj: Obj, now: datetime) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = self.store.crons.get(key)
+        if is_stale(obj, old.obj if old else None):
+            return
+        self.book.observed("scheduledjobs", obj, version(obj))
+        found = read_schedule(obj)
+        model, reason = (None, found) if isinstance(found, str) else (found, None)
+        last = old.last if old is not None else None
+        if last is None and model is not None:
+            last = model.status.last_schedule_time
+        created = parse_time(meta.get("creationTimestamp")) or now
+        state = CronState(obj, model, reason, last, created)
+        if old is not None:
+            state.warned, state.deleting = old.warned, old.deleting
+        self.store.crons[key] = state
+        if reason:
+            self._event(obj, "Warning", "Invalid", reason)
+
+    def delete_cron(self, namespace: str, name: str) -> None:
+        self.store.crons.pop((namespace, name), None)
+        self.book.forget("scheduledjobs", namespace, name)
+
+    # -- intake: nodes and pods ----------------------------------------------------------------
+
+    def upsert_node(self, obj: Obj, now: datetime) -> None:
+        self.store.put_node(read_node(obj), now)
+        self.dispatch_needed = True
+
+    def delete_node(self, name: str) -> None:
+        self.store.remove_node(name)
+        self.dispatch_needed = True
+
+    def observe_pod(self, pod: Obj, now: datetime, deleted: bool = False) -> None:
+        """Any pod: Kubatch's attempts move their jobs; every pod holds capacity on the node
+        it runs on (or, for Kubatch's, the node it is pinned to)."""
+        meta = pod["metadata"]
+        key = f"{meta.get('namespace')}/{meta['name']}"
+        uid = job_uid_of(pod)
+        job = self.store.uids.get(uid) if uid else None
+        state = read_pod(pod, job, gone=deleted)
+        spec = pod.get("spec") or {}
+        bound = state.node is not None
+        if state.node is None and job is not None:
+            pinned = (spec.get("nodeSelector") or {}).get(LABEL_HOSTNAME)
+            state.node = self.store.hostnames.get(pinned or "")
+        if state.active and state.node is not None:
+            self.store.put_pod(state, now)
+        else:
+            self.store.remove_pod(key, now)
+        self.dispatch_needed = True
+        finished = not state.active
+        if job is None:
+            self.intents.observed(key, finished, None, bound, False, None, None, now)
+            return
+        obs = observe_pod(pod, gone=deleted)
+        if obs is None:
+            return
+        self.observations.append((job, obs))
+        self.intents.observed(
+            key,
+            finished,
+            (job, obs.index, obs.attempt),
+            bound,
+            obs.gated,
+            parse_time(meta.get("creationTimestamp")),
+            unscheduled_message(pod),
+            now,
+        )
+
+    def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
+        """What a new list ("ns/name") lacks went unwatched; a pod only assumed may yet come."""
+        jobs = self.store.jobs if plural == "batchjobs" else {}
+        for namespace, name in [k for k in jobs if f"{k[0]}/{k[1]}" not in listed]:
+            self.delete_job(namespace, name, now)
+        for key, pod in list(self.store.pods.items()) if plural == "pods" else ():
+            if key not in listed and not pod.assumed:
+                self.observe_pod(tombstone(pod), now, deleted=True)
+
+    def report(self, outcome: Outcome) -> None:
+        """The writer's report of one effect: read at the next step."""
+        self.inbox.append(outcome)

@@ -1,0 +1,62 @@
+"""A job's RUNNABLE work as the scheduler's items, with their places in the queue: one item
+per runnable child, or one gang for a multi-node job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...api.common import JobStatus
+from ..jobs.record import JobRecord
+from ..scheduling.placement import WorkItem
+from ..scheduling.runqueues import Ordered
+from ..state.objects import JobKey
+
+
+def work_items(key: JobKey, record: JobRecord) -> Ordered:
+    """A job's RUNNABLE work with its place in the queue. Consecutive array children that
+    were not retried share their place and become one item with a count."""
+    assert record.resolved is not None
+    queue, resources = record.spec.job_queue, record.resolved.resources
+    problem = record.resolved.resource_problem
+    if record.multinode:
+        return _gang_items(key, record)
+    found: Ordered = []
+    run: list[Any] | None = None  # [first index, count, order]
+    for child in record.runnable():
+        groupable = record.is_array and not child.retried
+        if groupable and run is not None and child.index == run[0] + run[1]:
+            run[1] += 1
+            continue
+        if run is not None:
+            found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
+            run = None
+        if groupable:
+            run = [child.index, 1, record.queue_key(child)]
+        else:
+            found.append(
+                (record.queue_key(child), WorkItem(key, child.index, queue, resources, 1, problem))
+            )
+    if run is not None:
+        found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
+    return found
+
+
+def _gang_items(key: JobKey, record: JobRecord) -> Ordered:
+    """A multi-node job is one item, once all its nodes are RUNNABLE (they move together)."""
+    resolved = record.resolved
+    assert resolved is not None
+    if any(c.status != JobStatus.RUNNABLE for c in record.children):
+        return []
+    main = record.children[record.main_node]
+    item = WorkItem(
+        key,
+        None,
+        record.spec.job_queue,
+        resolved.gang_total,
+        1,
+        resolved.resource_problem,
+        gang=resolved.gang,
+        distinct=resolved.distinct_nodes,
+        since=main.runnable_since,
+    )
+    return [(record.queue_key(main), item)]
