@@ -19,6 +19,8 @@ MANAGED_BY = "kubatch"
 """The value of LABEL_MANAGED_BY on everything Kubatch creates."""
 TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
 """A job's tags, on its pods when propagateTags is set."""
+MAIN_NODE_GATE = "kubatch.io/main-node"
+"""The scheduling gate on a multi-node job's other nodes' pods until the main node runs."""
 
 # -- on nodes (and pods, for their pool) -------------------------------------------------------
 LABEL_COMPUTE_ENVIRONMENT = "kubatch.io/compute-environment"
@@ -32,6 +34,16 @@ KWOK_KEY = "kwok.x-k8s.io/node"
 # -- on ControllerRevisions (job definition revisions) -----------------------------------------
 LABEL_DEFINITION = "kubatch.io/job-definition"
 ANNOTATION_REVISION_HASH = "kubatch.io/revision-hash"
+
+# -- on JobQueues and ComputeEnvironments ----------------------------------------------------
+FINALIZER = "kubatch.io/in-use"
+"""Holds a deleted queue or environment until its work is done."""
+
+# -- on every kind the AWS Batch API serves ---------------------------------------------------
+ANNOTATION_AWS_NAME = "kubatch.io/aws-name"
+"""The name a resource has in the AWS Batch API, when its object name differs."""
+ANNOTATION_AWS_TAGS = "kubatch.io/aws-tags"
+"""Tags set through TagResource/UntagResource (JSON): the resource's tags once present."""
 
 # -- on BatchJobs ------------------------------------------------------------------------------
 LABEL_SCHEDULED = "kubatch.io/scheduled-job"

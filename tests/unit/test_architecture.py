@@ -88,7 +88,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("kubatch.metrics", "kubatch.serving", "kubatch.server_options"),
     ("kubatch.core",),
     ("kubatch.autoscaling",),
-    ("kubatch.kube", "kubatch.api", "kubatch.config"),
+    ("kubatch.kube", "kubatch.config"),
+    ("kubatch.api",),
     ("kubatch.keys",),
 ]
 CORE_LAYERS: list[tuple[str, ...]] = [

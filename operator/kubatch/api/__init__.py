@@ -32,7 +32,13 @@ from .jobdefinition import (
 )
 from .jobqueue import JobQueueSpec, JobQueueStatus, QueueingStrategy
 from .kinds import (
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    JOBDEFINITIONS,
+    JOBQUEUES,
     KINDS,
+    SCHEDULEDJOBS,
+    SCHEDULINGPOLICIES,
     BatchJob,
     ComputeEnvironment,
     InvalidManifest,
@@ -47,8 +53,14 @@ from .resources import ResourceRequirement, Resources
 
 __all__ = [
     "API_VERSION",
+    "BATCHJOBS",
+    "COMPUTEENVIRONMENTS",
     "GROUP",
+    "JOBDEFINITIONS",
+    "JOBQUEUES",
     "KINDS",
+    "SCHEDULEDJOBS",
+    "SCHEDULINGPOLICIES",
     "VERSION",
     "AllocationStrategy",
     "ArrayProperties",

@@ -233,10 +233,10 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 class JobCounts(StatusModel):
     """Jobs (array children counted one by one) per state."""
 
-    submitted: int = Field(default=0, alias="SUBMITTED")
-    pending: int = Field(default=0, alias="PENDING")
-    runnable: int = Field(default=0, alias="RUNNABLE")
-    starting: int = Field(default=0, alias="STARTING")
-    running: int = Field(default=0, alias="RUNNING")
-    succeeded: int = Field(default=0, alias="SUCCEEDED")
-    failed: int = Field(default=0, alias="FAILED")
+    submitted: int = Field(default=0, alias=JobStatus.SUBMITTED.value)
+    pending: int = Field(default=0, alias=JobStatus.PENDING.value)
+    runnable: int = Field(default=0, alias=JobStatus.RUNNABLE.value)
+    starting: int = Field(default=0, alias=JobStatus.STARTING.value)
+    running: int = Field(default=0, alias=JobStatus.RUNNING.value)
+    succeeded: int = Field(default=0, alias=JobStatus.SUCCEEDED.value)
+    failed: int = Field(default=0, alias=JobStatus.FAILED.value)

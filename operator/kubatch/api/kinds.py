@@ -255,6 +255,15 @@ KINDS: dict[str, type[Resource]] = {
 }
 
 
+# The plurals (the API's resource names), from the kinds above: the one spelling of each.
+BATCHJOBS = BatchJob.INFO.plural
+COMPUTEENVIRONMENTS = ComputeEnvironment.INFO.plural
+JOBQUEUES = JobQueue.INFO.plural
+JOBDEFINITIONS = JobDefinition.INFO.plural
+SCHEDULINGPOLICIES = SchedulingPolicy.INFO.plural
+SCHEDULEDJOBS = ScheduledJob.INFO.plural
+
+
 def spec_and_status(cls: type[Resource]) -> tuple[type[ApiModel], type[StatusModel]]:
     spec = cls.model_fields["spec"].annotation
     status = cls.model_fields["status"].annotation

@@ -14,11 +14,6 @@ from dataclasses import dataclass
 
 from .errors import ClientError
 
-ANNOTATION_AWS_NAME = "kubatch.io/aws-name"
-"""The name a resource has in the AWS Batch API, when its object name differs."""
-ANNOTATION_AWS_TAGS = "kubatch.io/aws-tags"
-"""Tags set through TagResource/UntagResource (JSON): the resource's tags once present."""
-
 AWS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Room left in a 63-character name for a digest (9) and for generateName's suffix (5).

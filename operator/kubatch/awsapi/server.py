@@ -24,19 +24,30 @@ from aiohttp import web
 from botocore.model import OperationModel
 from botocore.validate import ParamValidator
 
-from ..api import InvalidManifest, JobDefinition, parse
+from ..api import (
+    API_VERSION,
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    JOBDEFINITIONS,
+    JOBQUEUES,
+    SCHEDULINGPOLICIES,
+    InvalidManifest,
+    JobDefinition,
+    parse,
+)
+from ..api.common import JobStatus
 from ..api.jobdefinition import JobDefinitionSpec
 from ..core import Revision, format_ranges, parse_ranges, revision_hash
+from ..keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, LABEL_DEFINITION
 from ..kube.cache import Cache, KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
 from . import logs, shapes
 from .auth import AccessKey, Signed, read_keys, verify
 from .errors import AccessDenied, AwsError, ClientError, ServerError
-from .names import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, Arns, check_name, object_name
+from .names import Arns, check_name, object_name
 
 Obj = dict[str, Any]
-GROUP = "kubatch.io/v1alpha1"
 log = logging.getLogger("kubatch.awsapi")
 
 ADMIN = {
@@ -66,11 +77,11 @@ class ClusterKind:
 # By the kind an ARN names. Tagging them is managing them (admin keys only).
 CLUSTER = {
     "compute-environment": ClusterKind(
-        "computeenvironments", "ComputeEnvironment", "compute environment"
+        COMPUTEENVIRONMENTS, "ComputeEnvironment", "compute environment"
     ),
-    "job-queue": ClusterKind("jobqueues", "JobQueue", "job queue"),
+    "job-queue": ClusterKind(JOBQUEUES, "JobQueue", "job queue"),
     "scheduling-policy": ClusterKind(
-        "schedulingpolicies", "SchedulingPolicy", "scheduling policy", disable_first=False
+        SCHEDULINGPOLICIES, "SchedulingPolicy", "scheduling policy", disable_first=False
     ),
 }
 REVISION_WAIT_SECONDS = 15.0
@@ -331,7 +342,7 @@ class BatchApi:
             int(r.get("revision", 0)): r
             for r in self.caches.revisions.values()
             if r["metadata"].get("namespace") == namespace
-            and (r["metadata"].get("labels") or {}).get("kubatch.io/job-definition") == name
+            and (r["metadata"].get("labels") or {}).get(LABEL_DEFINITION) == name
         }
 
     def _revision(self, namespace: str, name: str, number: int | None) -> Revision | None:
@@ -374,7 +385,7 @@ class BatchApi:
             raise ClientError(f"Job definition {request.get('jobDefinition')} is INACTIVE")
         self._check(manifest)
         created = await self._write(
-            self.client.create(GROUP, "batchjobs", manifest, namespace), self.caches.jobs
+            self.client.create(API_VERSION, BATCHJOBS, manifest, namespace), self.caches.jobs
         )
         uid = created["metadata"]["uid"]
         return {
@@ -456,7 +467,7 @@ class BatchApi:
     async def op_list_jobs(self, request: Obj, caller: Signed) -> Obj:
         namespace = caller.key.namespace
         filters = request.get("filters") or []
-        wanted = None if filters else request.get("jobStatus") or "RUNNING"
+        wanted = None if filters else request.get("jobStatus") or JobStatus.RUNNING
         if request.get("multiNodeJobId"):
             parent, _ = self._node(request["multiNodeJobId"], caller, "multiNodeJobId")
             nodes = shapes.node_status(parent.get("status") or {})
@@ -506,7 +517,7 @@ class BatchApi:
         meta = obj["metadata"]
         await self._write(
             self.client.patch(
-                GROUP, "batchjobs", meta["name"], {"spec": {field: stop}}, meta["namespace"]
+                API_VERSION, BATCHJOBS, meta["name"], {"spec": {field: stop}}, meta["namespace"]
             ),
             self.caches.jobs,
         )
@@ -525,19 +536,21 @@ class BatchApi:
         name = check_name("jobDefinitionName", request.get("jobDefinitionName"))
         spec = shapes.definition_spec(request)
         manifest = {
-            "apiVersion": GROUP,
+            "apiVersion": API_VERSION,
             "kind": "JobDefinition",
             "metadata": {"name": object_name(name), "annotations": {ANNOTATION_AWS_NAME: name}},
             "spec": spec,
         }
         self._check(manifest)
         try:
-            current = await self.client.get(GROUP, "jobdefinitions", object_name(name), namespace)
+            current = await self.client.get(
+                API_VERSION, JOBDEFINITIONS, object_name(name), namespace
+            )
         except ApiError as e:
             if not e.not_found:
                 raise
             written = await self._write(
-                self.client.create(GROUP, "jobdefinitions", manifest, namespace),
+                self.client.create(API_VERSION, JOBDEFINITIONS, manifest, namespace),
                 self.caches.definitions,
             )
         else:
@@ -548,7 +561,7 @@ class BatchApi:
             written = await self._write(
                 self.client.request(
                     "PUT",
-                    f"/apis/{GROUP}/namespaces/{namespace}/jobdefinitions/{object_name(name)}",
+                    f"/apis/{API_VERSION}/namespaces/{namespace}/jobdefinitions/{object_name(name)}",
                     current,
                     write=True,
                 ),
@@ -570,7 +583,7 @@ class BatchApi:
         deadline = time.monotonic() + REVISION_WAIT_SECONDS
         while time.monotonic() < deadline:
             current = await self.client.get(
-                GROUP, "jobdefinitions", meta["name"], meta["namespace"]
+                API_VERSION, JOBDEFINITIONS, meta["name"], meta["namespace"]
             )
             status = current.get("status") or {}
             for revision in status.get("revisions") or []:
@@ -653,8 +666,8 @@ class BatchApi:
         if int(number) not in held:
             await self._write(
                 self.client.patch(
-                    GROUP,
-                    "jobdefinitions",
+                    API_VERSION,
+                    JOBDEFINITIONS,
                     key,
                     {"spec": {"deregisteredRevisions": [*held, int(number)]}},
                     namespace,
@@ -671,14 +684,14 @@ class BatchApi:
         if tags:
             annotations[ANNOTATION_AWS_TAGS] = json.dumps(shapes.string_map(tags, "tags"))
         manifest = {
-            "apiVersion": GROUP,
+            "apiVersion": API_VERSION,
             "kind": what.kind,
             "metadata": {"name": object_name(name), "annotations": annotations},
             "spec": spec,
         }
         self._check(manifest)
         await self._write(
-            self.client.create(GROUP, what.plural, manifest), self.caches.of(what.plural)
+            self.client.create(API_VERSION, what.plural, manifest), self.caches.of(what.plural)
         )
 
     async def _patch_cluster(self, kind: str, obj: Obj, patch: Obj) -> Obj:
@@ -686,7 +699,7 @@ class BatchApi:
         merged = {**obj, "spec": _merge(obj.get("spec") or {}, patch.get("spec") or {})}
         self._check(merged)
         return await self._write(
-            self.client.patch(GROUP, plural, obj["metadata"]["name"], patch),
+            self.client.patch(API_VERSION, plural, obj["metadata"]["name"], patch),
             self.caches.of(plural),
         )
 
@@ -697,7 +710,7 @@ class BatchApi:
                 f"Cannot delete {what.title} {name}: its state must be DISABLED first"
             )
         try:
-            await self.client.delete(GROUP, what.plural, obj["metadata"]["name"])
+            await self.client.delete(API_VERSION, what.plural, obj["metadata"]["name"])
         except ApiError as e:
             if not e.not_found:
                 raise
@@ -828,7 +841,7 @@ class BatchApi:
             obj, index = self._job(name, caller, "resourceArn")
             if index is not None:
                 raise ClientError("tags belong to the array job, not to one child")
-            return "batchjobs", obj, caller.key.namespace
+            return BATCHJOBS, obj, caller.key.namespace
         if kind == "job-definition":
             base = name.partition(":")[0]
             found = self.caches.definitions.get(
@@ -836,7 +849,7 @@ class BatchApi:
             )
             if found is None:
                 raise ClientError(f"Job definition {name} not found")
-            return "jobdefinitions", found, caller.key.namespace
+            return JOBDEFINITIONS, found, caller.key.namespace
         if writing and kind in CLUSTER and not caller.key.admin:
             raise AccessDenied(
                 f"User: {caller.key.access_key_id} is not authorized to perform: batch:TagResource "
@@ -851,7 +864,9 @@ class BatchApi:
             "metadata": {"annotations": {ANNOTATION_AWS_TAGS: json.dumps(tags, sort_keys=True)}}
         }
         await self._write(
-            self.client.patch(GROUP, plural, obj["metadata"]["name"], patch, namespace or None),
+            self.client.patch(
+                API_VERSION, plural, obj["metadata"]["name"], patch, namespace or None
+            ),
             self.caches.of(plural),
         )
 

@@ -15,13 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from ..api.batchjob import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, BatchJobSpec
-from ..api.common import JOB_STATES, TERMINAL
+from ..api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus
 from ..core import Refused, Revision, parse_ranges, resolve_job
-from ..keys import SIM_PREFIX
+from ..keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, SIM_PREFIX
 from .errors import ClientError
 from .names import (
-    ANNOTATION_AWS_NAME,
-    ANNOTATION_AWS_TAGS,
     Arns,
     check_name,
     generate_name,
@@ -355,7 +353,7 @@ def job_manifest(
     # instructions (annotations on a BatchJob), so AWS clients can drive the simulation too.
     simulated = {k: v for k, v in (spec.get("tags") or {}).items() if k.startswith(SIM_PREFIX)}
     return {
-        "apiVersion": "kubatch.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "BatchJob",
         "metadata": {
             "generateName": generate_name(name),
@@ -376,8 +374,10 @@ class Children:
 
 def children(status: Obj, size: int) -> Children:
     array = status.get("arrayProperties") or {}
-    parent = status.get("status") or "SUBMITTED"
-    states = ["PENDING" if parent not in ("SUBMITTED", "PENDING") else parent] * size
+    parent = status.get("status") or JobStatus.SUBMITTED
+    states = [
+        JobStatus.PENDING if parent not in (JobStatus.SUBMITTED, JobStatus.PENDING) else parent
+    ] * size
     for state, ranges in (array.get("indexes") or {}).items():
         for index in parse_ranges(ranges, size) if ranges else ():
             if 0 <= index < size:
@@ -438,7 +438,7 @@ def job_detail(
     size = (spec.get("arrayProperties") or {}).get("size") or 0
     if kids is None:
         kids = children(status, size)
-    state = (status.get("status") or "SUBMITTED") if index is None else kids.states[index]
+    state = (status.get("status") or JobStatus.SUBMITTED) if index is None else kids.states[index]
     attempts = _attempts(kids.attempts.get(index if size else None, []))
     nodes = node_status(status)
     if node is not None:

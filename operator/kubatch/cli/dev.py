@@ -24,8 +24,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from ..api import GROUP, VERSION, InvalidManifest, parse
-from ..api.common import TERMINAL
+from ..api import BATCHJOBS, GROUP, VERSION, InvalidManifest, parse
+from ..api.common import TERMINAL, JobStatus
 from ..api.crdgen import all_crds
 from ..keys import ANNOTATION_EXPECTED_STATUS
 from ..sim.stack import Operator, start_apiserver, start_aws_api, start_console, start_kubelet
@@ -80,7 +80,7 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     seen: dict[str, str] = {}
     began = time.monotonic()
     while True:
-        jobs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "batchjobs")["items"]
+        jobs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, BATCHJOBS)["items"]
         for job in jobs:
             name = job["metadata"]["name"]
             line = _summary(job)
@@ -97,7 +97,7 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     ok = True
     click.echo("")
     for job in jobs:
-        expected = (job["metadata"].get("annotations") or {}).get(EXPECTED, "SUCCEEDED")
+        expected = (job["metadata"].get("annotations") or {}).get(EXPECTED, JobStatus.SUCCEEDED)
         actual = job["status"]["status"]
         mark = "ok" if actual == expected else f"UNEXPECTED (wanted {expected})"
         ok = ok and actual == expected

@@ -25,7 +25,17 @@ from kubernetes.config.config_exception import ConfigException
 from rich.console import Console
 from rich.table import Table
 
-from ..api import GROUP, VERSION, InvalidManifest, parse, times
+from ..api import (
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    GROUP,
+    JOBDEFINITIONS,
+    JOBQUEUES,
+    VERSION,
+    InvalidManifest,
+    parse,
+    times,
+)
 from ..api.common import JOB_STATES, TERMINAL, JobStatus
 from ..keys import (
     LABEL_ARRAY_INDEX,
@@ -144,7 +154,7 @@ def age(timestamp: str | None) -> str:
 def _job(ctx: Context, name: str) -> dict[str, Any]:
     with api_errors(f"BatchJob {name} in namespace {ctx.ns}"):
         found: dict[str, Any] = ctx.custom.get_namespaced_custom_object(
-            GROUP, VERSION, ctx.ns, "batchjobs", name
+            GROUP, VERSION, ctx.ns, BATCHJOBS, name
         )
     return found
 
@@ -332,7 +342,7 @@ def submit(
     _warn_if_missing(ctx, queue, definition)
     with api_errors("submitting the job"):
         created = ctx.custom.create_namespaced_custom_object(
-            GROUP, VERSION, ctx.ns, "batchjobs", manifest
+            GROUP, VERSION, ctx.ns, BATCHJOBS, manifest
         )
     job_name = created["metadata"]["name"]
     if ctx.output != "table":
@@ -354,12 +364,12 @@ def _warn_if_missing(ctx: Context, queue: str, definition: str) -> None:
     checks: tuple[tuple[str, Callable[[], object]], ...] = (
         (
             "JobQueue",
-            lambda: ctx.custom.get_cluster_custom_object(GROUP, VERSION, "jobqueues", queue),
+            lambda: ctx.custom.get_cluster_custom_object(GROUP, VERSION, JOBQUEUES, queue),
         ),
         (
             "JobDefinition",
             lambda: ctx.custom.get_namespaced_custom_object(
-                GROUP, VERSION, ctx.ns, "jobdefinitions", name
+                GROUP, VERSION, ctx.ns, JOBDEFINITIONS, name
             ),
         ),
     )
@@ -378,7 +388,7 @@ def _warn_if_missing(ctx: Context, queue: str, definition: str) -> None:
 
 
 def _line(status: dict[str, Any]) -> str:
-    text = status.get("status") or "SUBMITTED"
+    text = status.get("status") or JobStatus.SUBMITTED
     array = status.get("arrayProperties")
     if array:
         counts = array.get("statusSummary") or {}
@@ -403,7 +413,7 @@ def watch(
             return status
         if timeout is not None and time.monotonic() - began > timeout:
             raise Failure(
-                f"{name} is still {status.get('status') or 'SUBMITTED'} after {timeout:g}s"
+                f"{name} is still {status.get('status') or JobStatus.SUBMITTED} after {timeout:g}s"
             )
         time.sleep(interval)
 
@@ -474,7 +484,7 @@ def describe(ctx: Context, name: str, node_index: int | None) -> None:
         lines = [
             f"Name:          {name}",
             f"Namespace:     {ctx.ns}",
-            f"Status:        {status.get('status', 'SUBMITTED')}",
+            f"Status:        {status.get('status', JobStatus.SUBMITTED)}",
             f"Reason:        {status.get('statusReason', '')}",
             f"Queue:         {spec['jobQueue']}",
             f"Definition:    {spec['jobDefinition']}"
@@ -510,7 +520,7 @@ def describe(ctx: Context, name: str, node_index: int | None) -> None:
                 if target:
                     try:
                         found = _job(ctx, target.partition(":")[0])
-                        state = (found.get("status") or {}).get("status", "SUBMITTED")
+                        state = (found.get("status") or {}).get("status", JobStatus.SUBMITTED)
                     except Failure:
                         state = "does not exist yet"
                 lines.append(
@@ -548,16 +558,19 @@ def list_jobs(ctx: Context, queue: str | None, status: str | None, all_namespace
     """Jobs, like aws batch list-jobs."""
     with api_errors("listing jobs"):
         if all_namespaces:
-            items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "batchjobs")["items"]
+            items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, BATCHJOBS)["items"]
         else:
-            items = ctx.custom.list_namespaced_custom_object(GROUP, VERSION, ctx.ns, "batchjobs")[
+            items = ctx.custom.list_namespaced_custom_object(GROUP, VERSION, ctx.ns, BATCHJOBS)[
                 "items"
             ]
     jobs = [
         j
         for j in items
         if (queue is None or j["spec"]["jobQueue"] == queue)
-        and (status is None or (j.get("status") or {}).get("status", "SUBMITTED") == status.upper())
+        and (
+            status is None
+            or (j.get("status") or {}).get("status", JobStatus.SUBMITTED) == status.upper()
+        )
     ]
 
     def render() -> Table:
@@ -578,7 +591,7 @@ def list_jobs(ctx: Context, queue: str | None, status: str | None, all_namespace
             size = (j["spec"].get("arrayProperties") or {}).get("size")
             row = [
                 j["metadata"]["name"],
-                s.get("status", "SUBMITTED"),
+                s.get("status", JobStatus.SUBMITTED),
                 j["spec"]["jobQueue"],
                 j["spec"]["jobDefinition"],
                 "" if size is None else str(size),
@@ -602,7 +615,7 @@ def _stop(ctx: Context, kind: str, name: str, reason: str, index: str | None) ->
         request["arrayIndexes"] = index
     with api_errors(f"{kind} {name}"):
         ctx.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, ctx.ns, "batchjobs", name, {"spec": {kind: request}}
+            GROUP, VERSION, ctx.ns, BATCHJOBS, name, {"spec": {kind: request}}
         )
     click.echo(f"{kind} requested for {ctx.ns}/{name}: {reason}")
 
@@ -689,7 +702,7 @@ def logs(
             )
         raise Failure(
             f"{which} has not started an attempt yet (the job is "
-            f"{status.get('status') or 'SUBMITTED'}): no log to show"
+            f"{status.get('status') or JobStatus.SUBMITTED}): no log to show"
         )
     pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))
     with api_errors(f"the log of {pod.metadata.name}"):
@@ -717,7 +730,7 @@ def logs(
 def queues(ctx: Context) -> None:
     """Job queues: priority, state, jobs per state, oldest wait."""
     with api_errors("listing queues"):
-        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "jobqueues")["items"]
+        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, JOBQUEUES)["items"]
 
     def render() -> Table:
         table = Table(box=None, pad_edge=False)
@@ -745,9 +758,7 @@ def queues(ctx: Context) -> None:
 def environments(ctx: Context) -> None:
     """Compute environments: desired, ready and allocated capacity."""
     with api_errors("listing compute environments"):
-        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, "computeenvironments")[
-            "items"
-        ]
+        items = ctx.custom.list_cluster_custom_object(GROUP, VERSION, COMPUTEENVIRONMENTS)["items"]
 
     def render() -> Table:
         table = Table(box=None, pad_edge=False)

@@ -25,7 +25,7 @@ import jinja2
 from aiohttp import web
 
 from .. import __version__
-from ..api import GROUP, VERSION
+from ..api import BATCHJOBS, GROUP, VERSION
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL
 from ..api.times import parse_time
 from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
@@ -290,7 +290,7 @@ class Console:
         return "jobs.html", {
             "view": page,
             "given": given,
-            "kinds": "batchjobs",
+            "kinds": BATCHJOBS,
             "title": "Jobs",
         }
 
@@ -432,7 +432,7 @@ class Console:
         try:
             written = await self.client.patch(
                 f"{GROUP}/{VERSION}",
-                "batchjobs",
+                BATCHJOBS,
                 name,
                 {"spec": {action: request_body}},
                 namespace,
@@ -471,7 +471,7 @@ class Console:
                     "namespace": namespace,
                     "verb": "patch",
                     "group": GROUP,
-                    "resource": "batchjobs",
+                    "resource": BATCHJOBS,
                     "name": name,
                 },
             },

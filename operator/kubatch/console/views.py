@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL
+from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, JobStatus
 from ..api.times import age, duration
 from ..core import parse_ranges
 from ..keys import (
@@ -58,7 +58,7 @@ def counts_text(counts: Mapping[str, int]) -> str:
 
 
 def job_status(job: Obj) -> str:
-    return str((job.get("status") or {}).get("status") or "SUBMITTED")
+    return str((job.get("status") or {}).get("status") or JobStatus.SUBMITTED)
 
 
 # -- dashboard ------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def job_row(job: Obj, now: datetime) -> JobRow:
     summary = (status.get("arrayProperties") or {}).get("statusSummary") or {}
     children = {s: int(summary.get(s, 0)) for s in JOB_STATES}
     if size is not None and not any(children.values()):
-        children["SUBMITTED"] = int(size)
+        children[JobStatus.SUBMITTED] = int(size)
     return JobRow(
         namespace=str(meta.get("namespace", "")),
         name=str(meta["name"]),
@@ -209,7 +209,7 @@ def job_row(job: Obj, now: datetime) -> JobRow:
         queue=str(spec.get("jobQueue", "")),
         definition=str(spec.get("jobDefinition", "")),
         size=None if size is None else int(size),
-        done=children["SUCCEEDED"] + children["FAILED"],
+        done=children[JobStatus.SUCCEEDED] + children[JobStatus.FAILED],
         children=children if size is not None else {},
         children_text=counts_text(children) if size is not None else "",
         bar=bar(children) if size is not None else [],
@@ -354,19 +354,21 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
     spec = job.get("spec") or {}
     found: list[str] = []
     for dep in dependencies:
-        if dep.state not in ("SUCCEEDED",) and dep.name is not None:
+        if dep.state not in (JobStatus.SUCCEEDED,) and dep.name is not None:
             found.append(f"dependency {dep.label} is {dep.state}")
     if queue is None:
         found.append(f"job queue {spec.get('jobQueue')} does not exist")
     elif queue.state != "ENABLED":
         found.append(f"job queue {queue.name} is {queue.state}")
-    if state == "RUNNABLE" and status.get("positionInQueue"):
+    if state == JobStatus.RUNNABLE and status.get("positionInQueue"):
         found.append(f"position {status['positionInQueue']} in job queue {spec.get('jobQueue')}")
     children = (status.get("arrayProperties") or {}).get("statusSummary") or {}
-    started = sum(int(children.get(s, 0)) for s in ("STARTING", "RUNNING", *TERMINAL))
+    started = sum(
+        int(children.get(s, 0)) for s in (JobStatus.STARTING, JobStatus.RUNNING, *TERMINAL)
+    )
     if started:
         # An array under way: its parent waits for the children still RUNNABLE.
-        runnable = int(children.get("RUNNABLE", 0))
+        runnable = int(children.get(JobStatus.RUNNABLE, 0))
         if runnable:
             found.append(
                 f"{runnable} children are RUNNABLE in job queue {spec.get('jobQueue')}, "
@@ -377,7 +379,9 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
         found.append(str(status["statusReason"]))
     if not found:
         found.append(
-            "not yet accepted by the operator" if state == "SUBMITTED" else f"{state}: waiting"
+            "not yet accepted by the operator"
+            if state == JobStatus.SUBMITTED
+            else f"{state}: waiting"
         )
     return found
 

@@ -23,7 +23,17 @@ from typing import Any
 import kopf
 
 from .. import metrics
-from ..api import GROUP, VERSION
+from ..api import (
+    API_VERSION,
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    GROUP,
+    JOBDEFINITIONS,
+    JOBQUEUES,
+    SCHEDULEDJOBS,
+    SCHEDULINGPOLICIES,
+    VERSION,
+)
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
 from ..core import Engine, EngineConfig, IntentTimes, ResizePool
@@ -34,7 +44,6 @@ from .writer import Writer
 
 log = logging.getLogger("kubatch")
 
-API = f"{GROUP}/{VERSION}"
 DEBOUNCE_SECONDS = 0.02
 IDLE_STEP_SECONDS = 1.0
 RESCHEDULE_SECONDS = 5.0
@@ -159,23 +168,23 @@ class Controller:
         assert self.engine is not None
         world, client, now = self.engine, self.client, utcnow()
         managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-        for obj in await client.list(API, "computeenvironments"):
+        for obj in await client.list(API_VERSION, COMPUTEENVIRONMENTS):
             world.upsert_environment(obj, now)
-        for obj in await client.list(API, "schedulingpolicies"):
+        for obj in await client.list(API_VERSION, SCHEDULINGPOLICIES):
             world.upsert_policy(obj, now)
-        for obj in await client.list(API, "jobqueues"):
+        for obj in await client.list(API_VERSION, JOBQUEUES):
             world.upsert_queue(obj, now)
         for obj in await client.list("apps/v1", "controllerrevisions", label_selector=managed):
             world.upsert_revision(obj)
-        for obj in await client.list(API, "jobdefinitions"):
+        for obj in await client.list(API_VERSION, JOBDEFINITIONS):
             world.upsert_definition(obj, now)
         for obj in await client.list("v1", "nodes"):
             world.upsert_node(obj, now)
-        jobs, jobs_version = await client.listing(API, "batchjobs")
+        jobs, jobs_version = await client.listing(API_VERSION, BATCHJOBS)
         for obj in jobs:
             world.upsert_job(obj, now)
         del jobs
-        for obj in await client.list(API, "scheduledjobs"):
+        for obj in await client.list(API_VERSION, SCHEDULEDJOBS):
             world.upsert_cron(obj, now)
         pods, pods_version = await client.listing("v1", "pods")
         for obj in pods:
@@ -185,7 +194,7 @@ class Controller:
         # Jobs and pods are the many objects: they are watched from these lists, directly,
         # without kopf's per-object state (see _informer).
         self.tasks += [
-            asyncio.create_task(self._informer(API, "batchjobs", jobs_version)),
+            asyncio.create_task(self._informer(API_VERSION, BATCHJOBS, jobs_version)),
             asyncio.create_task(self._informer("v1", "pods", pods_version)),
         ]
         store = world.store
@@ -230,29 +239,29 @@ class Controller:
         now = utcnow()
         world = self.engine
         handlers: dict[str, Callable[[], None]] = {
-            "computeenvironments": lambda: (
+            COMPUTEENVIRONMENTS: lambda: (
                 world.delete_environment(meta["name"], now)
                 if deleted
                 else world.upsert_environment(obj, now)
             ),
-            "jobqueues": lambda: (
+            JOBQUEUES: lambda: (
                 world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
             ),
-            "scheduledjobs": lambda: (
+            SCHEDULEDJOBS: lambda: (
                 world.delete_cron(meta["namespace"], meta["name"])
                 if deleted
                 else world.upsert_cron(obj, now)
             ),
-            "schedulingpolicies": lambda: (
+            SCHEDULINGPOLICIES: lambda: (
                 world.delete_policy(meta["name"], now) if deleted else world.upsert_policy(obj, now)
             ),
-            "jobdefinitions": lambda: (
+            JOBDEFINITIONS: lambda: (
                 world.delete_definition(meta["namespace"], meta["name"])
                 if deleted
                 else world.upsert_definition(obj, now)
             ),
             "controllerrevisions": lambda: None if deleted else world.upsert_revision(obj),
-            "batchjobs": lambda: (
+            BATCHJOBS: lambda: (
                 world.delete_job(meta["namespace"], meta["name"], now)
                 if deleted
                 else world.upsert_job(obj, now)
@@ -376,11 +385,11 @@ def _watch(kind: str) -> Callable[..., Awaitable[None]]:
     return handler
 
 
-kopf.on.event(GROUP, VERSION, "computeenvironments")(_watch("computeenvironments"))
-kopf.on.event(GROUP, VERSION, "jobqueues")(_watch("jobqueues"))
-kopf.on.event(GROUP, VERSION, "schedulingpolicies")(_watch("schedulingpolicies"))
-kopf.on.event(GROUP, VERSION, "scheduledjobs")(_watch("scheduledjobs"))
-kopf.on.event(GROUP, VERSION, "jobdefinitions")(_watch("jobdefinitions"))
+kopf.on.event(GROUP, VERSION, COMPUTEENVIRONMENTS)(_watch(COMPUTEENVIRONMENTS))
+kopf.on.event(GROUP, VERSION, JOBQUEUES)(_watch(JOBQUEUES))
+kopf.on.event(GROUP, VERSION, SCHEDULINGPOLICIES)(_watch(SCHEDULINGPOLICIES))
+kopf.on.event(GROUP, VERSION, SCHEDULEDJOBS)(_watch(SCHEDULEDJOBS))
+kopf.on.event(GROUP, VERSION, JOBDEFINITIONS)(_watch(JOBDEFINITIONS))
 kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(
     _watch("controllerrevisions")
 )

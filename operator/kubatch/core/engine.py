@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from ..api import API_VERSION
+from ..api import API_VERSION, BATCHJOBS, COMPUTEENVIRONMENTS, JOBQUEUES
 from ..api.common import JobStatus
 from ..keys import LABEL_HOSTNAME
 from .feed import Feed
@@ -129,14 +129,14 @@ class Engine(Feed):
         self._registered(self.registry.upsert_environment(obj, version(obj), now))
 
     def delete_environment(self, name: str, now: datetime) -> None:
-        self.finalizers.forget("computeenvironments", name)
+        self.finalizers.forget(COMPUTEENVIRONMENTS, name)
         self._registered(self.registry.delete_environment(name, now))
 
     def upsert_queue(self, obj: Obj, now: datetime) -> None:
         self._registered(self.registry.upsert_queue(obj, version(obj), now))
 
     def delete_queue(self, name: str) -> None:
-        self.finalizers.forget("jobqueues", name)
+        self.finalizers.forget(JOBQUEUES, name)
         self._registered(self.registry.delete_queue(name))
 
     def upsert_policy(self, obj: Obj, now: datetime) -> None:
@@ -323,7 +323,7 @@ class Engine(Feed):
             if state is None or state.record is None:
                 continue
             status = job_status(state.record, state.generation).wire()
-            self.book.want("batchjobs", state.obj, status)
+            self.book.want(BATCHJOBS, state.obj, status)
 
     def _event(
         self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str

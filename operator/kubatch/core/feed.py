@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..api import BATCHJOBS, SCHEDULEDJOBS
+from ..api.common import JobStatus
 from ..api.times import parse_time
 from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
 from .jobs.attempts import PodObservation
@@ -70,7 +72,7 @@ class Feed:
         if old is not None:
             if is_stale(obj, old.obj):
                 return
-            self.book.observed("batchjobs", obj, version(obj))
+            self.book.observed(BATCHJOBS, obj, version(obj))
             old.obj = slim(obj)
             generation = int(meta.get("generation") or 0)
             if generation == old.generation or old.record is None:
@@ -85,15 +87,15 @@ class Feed:
             self.dirty.add(key)
             return
         state, model, invalid = read_job(obj, now)
-        self.book.observed("batchjobs", obj, version(obj))
+        self.book.observed(BATCHJOBS, obj, version(obj))
         self.store.put_job(key, state, (meta.get("labels") or {}).get(LABEL_SCHEDULED))
         if invalid is not None:
             status = {
-                "status": "FAILED",
+                "status": JobStatus.FAILED,
                 "statusReason": invalid,
                 "observedGeneration": meta.get("generation"),
             }
-            self.book.want("batchjobs", state.obj, status)
+            self.book.want(BATCHJOBS, state.obj, status)
             self._event(state.obj, "Warning", "Invalid", invalid)
             return
         record = state.record
@@ -115,7 +117,7 @@ class Feed:
         self.jobs.forget(key)
         self.services.discard(key)
         self.dispatcher.forget(key)
-        self.book.forget("batchjobs", namespace, name)
+        self.book.forget(BATCHJOBS, namespace, name)
         for pod, wanted in list(self.intents.creates.items()):
             if wanted.job == key:
                 self.intents.forget(pod)
@@ -132,7 +134,7 @@ class Feed:
         old = self.store.crons.get(key)
         if is_stale(obj, old.obj if old else None):
             return
-        self.book.observed("scheduledjobs", obj, version(obj))
+        self.book.observed(SCHEDULEDJOBS, obj, version(obj))
         found = read_schedule(obj)
         model, reason = (None, found) if isinstance(found, str) else (found, None)
         last = old.last if old is not None else None
@@ -148,7 +150,7 @@ class Feed:
 
     def delete_cron(self, namespace: str, name: str) -> None:
         self.store.crons.pop((namespace, name), None)
-        self.book.forget("scheduledjobs", namespace, name)
+        self.book.forget(SCHEDULEDJOBS, namespace, name)
 
     # -- intake: nodes and pods ----------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class Feed:
 
     def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
         """What a new list ("ns/name") lacks went unwatched; a pod only assumed may yet come."""
-        jobs = self.store.jobs if plural == "batchjobs" else {}
+        jobs = self.store.jobs if plural == BATCHJOBS else {}
         for namespace, name in [k for k in jobs if f"{k[0]}/{k[1]}" not in listed]:
             self.delete_job(namespace, name, now)
         for key, pod in list(self.store.pods.items()) if plural == "pods" else ():

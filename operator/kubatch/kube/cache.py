@@ -10,6 +10,15 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..api import (
+    API_VERSION,
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    JOBDEFINITIONS,
+    JOBQUEUES,
+    SCHEDULEDJOBS,
+    SCHEDULINGPOLICIES,
+)
 from ..keys import LABEL_DEFINITION
 from .client import Client
 
@@ -117,21 +126,18 @@ class Caches:
                 await task
 
 
-GROUP_VERSION = "kubatch.io/v1alpha1"
-
-
 class KubatchCaches(Caches):
     """Kubatch's resources and the definitions' revisions (ControllerRevisions); with
     `scheduled`, ScheduledJobs too."""
 
     def __init__(self, client: Client, scheduled: bool = False) -> None:
-        self.jobs = Cache(client, GROUP_VERSION, "batchjobs")
-        self.definitions = Cache(client, GROUP_VERSION, "jobdefinitions")
+        self.jobs = Cache(client, API_VERSION, BATCHJOBS)
+        self.definitions = Cache(client, API_VERSION, JOBDEFINITIONS)
         self.revisions = Cache(client, "apps/v1", "controllerrevisions", LABEL_DEFINITION)
-        self.environments = Cache(client, GROUP_VERSION, "computeenvironments")
-        self.queues = Cache(client, GROUP_VERSION, "jobqueues")
-        self.policies = Cache(client, GROUP_VERSION, "schedulingpolicies")
-        self.scheduled = Cache(client, GROUP_VERSION, "scheduledjobs")
+        self.environments = Cache(client, API_VERSION, COMPUTEENVIRONMENTS)
+        self.queues = Cache(client, API_VERSION, JOBQUEUES)
+        self.policies = Cache(client, API_VERSION, SCHEDULINGPOLICIES)
+        self.scheduled = Cache(client, API_VERSION, SCHEDULEDJOBS)
         super().__init__(
             (
                 self.jobs,

@@ -266,10 +266,6 @@ def node_hostname(index: int) -> str:
     return f"node-{index}"
 
 
-MAIN_NODE_GATE = "kubatch.io/main-node"
-"""The scheduling gate on a multi-node job's other nodes' pods until the main node runs."""
-
-
 def main_node_address(namespace: str, uid: str, main: int) -> str:
     """The stable name of a multi-node job's main node: its hostname under the job's
     headless Service (resolvable in the cluster once the pod has an IP)."""

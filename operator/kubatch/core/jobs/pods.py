@@ -25,13 +25,13 @@ from ...keys import (
     LABEL_MANAGED_BY,
     LABEL_NODE_INDEX,
     LABEL_QUEUE,
+    MAIN_NODE_GATE,
     MANAGED_BY,
     SIM_PREFIX,
     TAG_ANNOTATION_PREFIX,
 )
 from .attempts import (
     CONTAINER_NAME,
-    MAIN_NODE_GATE,
     CreatePod,
     main_node_address,
     node_hostname,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ...api import API_VERSION
+from ...api import API_VERSION, BATCHJOBS, SCHEDULEDJOBS
 from ...api.common import DNS_LABEL_MAX, JobStatus
 from ...api.scheduledjob import ConcurrencyPolicy
 from ...keys import ANNOTATION_SCHEDULED_AT, LABEL_SCHEDULED
@@ -85,9 +85,9 @@ class Cron:
         for key, state in self.store.crons.items():
             if state.model is None:
                 self.book.want(
-                    "scheduledjobs",
+                    SCHEDULEDJOBS,
                     state.obj,
-                    validity(state.obj, "scheduledjobs", False, state.reason, now, self.book),
+                    validity(state.obj, SCHEDULEDJOBS, False, state.reason, now, self.book),
                 )
                 continue
             children = [
@@ -131,7 +131,7 @@ class Cron:
                 work.effects.append(
                     PatchObject(
                         API_VERSION,
-                        "batchjobs",
+                        BATCHJOBS,
                         key[0],
                         child.obj["metadata"]["name"],
                         {"spec": {"terminate": {"reason": reason}}},
@@ -160,7 +160,7 @@ class Cron:
             },
             "spec": template.spec.wire(),
         }
-        work.effects.append(CreateObject(API_VERSION, "batchjobs", key[0], body))
+        work.effects.append(CreateObject(API_VERSION, BATCHJOBS, key[0], body))
         state.last = due
         message = f"created BatchJob {name} for {due.isoformat()}"
         work.events.append((state.obj, "Normal", "SuccessfulCreate", message))
@@ -182,10 +182,10 @@ class Cron:
                 name = old.obj["metadata"]["name"]
                 if name not in state.deleting:
                     state.deleting.add(name)
-                    work.effects.append(DeleteObject(API_VERSION, "batchjobs", key[0], name))
+                    work.effects.append(DeleteObject(API_VERSION, BATCHJOBS, key[0], name))
 
     def _status(self, state: CronState, children: list[JobState], now: datetime) -> None:
-        status = validity(state.obj, "scheduledjobs", True, None, now, self.book)
+        status = validity(state.obj, SCHEDULEDJOBS, True, None, now, self.book)
         status["active"] = [
             c.obj["metadata"]["name"]
             for c in children
@@ -205,4 +205,4 @@ class Cron:
         upcoming = next_run(state)
         if upcoming is not None:
             status["nextScheduleTime"] = timestamp(upcoming)
-        self.book.want("scheduledjobs", state.obj, status)
+        self.book.want(SCHEDULEDJOBS, state.obj, status)

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from ...api import COMPUTEENVIRONMENTS
 from ...autoscaling.types import NodeShape, PoolPlan, ResizeRequest
 from ...keys import LABEL_COMPUTE_ENVIRONMENT
 from ..outbox.statuses import StatusBook, timestamp, validity
@@ -33,7 +34,7 @@ def write_environment_status(
         f"provider {env.provider}: {env.provider_error}" if (env.provider_error) else None
     )
     status: dict[str, Any] = {
-        **validity(env.obj, "computeenvironments", env.valid, env.reason, now, book),
+        **validity(env.obj, COMPUTEENVIRONMENTS, env.valid, env.reason, now, book),
         "desiredvCpus": plan.desired_vcpus
         if plan
         else sum(n.allocatable.millicpu for n in nodes) // 1000,
@@ -48,7 +49,7 @@ def write_environment_status(
     if is_deleting(env.obj):
         status = deleting_status(status, environment_holds(store, env))
     name = env.obj["metadata"]["name"]
-    before = book.current("computeenvironments", None, name) or {}
+    before = book.current(COMPUTEENVIRONMENTS, None, name) or {}
     last = before.get("lastScalingAction") or (env.obj.get("status") or {}).get("lastScalingAction")
     if plan is not None and plan.reason and (previous is None or previous.desired != plan.desired):
         last = {
@@ -59,7 +60,7 @@ def write_environment_status(
         }
     if last:
         status["lastScalingAction"] = last
-    book.want("computeenvironments", env.obj, status)
+    book.want(COMPUTEENVIRONMENTS, env.obj, status)
     return {
         "desired_vcpus": status["desiredvCpus"],
         "ready_vcpus": status["readyvCpus"],

@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ...api import API_VERSION
+from ...api import API_VERSION, COMPUTEENVIRONMENTS, JOBQUEUES
 from ...api.common import JobStatus
+from ...keys import FINALIZER
 from ..outbox.effects import Effect, PatchObject
 from ..state.objects import EnvState
 from ..state.store import Store
 
 Obj = dict[str, Any]
-FINALIZER = "kubatch.io/in-use"
 RESEND = timedelta(seconds=10)
 UNFINISHED = (
     JobStatus.SUBMITTED,
@@ -71,13 +71,13 @@ class Finalizers:
         found: list[Effect] = []
         for name, env in self.store.envs.items():
             holds = environment_holds(self.store, env)
-            patch = self._patch("computeenvironments", name, env.obj, holds, now)
+            patch = self._patch(COMPUTEENVIRONMENTS, name, env.obj, holds, now)
             if patch is not None:
-                found.append(PatchObject(API_VERSION, "computeenvironments", None, name, patch))
+                found.append(PatchObject(API_VERSION, COMPUTEENVIRONMENTS, None, name, patch))
         for name, queue in self.store.queues.items():
-            patch = self._patch("jobqueues", name, queue.obj, queue_holds(name, counts), now)
+            patch = self._patch(JOBQUEUES, name, queue.obj, queue_holds(name, counts), now)
             if patch is not None:
-                found.append(PatchObject(API_VERSION, "jobqueues", None, name, patch))
+                found.append(PatchObject(API_VERSION, JOBQUEUES, None, name, patch))
         return found
 
     def _patch(

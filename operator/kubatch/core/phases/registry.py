@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ...api import API_VERSION
+from ...api import API_VERSION, COMPUTEENVIRONMENTS, JOBDEFINITIONS, JOBQUEUES, SCHEDULINGPOLICIES
 from ...api.common import JobStatus
 from ...keys import ANNOTATION_REVISION_HASH, LABEL_DEFINITION, LABEL_MANAGED_BY, MANAGED_BY
 from ..jobs.definitions import revision_hash
@@ -61,7 +61,7 @@ class Registry:
         old = self.store.envs.get(name)
         if is_stale(obj, old.obj if old else None):
             return Registered()
-        self.book.observed("computeenvironments", obj, version)
+        self.book.observed(COMPUTEENVIRONMENTS, obj, version)
         state = read_environment(obj, self.rules)
         if old is not None:
             state.unavailable = old.unavailable
@@ -74,7 +74,7 @@ class Registry:
         self.store.envs.pop(name, None)
         self.dispatcher.environments.pop(name, None)
         self.dispatcher.last_plans.pop(name, None)
-        self.book.forget("computeenvironments", None, name)
+        self.book.forget(COMPUTEENVIRONMENTS, None, name)
         return self._revalidate_queues(now)
 
     # -- queues and policies ---------------------------------------------------------------
@@ -84,7 +84,7 @@ class Registry:
         old = self.store.queues.get(name)
         if is_stale(obj, old.obj if old else None):
             return Registered()
-        self.book.observed("jobqueues", obj, version)
+        self.book.observed(JOBQUEUES, obj, version)
         state = read_queue(obj)
         self.store.queues[name] = state
         self.dispatcher.restore_usage(name, obj.get("status") or {})
@@ -94,12 +94,12 @@ class Registry:
 
     def delete_queue(self, name: str) -> Registered:
         self.store.queues.pop(name, None)
-        self.book.forget("jobqueues", None, name)
+        self.book.forget(JOBQUEUES, None, name)
         return Registered(set(self.store.jobs_of_queue(name)))
 
     def upsert_policy(self, obj: Obj, version: int, now: datetime) -> Registered:
         name = obj["metadata"]["name"]
-        self.book.observed("schedulingpolicies", obj, version)
+        self.book.observed(SCHEDULINGPOLICIES, obj, version)
         found = read_policy(obj)
         if isinstance(found, str):
             self.store.policies.pop(name, None)
@@ -107,13 +107,13 @@ class Registry:
         else:
             self.store.policies[name] = found
             valid, reason = True, None
-        status = validity(obj, "schedulingpolicies", valid, reason, now, self.book)
-        self.book.want("schedulingpolicies", obj, status)
+        status = validity(obj, SCHEDULINGPOLICIES, valid, reason, now, self.book)
+        self.book.want(SCHEDULINGPOLICIES, obj, status)
         return self._revalidate_queues(now)
 
     def delete_policy(self, name: str, now: datetime) -> Registered:
         self.store.policies.pop(name, None)
-        self.book.forget("schedulingpolicies", None, name)
+        self.book.forget(SCHEDULINGPOLICIES, None, name)
         return self._revalidate_queues(now)
 
     def _check_queue(self, state: QueueState) -> None:
@@ -152,7 +152,7 @@ class Registry:
         oldest: datetime | None = None,
     ) -> None:
         status: Obj = {
-            **validity(state.obj, "jobqueues", state.valid, state.reason, now, self.book),
+            **validity(state.obj, JOBQUEUES, state.valid, state.reason, now, self.book),
             "jobCounts": queue_counts(counts),
         }
         if oldest is not None:
@@ -164,7 +164,7 @@ class Registry:
             status["shares"] = self.dispatcher.shares(name, policy)
         if is_deleting(state.obj):
             status = deleting_status(status, queue_holds(name, self.last_counts))
-        self.book.want("jobqueues", state.obj, status)
+        self.book.want(JOBQUEUES, state.obj, status)
 
     def queue_counts(self, now: datetime) -> dict[str, Counter[JobStatus]]:
         """Every queue's job counts (children one by one) and oldest RUNNABLE work, as the
@@ -194,7 +194,7 @@ class Registry:
         state = self.store.definitions.setdefault(key, DefinitionState(None, None, None))
         if is_stale(obj, state.obj):
             return Registered()
-        self.book.observed("jobdefinitions", obj, version)
+        self.book.observed(JOBDEFINITIONS, obj, version)
         if state.obj is not None and state.obj["metadata"].get("uid") != meta.get("uid"):
             state.revisions.clear()  # deleted and created again: a new history
         state.obj = obj
@@ -212,7 +212,7 @@ class Registry:
 
     def delete_definition(self, namespace: str, name: str) -> Registered:
         self.store.definitions.pop((namespace, name), None)
-        self.book.forget("jobdefinitions", namespace, name)
+        self.book.forget(JOBDEFINITIONS, namespace, name)
         return Registered()
 
     def _waiting_on(self, key: JobKey) -> set[JobKey]:
@@ -257,7 +257,7 @@ class Registry:
         active = [r.number for r in revisions if r.active]
         status: Obj = {
             **validity(
-                state.obj, "jobdefinitions", state.model is not None, state.reason, now, self.book
+                state.obj, JOBDEFINITIONS, state.model is not None, state.reason, now, self.book
             ),
             "revisions": [
                 {
@@ -272,4 +272,4 @@ class Registry:
             status["latestRevision"] = max(active)
         if state.reason:
             result.events.append((state.obj, "Warning", "Invalid", state.reason))
-        self.book.want("jobdefinitions", state.obj, status)
+        self.book.want(JOBDEFINITIONS, state.obj, status)
