@@ -20,7 +20,7 @@ def test_operator_benchmark_runs(tmp_path: Path, tier: str) -> None:
     result = asyncio.run(run(40, tmp_path, tier))
     assert result["jobs"] == 40
     assert result["dispatch_jobs_per_second"] > 0
-    assert result["operator_cpu_seconds_per_job"] >= 0
+    assert 0 < result["operator_cpu_seconds_per_job"] < 1
     assert result["api_calls_per_job"]["POST pods"] >= 1.0
     assert result["at_controller_qps_submit_to_pod_per_second"] > 0
     if tier == "real":

@@ -133,6 +133,10 @@ def _leader(operators: list[Operator]) -> Operator:
     return wait_for(leading, timeout=60, what="a leader")
 
 
+def _times_led(operator: Operator) -> int:
+    return operator.log.read_text().count("leading as") if operator.log.exists() else 0
+
+
 def _disrupt(scenario: Scenario, how: str, standby: Operator | None) -> Callable[[int], None]:
     system = scenario.system
     plane = scenario.kube.plane
@@ -151,8 +155,10 @@ def _disrupt(scenario: Scenario, how: str, standby: Operator | None) -> Callable
             if moment % 2:
                 leader.kill()
             else:
+                other = standby if leader is system.operator else system.operator
+                led = _times_led(other)
                 leader.pause()
-                time.sleep(9)  # three times the lease: the standby takes over meanwhile
+                wait_for(lambda: _times_led(other) > led, timeout=60, what="the standby to lead")
                 leader.resume()
         else:
             assert plane is not None

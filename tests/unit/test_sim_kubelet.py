@@ -71,18 +71,24 @@ def test_a_bound_pod_runs_whichever_watch_tells_first(node_first: bool) -> None:
 
 
 def test_a_pod_deleted_before_its_node_is_seen_never_runs() -> None:
-    async def scenario() -> list[Any]:
+    async def scenario() -> list[str]:
         client = Recorder()
         kubelet = Kubelet(client, bind=False, ready_delay=0.0, leases=False)  # type: ignore[arg-type]
-        kubelet.on_pod("ADDED", pod("p", "n1"))
-        kubelet.on_pod("DELETED", pod("p", "n1"))
+        kubelet.on_pod("ADDED", pod("deleted", "n1"))
+        kubelet.on_pod("DELETED", pod("deleted", "n1"))
+        kubelet.on_pod("ADDED", pod("kept", "n1"))  # the control: told the same way, kept
         kubelet.on_node("ADDED", node("n1"))
-        await asyncio.sleep(0.1)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            done = [n for k, n, p in client.patches if k == "pods" and p["status"].get("phase")]
+            if "kept" in done:
+                break
         for task in list(kubelet.background):
             task.cancel()
-        return [patch for patch in client.patches if patch[0] == "pods"]
+        return sorted({n for k, n, _ in client.patches if k == "pods"})
 
-    assert asyncio.run(scenario()) == []
+    # The kept pod ran to its end; the deleted one, handled in the same pass, never started.
+    assert asyncio.run(scenario()) == ["kept"]
 
 
 def test_a_node_marked_not_ready_by_the_controller_is_reported_ready_again() -> None:

@@ -202,33 +202,12 @@ class _Walk:
                 decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
                 continue
             elif stop is None and head is None:
-                for pool in usable:
-                    while remaining:
-                        if (
-                            queue.cap_millicpu is not None
-                            and held + item.resources.millicpu > queue.cap_millicpu
-                        ):
-                            break
-                        node = pool.take(item.resources)
-                        if node is None:
-                            break
-                        index = None if item.index is None else item.index + item.count - remaining
-                        decisions.placements.append(Placement(item.job, index, pool.env.name, node))
-                        held += item.resources.millicpu
-                        remaining -= 1
-                    if not remaining:
-                        break
+                placed = self._place(item, held, decisions)
+                held += placed * item.resources.millicpu
+                remaining -= placed
             if not remaining:
                 continue
-            if stop is not None:
-                reason = stop
-            elif head is not None:
-                reason = HEAD_OF_QUEUE
-            elif not usable:
-                invalid = any(p.env.enabled and not p.env.valid for p in self.ordered)
-                reason = ENVIRONMENTS_INVALID if invalid else ENVIRONMENTS_UNAVAILABLE
-            else:
-                reason = INSUFFICIENT_CAPACITY
+            reason = stop or (HEAD_OF_QUEUE if head is not None else self._why_not_placed())
             decisions.waiting.append(Waiting(item, remaining, reason, position + 1))
             position += remaining
             demand.visited.append((item, remaining))
@@ -252,6 +231,33 @@ class _Walk:
                 demand.left = self.backlog.left
                 break
         return demand
+
+    def _place(self, item: WorkItem, held: int, decisions: Decisions) -> int:
+        """Place as many of the item's jobs as fit, on the usable pools in order, within the
+        queue's CPU cap; returns how many were placed."""
+        cap = self.queue.cap_millicpu
+        placed = 0
+        for pool in self.usable:
+            while placed < item.count:
+                if cap is not None and held + item.resources.millicpu > cap:
+                    return placed
+                node = pool.take(item.resources)
+                if node is None:
+                    break
+                index = None if item.index is None else item.index + placed
+                decisions.placements.append(Placement(item.job, index, pool.env.name, node))
+                held += item.resources.millicpu
+                placed += 1
+            if placed == item.count:
+                break
+        return placed
+
+    def _why_not_placed(self) -> str:
+        """Why work that is not behind a head or a stop waits."""
+        if not self.usable:
+            invalid = any(p.env.enabled and not p.env.valid for p in self.ordered)
+            return ENVIRONMENTS_INVALID if invalid else ENVIRONMENTS_UNAVAILABLE
+        return INSUFFICIENT_CAPACITY
 
     def _never_gang(self, item: WorkItem) -> Waiting | None:
         """Why a multi-node job can never run on the queue's environments, if it cannot."""
