@@ -6,6 +6,7 @@ their own)."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,52 @@ def test_core_reaches_autoscaling_only_through_its_types() -> None:
 )
 def test_core_modules_are_small_enough_to_read_in_one_sitting(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= CORE_MAX_LINES
+
+
+MUTATORS = {"pop", "add", "discard", "update", "clear", "append", "remove", "extend", "setdefault"}
+OWN_RECORDS = {"telemetry"}
+"""Plain records an object keeps of its own (the engine's counters), not a collaborator."""
+
+
+def _chain(node: ast.AST) -> list[str]:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return parts[::-1]
+
+
+def _writes(tree: ast.AST) -> Iterator[tuple[int, list[str]]]:
+    """(line, attribute chain) of every assignment, deletion or mutating call on a chain."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt | ast.expr):
+            continue
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in MUTATORS
+        ):
+            targets = [node.func.value]
+        for target in targets:
+            yield node.lineno, _chain(target.value if isinstance(target, ast.Subscript) else target)
+
+
+def test_no_core_object_writes_the_fields_of_another() -> None:
+    """One owner per structure: a phase changes a collaborator (the store, the dispatcher, a
+    job record) through its named methods, never by writing its fields."""
+    found = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        where = path.relative_to(PACKAGE)
+        for line, chain in _writes(ast.parse(path.read_text())):
+            collaborator = len(chain) >= 3 and chain[0] == "self" and chain[1] not in OWN_RECORDS
+            record = len(chain) >= 2 and chain[0] == "record" and where.parts[1] != "jobs"
+            if collaborator or record:
+                found.append(f"{where}:{line} writes {'.'.join(chain)}")
+    assert found == []

@@ -296,7 +296,7 @@ class Controller:
             await asyncio.sleep(DEBOUNCE_SECONDS)
             now = utcnow()
             if (now - last_schedule).total_seconds() >= RESCHEDULE_SECONDS:
-                world.dispatch_needed = True  # scale-in cool-downs and lost updates
+                world.request_dispatch()  # scale-in cool-downs and lost updates
                 last_schedule = now
             began = time.perf_counter()
             try:

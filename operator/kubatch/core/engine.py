@@ -214,7 +214,7 @@ class Engine(Feed):
         result = self.dispatcher.run(now)
         self.telemetry.waits += result.waits
         self._apply(result.changes, now)
-        self.dispatcher.pending -= result.relabeled  # their place in the queue is the same
+        self.dispatcher.settled(result.relabeled)
         self.effects += result.resizes
         self.telemetry.environments = dict(self.dispatcher.environments)
 
@@ -335,6 +335,11 @@ class Engine(Feed):
         )
 
     # -- for the controller and the tests ------------------------------------------------------
+
+    def request_dispatch(self) -> None:
+        """Run a scheduling pass at the next step that may (scale-in cool-downs, lost
+        updates: the controller asks for one now and then)."""
+        self.dispatch_needed = True
 
     def take_telemetry(self) -> Telemetry:
         """What happened since the last call (queue counts and environments stay current)."""

@@ -144,12 +144,12 @@ class Feed:
         state = CronState(obj, model, reason, last, created)
         if old is not None:
             state.warned, state.deleting = old.warned, old.deleting
-        self.store.crons[key] = state
+        self.store.put_cron(key, state)
         if reason:
             self._event(obj, "Warning", "Invalid", reason)
 
     def delete_cron(self, namespace: str, name: str) -> None:
-        self.store.crons.pop((namespace, name), None)
+        self.store.remove_cron((namespace, name))
         self.book.forget(SCHEDULEDJOBS, namespace, name)
 
     # -- intake: nodes and pods ----------------------------------------------------------------

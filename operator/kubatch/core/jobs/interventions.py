@@ -21,6 +21,7 @@ class Interventions:
     spec: BatchJobSpec
     children: list[Child]
     resolved: ResolvedJob | None
+    revision: int | None
     cancel_seen: StopRequest | None
     multinode: bool
     main_node: int
@@ -37,6 +38,7 @@ class Interventions:
             self, now: datetime, actions: list[Action], reason: str | None = None
         ) -> None: ...
         def _reconcile_gang(self, seen_pods: set[str], now: datetime) -> list[Action]: ...
+        def as_nodes(self, resolved: ResolvedJob) -> None: ...
 
     # -- timeouts ------------------------------------------------------------------------
 
@@ -124,6 +126,13 @@ class Interventions:
         return actions
 
     # -- after a restart ---------------------------------------------------------------
+
+    def restore_resolution(self, resolved: ResolvedJob) -> None:
+        """After a restart: the definition the job was resolved against (the revision it
+        pinned), and its nodes when it is a multi-node job."""
+        self.resolved = resolved
+        self.revision = resolved.revision
+        self.as_nodes(resolved)
 
     def adopt(self, obs: PodObservation, now: datetime) -> list[Action]:
         """A pod found at start-up (pods are adopted in attempt order): catch the record up

@@ -159,6 +159,18 @@ class JobRecord(Gang, Interventions):
     def pod_name(self, index: int | None, attempt: int) -> str:
         return pod_name(self.name, self.uid, index, attempt)
 
+    def mark_waiting(
+        self, blocker: str | None, detail: str | None, position: int | None, now: datetime
+    ) -> bool:
+        """What the scheduler says of the job's RUNNABLE work: why it waits (None: it does
+        not), in words, and its place in the queue. Returns whether that changed."""
+        if self.blocker != blocker:
+            self.blocked_since = now if blocker else None
+        if (self.blocker, self.blocker_detail, self.position) == (blocker, detail, position):
+            return False
+        self.blocker, self.blocker_detail, self.position = blocker, detail, position
+        return True
+
     # -- transitions -------------------------------------------------------------------
 
     def _set(self, child: Child, status: JobStatus, reason: str | None, now: datetime) -> None:

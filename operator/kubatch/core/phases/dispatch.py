@@ -96,6 +96,16 @@ class Dispatcher:
         self.environments: dict[str, dict[str, float]] = {}
         """environment -> desired/ready/allocated vCPUs and desired/ready nodes (metrics)"""
 
+    def settled(self, keys: set[JobKey]) -> None:
+        """Jobs whose change the pass has already taken in (relabeled in place: their place in
+        the queue is the same), so the next pass need not look at them again."""
+        self.pending -= keys
+
+    def forget_environment(self, name: str) -> None:
+        """An environment deleted: its figures and last plan go."""
+        self.environments.pop(name, None)
+        self.last_plans.pop(name, None)
+
     def forget(self, key: JobKey) -> None:
         """A job changed: its items are read again before the next pass."""
         self.pending.add(key)
@@ -248,15 +258,7 @@ class Dispatcher:
                 blocker, detail, position = None, None, None  # placed, or no longer waiting
             else:
                 blocker, detail, position = found.get(key) or self._in_tail(key, decisions.tails)
-            if record.blocker != blocker:
-                record.blocked_since = now if blocker else None
-            if (record.blocker, record.blocker_detail, record.position) != (
-                blocker,
-                detail,
-                position,
-            ):
-                record.blocker, record.blocker_detail = blocker, detail
-                record.position = position
+            if record.mark_waiting(blocker, detail, position, now):
                 result.changes.touched.add(key)
         self.visited = visited
         self.shown = {key for key, (_, _, position) in found.items() if position is not None}

@@ -176,9 +176,7 @@ class JobsPhase:
             # Jobs whose status was never written too: their pod may exist all the same.
             found = self.resolution(key, record)
             if isinstance(found, ResolvedJob):
-                record.resolved = found
-                record.revision = found.revision
-                record.as_nodes(found)
+                record.restore_resolution(found)
                 changes.touched.add(key)
         return changes
 

@@ -65,15 +65,14 @@ class Registry:
         state = read_environment(obj, self.rules)
         if old is not None:
             state.unavailable = old.unavailable
-        self.store.envs[name] = state
+        self.store.put_environment(name, state)
         found = self._revalidate_queues(now)
         self.dispatcher.environment_status(state, now, None)
         return found
 
     def delete_environment(self, name: str, now: datetime) -> Registered:
-        self.store.envs.pop(name, None)
-        self.dispatcher.environments.pop(name, None)
-        self.dispatcher.last_plans.pop(name, None)
+        self.store.remove_environment(name)
+        self.dispatcher.forget_environment(name)
         self.book.forget(COMPUTEENVIRONMENTS, None, name)
         return self._revalidate_queues(now)
 
@@ -86,14 +85,14 @@ class Registry:
             return Registered()
         self.book.observed(JOBQUEUES, obj, version)
         state = read_queue(obj)
-        self.store.queues[name] = state
+        self.store.put_queue(name, state)
         self.dispatcher.restore_usage(name, obj.get("status") or {})
         self._check_queue(state)
         self.queue_status(state, now)
         return Registered(set(self.store.jobs_of_queue(name)))
 
     def delete_queue(self, name: str) -> Registered:
-        self.store.queues.pop(name, None)
+        self.store.remove_queue(name)
         self.book.forget(JOBQUEUES, None, name)
         return Registered(set(self.store.jobs_of_queue(name)))
 
@@ -102,17 +101,17 @@ class Registry:
         self.book.observed(SCHEDULINGPOLICIES, obj, version)
         found = read_policy(obj)
         if isinstance(found, str):
-            self.store.policies.pop(name, None)
+            self.store.remove_policy(name)
             valid, reason = False, found
         else:
-            self.store.policies[name] = found
+            self.store.put_policy(name, found)
             valid, reason = True, None
         status = validity(obj, SCHEDULINGPOLICIES, valid, reason, now, self.book)
         self.book.want(SCHEDULINGPOLICIES, obj, status)
         return self._revalidate_queues(now)
 
     def delete_policy(self, name: str, now: datetime) -> Registered:
-        self.store.policies.pop(name, None)
+        self.store.remove_policy(name)
         self.book.forget(SCHEDULINGPOLICIES, None, name)
         return self._revalidate_queues(now)
 
@@ -184,14 +183,14 @@ class Registry:
             return Registered()
         name, number, digest, spec = found
         key = (obj["metadata"]["namespace"], name)
-        state = self.store.definitions.setdefault(key, DefinitionState(None, None, None))
+        state = self.store.definition(key)
         state.revisions[number] = (digest, spec)
         return Registered(self._waiting_on(key))
 
     def upsert_definition(self, obj: Obj, version: int, now: datetime) -> Registered:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
-        state = self.store.definitions.setdefault(key, DefinitionState(None, None, None))
+        state = self.store.definition(key)
         if is_stale(obj, state.obj):
             return Registered()
         self.book.observed(JOBDEFINITIONS, obj, version)
@@ -211,7 +210,7 @@ class Registry:
         return result
 
     def delete_definition(self, namespace: str, name: str) -> Registered:
-        self.store.definitions.pop((namespace, name), None)
+        self.store.remove_definition((namespace, name))
         self.book.forget(JOBDEFINITIONS, namespace, name)
         return Registered()
 

@@ -156,6 +156,41 @@ class Store:
 
     # -- nodes and pods --------------------------------------------------------------------
 
+    # -- the platform's objects and ScheduledJobs: tables without indexes ---------------
+
+    def put_environment(self, name: str, state: EnvState) -> None:
+        self.envs[name] = state
+
+    def remove_environment(self, name: str) -> None:
+        self.envs.pop(name, None)
+
+    def put_queue(self, name: str, state: QueueState) -> None:
+        self.queues[name] = state
+
+    def remove_queue(self, name: str) -> None:
+        self.queues.pop(name, None)
+
+    def put_policy(self, name: str, policy: SchedulingPolicy) -> None:
+        self.policies[name] = policy
+
+    def remove_policy(self, name: str) -> None:
+        self.policies.pop(name, None)
+
+    def definition(self, key: JobKey) -> DefinitionState:
+        """A definition's entry, made empty when new (its revisions may come first)."""
+        return self.definitions.setdefault(key, DefinitionState(None, None, None))
+
+    def remove_definition(self, key: JobKey) -> None:
+        self.definitions.pop(key, None)
+
+    def put_cron(self, key: JobKey, state: CronState) -> None:
+        self.crons[key] = state
+
+    def remove_cron(self, key: JobKey) -> None:
+        self.crons.pop(key, None)
+
+    # -- nodes and pods ------------------------------------------------------------------
+
     def put_node(self, node: NodeState, now: datetime) -> None:
         keys = self.node_pods.get(node.name, set())
         active = [self.pods[k] for k in keys]
