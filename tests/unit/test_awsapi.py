@@ -388,3 +388,21 @@ def test_a_bad_access_key_configuration_names_the_entry_and_field(text: str, wor
     with pytest.raises(ValueError, match="Secret x") as refused:
         read_keys(text, "Secret x")
     assert words in str(refused.value)
+
+
+def test_the_operation_table_names_botocore_operations_and_every_handler() -> None:
+    """Requests are routed by an explicit table: each name is an operation of botocore's
+    batch model, and every handler method of the server is in it (none unreachable)."""
+    import inspect
+
+    import botocore.session
+
+    from kubatch.awsapi.server import BatchApi
+
+    api = BatchApi.__new__(BatchApi)  # the table needs no client or caches
+    table = api.operations()
+    model = botocore.session.get_session().get_service_model("batch")
+    assert set(table) <= set(model.operation_names)
+    handlers = {name for name, _ in inspect.getmembers(BatchApi) if name.startswith("op_")}
+    assert {h.__name__ for h in table.values()} == handlers
+    assert {"SubmitJob", "DescribeJobs", "ListJobs", "TerminateJob"} <= set(table)

@@ -48,6 +48,7 @@ from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .names import Arns, check_name, object_name
 
 Obj = dict[str, Any]
+Handler = Callable[[Obj, Signed], Awaitable[Obj]]
 log = logging.getLogger("kubatch.awsapi")
 
 ADMIN = {
@@ -144,6 +145,7 @@ class BatchApi:
         self.routes = routes()
         self.validator = ParamValidator()
         self.logs = logs.LogsModel()
+        self.handlers = self.operations()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -158,6 +160,36 @@ class BatchApi:
         /healthz, so this route hides none)."""
         synced = all(c.synced.is_set() for c in self.caches.all)
         return web.Response(text="ok" if synced else "syncing", status=200 if synced else 503)
+
+    def operations(self) -> dict[str, Handler]:
+        """Every AWS Batch operation served, by its name in botocore's model, and its handler:
+        the one place a request's operation is looked up."""
+        return {
+            "SubmitJob": self.op_submit_job,
+            "DescribeJobs": self.op_describe_jobs,
+            "ListJobs": self.op_list_jobs,
+            "CancelJob": self.op_cancel_job,
+            "TerminateJob": self.op_terminate_job,
+            "RegisterJobDefinition": self.op_register_job_definition,
+            "DescribeJobDefinitions": self.op_describe_job_definitions,
+            "DeregisterJobDefinition": self.op_deregister_job_definition,
+            "CreateComputeEnvironment": self.op_create_compute_environment,
+            "UpdateComputeEnvironment": self.op_update_compute_environment,
+            "DeleteComputeEnvironment": self.op_delete_compute_environment,
+            "DescribeComputeEnvironments": self.op_describe_compute_environments,
+            "CreateJobQueue": self.op_create_job_queue,
+            "UpdateJobQueue": self.op_update_job_queue,
+            "DeleteJobQueue": self.op_delete_job_queue,
+            "DescribeJobQueues": self.op_describe_job_queues,
+            "CreateSchedulingPolicy": self.op_create_scheduling_policy,
+            "UpdateSchedulingPolicy": self.op_update_scheduling_policy,
+            "DeleteSchedulingPolicy": self.op_delete_scheduling_policy,
+            "DescribeSchedulingPolicies": self.op_describe_scheduling_policies,
+            "ListSchedulingPolicies": self.op_list_scheduling_policies,
+            "TagResource": self.op_tag_resource,
+            "UntagResource": self.op_untag_resource,
+            "ListTagsForResource": self.op_list_tags_for_resource,
+        }
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -189,9 +221,7 @@ class BatchApi:
                     f"User: {signed.key.access_key_id} is not authorized to perform: "
                     f"batch:{operation} (the access key is not an admin key)"
                 )
-            handler = getattr(
-                self, "op_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower(), None
-            )
+            handler = self.handlers.get(operation)
             if handler is None:
                 raise ClientError(f"{operation} is not supported by Kubatch")
             result = await handler(params, signed)
