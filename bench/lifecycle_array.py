@@ -53,7 +53,7 @@ def run(size: int) -> dict[str, object]:
     assert isinstance(resolved, ResolvedJob)
     tracemalloc.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    record = JobRecord("default", "big", "uid-big", spec, now)
+    record = JobRecord(namespace="default", name="big", uid="uid-big", spec=spec, created_at=now)
     record.evaluate(now, NoDependencies(), resolved)
     events = 0
     status_bytes = 0
@@ -66,13 +66,23 @@ def run(size: int) -> dict[str, object]:
             create = record.place(i, "ce1", now)[0]
             name = record.children[i].current.pod_name  # type: ignore[union-attr]
             record.observe(
-                PodObservation(name, i, record.children[i].attempts, PodPhase.RUNNING), now
+                PodObservation(
+                    pod_name=name,
+                    index=i,
+                    attempt=record.children[i].attempts,
+                    phase=PodPhase.RUNNING,
+                ),
+                now,
             )
             fail = round_ == 0 and i % 10 == 0
             phase = PodPhase.FAILED if fail else PodPhase.SUCCEEDED
             record.observe(
                 PodObservation(
-                    name, i, record.children[i].attempts, phase, exit_code=1 if fail else 0
+                    pod_name=name,
+                    index=i,
+                    attempt=record.children[i].attempts,
+                    phase=phase,
+                    exit_code=1 if fail else 0,
                 ),
                 now,
             )

@@ -159,7 +159,9 @@ def run(n: int, rate: float) -> dict[str, Any]:
                 yaml.safe_load(path.read_text())
             )
         time.sleep(2)
-        operator = Operator(plane.kubeconfig, workdir, {"KUBATCH_WRITE_QPS": "1000"})
+        operator = Operator(
+            kubeconfig=plane.kubeconfig, workdir=workdir, env={"KUBATCH_WRITE_QPS": "1000"}
+        )
         operator.start()
         stack.callback(operator.stop)
         spec = {"type": "UNMANAGED", "computeResources": {"maxvCpus": 2, "nodeLabels": LABELS}}

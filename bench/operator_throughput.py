@@ -299,7 +299,7 @@ async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
 
         # (2) the operator with N jobs queued behind a disabled environment
         start_kubelet(stack, workdir, kubeconfig, bind=plane is None, ready_delay=0.1)
-        operator = Operator(kubeconfig, workdir, UNLIMITED)
+        operator = Operator(kubeconfig=kubeconfig, workdir=workdir, env=UNLIMITED)
         stack.callback(operator.stop)
         proc = operator.start()
         await platform(client, ("bench", "bench2"), state="DISABLED")

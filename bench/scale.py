@@ -61,7 +61,7 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
         await install_crds(client)
         await client.create("v1", "namespaces", {"metadata": {"name": "scale"}})
         start_kubelet(stack, workdir, kubeconfig, bind=True, ready_delay=0.1)
-        operator = Operator(kubeconfig, workdir, UNLIMITED)
+        operator = Operator(kubeconfig=kubeconfig, workdir=workdir, env=UNLIMITED)
         stack.callback(operator.stop)
         proc = operator.start()
         await platform(client, ("scale",))

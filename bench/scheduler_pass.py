@@ -27,7 +27,7 @@ from kubatch.api import QueueingStrategy
 from kubatch.api.resources import MIB, Resources
 from kubatch.core.engine import Engine
 from kubatch.core.outbox.effects import CreateObject, Effect, Outcome
-from kubatch.core.phases.dispatch import Dispatched
+from kubatch.core.phases.work import Dispatched
 from kubatch.core.scheduling.catalog import CATALOG, resolve_shapes
 from kubatch.core.scheduling.placement import Environment, Node, Queue, Snapshot, WorkItem, schedule
 
@@ -44,10 +44,21 @@ def snapshot(items: int, group: int, seed: int = 1) -> Snapshot:
         for n in range(NODES):
             used = Resources(rng.randrange(0, 16) * 1000, rng.randrange(0, 48) * 1024 * MIB)
             free = shape.allocatable - used if used.fits_in(shape.allocatable) else Resources()
-            nodes.append(Node(f"e{e}-n{n}", shape.allocatable, free, shape=shape.name, running=1))
+            nodes.append(
+                Node(
+                    name=f"e{e}-n{n}",
+                    allocatable=shape.allocatable,
+                    free=free,
+                    shape=shape.name,
+                    running=1,
+                )
+            )
         envs.append(
             Environment(
-                f"e{e}", max_vcpus=1000, nodes=tuple(nodes), shapes=tuple(resolve_shapes(["m5"]))
+                name=f"e{e}",
+                max_vcpus=1000,
+                nodes=tuple(nodes),
+                shapes=tuple(resolve_shapes(["m5"])),
             )
         )
     per_queue: list[list[WorkItem]] = [[] for _ in range(QUEUES)]
@@ -57,7 +68,11 @@ def snapshot(items: int, group: int, seed: int = 1) -> Snapshot:
         count = min(group, items - made)
         per_queue[q].append(
             WorkItem(
-                ("ns", f"job{made}"), 0 if group > 1 else None, f"q{q}", rng.choice(SIZES), count
+                job=("ns", f"job{made}"),
+                index=0 if group > 1 else None,
+                queue=f"q{q}",
+                resources=rng.choice(SIZES),
+                count=count,
             )
         )
         made += count
@@ -65,8 +80,18 @@ def snapshot(items: int, group: int, seed: int = 1) -> Snapshot:
     for q in range(QUEUES):
         order = tuple(f"e{(q + k) % ENVIRONMENTS}" for k in range(3))
         strategy = QueueingStrategy.STRICT_FIFO if q % 5 == 0 else QueueingStrategy.BEST_EFFORT_FIFO
-        queues.append(Queue(f"q{q}", q % 4, order, strategy, tuple(per_queue[q])))
-    return Snapshot(tuple(queues), tuple(envs), datetime(2026, 1, 1, tzinfo=UTC))
+        queues.append(
+            Queue(
+                name=f"q{q}",
+                priority=q % 4,
+                environments=order,
+                strategy=strategy,
+                items=tuple(per_queue[q]),
+            )
+        )
+    return Snapshot(
+        queues=tuple(queues), environments=tuple(envs), now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
 
 
 def measure(snap: Snapshot, repeat: int = 3) -> dict[str, float | int]:
@@ -128,7 +153,7 @@ def _node(name: str, cpu: int) -> dict[str, Any]:
 def _carry_out(engine: Engine, effects: list[Effect], now: datetime) -> None:
     """Every effect succeeds; created pods come back as watch events (Pending, bound)."""
     for effect in effects:
-        engine.report(Outcome(effect, version=next(_versions)))
+        engine.report(Outcome(effect=effect, version=next(_versions)))
         if isinstance(effect, CreateObject) and effect.plural == "pods":
             pod = dict(effect.body)
             pod["metadata"] = {**pod["metadata"], "namespace": effect.namespace}

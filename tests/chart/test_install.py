@@ -346,9 +346,9 @@ def test_install_run_upgrade_uninstall(plane: ControlPlane, tmp_path: Path) -> N
     with ExitStack() as stack:
         start_kubelet(stack, tmp_path, _account_kubeconfig(plane, api, kubelet_account), bind=False)
         operator = Operator(
-            _account_kubeconfig(plane, api, operator_account),
-            tmp_path,
-            {**env, "KUBATCH_NAMESPACE": NAMESPACE, "KUBATCH_LEASE_SECONDS": "3"},
+            kubeconfig=_account_kubeconfig(plane, api, operator_account),
+            workdir=tmp_path,
+            env={**env, "KUBATCH_NAMESPACE": NAMESPACE, "KUBATCH_LEASE_SECONDS": "3"},
         )
         operator.start()
         stack.callback(operator.stop)

@@ -182,7 +182,11 @@ def test_chaos_changes_no_outcome_and_repeats_no_attempt(
     standby = None
     if how == "replicas":
         operator = scenario.system.operator
-        standby = Operator(operator.kubeconfig, operator.workdir / "standby", dict(operator.env))
+        standby = Operator(
+            kubeconfig=operator.kubeconfig,
+            workdir=operator.workdir / "standby",
+            env=dict(operator.env),
+        )
         standby.workdir.mkdir(exist_ok=True)
         standby.start()
     starts = scenario.system.operator.starts + (standby.starts if standby else 0)

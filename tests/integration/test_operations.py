@@ -102,7 +102,9 @@ def test_one_replica_schedules_and_another_takes_over(scenario: Scenario) -> Non
     scenario.definition()
     first = wait_for(lambda: _holder(scenario), what="a leader")
     standby = Operator(
-        system.operator.kubeconfig, system.operator.workdir / "standby", dict(system.operator.env)
+        kubeconfig=system.operator.kubeconfig,
+        workdir=system.operator.workdir / "standby",
+        env=dict(system.operator.env),
     )
     standby.workdir.mkdir(exist_ok=True)
     standby.start()

@@ -25,7 +25,7 @@ from kubatch.core.outbox.effects import (
     ResizePool,
     WriteStatus,
 )
-from kubatch.core.outbox.intents import IntentTimes
+from kubatch.core.outbox.wanted import IntentTimes
 from tests.support.manifests import batch_job, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -121,42 +121,48 @@ class FakeApi:
             return
         failure = self.fail(effect)
         if failure is not None:
-            self.engine.report(Outcome(effect, failure))
+            self.engine.report(Outcome(effect=effect, failure=failure))
             return
         version = next(self.versions)
         if isinstance(effect, CreateObject) and effect.plural == "pods":
             name = effect.body["metadata"]["name"]
             key = f"{effect.namespace}/{name}"
             if key in self.pods:
-                self.engine.report(Outcome(effect, Failure(409, "AlreadyExists", "exists")))
+                self.engine.report(
+                    Outcome(effect=effect, failure=Failure(409, "AlreadyExists", "exists"))
+                )
                 return
             pod = copy.deepcopy(effect.body)
             pod["metadata"]["namespace"] = effect.namespace
             pod["metadata"]["creationTimestamp"] = self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
             pod["status"] = {"phase": "Pending"}
             self.pods[key] = pod
-            self.engine.report(Outcome(effect, version=version))
+            self.engine.report(Outcome(effect=effect, version=version))
             self.engine.observe_pod(copy.deepcopy(pod), self.now)
         elif isinstance(effect, DeleteObject) and effect.plural == "pods":
             key = f"{effect.namespace}/{effect.name}"
             if key not in self.pods:
-                self.engine.report(Outcome(effect, Failure(404, "NotFound", "not found")))
+                self.engine.report(
+                    Outcome(effect=effect, failure=Failure(404, "NotFound", "not found"))
+                )
                 return
             pod = self.pods.pop(key)
-            self.engine.report(Outcome(effect))
+            self.engine.report(Outcome(effect=effect))
             self.engine.observe_pod(pod, self.now, deleted=True)
         elif isinstance(effect, WriteStatus):
             self.statuses[(effect.plural, f"{effect.namespace}/{effect.name}")] = effect.status
-            self.engine.report(Outcome(effect, version=version))
+            self.engine.report(Outcome(effect=effect, version=version))
         elif isinstance(effect, PostEvent):
             self.events.append(effect)
         elif isinstance(effect, CreateObject):
             self.made.append(copy.deepcopy(effect.body))
-            self.engine.report(Outcome(effect, version=version))
+            self.engine.report(Outcome(effect=effect, version=version))
         elif isinstance(effect, PatchObject) and effect.plural == "pods":
             key = f"{effect.namespace}/{effect.name}"
             if key not in self.pods:
-                self.engine.report(Outcome(effect, Failure(404, "NotFound", "not found")))
+                self.engine.report(
+                    Outcome(effect=effect, failure=Failure(404, "NotFound", "not found"))
+                )
                 return
             self.patches.append(effect)
             spec = self.pods[key]["spec"]
@@ -165,12 +171,12 @@ class FakeApi:
                     spec.pop(name, None)
                 else:
                     spec[name] = value
-            self.engine.report(Outcome(effect, version=version))
+            self.engine.report(Outcome(effect=effect, version=version))
             self.engine.observe_pod(copy.deepcopy(self.pods[key]), self.now)
             if "activeDeadlineSeconds" in effect.patch.get("spec", {}):
                 self._past_deadline(key)
         elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
-            self.engine.report(Outcome(effect))
+            self.engine.report(Outcome(effect=effect))
 
     # -- a kubelet -----------------------------------------------------------------------
 

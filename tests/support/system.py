@@ -86,7 +86,7 @@ def running(found: Cluster, workdir: Path) -> Iterator[System]:
         **OPERATOR_ENV,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
     }
-    system = System(found, Operator(found.kubeconfig, workdir, env))
+    system = System(found, Operator(kubeconfig=found.kubeconfig, workdir=workdir, env=env))
     try:
         # With the embedded server no scheduler binds pods: the simulated kubelet does.
         start_kubelet(

@@ -87,7 +87,11 @@ class World:
         body = {"jobQueue": "q", "jobDefinition": "def", **spec}
         self._uids += 1
         record = JobRecord(
-            "default", name, f"uid-{self._uids:04d}-x", BatchJobSpec.model_validate(body), self.now
+            namespace="default",
+            name=name,
+            uid=f"uid-{self._uids:04d}-x",
+            spec=BatchJobSpec.model_validate(body),
+            created_at=self.now,
         )
         self.jobs[name] = record
         if evaluate:
@@ -129,7 +133,9 @@ class World:
 
     def observe(self, name: str, index: int | None, phase: PodPhase, **facts: Any) -> list[Action]:
         pod, number = self._current(name, index)
-        obs = PodObservation(pod, index, number, phase, node_name="node-1", **facts)
+        obs = PodObservation(
+            pod_name=pod, index=index, attempt=number, phase=phase, node_name="node-1", **facts
+        )
         actions = self.jobs[name].observe(obs, self.now)
         self.actions += actions
         self.settle()

@@ -249,3 +249,28 @@ def test_no_core_object_writes_the_fields_of_another() -> None:
             if collaborator or record:
                 found.append(f"{where}:{line} writes {'.'.join(chain)}")
     assert found == []
+
+
+def _dataclasses() -> Iterator[tuple[str, ast.ClassDef, ast.expr]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Name) and target.id == "dataclass":
+                    yield f"{path.relative_to(PACKAGE)}:{node.name}", node, decorator
+
+
+def test_records_of_more_than_three_fields_are_built_by_keyword() -> None:
+    """`PodState(pod, node, resources, True, key, True, True)` reads as nothing: a dataclass
+    with more than three fields is keyword-only."""
+    positional = sorted(
+        where
+        for where, node, decorator in _dataclasses()
+        if sum(isinstance(s, ast.AnnAssign) for s in node.body) > 3
+        and not (
+            isinstance(decorator, ast.Call) and any(k.arg == "kw_only" for k in decorator.keywords)
+        )
+    )
+    assert positional == []

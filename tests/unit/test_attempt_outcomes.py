@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kubatch.api import EvaluateOnExit
@@ -9,8 +11,10 @@ from kubatch.core.jobs.attempts import PodObservation, PodPhase, outcome_of
 from kubatch.core.jobs.retry import decide_action
 
 
-def obs(phase: PodPhase, **facts: object) -> PodObservation:
-    return PodObservation("p", None, 1, phase, node_name="node-7", **facts)  # type: ignore[arg-type]
+def obs(phase: PodPhase, **facts: Any) -> PodObservation:
+    return PodObservation(
+        pod_name="p", index=None, attempt=1, phase=phase, node_name="node-7", **facts
+    )
 
 
 @pytest.mark.parametrize(

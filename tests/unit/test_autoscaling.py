@@ -15,7 +15,13 @@ from kubatch.core.scheduling.catalog import CATALOG, PODS_PER_NODE
 def shape(name: str) -> NodeShape:
     found = CATALOG[name]
     allocatable = found.allocatable
-    return NodeShape(name, found.vcpus, allocatable.memory, allocatable.gpus, PODS_PER_NODE)
+    return NodeShape(
+        name=name,
+        vcpus=found.vcpus,
+        memory=allocatable.memory,
+        gpus=allocatable.gpus,
+        pods=PODS_PER_NODE,
+    )
 
 
 SHAPES = (shape("m5.large"), shape("m5.xlarge"))
@@ -28,11 +34,20 @@ def request(
     **settings: Any,
 ) -> ResizeRequest:
     plan = PoolPlan(
-        desired,
-        sum(CATALOG[s].vcpus * n for s, n in desired.items() if s in CATALOG),
-        tuple(remove or ()),
+        desired=desired,
+        desired_vcpus=sum(CATALOG[s].vcpus * n for s, n in desired.items() if s in CATALOG),
+        remove=tuple(remove or ()),
     )
-    return ResizeRequest("ce", "simulated", settings, plan, nodes, {"pool": "a"}, (), SHAPES)
+    return ResizeRequest(
+        environment="ce",
+        provider="simulated",
+        settings=settings,
+        plan=plan,
+        nodes=nodes,
+        labels={"pool": "a"},
+        taints=(),
+        shapes=SHAPES,
+    )
 
 
 def test_simulated_creates_the_missing_nodes_per_shape() -> None:

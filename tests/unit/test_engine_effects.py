@@ -22,7 +22,7 @@ from kubatch.core.outbox.effects import (
     PatchObject,
     WriteStatus,
 )
-from kubatch.core.outbox.intents import IntentTimes
+from kubatch.core.outbox.wanted import IntentTimes
 from kubatch.core.scheduling.placement import INSUFFICIENT_CAPACITY
 from tests.support.engine import (
     INVALID,

@@ -63,7 +63,9 @@ def run_queue(*jobs: tuple[str, str, int, int], count: int = 1) -> RunQueues:
     runq = RunQueues()
     for name, share, priority, order in jobs:
         index = None if count == 1 else 0
-        item = WorkItem(("ns", name), index, "q", Resources(1000, MIB), count)
+        item = WorkItem(
+            job=("ns", name), index=index, queue="q", resources=Resources(1000, MIB), count=count
+        )
         runq.put(("ns", name), "q", share, priority, [((order,), item)])
     return runq
 
@@ -96,7 +98,7 @@ def simulate(
     usage: dict[str, float] = {}
     running: list[tuple[str, int]] = []  # (share, ends at tick)
     served: Counter[str] = Counter()
-    env = Environment("ce", max_vcpus=slots, shapes=())
+    env = Environment(name="ce", max_vcpus=slots, shapes=())
     for tick in range(ticks):
         running = [(s, end) for s, end in running if end > tick]
         now_running = Counter(s for s, _ in running)
@@ -112,13 +114,15 @@ def simulate(
         ]
         ordered = tuple(run_queue(*jobs).fair("q", usage, weights))
         node = Node(
-            "n", Resources(slots * 1000, 64 * 1024 * MIB), Resources(free * 1000, 64 * 1024 * MIB)
+            name="n",
+            allocatable=Resources(slots * 1000, 64 * 1024 * MIB),
+            free=Resources(free * 1000, 64 * 1024 * MIB),
         )
         decisions = schedule(
             Snapshot(
-                (Queue("q", 1, ("ce",), items=ordered),),
-                (replace(env, nodes=(node,)),),
-                NOW,
+                queues=(Queue(name="q", priority=1, environments=("ce",), items=ordered),),
+                environments=(replace(env, nodes=(node,)),),
+                now=NOW,
             )
         )
         running += [(p_.job[1].split("-")[0], tick + duration) for p_ in decisions.placements]
@@ -144,12 +148,22 @@ def test_an_eighth_weight_gets_eight_times_the_compute() -> None:
 
 
 def test_reservation_caps_what_active_shares_take() -> None:
-    item = WorkItem(("ns", "a"), 0, "q", Resources(1000, MIB), count=10)
-    node = Node("n", Resources(10_000, 64 * 1024 * MIB), Resources(10_000, 64 * 1024 * MIB))
-    env = Environment("ce", max_vcpus=10, nodes=(node,))
+    item = WorkItem(job=("ns", "a"), index=0, queue="q", resources=Resources(1000, MIB), count=10)
+    node = Node(
+        name="n",
+        allocatable=Resources(10_000, 64 * 1024 * MIB),
+        free=Resources(10_000, 64 * 1024 * MIB),
+    )
+    env = Environment(name="ce", max_vcpus=10, nodes=(node,))
     cap = reservation_cap(10_000, 50, 1)
     decisions = schedule(
-        Snapshot((Queue("q", 1, ("ce",), items=(item,), cap_millicpu=cap),), (env,), NOW)
+        Snapshot(
+            queues=(
+                Queue(name="q", priority=1, environments=("ce",), items=(item,), cap_millicpu=cap),
+            ),
+            environments=(env,),
+            now=NOW,
+        )
     )
     assert len(decisions.placements) == 5, "half of the vCPUs stay free for shares not yet active"
 
@@ -157,7 +171,9 @@ def test_reservation_caps_what_active_shares_take() -> None:
 def test_array_children_are_interleaved_one_by_one() -> None:
     runq = RunQueues()
     for order, name in enumerate(["heavy", "light"]):
-        item = WorkItem(("ns", name), 0, "q", Resources(1000, MIB), count=6)
+        item = WorkItem(
+            job=("ns", name), index=0, queue="q", resources=Resources(1000, MIB), count=6
+        )
         runq.put(("ns", name), "q", name, 0, [((order,), item)])
     fair = list(runq.fair("q", {}, {"light": 0.5, "heavy": 1.0}))
     assert all(i.count == 1 for i in fair)

@@ -61,7 +61,9 @@ def test_a_leader_writes_only_within_its_renew_deadline(
         writer = Writer(client, reports.append, resize=None, may_write=elector.may_write)  # type: ignore[arg-type]
         clock["now"] += paused_seconds  # the process was stopped, then continued
         body = {"metadata": {"name": "p"}}
-        await writer.apply([CreateObject("v1", "pods", "ns", body)])
+        await writer.apply(
+            [CreateObject(api_version="v1", plural="pods", namespace="ns", body=body)]
+        )
 
     asyncio.run(scenario())
     assert elector.renew_deadline == 10

@@ -256,7 +256,9 @@ def test_a_terminal_job_ignores_late_observations() -> None:
     world.finish("j")
     from kubatch.core.jobs.attempts import PodObservation
 
-    late = PodObservation(pod.pod_name, None, pod.number, PodPhase.FAILED, exit_code=1)
+    late = PodObservation(
+        pod_name=pod.pod_name, index=None, attempt=pod.number, phase=PodPhase.FAILED, exit_code=1
+    )
     assert world.jobs["j"].observe(late, world.now) == []
     assert world.jobs["j"].status == S.SUCCEEDED
 

@@ -173,19 +173,30 @@ def gang_item(job: str, *cpus: float, distinct: bool = False, **kw: Any) -> Work
     """A multi-node job: one request per node (1 GiB each), `resources` their sum."""
     requests = tuple(res(c) for c in cpus)
     total = res(sum(cpus), len(cpus))
-    return WorkItem(("ns", job), None, "q", total, gang=requests, distinct=distinct, **kw)
+    return WorkItem(
+        job=("ns", job),
+        index=None,
+        queue="q",
+        resources=total,
+        gang=requests,
+        distinct=distinct,
+        **kw,
+    )
 
 
 def two_nodes_of(cpu: float) -> tuple[Node, Node]:
-    return (Node("a", res(cpu, 64), res(cpu, 64)), Node("b", res(cpu, 64), res(cpu, 64)))
+    return (
+        Node(name="a", allocatable=res(cpu, 64), free=res(cpu, 64)),
+        Node(name="b", allocatable=res(cpu, 64), free=res(cpu, 64)),
+    )
 
 
 def test_a_gang_is_placed_whole_on_nodes_that_fit_each_request() -> None:
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g", 2, 2, 2)),),
-            (env("ce", nodes=two_nodes_of(4)),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g", 2, 2, 2)),),
+            environments=(env("ce", nodes=two_nodes_of(4)),),
+            now=NOW,
         )
     )
     assert len(d.placements) == 1
@@ -196,9 +207,9 @@ def test_a_gang_is_placed_whole_on_nodes_that_fit_each_request() -> None:
 def test_a_gang_that_does_not_fit_holds_nothing_and_smaller_work_passes() -> None:
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g", 3, 3, 3), item("small", 2)),),
-            (env("ce", nodes=two_nodes_of(4)),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g", 3, 3, 3), item("small", 2)),),
+            environments=(env("ce", nodes=two_nodes_of(4)),),
+            now=NOW,
         )
     )
     assert placed(d) == [("small", "ce", "a")]
@@ -208,9 +219,9 @@ def test_a_gang_that_does_not_fit_holds_nothing_and_smaller_work_passes() -> Non
 def test_two_gangs_never_deadlock_one_runs_whole_the_other_holds_nothing() -> None:
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g1", 2, 2, 2), gang_item("g2", 2, 2, 2)),),
-            (env("ce", nodes=two_nodes_of(4)),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g1", 2, 2, 2), gang_item("g2", 2, 2, 2)),),
+            environments=(env("ce", nodes=two_nodes_of(4)),),
+            now=NOW,
         )
     )
     assert [(p.job[1], len(p.nodes)) for p in d.placements] == [("g1", 3)]
@@ -229,9 +240,9 @@ def test_a_gang_that_waited_too_long_has_its_environment_held_so_it_does_not_sta
     lower = queue("low", 0, ("ce",), item("other-queue", 1, queue="low"))
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), big, item("small", 2)), lower),
-            (env("ce", nodes=two_nodes_of(4)),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), big, item("small", 2)), lower),
+            environments=(env("ce", nodes=two_nodes_of(4)),),
+            now=NOW,
             gang_reservation=timedelta(minutes=10),
         )
     )
@@ -261,12 +272,15 @@ def test_a_gang_behind_the_stop_of_a_walk_is_judged_without_walking_the_queue(
         gang_item("g", *cpus, since=NOW - waited),
         item("behind", 4),
     )
-    nodes = (*two_nodes_of(4), Node("c", res(1, 64), res(1, 64)))
+    nodes = (*two_nodes_of(4), Node(name="c", allocatable=res(1, 64), free=res(1, 64)))
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), *full), queue("low", 0, ("ce",), item("low", 1, queue="low"))),
-            (env("ce", max_vcpus=16, nodes=nodes, managed=False, shapes=()),),
-            NOW,
+            queues=(
+                queue("q", 1, ("ce",), *full),
+                queue("low", 0, ("ce",), item("low", 1, queue="low")),
+            ),
+            environments=(env("ce", max_vcpus=16, nodes=nodes, managed=False, shapes=()),),
+            now=NOW,
             positions_shown=1,
             gang_reservation=timedelta(minutes=10),
         )
@@ -279,9 +293,9 @@ def test_a_gang_behind_the_stop_of_a_walk_is_judged_without_walking_the_queue(
 def test_distinct_nodes_puts_every_node_of_a_gang_on_its_own_node() -> None:
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g", 1, 1, distinct=True)),),
-            (env("ce", nodes=two_nodes_of(4)),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g", 1, 1, distinct=True)),),
+            environments=(env("ce", nodes=two_nodes_of(4)),),
+            now=NOW,
         )
     )
     assert sorted(d.placements[0].nodes) == ["a", "b"]
@@ -302,9 +316,9 @@ def test_a_gang_that_can_never_fit_says_why(
     kw = {} if managed else {"managed": False, "shapes": ()}
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g", *cpus, distinct=distinct)),),
-            (env("ce", max_vcpus=16, nodes=two_nodes_of(4), **kw),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g", *cpus, distinct=distinct)),),
+            environments=(env("ce", max_vcpus=16, nodes=two_nodes_of(4), **kw),),
+            now=NOW,
         )
     )
     waiting = d.waiting[0]
@@ -316,9 +330,9 @@ def test_a_gang_that_can_never_fit_says_why(
 def test_capacity_is_planned_for_every_node_of_a_waiting_gang_each_on_a_new_node() -> None:
     d = schedule(
         Snapshot(
-            (queue("q", 1, ("ce",), gang_item("g", 1, 1, 1, distinct=True)),),
-            (env("ce", max_vcpus=64),),
-            NOW,
+            queues=(queue("q", 1, ("ce",), gang_item("g", 1, 1, 1, distinct=True)),),
+            environments=(env("ce", max_vcpus=64),),
+            now=NOW,
         )
     )
     assert sum(d.plans["ce"].desired.values()) == 3

@@ -52,14 +52,14 @@ def resolved(**definition: Any) -> ResolvedJob:
 
 def attempt(index: int | None = 7, size: int | None = 10, number: int = 2) -> AttemptSpec:
     return AttemptSpec(
-        "ns",
-        "render",
-        "1234-abcd",
-        "high",
-        index,
-        size,
-        number,
-        pod_name("render", "1234-abcd", index, number),
+        namespace="ns",
+        job_name="render",
+        job_uid="1234-abcd",
+        queue="high",
+        index=index,
+        size=size,
+        attempt=number,
+        pod_name=pod_name("render", "1234-abcd", index, number),
     )
 
 

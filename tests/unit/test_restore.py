@@ -38,7 +38,13 @@ def test_pod_created_but_not_recorded_is_adopted_not_repeated() -> None:
     create = world.place("j")  # the pod was created, then the operator died
     old = world.jobs["j"]
     job = restore_record(old.namespace, old.name, old.uid, old.spec, old.created_at, saved)
-    obs = PodObservation(create.pod_name, None, create.attempt, PodPhase.RUNNING, node_name="n1")
+    obs = PodObservation(
+        pod_name=create.pod_name,
+        index=None,
+        attempt=create.attempt,
+        phase=PodPhase.RUNNING,
+        node_name="n1",
+    )
     job.adopt(obs, world.now)
     assert (job.status, job.attempt_count) == (S.RUNNING, 1)
     assert job.children[0].current is not None

@@ -40,24 +40,26 @@ def res(cpu: float, mem_gib: float = 1, gpus: int = 0) -> Resources:
 def node(
     name: str, cpu: float, mem: float = 64, *, free: Resources | None = None, **kw: Any
 ) -> Node:
-    return Node(name, res(cpu, mem), free if free is not None else res(cpu, mem), **kw)
+    return Node(
+        name=name, allocatable=res(cpu, mem), free=free if free is not None else res(cpu, mem), **kw
+    )
 
 
 def env(name: str, max_vcpus: int = 64, nodes: tuple[Node, ...] = (), **kw: Any) -> Environment:
     kw.setdefault("shapes", tuple(resolve_shapes(["m5"])))
-    return Environment(name, max_vcpus, nodes=nodes, **kw)
+    return Environment(name=name, max_vcpus=max_vcpus, nodes=nodes, **kw)
 
 
 def item(job: str, cpu: float = 1, mem: float = 1, queue: str = "q", **kw: Any) -> WorkItem:
-    return WorkItem(("ns", job), None, queue, res(cpu, mem), **kw)
+    return WorkItem(job=("ns", job), index=None, queue=queue, resources=res(cpu, mem), **kw)
 
 
 def queue(name: str, priority: int, envs: tuple[str, ...], *items: WorkItem, **kw: Any) -> Queue:
-    return Queue(name, priority, envs, items=tuple(items), **kw)
+    return Queue(name=name, priority=priority, environments=envs, items=tuple(items), **kw)
 
 
 def run(queues: list[Queue], envs: list[Environment], **kw: Any) -> Decisions:
-    return schedule(Snapshot(tuple(queues), tuple(envs), NOW, **kw))
+    return schedule(Snapshot(queues=tuple(queues), environments=tuple(envs), now=NOW, **kw))
 
 
 def placed(d: Decisions) -> list[tuple[str, str, str]]:
@@ -178,7 +180,7 @@ def test_larger_than_max_vcpus_is_max_resource_even_if_a_shape_would_hold_it() -
 
 def test_array_children_are_placed_as_far_as_capacity_goes() -> None:
     ce = env("ce", nodes=(node("n1", 3),))
-    group = WorkItem(("ns", "arr"), 10, "q", res(1), count=5)
+    group = WorkItem(job=("ns", "arr"), index=10, queue="q", resources=res(1), count=5)
     d = run([queue("q", 1, ("ce",), group)], [ce])
     assert [p.index for p in d.placements] == [10, 11, 12]
     (waiting,) = d.waiting
@@ -187,7 +189,7 @@ def test_array_children_are_placed_as_far_as_capacity_goes() -> None:
 
 def test_positions_count_waiting_work_in_queue_order() -> None:
     ce = env("ce", max_vcpus=1, nodes=(node("n1", 1),))
-    group = WorkItem(("ns", "arr"), 0, "q", res(1), count=3)
+    group = WorkItem(job=("ns", "arr"), index=0, queue="q", resources=res(1), count=3)
     d = run([queue("q", 1, ("ce",), item("first"), group, item("last"))], [ce])
     assert positions(d.waiting) == {("ns", "arr"): 1, ("ns", "last"): 4}
 
@@ -238,7 +240,14 @@ def test_demand_spills_to_the_next_environment_at_max() -> None:
     first = env("first", max_vcpus=4, shapes=(CATALOG["m5.xlarge"],))
     second = env("second", max_vcpus=64, shapes=(CATALOG["m5.xlarge"],))
     d = run(
-        [queue("q", 1, ("first", "second"), WorkItem(("ns", "arr"), 0, "q", res(4, 4), count=3))],
+        [
+            queue(
+                "q",
+                1,
+                ("first", "second"),
+                WorkItem(job=("ns", "arr"), index=0, queue="q", resources=res(4, 4), count=3),
+            )
+        ],
         [first, second],
     )
     assert d.plans["first"].desired == {"m5.xlarge": 1}
@@ -247,7 +256,17 @@ def test_demand_spills_to_the_next_environment_at_max() -> None:
 
 def test_growth_overshoots_max_by_at_most_one_node() -> None:
     ce = env("ce", max_vcpus=10, shapes=(CATALOG["m5.xlarge"],))
-    d = run([queue("q", 1, ("ce",), WorkItem(("ns", "arr"), 0, "q", res(4, 4), count=10))], [ce])
+    d = run(
+        [
+            queue(
+                "q",
+                1,
+                ("ce",),
+                WorkItem(job=("ns", "arr"), index=0, queue="q", resources=res(4, 4), count=10),
+            )
+        ],
+        [ce],
+    )
     assert d.plans["ce"].desired == {"m5.xlarge": 3}
     assert d.plans["ce"].desired_vcpus == 12
 

@@ -47,13 +47,19 @@ def snapshots(draw: st.DrawFn, gangs: bool = False) -> Snapshot:
     envs = []
     for name in env_names:
         nodes = tuple(
-            Node(f"{name}-n{j}", r, r, free_pods=draw(st.integers(0, 4)), ready=draw(ready))
+            Node(
+                name=f"{name}-n{j}",
+                allocatable=r,
+                free=r,
+                free_pods=draw(st.integers(0, 4)),
+                ready=draw(ready),
+            )
             for j, r in enumerate(draw(st.lists(resources, max_size=4)))
         )
         envs.append(
             Environment(
-                name,
-                draw(st.integers(1, 24)),
+                name=name,
+                max_vcpus=draw(st.integers(1, 24)),
                 enabled=draw(st.booleans()),
                 nodes=nodes,
                 shapes=(CATALOG["m5.2xlarge"],),
@@ -67,12 +73,12 @@ def snapshots(draw: st.DrawFn, gangs: bool = False) -> Snapshot:
         order = tuple(draw(st.permutations(env_names))[: draw(st.integers(1, len(env_names)))])
         items = tuple(
             WorkItem(
-                ("ns", f"q{q}-j{k}"),
-                None if count == 1 else 0,
-                f"q{q}",
-                r,
-                count,
-                "no MEMORY requirement" if k == problem else None,
+                job=("ns", f"q{q}-j{k}"),
+                index=None if count == 1 else 0,
+                queue=f"q{q}",
+                resources=r,
+                count=count,
+                problem="no MEMORY requirement" if k == problem else None,
             )
             for k, (r, count) in enumerate(draw(st.lists(sizes, max_size=12)))
         )
@@ -80,10 +86,10 @@ def snapshots(draw: st.DrawFn, gangs: bool = False) -> Snapshot:
             for k in range(draw(st.integers(0, 3))):
                 gang = tuple(draw(st.lists(resources, min_size=2, max_size=3)))
                 item = WorkItem(
-                    ("ns", f"q{q}-g{k}"),
-                    None,
-                    f"q{q}",
-                    sum(gang, Resources()),
+                    job=("ns", f"q{q}-g{k}"),
+                    index=None,
+                    queue=f"q{q}",
+                    resources=sum(gang, Resources()),
                     gang=gang,
                     distinct=draw(st.booleans()),
                     since=NOW - timedelta(minutes=draw(st.sampled_from([0, 30]))),
@@ -91,8 +97,16 @@ def snapshots(draw: st.DrawFn, gangs: bool = False) -> Snapshot:
                 at = draw(st.integers(0, len(items)))
                 items = (*items[:at], item, *items[at:])
         strategy = draw(st.sampled_from(list(QueueingStrategy)))
-        queues.append(Queue(f"q{q}", draw(st.integers(0, 5)), order, strategy, items))
-    return Snapshot(tuple(queues), tuple(envs), NOW)
+        queues.append(
+            Queue(
+                name=f"q{q}",
+                priority=draw(st.integers(0, 5)),
+                environments=order,
+                strategy=strategy,
+                items=items,
+            )
+        )
+    return Snapshot(queues=tuple(queues), environments=tuple(envs), now=NOW)
 
 
 @settings(max_examples=300, deadline=None)

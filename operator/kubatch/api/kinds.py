@@ -28,7 +28,7 @@ from .schedulingpolicy import SchedulingPolicySpec, SchedulingPolicyStatus
 CATEGORY = "kubatch"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PrinterColumn:
     name: str
     type: Literal["string", "integer", "number", "boolean", "date"]
@@ -37,7 +37,7 @@ class PrinterColumn:
     priority: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KindInfo:
     """What the CRD of a kind says besides its schema."""
 
@@ -102,7 +102,7 @@ class Resource(ApiModel):
 
 
 def _age() -> PrinterColumn:
-    return PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+    return PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp")
 
 
 class ComputeEnvironment(Resource):
@@ -114,13 +114,30 @@ class ComputeEnvironment(Resource):
         short_names=("ce",),
         scope="Cluster",
         columns=(
-            PrinterColumn("Type", "string", ".spec.type"),
-            PrinterColumn("State", "string", ".spec.state"),
-            PrinterColumn("Status", "string", ".status.status"),
-            PrinterColumn("Desired", "integer", ".status.desiredvCpus", "desired vCPUs"),
-            PrinterColumn("Ready", "integer", ".status.readyvCpus", "vCPUs on Ready nodes"),
-            PrinterColumn("Max", "integer", ".spec.computeResources.maxvCpus", "maxvCpus"),
-            PrinterColumn("Reason", "string", ".status.statusReason", priority=1),
+            PrinterColumn(name="Type", type="string", json_path=".spec.type"),
+            PrinterColumn(name="State", type="string", json_path=".spec.state"),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
+            PrinterColumn(
+                name="Desired",
+                type="integer",
+                json_path=".status.desiredvCpus",
+                description="desired vCPUs",
+            ),
+            PrinterColumn(
+                name="Ready",
+                type="integer",
+                json_path=".status.readyvCpus",
+                description="vCPUs on Ready nodes",
+            ),
+            PrinterColumn(
+                name="Max",
+                type="integer",
+                json_path=".spec.computeResources.maxvCpus",
+                description="maxvCpus",
+            ),
+            PrinterColumn(
+                name="Reason", type="string", json_path=".status.statusReason", priority=1
+            ),
             _age(),
         ),
     )
@@ -137,12 +154,14 @@ class JobQueue(Resource):
         short_names=("jq",),
         scope="Cluster",
         columns=(
-            PrinterColumn("Priority", "integer", ".spec.priority"),
-            PrinterColumn("State", "string", ".spec.state"),
-            PrinterColumn("Status", "string", ".status.status"),
-            PrinterColumn("Runnable", "integer", ".status.jobCounts.RUNNABLE"),
-            PrinterColumn("Running", "integer", ".status.jobCounts.RUNNING"),
-            PrinterColumn("Reason", "string", ".status.statusReason", priority=1),
+            PrinterColumn(name="Priority", type="integer", json_path=".spec.priority"),
+            PrinterColumn(name="State", type="string", json_path=".spec.state"),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
+            PrinterColumn(name="Runnable", type="integer", json_path=".status.jobCounts.RUNNABLE"),
+            PrinterColumn(name="Running", type="integer", json_path=".status.jobCounts.RUNNING"),
+            PrinterColumn(
+                name="Reason", type="string", json_path=".status.statusReason", priority=1
+            ),
             _age(),
         ),
     )
@@ -159,10 +178,17 @@ class JobDefinition(Resource):
         short_names=("jd",),
         scope="Namespaced",
         columns=(
-            PrinterColumn("Type", "string", ".spec.type"),
-            PrinterColumn("Revision", "integer", ".status.latestRevision", "latest revision"),
-            PrinterColumn("Status", "string", ".status.status"),
-            PrinterColumn("Image", "string", ".spec.containerProperties.image", priority=1),
+            PrinterColumn(name="Type", type="string", json_path=".spec.type"),
+            PrinterColumn(
+                name="Revision",
+                type="integer",
+                json_path=".status.latestRevision",
+                description="latest revision",
+            ),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
+            PrinterColumn(
+                name="Image", type="string", json_path=".spec.containerProperties.image", priority=1
+            ),
             _age(),
         ),
     )
@@ -179,13 +205,18 @@ class BatchJob(Resource):
         short_names=("bj",),
         scope="Namespaced",
         columns=(
-            PrinterColumn("Status", "string", ".status.status"),
-            PrinterColumn("Queue", "string", ".spec.jobQueue"),
-            PrinterColumn("Definition", "string", ".spec.jobDefinition"),
-            PrinterColumn("Size", "integer", ".spec.arrayProperties.size", "array size"),
-            PrinterColumn("Attempts", "integer", ".status.attemptCount"),
-            PrinterColumn("Reason", "string", ".status.statusReason"),
-            PrinterColumn("Started", "date", ".status.startedAt", priority=1),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
+            PrinterColumn(name="Queue", type="string", json_path=".spec.jobQueue"),
+            PrinterColumn(name="Definition", type="string", json_path=".spec.jobDefinition"),
+            PrinterColumn(
+                name="Size",
+                type="integer",
+                json_path=".spec.arrayProperties.size",
+                description="array size",
+            ),
+            PrinterColumn(name="Attempts", type="integer", json_path=".status.attemptCount"),
+            PrinterColumn(name="Reason", type="string", json_path=".status.statusReason"),
+            PrinterColumn(name="Started", type="date", json_path=".status.startedAt", priority=1),
             _age(),
         ),
         # AWS jobs are immutable once submitted; CancelJob and TerminateJob are requests.
@@ -205,15 +236,18 @@ class SchedulingPolicy(Resource):
         scope="Cluster",
         columns=(
             PrinterColumn(
-                "Decay", "integer", ".spec.fairsharePolicy.shareDecaySeconds", "shareDecaySeconds"
+                name="Decay",
+                type="integer",
+                json_path=".spec.fairsharePolicy.shareDecaySeconds",
+                description="shareDecaySeconds",
             ),
             PrinterColumn(
-                "Reservation",
-                "integer",
-                ".spec.fairsharePolicy.computeReservation",
-                "computeReservation",
+                name="Reservation",
+                type="integer",
+                json_path=".spec.fairsharePolicy.computeReservation",
+                description="computeReservation",
             ),
-            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
             _age(),
         ),
     )
@@ -230,11 +264,21 @@ class ScheduledJob(Resource):
         short_names=("sj",),
         scope="Namespaced",
         columns=(
-            PrinterColumn("Schedule", "string", ".spec.schedule"),
-            PrinterColumn("Suspend", "boolean", ".spec.suspend"),
-            PrinterColumn("Last", "date", ".status.lastScheduleTime", "last run"),
-            PrinterColumn("Next", "string", ".status.nextScheduleTime", "next run"),
-            PrinterColumn("Status", "string", ".status.status"),
+            PrinterColumn(name="Schedule", type="string", json_path=".spec.schedule"),
+            PrinterColumn(name="Suspend", type="boolean", json_path=".spec.suspend"),
+            PrinterColumn(
+                name="Last",
+                type="date",
+                json_path=".status.lastScheduleTime",
+                description="last run",
+            ),
+            PrinterColumn(
+                name="Next",
+                type="string",
+                json_path=".status.nextScheduleTime",
+                description="next run",
+            ),
+            PrinterColumn(name="Status", type="string", json_path=".status.status"),
             _age(),
         ),
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeShape:
     """A node shape a pool may grow by."""
 
@@ -21,7 +21,7 @@ class NodeShape:
     """How many pods a node of this shape holds."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PoolPlan:
     desired: Mapping[str, int]
     """Nodes wanted per shape name, existing ones included."""
@@ -31,7 +31,7 @@ class PoolPlan:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResizeRequest:
     """Make the pool of one compute environment match `plan`. Sent again and again (every
     scheduling pass that plans the pool): providers must be idempotent."""

@@ -64,7 +64,7 @@ ADMIN = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterKind:
     """A cluster-scoped kind the API manages: its plural, its Kind, its name in messages,
     and whether a delete waits for state DISABLED (as AWS asks)."""
@@ -78,11 +78,14 @@ class ClusterKind:
 # By the kind an ARN names. Tagging them is managing them (admin keys only).
 CLUSTER = {
     "compute-environment": ClusterKind(
-        COMPUTEENVIRONMENTS, "ComputeEnvironment", "compute environment"
+        plural=COMPUTEENVIRONMENTS, kind="ComputeEnvironment", title="compute environment"
     ),
-    "job-queue": ClusterKind(JOBQUEUES, "JobQueue", "job queue"),
+    "job-queue": ClusterKind(plural=JOBQUEUES, kind="JobQueue", title="job queue"),
     "scheduling-policy": ClusterKind(
-        SCHEDULINGPOLICIES, "SchedulingPolicy", "scheduling policy", disable_first=False
+        plural=SCHEDULINGPOLICIES,
+        kind="SchedulingPolicy",
+        title="scheduling policy",
+        disable_first=False,
     ),
 }
 REVISION_WAIT_SECONDS = 15.0

@@ -212,7 +212,7 @@ def dev(
             if e.status != 409:
                 raise
         start_kubelet(stack, workdir, kubeconfig, bind=True, default_duration=duration)
-        operator = Operator(kubeconfig, workdir)
+        operator = Operator(kubeconfig=kubeconfig, workdir=workdir)
         stack.callback(operator.stop)
         operator.start()
         click.echo(

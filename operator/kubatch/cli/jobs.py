@@ -52,7 +52,7 @@ class Failure(click.ClickException):
     """An error the user can act on; exit code 1."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Context:
     kubeconfig: str | None
     namespace: str | None

@@ -34,7 +34,11 @@ def cli(
     click_ctx: click.Context, kubeconfig: str | None, namespace: str | None, output: str
 ) -> None:
     """Kubatch: AWS Batch's compute environments, queues, definitions and jobs on Kubernetes."""
-    click_ctx.obj = Context(kubeconfig.split(":")[0] if kubeconfig else None, namespace, output)
+    click_ctx.obj = Context(
+        kubeconfig=kubeconfig.split(":")[0] if kubeconfig else None,
+        namespace=namespace,
+        output=output,
+    )
 
 
 def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:

@@ -27,7 +27,7 @@ from .queries import JobsQuery
 Obj = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Segment:
     state: str
     count: int
@@ -45,7 +45,12 @@ def bar(counts: Mapping[str, int]) -> list[Segment]:
         count = counts.get(s, 0)
         if total and count > 0:
             found.append(
-                Segment(s, count, round(100.0 * count / total, 3), round(100.0 * before / total, 3))
+                Segment(
+                    state=s,
+                    count=count,
+                    percent=round(100.0 * count / total, 3),
+                    offset=round(100.0 * before / total, 3),
+                )
             )
             before += count
     return found
@@ -64,7 +69,7 @@ def job_status(job: Obj) -> str:
 # -- dashboard ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueueRow:
     name: str
     priority: int
@@ -80,7 +85,7 @@ class QueueRow:
     oldest_runnable: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentRow:
     name: str
     type: str
@@ -96,7 +101,7 @@ class EnvironmentRow:
     queues: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dashboard:
     queues: list[QueueRow]
     environments: list[EnvironmentRow]
@@ -155,13 +160,18 @@ def dashboard(queues: Iterable[Obj], environments: Iterable[Obj], now: datetime)
     totals: Counter[str] = Counter()
     for row in rows:
         totals.update(row.counts)
-    return Dashboard(rows, envs, {s: totals[s] for s in JOB_STATES}, bar(totals))
+    return Dashboard(
+        queues=rows,
+        environments=envs,
+        totals={s: totals[s] for s in JOB_STATES},
+        totals_bar=bar(totals),
+    )
 
 
 # -- jobs -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobRow:
     namespace: str
     name: str
@@ -180,7 +190,7 @@ class JobRow:
     age: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobPage:
     rows: list[JobRow]
     total: int
@@ -264,7 +274,7 @@ def job_page(jobs: Iterable[Obj], query: JobsQuery, now: datetime) -> JobPage:
 # -- job detail ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dependency:
     label: str
     namespace: str
@@ -274,7 +284,7 @@ class Dependency:
     state: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptRow:
     attempt: int
     index: int | None
@@ -288,7 +298,7 @@ class AttemptRow:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobDetail:
     row: JobRow
     uid: str
@@ -315,7 +325,7 @@ class JobDetail:
     main_address: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeRow:
     index: int
     main: bool
@@ -390,7 +400,13 @@ def _dependency(dep: Obj, namespace: str, jobs: Mapping[str, Obj]) -> Dependency
     target = dep.get("jobName")
     kind = str(dep.get("type") or "")
     if not target:
-        return Dependency("its own children", namespace, None, kind or "SEQUENTIAL", "")
+        return Dependency(
+            label="its own children",
+            namespace=namespace,
+            name=None,
+            type=kind or "SEQUENTIAL",
+            state="",
+        )
     name, _, index = str(target).partition(":")
     found = jobs.get(name)
     if found is None:
@@ -399,7 +415,7 @@ def _dependency(dep: Obj, namespace: str, jobs: Mapping[str, Obj]) -> Dependency
         state = child_state(found, int(index)) or job_status(found)
     else:
         state = job_status(found)
-    return Dependency(str(target), namespace, name, kind, state)
+    return Dependency(label=str(target), namespace=namespace, name=name, type=kind, state=state)
 
 
 def dependency_names(job: Obj) -> list[str]:
@@ -534,7 +550,7 @@ def log_pod(
 # -- definitions and scheduled jobs ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RevisionRow:
     revision: int
     created: str
@@ -545,7 +561,7 @@ class RevisionRow:
     command: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DefinitionRow:
     namespace: str
     name: str
@@ -593,13 +609,13 @@ def definitions(
             image, vcpus, memory, command = _container_summary(r.get("data") or {})
             found.append(
                 RevisionRow(
-                    number,
-                    _text(r["metadata"].get("creationTimestamp")),
-                    number not in inactive,
-                    image,
-                    vcpus,
-                    memory,
-                    command,
+                    revision=number,
+                    created=_text(r["metadata"].get("creationTimestamp")),
+                    active=number not in inactive,
+                    image=image,
+                    vcpus=vcpus,
+                    memory=memory,
+                    command=command,
                 )
             )
         found.sort(key=lambda r: -r.revision)
@@ -618,7 +634,7 @@ def definitions(
     return sorted(rows, key=lambda r: (r.namespace, r.name))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScheduledRow:
     namespace: str
     name: str

@@ -87,15 +87,17 @@ class Writer:
     async def _bounded(self, effect: Effect) -> None:
         async with self.limit:
             if not self.may_write():
-                self.report(Outcome(effect, Failure(0, "NotLeading", "not sure to lead")))
+                self.report(
+                    Outcome(effect=effect, failure=Failure(0, "NotLeading", "not sure to lead"))
+                )
                 return
             try:
                 self.report(await self._carry_out(effect))
             except ApiError as e:
-                self.report(Outcome(effect, failure_of(e)))
+                self.report(Outcome(effect=effect, failure=failure_of(e)))
             except Exception as e:  # one write failing must never stop the others
                 log.exception("write failed")
-                self.report(Outcome(effect, Failure(0, type(e).__name__, str(e))))
+                self.report(Outcome(effect=effect, failure=Failure(0, type(e).__name__, str(e))))
 
     async def _carry_out(self, effect: Effect) -> Outcome:
         client = self.client
@@ -109,7 +111,7 @@ class Writer:
                     name = effect.body["metadata"].get("name")
                     log.warning("could not create %s %s: %s", effect.plural, name, e)
                 raise
-            return Outcome(effect, version=version_of(created))
+            return Outcome(effect=effect, version=version_of(created))
         if isinstance(effect, DeleteObject):
             await client.delete(
                 effect.api_version,
@@ -118,16 +120,16 @@ class Writer:
                 effect.namespace,
                 effect.grace_seconds,
             )
-            return Outcome(effect)
+            return Outcome(effect=effect)
         if isinstance(effect, PatchObject):
             await client.patch(
                 effect.api_version, effect.plural, effect.name, effect.patch, effect.namespace
             )
-            return Outcome(effect)
+            return Outcome(effect=effect)
         if isinstance(effect, WriteStatus):
             patch = merge_diff(effect.previous or {}, effect.status)
             if not patch:
-                return Outcome(effect)
+                return Outcome(effect=effect)
             written = await client.patch(
                 effect.api_version,
                 effect.plural,
@@ -136,7 +138,7 @@ class Writer:
                 effect.namespace,
                 "status",
             )
-            return Outcome(effect, version=version_of(written))
+            return Outcome(effect=effect, version=version_of(written))
         if isinstance(effect, ResizePool):
             try:
                 result = await self.resize(effect)
@@ -145,7 +147,7 @@ class Writer:
             except Exception as e:  # a provider's own failure is the environment's news
                 log.exception("provider %s failed", effect.request.provider)
                 result = ResizeResult(error=f"{type(e).__name__}: {e}")
-            return Outcome(effect, resized=result)
+            return Outcome(effect=effect, resized=result)
         raise TypeError(f"not an effect the writer carries out: {effect!r}")
 
     async def spare_budget(self) -> None:

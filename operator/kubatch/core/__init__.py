@@ -26,9 +26,9 @@ from .outbox.effects import (
     ResizePool,
     WriteStatus,
 )
-from .outbox.intents import IntentTimes
 from .outbox.patches import merge_diff
 from .outbox.telemetry import Telemetry
+from .outbox.wanted import IntentTimes
 
 __all__ = [
     "CreateObject",

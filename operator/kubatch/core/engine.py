@@ -43,9 +43,10 @@ from .outbox.effects import (
     WriteStatus,
     event_reference,
 )
-from .outbox.intents import IntentTimes, PodIntents
+from .outbox.intents import PodIntents
 from .outbox.statuses import StatusBook
 from .outbox.telemetry import Telemetry
+from .outbox.wanted import IntentTimes
 from .phases.cron import Cron
 from .phases.dispatch import Dispatcher
 from .phases.finalizers import Finalizers
@@ -64,7 +65,7 @@ MAX_EVALUATION_ROUNDS = 50
 MAX_EVENT_MESSAGE = 1024
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EngineConfig:
     default_provider: str = "simulated"
     providers: frozenset[str] = frozenset({"unmanaged", "simulated"})
@@ -94,10 +95,10 @@ class Engine(Feed):
         )
         self.cron = Cron(self.store, self.book)
         rules = EnvironmentRules(
-            config.default_provider,
-            config.providers,
-            config.provider_tolerations,
-            config.provider_checks,
+            default_provider=config.default_provider,
+            providers=config.providers,
+            tolerations=config.provider_tolerations,
+            checks=config.provider_checks,
         )
         self.registry = Registry(self.store, self.book, self.dispatcher, rules)
         self.finalizers = Finalizers(self.store)
@@ -287,9 +288,19 @@ class Engine(Feed):
         if record.multinode and action.index == record.main_node and key not in self.services:
             self.services.add(key)  # its nodes' names (asked again, and refused, after a restart)
             service = render_service(key[0], key[1], record.uid)
-            self.effects.append(CreateObject("v1", "services", key[0], service))
+            self.effects.append(
+                CreateObject(api_version="v1", plural="services", namespace=key[0], body=service)
+            )
         if action.node is not None and pod not in self.store.pods:
-            assumed = PodState(pod, action.node, resources, True, key, True, True)
+            assumed = PodState(
+                key=pod,
+                node=action.node,
+                requests=resources,
+                active=True,
+                job=key,
+                keeps_node=True,
+                assumed=True,
+            )
             self.store.put_pod(assumed, now)
 
     def _forget_assumed(self, pod: str, now: datetime) -> None:
@@ -331,7 +342,13 @@ class Engine(Feed):
         namespace = obj["metadata"].get("namespace") or "default"
         involved = dict(event_reference(obj, API_VERSION))
         self.effects.append(
-            PostEvent(namespace, involved, kind, reason, message[:MAX_EVENT_MESSAGE])
+            PostEvent(
+                namespace=namespace,
+                involved=involved,
+                type=kind,
+                reason=reason,
+                message=message[:MAX_EVENT_MESSAGE],
+            )
         )
 
     # -- for the controller and the tests ------------------------------------------------------

@@ -141,7 +141,7 @@ class Feed:
         if last is None and model is not None:
             last = model.status.last_schedule_time
         created = parse_time(meta.get("creationTimestamp")) or now
-        state = CronState(obj, model, reason, last, created)
+        state = CronState(obj=obj, model=model, reason=reason, last=last, created=created)
         if old is not None:
             state.warned, state.deleting = old.warned, old.deleting
         self.store.put_cron(key, state)

@@ -59,7 +59,7 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.qps)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Credentials:
     server: str
     token: str | None = None

@@ -80,7 +80,7 @@ def self_signed(folder: Path, common_name: str) -> tuple[Path, Path]:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Certificates:
     """PEM files of a throw-away PKI: the CA, the API server's serving pair, an admin client
     pair (O=system:masters) and the service-account signing pair."""

@@ -146,7 +146,7 @@ def kubeconfig(
 # -- the processes ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ControlPlane:
     """A running control plane. `kubeconfig` is an admin's (system:masters)."""
 
@@ -305,7 +305,15 @@ def control_plane(assets: Path, workdir: Path) -> Iterator[ControlPlane]:
             key=certificates.admin_key,
         )
         components = tuple(n for n in (*REQUIRED, *OPTIONAL) if (assets / n).is_file())
-        plane = ControlPlane(assets, workdir, certificates, etcd_url, port, admin, components)
+        plane = ControlPlane(
+            assets=assets,
+            workdir=workdir,
+            certificates=certificates,
+            etcd_url=etcd_url,
+            port=port,
+            kubeconfig=admin,
+            components=components,
+        )
         plane.start_apiserver()
         stack.callback(plane.stop_apiserver)
         if "kube-controller-manager" in components:

@@ -343,7 +343,7 @@ def kubelet_config(
     return path
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RealNode:
     """A running real node. Its parts can be stopped and started again (faults)."""
 
@@ -637,7 +637,15 @@ def real_node(
         key=key,
         user=f"system:node:{name}",
     )
-    node = RealNode(name, workdir, plane, network, dict(labels or {}), free_port(), free_port())
+    node = RealNode(
+        name=name,
+        workdir=workdir,
+        plane=plane,
+        network=network,
+        labels=dict(labels or {}),
+        kubelet_port=free_port(),
+        health_port=free_port(),
+    )
     saved = _read_kernel_settings()
     with ExitStack() as stack:
         stack.callback(_restore_kernel_settings, saved)

@@ -163,7 +163,7 @@ def start_console(
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Operator:
     """The operator process, run as a Deployment would run it: started again when it exits by
     itself (it exits on purpose when it loses its leader lease); stopped and started by hand

@@ -69,7 +69,7 @@ class PodPhase(StrEnum):
     """The pod no longer exists (deleted, or lost with its node)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PodObservation:
     """The facts about one attempt's pod that the lifecycle uses."""
 
@@ -148,7 +148,7 @@ def outcome_of(obs: PodObservation, stop_reason: str | None) -> AttemptOutcome:
 # -- an attempt, and what the lifecycle asks for -------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreatePod:
     index: int | None
     attempt: int
@@ -158,7 +158,7 @@ class CreatePod:
     """The node the scheduler chose, when it chose one."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StopPod:
     pod_name: str
     grace_seconds: int
@@ -186,7 +186,7 @@ class RecordEvent:
 Action = CreatePod | StopPod | ReleasePod | RecordEvent
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Attempt:
     number: int
     pod_name: str
@@ -216,8 +216,30 @@ class Attempt:
         this attempt (not, for a multi-node job's node, the job's whole attempt)."""
         self.stop_reason = reason
         if not own:
-            return StopPod(self.pod_name, STOP_GRACE_SECONDS, reason)
-        return StopPod(self.pod_name, STOP_GRACE_SECONDS, reason, index, self.number)
+            return StopPod(pod_name=self.pod_name, grace_seconds=STOP_GRACE_SECONDS, reason=reason)
+        return StopPod(
+            pod_name=self.pod_name,
+            grace_seconds=STOP_GRACE_SECONDS,
+            reason=reason,
+            index=index,
+            attempt=self.number,
+        )
+
+    def give_back(self, reason: str, index: int | None) -> StopPod:
+        """Remove the pod at once (no grace: its container will not start by itself)."""
+        return StopPod(
+            pod_name=self.pod_name, grace_seconds=0, reason=reason, index=index, attempt=self.number
+        )
+
+    def create_pod(self, index: int | None, node: str | None) -> CreatePod:
+        """The action that makes this attempt's pod (on `node`, when the scheduler chose one)."""
+        return CreatePod(
+            index=index,
+            attempt=self.number,
+            pod_name=self.pod_name,
+            compute_environment=self.compute_environment or "",
+            node=node,
+        )
 
     def detail(self, index: int | None) -> AttemptDetail:
         return AttemptDetail(
@@ -234,7 +256,7 @@ class Attempt:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Child:
     """One work item: the single job itself (index None) or one array child."""
 

@@ -110,7 +110,7 @@ def _merge_environment(
     return list(merged.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeGroup:
     """The container of a range of a multi-node job's nodes (first to last, inclusive)."""
 
@@ -120,7 +120,7 @@ class NodeGroup:
     resources: Resources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResolvedJob:
     """Everything a job's attempts run with: the definition revision with the job's
     parameters and overrides applied."""
@@ -181,7 +181,9 @@ class ResolvedJob:
     @cached_property
     def resource_problem(self) -> str | None:
         """Why the job can never be placed as asked, or None."""
-        groups = self.node_groups or (NodeGroup(0, 0, self.container, self.resources),)
+        groups = self.node_groups or (
+            NodeGroup(first=0, last=0, container=self.container, resources=self.resources),
+        )
         for g in groups:
             missing = [
                 name
@@ -233,10 +235,10 @@ def _node_groups(
         container = _container(r.container, None, parameters)
         groups.append(
             NodeGroup(
-                covered.start,
-                covered.stop - 1,
-                container,
-                to_resources(container.resource_requirements),
+                first=covered.start,
+                last=covered.stop - 1,
+                container=container,
+                resources=to_resources(container.resource_requirements),
             )
         )
     return tuple(sorted(groups, key=lambda g: g.first))

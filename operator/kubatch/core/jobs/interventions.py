@@ -144,16 +144,30 @@ class Interventions:
         current = child.current
         if child.status in IN_FLIGHT and current is not None and obs.attempt > current.number:
             gone = PodObservation(
-                current.pod_name, child.index, current.number, PodPhase.GONE, current.node_name
+                pod_name=current.pod_name,
+                index=child.index,
+                attempt=current.number,
+                phase=PodPhase.GONE,
+                node_name=current.node_name,
             )
             actions += self.observe(gone, now)
         if child.status in NOT_STARTED and obs.attempt > child.attempts:
             child.attempts = obs.attempt
-            child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
+            child.current = Attempt(
+                number=obs.attempt,
+                pod_name=obs.pod_name,
+                compute_environment=None,
+                node_name=obs.node_name,
+            )
             self._set(child, S.STARTING, None, now)
         elif child.status in IN_FLIGHT and child.current is None and obs.attempt >= child.attempts:
             child.attempts = obs.attempt
-            child.current = Attempt(obs.attempt, obs.pod_name, None, obs.node_name)
+            child.current = Attempt(
+                number=obs.attempt,
+                pod_name=obs.pod_name,
+                compute_environment=None,
+                node_name=obs.node_name,
+            )
         return actions + self.observe(obs, now)
 
     def reconcile_missing(self, seen_pods: set[str], now: datetime) -> list[Action]:
@@ -174,10 +188,10 @@ class Interventions:
                 self._set(child, S.RUNNABLE, None, now)
             else:
                 gone = PodObservation(
-                    attempt.pod_name,
-                    child.index,
-                    attempt.number,
-                    PodPhase.GONE,
+                    pod_name=attempt.pod_name,
+                    index=child.index,
+                    attempt=attempt.number,
+                    phase=PodPhase.GONE,
                     node_name=attempt.node_name,
                 )
                 actions += self.observe(gone, now)

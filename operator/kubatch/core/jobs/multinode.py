@@ -81,7 +81,9 @@ class Gang:
         one = self.children[0]
         self.multinode = True
         self.main_node = resolved.main_node
-        self.children = [Child(i, one.status, one.reason) for i in range(resolved.num_nodes)]
+        self.children = [
+            Child(index=i, status=one.status, reason=one.reason) for i in range(resolved.num_nodes)
+        ]
         for child in self.children:
             child.runnable_since = one.runnable_since
         self.counts = Counter({one.status: len(self.children)})
@@ -109,11 +111,22 @@ class Gang:
         actions: list[Action] = []
         for child, node in zip(self.children, nodes, strict=True):
             child.attempts = number
-            attempt = Attempt(number, self.pod_name(child.index, number), compute_environment, node)
+            attempt = Attempt(
+                number=number,
+                pod_name=self.pod_name(child.index, number),
+                compute_environment=compute_environment,
+                node_name=node,
+            )
             child.current = attempt
             self._set(child, S.STARTING, None, now)
             actions.append(
-                CreatePod(child.index, number, attempt.pod_name, compute_environment, node)
+                CreatePod(
+                    index=child.index,
+                    attempt=number,
+                    pod_name=attempt.pod_name,
+                    compute_environment=compute_environment,
+                    node=node,
+                )
             )
         self._refresh(now, actions)
         return actions
@@ -233,6 +246,12 @@ class Gang:
                 continue
             env = attempt.compute_environment or ""
             actions.append(
-                CreatePod(child.index, attempt.number, attempt.pod_name, env, attempt.node_name)
+                CreatePod(
+                    index=child.index,
+                    attempt=attempt.number,
+                    pod_name=attempt.pod_name,
+                    compute_environment=env,
+                    node=attempt.node_name,
+                )
             )
         return actions

@@ -129,7 +129,9 @@ def _attempt(
 def _restore_nodes(record: JobRecord, status: BatchJobStatus, nodes: NodeStatus) -> None:
     record.multinode = True
     record.main_node = nodes.main_node
-    record.children = [Child(i, status.status or S.SUBMITTED) for i in range(nodes.num_nodes)]
+    record.children = [
+        Child(index=i, status=status.status or S.SUBMITTED) for i in range(nodes.num_nodes)
+    ]
     for node in nodes.nodes:
         if not 0 <= node.node_index < nodes.num_nodes:
             continue
@@ -167,7 +169,7 @@ def restore_record(
     """Rebuild a record from the status it wrote. Pods are adopted afterwards with
     `adopt` (and attempts whose pods are gone are closed by `reconcile_missing`). A cancel
     request the status shows was seen (observedGeneration) does not act again."""
-    record = JobRecord(namespace, name, uid, spec, created_at)
+    record = JobRecord(namespace=namespace, name=name, uid=uid, spec=spec, created_at=created_at)
     if status.status is None:
         return record
     seen = status.observed_generation

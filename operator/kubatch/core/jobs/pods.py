@@ -56,7 +56,7 @@ class Pool:
     tolerations: Sequence[Mapping[str, str]] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptSpec:
     """Everything that names one attempt of one work item."""
 
@@ -326,16 +326,16 @@ def render_attempt(
     """The pod of one attempt the scheduler placed, pinned to its node by the node's
     hostname label (which is not always its name on real clusters)."""
     spec = AttemptSpec(
-        record.namespace,
-        record.name,
-        record.uid,
-        record.spec.job_queue,
-        action.index,
-        record.size,
-        action.attempt,
-        action.pod_name,
-        len(record.children) if record.multinode else None,
-        record.main_node,
+        namespace=record.namespace,
+        job_name=record.name,
+        job_uid=record.uid,
+        queue=record.spec.job_queue,
+        index=action.index,
+        size=record.size,
+        attempt=action.attempt,
+        pod_name=action.pod_name,
+        num_nodes=len(record.children) if record.multinode else None,
+        main_node=record.main_node,
     )
     node = resolved.for_node(action.index) if record.multinode else resolved
     body = render_pod(spec, node, pool or Pool(action.compute_environment), annotations)

@@ -31,7 +31,6 @@ from .attempts import (
     Action,
     Attempt,
     Child,
-    CreatePod,
     PodObservation,
     PodPhase,
     RecordEvent,
@@ -57,7 +56,7 @@ S = JobStatus
 MAX_CHILD_DETAILS = 1000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobRecord(Gang, Interventions):
     namespace: str
     name: str
@@ -94,7 +93,7 @@ class JobRecord(Gang, Interventions):
 
     def __post_init__(self) -> None:
         size = self.size
-        self.children = [Child(i) for i in range(size)] if size else [Child(None)]
+        self.children = [Child(index=i) for i in range(size)] if size else [Child(index=None)]
         self.counts = Counter({S.SUBMITTED: len(self.children)})
 
     # -- views -------------------------------------------------------------------------
@@ -318,12 +317,14 @@ class JobRecord(Gang, Interventions):
         if child.status != S.RUNNABLE:
             raise ValueError(f"{self.name}[{index}] is {child.status}, not RUNNABLE")
         child.attempts += 1
-        attempt = Attempt(child.attempts, self.pod_name(index, child.attempts), compute_environment)
+        attempt = Attempt(
+            number=child.attempts,
+            pod_name=self.pod_name(index, child.attempts),
+            compute_environment=compute_environment,
+        )
         child.current = attempt
         self._set(child, S.STARTING, None, now)
-        actions: list[Action] = [
-            CreatePod(index, attempt.number, attempt.pod_name, compute_environment, node)
-        ]
+        actions: list[Action] = [attempt.create_pod(index, node)]
         self._refresh(now, actions)
         return actions
 
@@ -340,7 +341,8 @@ class JobRecord(Gang, Interventions):
             stopping = last is not None and last.pod_name == obs.pod_name and last.stop_reason
             running = obs.phase in (PodPhase.PENDING, PodPhase.RUNNING)
             if running and not obs.deleting and not stopping:
-                actions.append(StopPod(obs.pod_name, 0, "the attempt of this pod has ended"))
+                ended = "the attempt of this pod has ended"
+                actions.append(StopPod(pod_name=obs.pod_name, grace_seconds=0, reason=ended))
             return actions
         attempt.node_name = obs.node_name or attempt.node_name
         if child.status == S.STARTING and (obs.phase == PodPhase.RUNNING or obs.started_at):
@@ -354,8 +356,7 @@ class JobRecord(Gang, Interventions):
         if obs.finished:
             if obs.cannot_start and obs.pod_exists and not obs.deleting:
                 # It will not start by itself; give the node back.
-                reason = obs.reason or "cannot start"
-                actions.append(StopPod(attempt.pod_name, 0, reason, child.index, attempt.number))
+                actions.append(attempt.give_back(obs.reason or "cannot start", child.index))
             outcome = outcome_of(obs, attempt.stop_reason)
             if self.multinode:
                 actions += self._finish_node(child, attempt, outcome, obs, now)

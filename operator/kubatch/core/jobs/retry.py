@@ -28,7 +28,7 @@ def host_terminated(node: str | None) -> str:
     return f"Host EC2 (instance {node or 'unknown'}) terminated."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptOutcome:
     """How an attempt ended, in AWS Batch's terms."""
 

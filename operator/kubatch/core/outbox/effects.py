@@ -16,7 +16,7 @@ from ...autoscaling.types import ResizeRequest, ResizeResult
 Obj = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreateObject:
     api_version: str
     plural: str
@@ -26,7 +26,7 @@ class CreateObject:
     """The pod intent this create serves (its namespace/name), for the outcome."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeleteObject:
     api_version: str
     plural: str
@@ -37,7 +37,7 @@ class DeleteObject:
     """The stop intent this delete serves (the pod's namespace/name), for the outcome."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PatchObject:
     api_version: str
     plural: str
@@ -49,7 +49,7 @@ class PatchObject:
     outcome."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WriteStatus:
     api_version: str
     plural: str
@@ -60,7 +60,7 @@ class WriteStatus:
     """What the server holds, as far as known: the patch removes what is gone from it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PostEvent:
     namespace: str
     involved: Obj
@@ -109,7 +109,7 @@ class Failure:
         return self.code == 403 and any(text in self.message for text in lifts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     effect: Effect
     failure: Failure | None = None

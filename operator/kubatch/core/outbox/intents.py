@@ -21,82 +21,20 @@ from its creation, or from its release), instead of waiting for ever.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..jobs.attempts import POD_REFUSED, UNSCHEDULABLE, PodObservation, PodPhase
 from ..state.objects import JobKey
 from .effects import CreateObject, DeleteObject, Failure, PatchObject
+from .wanted import IntentTimes, Unscheduled, WantedPod, WantedRelease, WantedStop
 
 Obj = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class IntentTimes:
-    resync: timedelta = timedelta(seconds=10)
-    """How long a pod that was created (or stopped) may stay unseen before the request is
-    sent again."""
-    create_deadline: timedelta = timedelta(minutes=2)
-    """How long an attempt may wait for its pod to exist before it fails."""
-    schedule_deadline: timedelta = timedelta(minutes=5)
-    """How long an attempt's pod may stay unscheduled before the attempt fails."""
-    max_backoff: timedelta = timedelta(seconds=30)
-    unanswered: timedelta = timedelta(seconds=60)
-    """A request with no answer for this long is taken as lost, and sent again."""
-
-
-@dataclass(slots=True)
-class WantedPod:
-    key: str
-    job: JobKey
-    index: int | None
-    attempt: int
-    body: Obj
-    node: str | None
-    since: datetime
-    next_send: datetime
-    sends: int = 0
-    in_flight: datetime | None = None
-    """When the request on its way was sent."""
-    failure: Failure | None = None
 
 
 DEADLINE_STOP = {"spec": {"activeDeadlineSeconds": 1}}
 """The patch that has a pod's kubelet stop it now: its deadline, counted from its start, is
 past (a deadline may be lowered on a running pod, never raised)."""
-
-
-@dataclass(slots=True)
-class WantedStop:
-    key: str
-    grace_seconds: int
-    reason: str
-    ours: tuple[JobKey, int | None, int] | None
-    """The attempt whose pod this is, if it is one in flight."""
-    next_send: datetime
-    sends: int = 0
-    in_flight: datetime | None = None
-    since: datetime | None = None
-    deadline_refused: bool = False
-    """The server would not lower the pod's deadline: delete it instead."""
-
-
-@dataclass(slots=True)
-class WantedRelease:
-    key: str
-    next_send: datetime
-    sends: int = 0
-    in_flight: datetime | None = None
-
-
-@dataclass(slots=True)
-class Unscheduled:
-    job: JobKey
-    index: int | None
-    attempt: int
-    since: datetime
-    message: str
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -132,7 +70,16 @@ class PodIntents:
         node: str | None,
         now: datetime,
     ) -> None:
-        self.creates[key] = WantedPod(key, job, index, attempt, body, node, now, now)
+        self.creates[key] = WantedPod(
+            key=key,
+            job=job,
+            index=index,
+            attempt=attempt,
+            body=body,
+            node=node,
+            since=now,
+            next_send=now,
+        )
 
     def want_stopped(
         self,
@@ -147,14 +94,16 @@ class PodIntents:
             return
         if ours is None and current is not None:
             ours = current.ours
-        self.stops[key] = WantedStop(key, grace_seconds, reason, ours, now, since=now)
+        self.stops[key] = WantedStop(
+            key=key, grace_seconds=grace_seconds, reason=reason, ours=ours, next_send=now, since=now
+        )
         # A pod wanted stopped is no longer wanted created, or released.
         self.creates.pop(key, None)
         self.releases.pop(key, None)
 
     def want_released(self, key: str, now: datetime) -> None:
         if key not in self.releases and key not in self.stops:
-            self.releases[key] = WantedRelease(key, now)
+            self.releases[key] = WantedRelease(key=key, next_send=now)
             self.opened.setdefault(key, now)
 
     # -- what was observed ---------------------------------------------------------------
@@ -191,7 +140,11 @@ class PodIntents:
         if known is None and key in self.opened:
             since = max(since, self.opened[key])
         self.unscheduled[key] = Unscheduled(
-            job, index, attempt, since, waiting_message or "no node has taken the pod"
+            job=job,
+            index=index,
+            attempt=attempt,
+            since=since,
+            message=waiting_message or "no node has taken the pod",
         )
 
     def forget(self, key: str) -> None:
@@ -237,7 +190,9 @@ class PodIntents:
             if wanted.ours is None:
                 return None
             job, index, attempt = wanted.ours
-            return job, PodObservation(_split(key)[1], index, attempt, PodPhase.GONE)
+            return job, PodObservation(
+                pod_name=_split(key)[1], index=index, attempt=attempt, phase=PodPhase.GONE
+            )
         wait = self.times.resync if failure is None else self._backoff(wanted.sends)
         wanted.next_send = now + wait
         return None
@@ -277,10 +232,10 @@ class PodIntents:
             else f"the pod did not appear within {self.times.create_deadline.total_seconds():.0f}s"
         )
         return PodObservation(
-            _split(wanted.key)[1],
-            wanted.index,
-            wanted.attempt,
-            PodPhase.PENDING,
+            pod_name=_split(wanted.key)[1],
+            index=wanted.index,
+            attempt=wanted.attempt,
+            phase=PodPhase.PENDING,
             reason=POD_REFUSED,
             message=message,
         )
@@ -303,10 +258,10 @@ class PodIntents:
                     f"{self.times.schedule_deadline.total_seconds():.0f}s: {waiting.message}"
                 )
                 observation = PodObservation(
-                    _split(key)[1],
-                    waiting.index,
-                    waiting.attempt,
-                    PodPhase.PENDING,
+                    pod_name=_split(key)[1],
+                    index=waiting.index,
+                    attempt=waiting.attempt,
+                    phase=PodPhase.PENDING,
                     reason=UNSCHEDULABLE,
                     message=message,
                 )
@@ -318,20 +273,55 @@ class PodIntents:
         writes: list[CreateObject | DeleteObject | PatchObject] = []
         for key, wanted in self.creates.items():
             if self._send(wanted, now):
-                writes.append(CreateObject("v1", "pods", _split(key)[0], wanted.body, intent=key))
+                writes.append(
+                    CreateObject(
+                        api_version="v1",
+                        plural="pods",
+                        namespace=_split(key)[0],
+                        body=wanted.body,
+                        intent=key,
+                    )
+                )
         for key, stop in self.stops.items():
             if self._send(stop, now):
                 namespace, name = _split(key)
                 if self._by_deadline(stop, now):
-                    writes.append(PatchObject("v1", "pods", namespace, name, DEADLINE_STOP, key))
+                    writes.append(
+                        PatchObject(
+                            api_version="v1",
+                            plural="pods",
+                            namespace=namespace,
+                            name=name,
+                            patch=DEADLINE_STOP,
+                            intent=key,
+                        )
+                    )
                     continue
                 grace = stop.grace_seconds
-                writes.append(DeleteObject("v1", "pods", namespace, name, grace, intent=key))
+                writes.append(
+                    DeleteObject(
+                        api_version="v1",
+                        plural="pods",
+                        namespace=namespace,
+                        name=name,
+                        grace_seconds=grace,
+                        intent=key,
+                    )
+                )
         opened = {"spec": {"schedulingGates": None}}
         for key in self.releases:
             if self._send(self.releases[key], now):
                 namespace, name = _split(key)
-                writes.append(PatchObject("v1", "pods", namespace, name, opened, intent=key))
+                writes.append(
+                    PatchObject(
+                        api_version="v1",
+                        plural="pods",
+                        namespace=namespace,
+                        name=name,
+                        patch=opened,
+                        intent=key,
+                    )
+                )
         return writes
 
     def _by_deadline(self, stop: WantedStop, now: datetime) -> bool:

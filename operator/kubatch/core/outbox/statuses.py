@@ -39,7 +39,7 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Entry:
     api_version: str
     namespace: str | None
@@ -85,7 +85,9 @@ class StatusBook:
         entry = self.entries.get(key)
         if entry is None:
             entry = self.entries[key] = _Entry(
-                obj.get("apiVersion", API_VERSION), meta.get("namespace"), meta["name"]
+                api_version=obj.get("apiVersion", API_VERSION),
+                namespace=meta.get("namespace"),
+                name=meta["name"],
             )
         return key, entry
 
@@ -147,12 +149,12 @@ class StatusBook:
             entry.sent = entry.desired
             writes.append(
                 WriteStatus(
-                    entry.api_version,
-                    key[0],
-                    entry.namespace,
-                    entry.name,
-                    entry.desired,
-                    entry.confirmed,
+                    api_version=entry.api_version,
+                    plural=key[0],
+                    namespace=entry.namespace,
+                    name=entry.name,
+                    status=entry.desired,
+                    previous=entry.confirmed,
                 )
             )
         return writes

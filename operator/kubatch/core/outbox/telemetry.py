@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ...api.common import JobStatus
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Telemetry:
     """What happened since it was last taken, for metrics (the engine keeps no clock)."""
 

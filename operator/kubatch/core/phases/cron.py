@@ -130,11 +130,11 @@ class Cron:
                 reason = "replaced by the run of " + due.isoformat()
                 work.effects.append(
                     PatchObject(
-                        API_VERSION,
-                        BATCHJOBS,
-                        key[0],
-                        child.obj["metadata"]["name"],
-                        {"spec": {"terminate": {"reason": reason}}},
+                        api_version=API_VERSION,
+                        plural=BATCHJOBS,
+                        namespace=key[0],
+                        name=child.obj["metadata"]["name"],
+                        patch={"spec": {"terminate": {"reason": reason}}},
                     )
                 )
         self._start(key, state, due, work)
@@ -160,7 +160,9 @@ class Cron:
             },
             "spec": template.spec.wire(),
         }
-        work.effects.append(CreateObject(API_VERSION, BATCHJOBS, key[0], body))
+        work.effects.append(
+            CreateObject(api_version=API_VERSION, plural=BATCHJOBS, namespace=key[0], body=body)
+        )
         state.last = due
         message = f"created BatchJob {name} for {due.isoformat()}"
         work.events.append((state.obj, "Normal", "SuccessfulCreate", message))
@@ -182,7 +184,11 @@ class Cron:
                 name = old.obj["metadata"]["name"]
                 if name not in state.deleting:
                     state.deleting.add(name)
-                    work.effects.append(DeleteObject(API_VERSION, BATCHJOBS, key[0], name))
+                    work.effects.append(
+                        DeleteObject(
+                            api_version=API_VERSION, plural=BATCHJOBS, namespace=key[0], name=name
+                        )
+                    )
 
     def _status(self, state: CronState, children: list[JobState], now: datetime) -> None:
         status = validity(state.obj, SCHEDULEDJOBS, True, None, now, self.book)

@@ -9,7 +9,6 @@ time-limit cancellations, capacity plans for the providers and environment statu
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,9 +38,8 @@ from ..state.objects import EnvState, JobKey
 from ..state.store import Store
 from .environments import resize_request, write_environment_status
 from .finalizers import is_deleting
-from .jobs import Changes
 from .shares import Shares
-from .work import work_items
+from .work import Dispatched, work_items
 
 UNAVAILABLE_FOR = timedelta(minutes=5)
 """How long a shape a provider could not supply is not asked for again."""
@@ -49,22 +47,6 @@ POSITIONS_SHOWN = 100
 """Waiting places numbered in each queue (status.positionInQueue); behind them a job says
 only why it waits, so that placing one job does not rewrite the status of every job behind
 it."""
-
-
-@dataclass
-class Dispatched:
-    """What a pass did."""
-
-    changes: Changes = field(default_factory=Changes)
-    placements: list[tuple[JobKey, int | None, str, str | None]] = field(default_factory=list)
-    """(job, index, environment, node) placed: the engine creates their pods."""
-    resizes: list[ResizePool] = field(default_factory=list)
-    waits: list[tuple[str, float]] = field(default_factory=list)
-    """(queue, seconds from RUNNABLE to placed)"""
-    cancellations: list[tuple[JobKey, str]] = field(default_factory=list)
-    """Jobs a queue's jobStateTimeLimitActions cancel, with the reason."""
-    relabeled: set[JobKey] = field(default_factory=set)
-    """Jobs whose blocker or position alone changed: their RUNNABLE items did not."""
 
 
 class Dispatcher:
@@ -177,19 +159,39 @@ class Dispatcher:
             strategy = spec.queueing_strategy
             if policy is None:
                 fifo = self.runq.fifo(name)
-                queues.append(Queue(name, spec.priority, order, strategy, fifo, sizes, gangs))
+                queues.append(
+                    Queue(
+                        name=name,
+                        priority=spec.priority,
+                        environments=order,
+                        strategy=strategy,
+                        items=fifo,
+                        sizes=sizes,
+                        gangs=gangs,
+                    )
+                )
                 continue
             fair, cap, held = self.fair.items(name, policy, order, env_max)
             queues.append(
-                Queue(name, spec.priority, order, strategy, fair, sizes, gangs, cap, held)
+                Queue(
+                    name=name,
+                    priority=spec.priority,
+                    environments=order,
+                    strategy=strategy,
+                    items=fair,
+                    sizes=sizes,
+                    gangs=gangs,
+                    cap_millicpu=cap,
+                    allocated_millicpu=held,
+                )
             )
         snapshot = Snapshot(
-            tuple(queues),
-            tuple(envs.values()),
-            now,
-            self.scale_in_after,
-            self.positions_shown,
-            self.gang_reservation,
+            queues=tuple(queues),
+            environments=tuple(envs.values()),
+            now=now,
+            scale_in_after=self.scale_in_after,
+            positions_shown=self.positions_shown,
+            gang_reservation=self.gang_reservation,
         )
         decisions = schedule(snapshot)
         self._place(decisions, now, result)
@@ -333,14 +335,14 @@ class Dispatcher:
         pool = [n for n in self.store.pool_nodes(env.selector) if not n.deleting]
         nodes = tuple(
             Node(
-                n.name,
-                n.allocatable,
-                n.free,
-                max(n.pod_slots - n.pods, 0),
-                n.shape,
-                n.ready and n.schedulable,
-                n.busy,
-                n.idle_since,
+                name=n.name,
+                allocatable=n.allocatable,
+                free=n.free,
+                free_pods=max(n.pod_slots - n.pods, 0),
+                shape=n.shape,
+                ready=n.ready and n.schedulable,
+                running=n.busy,
+                idle_since=n.idle_since,
             )
             for n in pool
         )
@@ -349,7 +351,7 @@ class Dispatcher:
             resources.maxv_cpus if resources else sum(n.allocatable.millicpu for n in nodes) // 1000
         )
         return Environment(
-            env.model.name,
+            name=env.model.name,
             max_vcpus=max_vcpus,
             enabled=env.model.spec.state == State.ENABLED,
             valid=env.valid,

@@ -79,12 +79,23 @@ def resize_request(store: Store, env: EnvState, plan: CapacityPlan) -> ResizeReq
         environment=env.model.name,
         provider=env.provider,
         settings=dict(env.model.spec.provider.settings) if env.model.spec.provider else {},
-        plan=PoolPlan(dict(plan.desired), plan.desired_vcpus, tuple(plan.remove), plan.reason),
+        plan=PoolPlan(
+            desired=dict(plan.desired),
+            desired_vcpus=plan.desired_vcpus,
+            remove=tuple(plan.remove),
+            reason=plan.reason,
+        ),
         nodes=tuple((n.name, n.shape) for n in pool),
         labels={**env.selector, LABEL_COMPUTE_ENVIRONMENT: env.model.name},
         taints=tuple(t.wire() for t in resources.taints) if resources else (),
         shapes=tuple(
-            NodeShape(s.name, s.vcpus, s.allocatable.memory, s.allocatable.gpus, PODS_PER_NODE)
+            NodeShape(
+                name=s.name,
+                vcpus=s.vcpus,
+                memory=s.allocatable.memory,
+                gpus=s.allocatable.gpus,
+                pods=PODS_PER_NODE,
+            )
             for s in env.shapes
         ),
     )

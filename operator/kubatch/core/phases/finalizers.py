@@ -73,11 +73,27 @@ class Finalizers:
             holds = environment_holds(self.store, env)
             patch = self._patch(COMPUTEENVIRONMENTS, name, env.obj, holds, now)
             if patch is not None:
-                found.append(PatchObject(API_VERSION, COMPUTEENVIRONMENTS, None, name, patch))
+                found.append(
+                    PatchObject(
+                        api_version=API_VERSION,
+                        plural=COMPUTEENVIRONMENTS,
+                        namespace=None,
+                        name=name,
+                        patch=patch,
+                    )
+                )
         for name, queue in self.store.queues.items():
             patch = self._patch(JOBQUEUES, name, queue.obj, queue_holds(name, counts), now)
             if patch is not None:
-                found.append(PatchObject(API_VERSION, JOBQUEUES, None, name, patch))
+                found.append(
+                    PatchObject(
+                        api_version=API_VERSION,
+                        plural=JOBQUEUES,
+                        namespace=None,
+                        name=name,
+                        patch=patch,
+                    )
+                )
         return found
 
     def _patch(

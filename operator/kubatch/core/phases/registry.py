@@ -232,10 +232,10 @@ class Registry:
         owner = {**event_reference(obj, API_VERSION), "controller": True}
         owner.pop("namespace", None)
         return CreateObject(
-            "apps/v1",
-            "controllerrevisions",
-            key[0],
-            {
+            api_version="apps/v1",
+            plural="controllerrevisions",
+            namespace=key[0],
+            body={
                 "apiVersion": "apps/v1",
                 "kind": "ControllerRevision",
                 "metadata": {

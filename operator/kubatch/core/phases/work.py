@@ -1,15 +1,18 @@
-"""A job's RUNNABLE work as the scheduler's items, with their places in the queue: one item
-per runnable child, or one gang for a multi-node job."""
+"""A job's RUNNABLE work as the scheduler's items, with their places in the queue (one item
+per runnable child, or one gang for a multi-node job), and what a pass did with it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...api.common import JobStatus
 from ..jobs.record import JobRecord
+from ..outbox.effects import ResizePool
 from ..scheduling.placement import WorkItem
 from ..scheduling.runqueues import Ordered
 from ..state.objects import JobKey
+from .jobs import Changes
 
 
 def work_items(key: JobKey, record: JobRecord) -> Ordered:
@@ -28,16 +31,50 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
             run[1] += 1
             continue
         if run is not None:
-            found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
+            found.append(
+                (
+                    run[2],
+                    WorkItem(
+                        job=key,
+                        index=run[0],
+                        queue=queue,
+                        resources=resources,
+                        count=run[1],
+                        problem=problem,
+                    ),
+                )
+            )
             run = None
         if groupable:
             run = [child.index, 1, record.queue_key(child)]
         else:
             found.append(
-                (record.queue_key(child), WorkItem(key, child.index, queue, resources, 1, problem))
+                (
+                    record.queue_key(child),
+                    WorkItem(
+                        job=key,
+                        index=child.index,
+                        queue=queue,
+                        resources=resources,
+                        count=1,
+                        problem=problem,
+                    ),
+                )
             )
     if run is not None:
-        found.append((run[2], WorkItem(key, run[0], queue, resources, run[1], problem)))
+        found.append(
+            (
+                run[2],
+                WorkItem(
+                    job=key,
+                    index=run[0],
+                    queue=queue,
+                    resources=resources,
+                    count=run[1],
+                    problem=problem,
+                ),
+            )
+        )
     return found
 
 
@@ -49,14 +86,30 @@ def _gang_items(key: JobKey, record: JobRecord) -> Ordered:
         return []
     main = record.children[record.main_node]
     item = WorkItem(
-        key,
-        None,
-        record.spec.job_queue,
-        resolved.gang_total,
-        1,
-        resolved.resource_problem,
+        job=key,
+        index=None,
+        queue=record.spec.job_queue,
+        resources=resolved.gang_total,
+        count=1,
+        problem=resolved.resource_problem,
         gang=resolved.gang,
         distinct=resolved.distinct_nodes,
         since=main.runnable_since,
     )
     return [(record.queue_key(main), item)]
+
+
+@dataclass(kw_only=True)
+class Dispatched:
+    """What a pass did."""
+
+    changes: Changes = field(default_factory=Changes)
+    placements: list[tuple[JobKey, int | None, str, str | None]] = field(default_factory=list)
+    """(job, index, environment, node) placed: the engine creates their pods."""
+    resizes: list[ResizePool] = field(default_factory=list)
+    waits: list[tuple[str, float]] = field(default_factory=list)
+    """(queue, seconds from RUNNABLE to placed)"""
+    cancellations: list[tuple[JobKey, str]] = field(default_factory=list)
+    """Jobs a queue's jobStateTimeLimitActions cancel, with the reason."""
+    relabeled: set[JobKey] = field(default_factory=set)
+    """Jobs whose blocker or position alone changed: their RUNNABLE items did not."""

@@ -13,7 +13,7 @@ from .catalog import PODS_PER_NODE, Shape
 from .snapshot import CapacityPlan, Environment, Node, Queue, Snapshot, WorkItem
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Demand:
     """A queue's work left waiting: what its walk visited, then (lazily) its tail."""
 
@@ -49,7 +49,7 @@ def choose_shapes(env: Environment, r: Resources) -> list[Shape]:
     return available
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Plan:
     env: Environment
     total_vcpus: int = 0
@@ -101,7 +101,7 @@ def plan_capacity(
     A queue's demand is read only while one of its environments can still take some of
     it: once every environment is at maxvCpus with its starting nodes full for every
     request of the queue, the rest would change nothing."""
-    plans = {e.name: _Plan(e) for e in snapshot.environments}
+    plans = {e.name: _Plan(env=e) for e in snapshot.environments}
     for plan in plans.values():
         plan.total_vcpus = sum(_node_vcpus(n) for n in plan.env.nodes)
         plan.bins = [_Bin(n.free, n.free_pods) for n in plan.env.nodes if not n.ready]
@@ -197,7 +197,7 @@ def _saturated(candidates: list[_Plan], sizes: Mapping[Resources, int] | None) -
 
 def _finish(plan: _Plan, snapshot: Snapshot, busy: frozenset[str] | set[str]) -> CapacityPlan:
     env = plan.env
-    result = CapacityPlan(env.name)
+    result = CapacityPlan(environment=env.name)
     reasons = []
     if plan.new:
         reasons.append(f"{plan.demand} waiting job(s) need capacity")

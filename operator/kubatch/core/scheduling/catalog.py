@@ -22,7 +22,7 @@ SYSTEM_MEMORY_FRACTION = 0.06
 PODS_PER_NODE = 110
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Shape:
     name: str
     vcpus: int
@@ -49,7 +49,14 @@ def _family(
     spot_depth: int,
 ) -> list[Shape]:
     return [
-        Shape(f"{family}.{size}", vcpus, int(memory_gib * GIB), gpus, price, spot_depth)
+        Shape(
+            name=f"{family}.{size}",
+            vcpus=vcpus,
+            memory=int(memory_gib * GIB),
+            gpus=gpus,
+            price=price,
+            spot_depth=spot_depth,
+        )
         for size, vcpus, memory_gib, gpus, price in sizes
     ]
 
@@ -105,7 +112,13 @@ class UnknownInstanceType(ValueError):
 
 
 def custom_shape(custom: CustomInstanceType) -> Shape:
-    return Shape(custom.name, custom.vcpus, parse_memory(custom.memory), custom.gpus, custom.price)
+    return Shape(
+        name=custom.name,
+        vcpus=custom.vcpus,
+        memory=parse_memory(custom.memory),
+        gpus=custom.gpus,
+        price=custom.price,
+    )
 
 
 def resolve_shapes(names: Iterable[str], custom: Iterable[CustomInstanceType] = ()) -> list[Shape]:

@@ -174,7 +174,7 @@ class _Walk:
     def run(self, decisions: Decisions) -> Demand:
         """Place and classify; returns the queue's demand."""
         queue, usable = self.queue, self.usable
-        demand = Demand(queue, [])
+        demand = Demand(queue=queue, visited=[])
         position = 0
         head: WorkItem | None = None
         held = queue.allocated_millicpu
@@ -182,7 +182,13 @@ class _Walk:
         for item in self.backlog:
             if item.problem is not None:
                 decisions.waiting.append(
-                    Waiting(item, item.count, JOB_RESOURCE_REQUIREMENT, None, item.problem)
+                    Waiting(
+                        item=item,
+                        count=item.count,
+                        reason=JOB_RESOURCE_REQUIREMENT,
+                        position=None,
+                        detail=item.problem,
+                    )
                 )
                 continue
             remaining = item.count
@@ -199,7 +205,15 @@ class _Walk:
                     self._reserve(item)
             elif not self.can_ever(item.resources):
                 detail = too_large(item.resources, self.ordered)
-                decisions.waiting.append(Waiting(item, item.count, MAX_RESOURCE, None, detail))
+                decisions.waiting.append(
+                    Waiting(
+                        item=item,
+                        count=item.count,
+                        reason=MAX_RESOURCE,
+                        position=None,
+                        detail=detail,
+                    )
+                )
                 continue
             elif stop is None and head is None:
                 placed = self._place(item, held, decisions)
@@ -208,7 +222,9 @@ class _Walk:
             if not remaining:
                 continue
             reason = stop or (HEAD_OF_QUEUE if head is not None else self._why_not_placed())
-            decisions.waiting.append(Waiting(item, remaining, reason, position + 1))
+            decisions.waiting.append(
+                Waiting(item=item, count=remaining, reason=reason, position=position + 1)
+            )
             position += remaining
             demand.visited.append((item, remaining))
             if queue.strategy == QueueingStrategy.STRICT_FIFO and head is None:
@@ -245,7 +261,9 @@ class _Walk:
                 if node is None:
                     break
                 index = None if item.index is None else item.index + placed
-                decisions.placements.append(Placement(item.job, index, pool.env.name, node))
+                decisions.placements.append(
+                    Placement(job=item.job, index=index, environment=pool.env.name, node=node)
+                )
                 held += item.resources.millicpu
                 placed += 1
             if placed == item.count:
@@ -264,7 +282,13 @@ class _Walk:
         assert item.gang is not None
         if any(p.could_hold_gang(item.gang, item.distinct) for p in self.ordered):
             return None
-        return Waiting(item, 1, MAX_RESOURCE, None, gang_too_large(item, self.ordered))
+        return Waiting(
+            item=item,
+            count=1,
+            reason=MAX_RESOURCE,
+            position=None,
+            detail=gang_too_large(item, self.ordered),
+        )
 
     def _gang(self, item: WorkItem, held: int, decisions: Decisions) -> bool:
         """Place every node of a multi-node job in one environment, or none."""
@@ -275,7 +299,13 @@ class _Walk:
                 nodes = pool.take_gang(item.gang, item.distinct, item.job)
                 if nodes is not None:
                     decisions.placements.append(
-                        Placement(item.job, None, pool.env.name, nodes[0], nodes)
+                        Placement(
+                            job=item.job,
+                            index=None,
+                            environment=pool.env.name,
+                            node=nodes[0],
+                            nodes=nodes,
+                        )
                     )
                     return True
         return False
@@ -299,7 +329,9 @@ class _Walk:
             if item.job in self.judged or item.problem is not None:
                 continue
             never = self._never_gang(item)
-            decisions.waiting.append(never or Waiting(item, 1, stop, None))
+            decisions.waiting.append(
+                never or Waiting(item=item, count=1, reason=stop, position=None)
+            )
             if never is None and stop != HEAD_OF_QUEUE:
                 self._reserve(item)
 

@@ -27,7 +27,7 @@ Ordered = list[tuple[tuple[Any, ...], WorkItem]]
 """A job's items with their place in the queue (see dispatch.work_items)."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Queue:
     fifo: SortedList = field(default_factory=SortedList)
     """(order, job, item)"""
@@ -42,7 +42,7 @@ class _Queue:
     """(order, job, item) of the multi-node items, in FIFO order."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Entry:
     queue: str
     share: str
@@ -77,7 +77,7 @@ class RunQueues:
                 found.sizes[item.request] += item.count
                 if item.gang is None:
                     found.by_size.setdefault(item.resources, set()).add(key)
-        self.entries[key] = _Entry(queue, share, priority, tuple(items))
+        self.entries[key] = _Entry(queue=queue, share=share, priority=priority, items=tuple(items))
 
     def holds(self, key: JobKey, items: Ordered) -> bool:
         """Whether the job's items are these already."""

@@ -21,7 +21,7 @@ HEAD_OF_QUEUE = "CAPACITY:HEAD_OF_QUEUE_BLOCKED"
 NEVER_PLACEABLE = frozenset({MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkItem:
     """RUNNABLE work: one job, or `count` children of an array job starting at `index`
     (consecutive children with the same needs and the same place in the queue)."""
@@ -50,7 +50,7 @@ class WorkItem:
         return self.resources
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     name: str
     allocatable: Resources
@@ -63,7 +63,7 @@ class Node:
     idle_since: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Environment:
     name: str
     max_vcpus: int
@@ -87,7 +87,7 @@ class Environment:
         return self.enabled and self.valid and not self.draining
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Queue:
     name: str
     priority: int
@@ -110,7 +110,7 @@ class Queue:
     """CPU the queue's jobs hold now."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     queues: tuple[Queue, ...]
     environments: tuple[Environment, ...]
@@ -125,7 +125,7 @@ class Snapshot:
     fits (None: never)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Placement:
     job: tuple[str, str]
     index: int | None
@@ -135,7 +135,7 @@ class Placement:
     """A gang's node for each of its nodes, by node index (`node` is the first)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Waiting:
     """Why (part of) an item is left waiting, and where it stands in its queue (1 = next)."""
 
@@ -158,7 +158,7 @@ class Tail:
     never: dict[Resources, str]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CapacityPlan:
     environment: str
     desired: dict[str, int] = field(default_factory=dict)
@@ -169,7 +169,7 @@ class CapacityPlan:
     reason: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Decisions:
     placements: list[Placement] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)

@@ -83,7 +83,7 @@ def is_stale(new: Obj, old: Obj | None) -> bool:
     return old is not None and 0 <= version(new) <= version(old)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentRules:
     """What the engine knows of autoscaling providers, to validate environments."""
 
@@ -97,7 +97,7 @@ def read_environment(obj: Obj, rules: EnvironmentRules) -> EnvState:
     try:
         model = parse(obj)
     except InvalidManifest as e:
-        return EnvState(obj, None, False, "; ".join(e.errors))
+        return EnvState(obj=obj, model=None, valid=False, reason="; ".join(e.errors))
     assert isinstance(model, ComputeEnvironment)
     spec = model.spec
     resources = spec.compute_resources
@@ -107,7 +107,7 @@ def read_environment(obj: Obj, rules: EnvironmentRules) -> EnvState:
         if spec.provider
         else (rules.default_provider if managed else "unmanaged")
     )
-    state = EnvState(obj, model, True, None, provider=provider)
+    state = EnvState(obj=obj, model=model, valid=True, reason=None, provider=provider)
     state.selector = (
         dict(resources.node_labels)
         if resources and resources.node_labels
@@ -147,9 +147,9 @@ def read_queue(obj: Obj) -> QueueState:
     try:
         model = parse(obj)
     except InvalidManifest as e:
-        return QueueState(obj, None, False, "; ".join(e.errors))
+        return QueueState(obj=obj, model=None, valid=False, reason="; ".join(e.errors))
     assert isinstance(model, JobQueue)
-    return QueueState(obj, model, True, None)
+    return QueueState(obj=obj, model=model, valid=True, reason=None)
 
 
 def read_policy(obj: Obj) -> SchedulingPolicy | str:
@@ -191,7 +191,12 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
     why it is invalid (then the record is None)."""
     meta = obj["metadata"]
     annotations = meta.get("annotations") or NO_ANNOTATIONS  # most jobs have none: one for all
-    state = JobState(slim(obj), None, int(meta.get("generation") or 0), annotations)
+    state = JobState(
+        obj=slim(obj),
+        record=None,
+        generation=int(meta.get("generation") or 0),
+        annotations=annotations,
+    )
     try:
         model = parse(obj)
     except InvalidManifest as e:
@@ -207,7 +212,9 @@ def read_job(obj: Obj, now: datetime) -> tuple[JobState, BatchJob | None, str | 
             key[0], key[1], uid, spec, created, model.status, state.generation
         )
     else:
-        state.record = JobRecord(key[0], key[1], uid, spec, created)
+        state.record = JobRecord(
+            namespace=key[0], name=key[1], uid=uid, spec=spec, created_at=created
+        )
     return state, model, None
 
 

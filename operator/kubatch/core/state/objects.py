@@ -20,7 +20,7 @@ JobKey = tuple[str, str]
 """(namespace, name)"""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NodeState:
     name: str
     labels: dict[str, str]
@@ -46,7 +46,7 @@ class NodeState:
         return self.allocatable - self.used
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class PodState:
     key: str
     """namespace/name"""
@@ -65,7 +65,7 @@ class PodState:
     it is gone when a new listing lacks it."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EnvState:
     obj: Obj
     model: ComputeEnvironment | None
@@ -80,7 +80,7 @@ class EnvState:
     provider_error: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QueueState:
     obj: Obj
     model: JobQueue | None
@@ -88,7 +88,7 @@ class QueueState:
     reason: str | None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DefinitionState:
     obj: Obj | None
     model: JobDefinition | None
@@ -103,7 +103,7 @@ class DefinitionState:
         ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobState:
     obj: Obj
     """Identity, version and labels (see intake.slim); the spec lives in the record."""
@@ -115,7 +115,7 @@ class JobState:
     """Whether its end was counted (for metrics)."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CronState:
     """A ScheduledJob."""
 

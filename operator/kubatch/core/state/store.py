@@ -178,7 +178,7 @@ class Store:
 
     def definition(self, key: JobKey) -> DefinitionState:
         """A definition's entry, made empty when new (its revisions may come first)."""
-        return self.definitions.setdefault(key, DefinitionState(None, None, None))
+        return self.definitions.setdefault(key, DefinitionState(obj=None, model=None, reason=None))
 
     def remove_definition(self, key: JobKey) -> None:
         self.definitions.pop(key, None)

@@ -55,7 +55,15 @@ def builtin_types() -> list[ResourceType]:
         *subs: str,
         short: tuple[str, ...] = (),
     ) -> ResourceType:
-        return ResourceType(group, version, plural, kind, namespaced, frozenset(subs), short)
+        return ResourceType(
+            group=group,
+            version=version,
+            plural=plural,
+            kind=kind,
+            namespaced=namespaced,
+            subresources=frozenset(subs),
+            short_names=short,
+        )
 
     return [
         t("", "v1", "namespaces", "Namespace", False, "status", "finalize", short=("ns",)),
@@ -156,17 +164,17 @@ class ApiServer:
                 continue
             self.store.register(
                 ResourceType(
-                    spec["group"],
-                    version["name"],
-                    names["plural"],
-                    names["kind"],
-                    spec.get("scope", "Namespaced") == "Namespaced",
-                    frozenset(version.get("subresources") or {}),
-                    tuple(names.get("shortNames") or ()),
-                    tuple(names.get("categories") or ()),
-                    (version.get("schema") or {}).get("openAPIV3Schema"),
-                    tuple(version.get("additionalPrinterColumns") or ()),
-                    (version.get("subresources") or {}).get("scale"),
+                    group=spec["group"],
+                    version=version["name"],
+                    plural=names["plural"],
+                    kind=names["kind"],
+                    namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                    subresources=frozenset(version.get("subresources") or {}),
+                    short_names=tuple(names.get("shortNames") or ()),
+                    categories=tuple(names.get("categories") or ()),
+                    schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+                    columns=tuple(version.get("additionalPrinterColumns") or ()),
+                    scale=(version.get("subresources") or {}).get("scale"),
                 )
             )
         established = {
@@ -637,10 +645,10 @@ class ApiServer:
     ) -> web.StreamResponse:
         q = request.query
         watcher = Watcher(
-            rtype.key,
-            namespace,
-            label_selector(q.get("labelSelector")),
-            field_selector(q.get("fieldSelector")),
+            type_key=rtype.key,
+            namespace=namespace,
+            labels=label_selector(q.get("labelSelector")),
+            fields=field_selector(q.get("fieldSelector")),
         )
         rv_text = q.get("resourceVersion", "")
         timeout = float(q.get("timeoutSeconds", 1800))

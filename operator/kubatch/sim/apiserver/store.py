@@ -92,7 +92,7 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResourceType:
     group: str
     version: str
@@ -331,7 +331,7 @@ def json_patch(target: Obj, operations: list[Obj]) -> Obj:
 # -- watches -----------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Watcher:
     type_key: tuple[str, str, str]
     namespace: str | None
@@ -350,7 +350,7 @@ class Watcher:
         )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Change:
     rv: int
     type_key: tuple[str, str, str]
@@ -439,7 +439,9 @@ class Store:
 
     def _emit(self, rtype: ResourceType, kind: str, obj: Obj) -> None:
         self._index_owners(rtype, obj, kind != "DELETED")
-        change = Change(int(obj["metadata"]["resourceVersion"]), rtype.key, kind, obj)
+        change = Change(
+            rv=int(obj["metadata"]["resourceVersion"]), type_key=rtype.key, kind=kind, obj=obj
+        )
         self.history.append(change)
         line: bytes | None = None
         for watcher in list(self.watchers):
