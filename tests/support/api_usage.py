@@ -112,8 +112,12 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 api, kind, part = (_value(args[i], module) for i in (0, 1, 3))
                 if api is not None and kind is not None and part is not None:
                     found.add(Use(_group(api), f"{kind}/{part}", "create", where))
-            elif name in ("CreateObject", "DeleteObject", "PatchObject") and len(args) >= 2:
-                api, kind = _value(args[0], module), _value(args[1], module)
+            elif name in ("CreateObject", "DeleteObject", "PatchObject"):
+                # keyword-only records: api_version=, plural=
+                api_node, kind_node = _keyword(node, "api_version"), _keyword(node, "plural")
+                if api_node is None or kind_node is None:
+                    continue
+                api, kind = _value(api_node, module), _value(kind_node, module)
                 if api is not None and kind is not None:
                     verb = {"CreateObject": "create", "DeleteObject": "delete"}.get(name, "patch")
                     found.add(Use(_group(api), kind, verb, where))
