@@ -104,10 +104,6 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 found.add(Use(group, resource, verb, where))
                 if name == "informer":
                     found.add(Use(group, resource, "list", where))
-            elif name == "_informer" and len(args) >= 2:  # the controller's own watches
-                api, kind = _value(args[0], module), _value(args[1], module)
-                if api is not None and kind is not None:
-                    found |= {Use(_group(api), kind, v, where) for v in ("list", "watch")}
             elif name == "create_subresource" and len(args) >= 4 and _on_client(func):
                 api, kind, part = (_value(args[i], module) for i in (0, 1, 3))
                 if api is not None and kind is not None and part is not None:
@@ -130,6 +126,18 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 if watched_group is not None and watched is not None:
                     for verb in ("get", "list", "watch"):
                         found.add(Use(watched_group, watched, verb, where))
+        found |= _watched(module, where)
+    return found
+
+
+def _watched(module: Any, where: str) -> set[Use]:
+    """The controller's table of watches: kopf gets, lists and watches; the informer lists
+    and watches."""
+    found = set()
+    for watched in getattr(module, "WATCHED", ()):
+        group = watched.group_version[0]
+        verbs = ("get", "list", "watch") if watched.by == "kopf" else ("list", "watch")
+        found |= {Use(group, watched.plural, verb, where) for verb in verbs}
     return found
 
 

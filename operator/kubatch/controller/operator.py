@@ -23,23 +23,12 @@ from typing import Any
 import kopf
 
 from .. import metrics
-from ..api import (
-    API_VERSION,
-    BATCHJOBS,
-    COMPUTEENVIRONMENTS,
-    GROUP,
-    JOBDEFINITIONS,
-    JOBQUEUES,
-    SCHEDULEDJOBS,
-    SCHEDULINGPOLICIES,
-    VERSION,
-)
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
 from ..core import Engine, EngineConfig, IntentTimes, ResizePool
-from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
 from .leader import LeaderElector
+from .watches import BY_PLURAL, INFORMER, KOPF, WATCHED, Watched
 from .writer import Writer
 
 log = logging.getLogger("kubatch")
@@ -167,35 +156,21 @@ class Controller:
         assert self.client is not None
         assert self.engine is not None
         world, client, now = self.engine, self.client, utcnow()
-        managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-        for obj in await client.list(API_VERSION, COMPUTEENVIRONMENTS):
-            world.upsert_environment(obj, now)
-        for obj in await client.list(API_VERSION, SCHEDULINGPOLICIES):
-            world.upsert_policy(obj, now)
-        for obj in await client.list(API_VERSION, JOBQUEUES):
-            world.upsert_queue(obj, now)
-        for obj in await client.list("apps/v1", "controllerrevisions", label_selector=managed):
-            world.upsert_revision(obj)
-        for obj in await client.list(API_VERSION, JOBDEFINITIONS):
-            world.upsert_definition(obj, now)
-        for obj in await client.list("v1", "nodes"):
-            world.upsert_node(obj, now)
-        jobs, jobs_version = await client.listing(API_VERSION, BATCHJOBS)
-        for obj in jobs:
-            world.upsert_job(obj, now)
-        del jobs
-        for obj in await client.list(API_VERSION, SCHEDULEDJOBS):
-            world.upsert_cron(obj, now)
-        pods, pods_version = await client.listing("v1", "pods")
-        for obj in pods:
-            world.observe_pod(obj, now)
-        del pods
+        versions: dict[str, str] = {}
+        for watched in WATCHED:
+            items, versions[watched.plural] = await client.listing(
+                watched.api_version, watched.plural, label_selector=watched.label_selector
+            )
+            for obj in items:
+                watched.upsert(world, obj, now)
+            del items
         world.start(now)
         # Jobs and pods are the many objects: they are watched from these lists, directly,
         # without kopf's per-object state (see _informer).
         self.tasks += [
-            asyncio.create_task(self._informer(API_VERSION, BATCHJOBS, jobs_version)),
-            asyncio.create_task(self._informer("v1", "pods", pods_version)),
+            asyncio.create_task(self._informer(w, versions[w.plural]))
+            for w in WATCHED
+            if w.by == INFORMER
         ]
         store = world.store
         log.info(
@@ -208,7 +183,7 @@ class Controller:
         )
         self.wake.set()
 
-    async def _informer(self, api_version: str, plural: str, since: str) -> None:
+    async def _informer(self, watched: Watched, since: str) -> None:
         """Watch one kind from a list's version for ever. A new list (after the watch
         expired or failed) is fed whole, and what it lacks was deleted meanwhile."""
         assert self.client is not None
@@ -221,8 +196,9 @@ class Controller:
             self.engine.unlisted(plural, keys, utcnow())
             self.wake.set()
 
+        plural = watched.plural
         await self.client.informer(
-            api_version,
+            watched.api_version,
             plural,
             lambda kind, obj: self.feed(plural, {"type": kind, "object": obj}),
             listed=listed,
@@ -237,42 +213,10 @@ class Controller:
         deleted = event.get("type") == "DELETED"
         meta = obj.get("metadata", {})
         now = utcnow()
-        world = self.engine
-        handlers: dict[str, Callable[[], None]] = {
-            COMPUTEENVIRONMENTS: lambda: (
-                world.delete_environment(meta["name"], now)
-                if deleted
-                else world.upsert_environment(obj, now)
-            ),
-            JOBQUEUES: lambda: (
-                world.delete_queue(meta["name"]) if deleted else world.upsert_queue(obj, now)
-            ),
-            SCHEDULEDJOBS: lambda: (
-                world.delete_cron(meta["namespace"], meta["name"])
-                if deleted
-                else world.upsert_cron(obj, now)
-            ),
-            SCHEDULINGPOLICIES: lambda: (
-                world.delete_policy(meta["name"], now) if deleted else world.upsert_policy(obj, now)
-            ),
-            JOBDEFINITIONS: lambda: (
-                world.delete_definition(meta["namespace"], meta["name"])
-                if deleted
-                else world.upsert_definition(obj, now)
-            ),
-            "controllerrevisions": lambda: None if deleted else world.upsert_revision(obj),
-            BATCHJOBS: lambda: (
-                world.delete_job(meta["namespace"], meta["name"], now)
-                if deleted
-                else world.upsert_job(obj, now)
-            ),
-            "pods": lambda: world.observe_pod(obj, now, deleted),
-            "nodes": lambda: (
-                world.delete_node(meta["name"]) if deleted else world.upsert_node(obj, now)
-            ),
-        }
+        watched = BY_PLURAL[kind]
+        apply = watched.delete if deleted else watched.upsert
         try:
-            handlers[kind]()
+            apply(self.engine, obj, now)
         except Exception:  # an object that cannot be handled must not stop the others
             log.exception("could not handle %s %s", kind, meta.get("name"))
         self.wake.set()
@@ -385,12 +329,9 @@ def _watch(kind: str) -> Callable[..., Awaitable[None]]:
     return handler
 
 
-kopf.on.event(GROUP, VERSION, COMPUTEENVIRONMENTS)(_watch(COMPUTEENVIRONMENTS))
-kopf.on.event(GROUP, VERSION, JOBQUEUES)(_watch(JOBQUEUES))
-kopf.on.event(GROUP, VERSION, SCHEDULINGPOLICIES)(_watch(SCHEDULINGPOLICIES))
-kopf.on.event(GROUP, VERSION, SCHEDULEDJOBS)(_watch(SCHEDULEDJOBS))
-kopf.on.event(GROUP, VERSION, JOBDEFINITIONS)(_watch(JOBDEFINITIONS))
-kopf.on.event("apps", "v1", "controllerrevisions", labels={LABEL_MANAGED_BY: MANAGED_BY})(
-    _watch("controllerrevisions")
-)
-kopf.on.event("", "v1", "nodes")(_watch("nodes"))
+for _watched in WATCHED:
+    if _watched.by == KOPF:
+        _group, _version = _watched.group_version
+        kopf.on.event(_group, _version, _watched.plural, labels=dict(_watched.labels) or None)(
+            _watch(_watched.plural)
+        )
