@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_v
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
+Obj = dict[str, Any]
+"""An API object as the API serves it (JSON decoded): what the client, core and the
+servers pass around before a model reads it."""
 GROUP = "kubatch.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"

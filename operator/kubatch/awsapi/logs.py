@@ -14,15 +14,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import botocore.session
 from botocore.validate import ParamValidator
 
+from ..api.common import Obj
 from ..core import pod_name
 from .errors import AwsError, ClientError
 
-Obj = dict[str, Any]
 TARGET_PREFIX = "Logs_20140328."
 SERVICE = "logs"
 LOG_GROUP = "/aws/batch/job"

@@ -35,7 +35,7 @@ from ..api import (
     JobDefinition,
     parse,
 )
-from ..api.common import JobStatus
+from ..api.common import JobStatus, Obj
 from ..api.jobdefinition import JobDefinitionSpec
 from ..core import Revision, format_ranges, parse_ranges, revision_hash
 from ..keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, LABEL_DEFINITION
@@ -47,7 +47,6 @@ from .auth import AccessKey, Signed, read_keys, verify
 from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .names import Arns, check_name, object_name
 
-Obj = dict[str, Any]
 Handler = Callable[[Obj, Signed], Awaitable[Obj]]
 log = logging.getLogger("kubatch.awsapi")
 

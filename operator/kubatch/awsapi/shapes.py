@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api.batchjob import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, BatchJobSpec
-from ..api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus
+from ..api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus, Obj
 from ..core import Refused, Revision, parse_ranges, resolve_job
 from ..keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS, SIM_PREFIX
 from .errors import ClientError
@@ -25,8 +25,6 @@ from .names import (
     generate_name,
     object_name,
 )
-
-Obj = dict[str, Any]
 
 UNSUPPORTED_SUBMIT = ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride")
 UNSUPPORTED_REGISTER = ("eksProperties", "ecsProperties", "consumableResourceProperties")

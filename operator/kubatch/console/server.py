@@ -26,7 +26,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..api import BATCHJOBS, GROUP, VERSION
-from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL
+from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
 from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
@@ -46,7 +46,6 @@ from .queries import (
 )
 
 log = logging.getLogger("kubatch.console")
-Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 FRAGMENT_HEADER = "X-Kubatch-Fragment"
 """Asked by the page's script when something changed: only the live part is sent back."""

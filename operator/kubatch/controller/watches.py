@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from ..api import (
     API_VERSION,
@@ -18,10 +18,10 @@ from ..api import (
     SCHEDULEDJOBS,
     SCHEDULINGPOLICIES,
 )
+from ..api.common import Obj
 from ..core import Engine
 from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 
-Obj = dict[str, Any]
 Apply = Callable[[Engine, Obj, datetime], None]
 
 KOPF: Literal["kopf"] = "kopf"

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..api import API_VERSION, BATCHJOBS, COMPUTEENVIRONMENTS, JOBQUEUES
-from ..api.common import JobStatus
+from ..api.common import JobStatus, Obj
 from ..keys import LABEL_HOSTNAME
 from .feed import Feed
 from .jobs.attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
@@ -60,7 +60,6 @@ from .state.intake import (
 from .state.objects import JobKey, PodState
 from .state.store import Store
 
-Obj = dict[str, Any]
 MAX_EVALUATION_ROUNDS = 50
 MAX_EVENT_MESSAGE = 1024
 

@@ -5,10 +5,10 @@ defines what is declared here; the platform's kinds go through `phases/registry.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..api import BATCHJOBS, SCHEDULEDJOBS
-from ..api.common import JobStatus
+from ..api.common import JobStatus, Obj
 from ..api.times import parse_time
 from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
 from .jobs.attempts import PodObservation
@@ -34,8 +34,6 @@ from .state.intake import (
 )
 from .state.objects import CronState, JobKey
 from .state.store import Store
-
-Obj = dict[str, Any]
 
 
 class Feed:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from ..api import (
     API_VERSION,
@@ -19,10 +18,9 @@ from ..api import (
     SCHEDULEDJOBS,
     SCHEDULINGPOLICIES,
 )
+from ..api.common import Obj
 from ..keys import LABEL_DEFINITION
 from .client import Client
-
-Obj = dict[str, Any]
 
 
 def _version(obj: Obj) -> int:

@@ -20,12 +20,12 @@ from typing import Any
 
 import aiohttp
 
+from ..api.common import Obj
 from .errors import RETRYABLE, ApiError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 """Where a pod's kubelet mounts its ServiceAccount's token, CA and namespace."""
 
-Obj = dict[str, Any]
 Items = list[Obj]
 Handler = Callable[[str, Obj], Awaitable[None] | None]
 

@@ -30,6 +30,8 @@ from typing import Any
 from ..keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_NODE_INDEX, SIM_PREFIX
 
 Obj = dict[str, Any]
+"""An object as the API serves it (the simulation's own spelling: it imports no Kubatch
+model)."""
 PREFIX = SIM_PREFIX
 
 

@@ -37,12 +37,11 @@ from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
 from ..kube.client import Client
 from ..kube.errors import ApiError
 from ..serving import credentials
+from .containers import Obj, outcome, served_log, sigterm_exit_code
 from .containers import duration as run_time
-from .containers import outcome, served_log, sigterm_exit_code
 
 log = logging.getLogger("kubatch.sim.kubelet")
 
-Obj = dict[str, Any]
 LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
 ADDRESS = "127.0.0.1"

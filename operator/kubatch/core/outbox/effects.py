@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from ...api.common import Obj
 from ...autoscaling.types import ResizeRequest, ResizeResult
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)

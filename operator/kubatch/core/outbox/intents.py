@@ -22,15 +22,12 @@ from its creation, or from its release), instead of waiting for ever.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
+from ...api.common import Obj
 from ..jobs.attempts import POD_REFUSED, UNSCHEDULABLE, PodObservation, PodPhase
 from ..state.objects import JobKey
 from .effects import CreateObject, DeleteObject, Failure, PatchObject
 from .wanted import IntentTimes, Unscheduled, WantedPod, WantedRelease, WantedStop
-
-Obj = dict[str, Any]
-
 
 DEADLINE_STOP = {"spec": {"activeDeadlineSeconds": 1}}
 """The patch that has a pod's kubelet stop it now: its deadline, counted from its start, is

@@ -17,14 +17,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from ...api import API_VERSION
-from ...api.common import Condition, ConditionStatus, JobStatus
+from ...api.common import Condition, ConditionStatus, JobStatus, Obj
 from ...api.times import parse_time
 from .effects import Failure, WriteStatus
 
-Obj = dict[str, Any]
 StatusKey = tuple[str, str]
 """(plural, "namespace/name")"""
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..state.objects import JobKey, Obj
+from ...api.common import Obj
+from ..state.objects import JobKey
 from .effects import Failure
 
 

@@ -17,16 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from ...api import API_VERSION, COMPUTEENVIRONMENTS, JOBQUEUES
-from ...api.common import JobStatus
+from ...api.common import JobStatus, Obj
 from ...keys import FINALIZER
 from ..outbox.effects import Effect, PatchObject
 from ..state.objects import EnvState
 from ..state.store import Store
 
-Obj = dict[str, Any]
 RESEND = timedelta(seconds=10)
 UNFINISHED = (
     JobStatus.SUBMITTED,

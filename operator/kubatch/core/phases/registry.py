@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from ...api import API_VERSION, COMPUTEENVIRONMENTS, JOBDEFINITIONS, JOBQUEUES, SCHEDULINGPOLICIES
-from ...api.common import JobStatus
+from ...api.common import JobStatus, Obj
 from ...keys import ANNOTATION_REVISION_HASH, LABEL_DEFINITION, LABEL_MANAGED_BY, MANAGED_BY
 from ..jobs.definitions import revision_hash
 from ..outbox.effects import CreateObject, Effect, event_reference
@@ -29,8 +29,6 @@ from ..state.objects import DefinitionState, JobKey, QueueState
 from ..state.store import Store
 from .dispatch import Dispatcher
 from .finalizers import deleting_status, is_deleting, queue_holds
-
-Obj = dict[str, Any]
 
 
 @dataclass

@@ -26,6 +26,7 @@ from ...api import (
     SchedulingPolicy,
 )
 from ...api.batchjob import BatchJobSpec
+from ...api.common import Obj
 from ...api.computeenvironment import ComputeEnvironmentType
 from ...api.jobdefinition import JobDefinitionSpec
 from ...api.kinds import InvalidManifest, parse
@@ -44,8 +45,6 @@ from ..jobs.pods import GPU_RESOURCE
 from ..jobs.record import JobRecord
 from ..scheduling.catalog import PODS_PER_NODE, UnknownInstanceType, resolve_shapes
 from .objects import EnvState, JobState, NodeState, PodState, QueueState
-
-Obj = dict[str, Any]
 
 _KEPT_METADATA = (
     "name",

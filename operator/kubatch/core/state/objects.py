@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ...api import ComputeEnvironment, JobDefinition, JobQueue, ScheduledJob
+from ...api.common import Obj
 from ...api.jobdefinition import JobDefinitionSpec
 from ...api.resources import Resources
 from ..jobs.definitions import Revision
 from ..jobs.record import JobRecord
 from ..scheduling.catalog import Shape
 
-Obj = dict[str, Any]
 JobKey = tuple[str, str]
 """(namespace, name)"""
 

@@ -19,11 +19,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..containers import served_log
+from ..containers import Obj, served_log
 from . import protobuf
 from .store import (
     ApiError,
-    Obj,
     ResourceType,
     Store,
     Watcher,

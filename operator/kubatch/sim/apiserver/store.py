@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..containers import Obj
 from . import schema as crd_schema
 
-Obj = dict[str, Any]
 # How many changes a watch can resume from; older resourceVersions get 410 Gone.
 HISTORY = 200_000
 
