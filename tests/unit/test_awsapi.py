@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 from kubatch.api import parse
 from kubatch.awsapi import shapes
 from kubatch.awsapi.auth import AccessKey, read_keys, verify
+from kubatch.awsapi.base import page
 from kubatch.awsapi.errors import (
     AwsError,
     BadSignature,
@@ -21,8 +22,8 @@ from kubatch.awsapi.errors import (
     MissingToken,
     UnknownClient,
 )
+from kubatch.awsapi.jobs import _matches
 from kubatch.awsapi.names import DNS_LABEL, Arns, check_name, generate_name, object_name
-from kubatch.awsapi.server import _matches, page
 
 ARNS = Arns("eu-west-1", "123456789012")
 

@@ -1,0 +1,201 @@
+"""The AWS Batch API's shared parts: the cluster-scoped kinds an ARN names, paging, and the
+lookups every family of operations makes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import (
+    COMPUTEENVIRONMENTS,
+    JOBQUEUES,
+    SCHEDULINGPOLICIES,
+    InvalidManifest,
+    parse,
+)
+from ..api.common import Obj
+from ..api.jobdefinition import JobDefinitionSpec
+from ..core import Revision
+from ..keys import LABEL_DEFINITION
+from ..kube.cache import Cache, KubatchCaches
+from ..kube.client import Client
+from ..kube.errors import ApiError
+from . import shapes
+from .auth import AccessKey, Signed
+from .errors import ClientError
+from .names import Arns, check_name, object_name
+
+log = logging.getLogger("kubatch.awsapi")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterKind:
+    """A cluster-scoped kind the API manages: its plural, its Kind, its name in messages,
+    and whether a delete waits for state DISABLED (as AWS asks)."""
+
+    plural: str
+    kind: str
+    title: str
+    disable_first: bool = True
+
+
+# By the kind an ARN names. Tagging them is managing them (admin keys only).
+CLUSTER = {
+    "compute-environment": ClusterKind(
+        plural=COMPUTEENVIRONMENTS, kind="ComputeEnvironment", title="compute environment"
+    ),
+    "job-queue": ClusterKind(plural=JOBQUEUES, kind="JobQueue", title="job queue"),
+    "scheduling-policy": ClusterKind(
+        plural=SCHEDULINGPOLICIES,
+        kind="SchedulingPolicy",
+        title="scheduling policy",
+        disable_first=False,
+    ),
+}
+REVISION_WAIT_SECONDS = 15.0
+
+
+def page(
+    items: list[Any], request: Obj, default: int = 100, most: int = 1000
+) -> tuple[list[Any], str | None]:
+    """A page of `items` and the nextToken of the next one (opaque to callers)."""
+    size = request.get("maxResults")
+    size = default if size is None else size
+    if not isinstance(size, int) or not 1 <= size <= most:
+        raise ClientError(f"maxResults must be between 1 and {most}")
+    start = 0
+    token = request.get("nextToken")
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise ClientError("nextToken is not a token this endpoint returned") from None
+    end = start + size
+    following = (
+        base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode()
+        if end < len(items)
+        else None
+    )
+    return items[start:end], following
+
+
+class Operations:
+    """What every family of operations shares: the client, the ARNs, the caches, and the
+    lookups of a request's objects within the caller's namespace. `BatchApi` (server.py)
+    derives from every family and sets what is declared here."""
+
+    client: Client
+    arns: Arns
+    caches: KubatchCaches
+    keys: Callable[[str], Awaitable[dict[str, AccessKey]]]
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def _node(self, job_id: Any, caller: Signed, field: str) -> tuple[Obj, int | None]:
+        """The BatchJob of a multi-node job's node ("<uid>#<index>"), and the index; or
+        (the job, None) for any other jobId."""
+        text = self.arns.parse("job", job_id, field) if isinstance(job_id, str) else job_id
+        uid, mark, node = str(text).partition("#")
+        if not mark:
+            return self._job(job_id, caller, field)[0], None
+        obj, _ = self._job(uid, caller, field)
+        if not node.isdigit() or int(node) not in shapes.node_status(obj.get("status") or {}):
+            raise ClientError(f"Job {text} not found: {uid} has no node {node}")
+        return obj, int(node)
+
+    def _job(self, job_id: Any, caller: Signed, field: str = "jobId") -> tuple[Obj, int | None]:
+        """The BatchJob of a jobId ("<uid>" or "<uid>:<index>") in the caller's namespace."""
+        if not isinstance(job_id, str) or not job_id:
+            raise ClientError(f"{field} is required")
+        job_id = self.arns.parse("job", job_id, field)
+        uid, _, index = job_id.partition(":")
+        obj = self.caches.jobs.by_uid.get(uid)
+        if obj is None or obj["metadata"]["namespace"] != caller.key.namespace:
+            raise ClientError(f"Job {job_id} not found")
+        if index:
+            size = ((obj.get("spec") or {}).get("arrayProperties") or {}).get("size")
+            if size is None or not index.isdigit() or int(index) >= size:
+                raise ClientError(f"Job {job_id} not found: {uid} has no child {index}")
+            return obj, int(index)
+        return obj, None
+
+    def _dependency(self, caller: Signed) -> Callable[[str], str]:
+        def reference(job_id: str) -> str:
+            obj, index = self._job(job_id, caller, "dependsOn.jobId")
+            name = str(obj["metadata"]["name"])
+            return name if index is None else f"{name}:{index}"
+
+        return reference
+
+    def _dependency_id(self, namespace: str) -> Callable[[str], str]:
+        def job_id(reference: str) -> str:
+            name, _, index = reference.partition(":")
+            obj = self.caches.jobs.get(namespace, name)
+            uid = obj["metadata"]["uid"] if obj else name
+            return f"{uid}:{index}" if index else str(uid)
+
+        return job_id
+
+    def _revisions(self, namespace: str, name: str) -> dict[int, Obj]:
+        return {
+            int(r.get("revision", 0)): r
+            for r in self.caches.revisions.values()
+            if r["metadata"].get("namespace") == namespace
+            and (r["metadata"].get("labels") or {}).get(LABEL_DEFINITION) == name
+        }
+
+    def _revision(self, namespace: str, name: str, number: int | None) -> Revision | None:
+        found = self._revisions(namespace, name).get(number or 0)
+        if found is None:
+            return None
+        return Revision(number or 0, JobDefinitionSpec.model_validate(found.get("data") or {}))
+
+    def _cluster(self, kind: str, value: Any, field: str) -> tuple[str, Obj]:
+        """(AWS name, object) of an environment, queue or policy named by name or ARN."""
+        name = self.arns.parse(kind, value, field)
+        check_name(field, name)
+        obj = self.caches.of(CLUSTER[kind].plural).get(None, object_name(name))
+        if obj is None:
+            raise ClientError(f"{CLUSTER[kind].title.capitalize()} {name} does not exist")
+        return name, obj
+
+    def _check(self, manifest: Obj) -> None:
+        """Refuse what the API server would refuse, with the field and the rule."""
+        body = dict(manifest)
+        body["metadata"] = {**body["metadata"], "name": body["metadata"].get("name") or "x"}
+        try:
+            parse(body)
+        except InvalidManifest as e:
+            raise ClientError("; ".join(e.errors)) from None
+
+    async def _write(self, call: Awaitable[Obj], cache: Cache) -> Obj:
+        try:
+            written = await call
+        except ApiError as e:
+            if e.status in (400, 409, 422):
+                raise ClientError(
+                    e.message if e.status != 409 else "Object already exists"
+                ) from None
+            if e.not_found:
+                raise ClientError(e.message) from None
+            raise
+        cache.put(written)
+        return written
+
+
+def _merge(base: Obj, patch: Obj) -> Obj:
+    """A JSON merge patch (RFC 7386) applied to `base`."""
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,171 @@
+"""The AWS Batch API's job definition operations, on JobDefinitions and their revisions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..api import (
+    API_VERSION,
+    JOBDEFINITIONS,
+    JobDefinition,
+    parse,
+)
+from ..api.common import Obj
+from ..core import revision_hash
+from ..keys import ANNOTATION_AWS_NAME
+from ..kube.errors import ApiError
+from . import shapes
+from .auth import Signed
+from .base import REVISION_WAIT_SECONDS, Operations, page
+from .errors import ClientError, ServerError
+from .names import check_name, object_name
+
+
+class DefinitionOperations(Operations):
+    """RegisterJobDefinition, DescribeJobDefinitions, DeregisterJobDefinition."""
+
+    async def op_register_job_definition(self, request: Obj, caller: Signed) -> Obj:
+        namespace = caller.key.namespace
+        name = check_name("jobDefinitionName", request.get("jobDefinitionName"))
+        spec = shapes.definition_spec(request)
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": "JobDefinition",
+            "metadata": {"name": object_name(name), "annotations": {ANNOTATION_AWS_NAME: name}},
+            "spec": spec,
+        }
+        self._check(manifest)
+        try:
+            current = await self.client.get(
+                API_VERSION, JOBDEFINITIONS, object_name(name), namespace
+            )
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            written = await self._write(
+                self.client.create(API_VERSION, JOBDEFINITIONS, manifest, namespace),
+                self.caches.definitions,
+            )
+        else:
+            spec["deregisteredRevisions"] = (current.get("spec") or {}).get(
+                "deregisteredRevisions"
+            ) or []
+            current["spec"] = spec
+            written = await self._write(
+                self.client.request(
+                    "PUT",
+                    f"/apis/{API_VERSION}/namespaces/{namespace}/jobdefinitions/{object_name(name)}",
+                    current,
+                    write=True,
+                ),
+                self.caches.definitions,
+            )
+        number = await self._revision_of(written)
+        return {
+            "jobDefinitionName": name,
+            "jobDefinitionArn": self.arns.arn("job-definition", f"{name}:{number}"),
+            "revision": number,
+        }
+
+    async def _revision_of(self, written: Obj) -> int:
+        """The revision the operator records for the spec just written (it numbers them)."""
+        model = parse(written)
+        assert isinstance(model, JobDefinition)
+        digest = revision_hash(model.spec)
+        meta = written["metadata"]
+        deadline = time.monotonic() + REVISION_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            current = await self.client.get(
+                API_VERSION, JOBDEFINITIONS, meta["name"], meta["namespace"]
+            )
+            status = current.get("status") or {}
+            for revision in status.get("revisions") or []:
+                if revision.get("hash") == digest:
+                    self.caches.definitions.put(current)
+                    return int(revision["revision"])
+            if status.get("status") == "INVALID" and (status.get("observedGeneration") or 0) >= (
+                current["metadata"].get("generation") or 0
+            ):
+                raise ClientError(status.get("statusReason") or "the job definition is invalid")
+            await asyncio.sleep(0.1)
+        raise ServerError(
+            "the job definition was stored but the operator did not number its revision within "
+            f"{REVISION_WAIT_SECONDS:.0f} s: is the Kubatch operator running?"
+        )
+
+    async def op_describe_job_definitions(self, request: Obj, caller: Signed) -> Obj:
+        namespace = caller.key.namespace
+        wanted: dict[str, set[int] | None] | None = None
+        if request.get("jobDefinitions"):
+            if len(request["jobDefinitions"]) > 100:
+                raise ClientError("jobDefinitions may hold at most 100 entries")
+            wanted = {}
+            for value in request["jobDefinitions"]:
+                ref = self.arns.parse("job-definition", value, "jobDefinitions")
+                name, _, number = ref.partition(":")
+                key = object_name(check_name("jobDefinitions", name))
+                if number:
+                    numbers = wanted.get(key)
+                    if key not in wanted or numbers is not None:
+                        wanted[key] = (numbers or set()) | {int(number) if number.isdigit() else -1}
+                else:
+                    wanted[key] = None
+        only_name = request.get("jobDefinitionName")
+        status_wanted = request.get("status")
+        found = []
+        definitions = sorted(
+            (
+                d
+                for d in self.caches.definitions.values()
+                if d["metadata"]["namespace"] == namespace
+            ),
+            key=lambda d: shapes.aws_name(d),
+        )
+        for definition in definitions:
+            key = definition["metadata"]["name"]
+            aws = shapes.aws_name(definition)
+            if wanted is not None and key not in wanted:
+                continue
+            if only_name and aws != only_name:
+                continue
+            inactive = set((definition.get("spec") or {}).get("deregisteredRevisions") or [])
+            for revision_number, revision in sorted(self._revisions(namespace, key).items()):
+                numbers = wanted.get(key) if wanted is not None else None
+                if numbers is not None and revision_number not in numbers:
+                    continue
+                active = revision_number not in inactive
+                if status_wanted and status_wanted != ("ACTIVE" if active else "INACTIVE"):
+                    continue
+                data = revision.get("data") or {}
+                tags = shapes.tags_of({"metadata": definition["metadata"], "spec": data})
+                found.append(
+                    shapes.definition_detail(aws, revision_number, data, active, tags, self.arns)
+                )
+        shown, token = page(found, request)
+        return shapes.drop_none({"jobDefinitions": shown, "nextToken": token})
+
+    async def op_deregister_job_definition(self, request: Obj, caller: Signed) -> Obj:
+        namespace = caller.key.namespace
+        ref = self.arns.parse("job-definition", request["jobDefinition"], "jobDefinition")
+        name, _, number = ref.partition(":")
+        check_name("jobDefinition", name)
+        if not number.isdigit():
+            raise ClientError("jobDefinition must name a revision: name:revision or its ARN")
+        key = object_name(name)
+        definition = self.caches.definitions.get(namespace, key)
+        if definition is None or int(number) not in self._revisions(namespace, key):
+            raise ClientError(f"Job definition {name}:{number} not found")
+        held = list((definition.get("spec") or {}).get("deregisteredRevisions") or [])
+        if int(number) not in held:
+            await self._write(
+                self.client.patch(
+                    API_VERSION,
+                    JOBDEFINITIONS,
+                    key,
+                    {"spec": {"deregisteredRevisions": [*held, int(number)]}},
+                    namespace,
+                ),
+                self.caches.definitions,
+            )
+        return {}
