@@ -81,6 +81,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy --strict $(SOURCES)
+	# The code's shape: the layers, one owner per structure, every fact once, the map.
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_architecture.py \
+		tests/unit/test_one_source_per_fact.py tests/unit/test_architecture_doc.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(SOURCES)
