@@ -39,6 +39,14 @@ def _split(key: str) -> tuple[str, str]:
     return namespace, name
 
 
+def _patch_pod(key: str, patch: Obj) -> PatchObject:
+    """A merge patch of the pod "namespace/name", sent on behalf of its intent."""
+    namespace, name = _split(key)
+    return PatchObject(
+        api_version="v1", plural="pods", namespace=namespace, name=name, patch=patch, intent=key
+    )
+
+
 class PodIntents:
     def __init__(self, times: IntentTimes | None = None) -> None:
         self.times = times or IntentTimes()
@@ -283,16 +291,7 @@ class PodIntents:
             if self._send(stop, now):
                 namespace, name = _split(key)
                 if self._by_deadline(stop, now):
-                    writes.append(
-                        PatchObject(
-                            api_version="v1",
-                            plural="pods",
-                            namespace=namespace,
-                            name=name,
-                            patch=DEADLINE_STOP,
-                            intent=key,
-                        )
-                    )
+                    writes.append(_patch_pod(key, DEADLINE_STOP))
                     continue
                 grace = stop.grace_seconds
                 writes.append(
@@ -308,17 +307,7 @@ class PodIntents:
         opened = {"spec": {"schedulingGates": None}}
         for key in self.releases:
             if self._send(self.releases[key], now):
-                namespace, name = _split(key)
-                writes.append(
-                    PatchObject(
-                        api_version="v1",
-                        plural="pods",
-                        namespace=namespace,
-                        name=name,
-                        patch=opened,
-                        intent=key,
-                    )
-                )
+                writes.append(_patch_pod(key, opened))
         return writes
 
     def _by_deadline(self, stop: WantedStop, now: datetime) -> bool:

@@ -24,6 +24,12 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
     if record.multinode:
         return _gang_items(key, record)
     found: Ordered = []
+
+    def item(index: int | None, count: int) -> WorkItem:
+        return WorkItem(
+            job=key, index=index, queue=queue, resources=resources, count=count, problem=problem
+        )
+
     run: list[Any] | None = None  # [first index, count, order]
     for child in record.runnable():
         groupable = record.is_array and not child.retried
@@ -31,50 +37,14 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
             run[1] += 1
             continue
         if run is not None:
-            found.append(
-                (
-                    run[2],
-                    WorkItem(
-                        job=key,
-                        index=run[0],
-                        queue=queue,
-                        resources=resources,
-                        count=run[1],
-                        problem=problem,
-                    ),
-                )
-            )
+            found.append((run[2], item(run[0], run[1])))
             run = None
         if groupable:
             run = [child.index, 1, record.queue_key(child)]
         else:
-            found.append(
-                (
-                    record.queue_key(child),
-                    WorkItem(
-                        job=key,
-                        index=child.index,
-                        queue=queue,
-                        resources=resources,
-                        count=1,
-                        problem=problem,
-                    ),
-                )
-            )
+            found.append((record.queue_key(child), item(child.index, 1)))
     if run is not None:
-        found.append(
-            (
-                run[2],
-                WorkItem(
-                    job=key,
-                    index=run[0],
-                    queue=queue,
-                    resources=resources,
-                    count=run[1],
-                    problem=problem,
-                ),
-            )
-        )
+        found.append((run[2], item(run[0], run[1])))
     return found
 
 
