@@ -12,13 +12,20 @@ them (see crdgen.py). Every rule is therefore declared once, in a form both side
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -117,6 +124,18 @@ class StatusModel(ApiModel):
     """Base of status models: written by the operator, so unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Self:
+        """The status of `obj` (an object as the API serves it) read through this model, as
+        every reader outside the operator reads it: renaming a field then breaks them at type
+        check. A status not written yet, or one this version cannot read, reads as the
+        defaults (nothing reported yet)."""
+        try:
+            read: Self = cls.model_validate(obj.get("status") or {})
+        except ValidationError:
+            read = cast(Self, cls.model_construct())
+        return read
 
 
 class State(StrEnum):

@@ -3,7 +3,7 @@ them: the one place the CLI, the console and core read a timestamp."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def parse_time(value: object) -> datetime | None:
@@ -16,9 +16,21 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
-def age(value: str | None, now: datetime) -> str:
+def stamp(value: datetime | None) -> str:
+    """A time as the API writes it (RFC 3339 in UTC, `Z`, milliseconds when it has them);
+    "" for none."""
+    if value is None:
+        return ""
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def age(value: str | datetime | None, now: datetime) -> str:
     """ "5s", "3m", "2h", "4d": how long ago, as kubectl says it."""
-    then = parse_time(value)
+    then = value if isinstance(value, datetime) else parse_time(value)
     if then is None:
         return ""
     seconds = max(int((now - then).total_seconds()), 0)

@@ -25,6 +25,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from ..api import BATCHJOBS, GROUP, VERSION, InvalidManifest, parse
+from ..api.batchjob import BatchJobStatus
 from ..api.common import TERMINAL, JobStatus
 from ..api.crdgen import all_crds
 from ..keys import ANNOTATION_EXPECTED_STATUS
@@ -62,15 +63,14 @@ def apply(api: client.ApiClient, docs: list[dict[str, Any]], namespace: str) -> 
 
 
 def _summary(job: dict[str, Any]) -> str:
-    status = job.get("status") or {}
-    text = status.get("status") or "-"
-    array = status.get("arrayProperties")
+    status = BatchJobStatus.of(job)
+    text: str = status.status or "-"
+    array = status.array_properties
     if array:
-        counts = array.get("statusSummary") or {}
-        done = sum(counts.get(state, 0) for state in TERMINAL)
-        text += f" ({done}/{array.get('size')} children done)"
-    if status.get("statusReason"):
-        text += f": {status['statusReason']}"
+        done = array.status_summary.succeeded + array.status_summary.failed
+        text += f" ({done}/{array.size} children done)"
+    if status.status_reason:
+        text += f": {status.status_reason}"
     return text
 
 
@@ -87,7 +87,7 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
             if seen.get(name) != line:
                 seen[name] = line
                 click.echo(f"{time.monotonic() - began:6.1f}s  {name:<24} {line}")
-        states = [(j.get("status") or {}).get("status") for j in jobs]
+        states = [BatchJobStatus.of(j).status for j in jobs]
         if jobs and all(s in TERMINAL for s in states):
             break
         if time.monotonic() - began > timeout:
@@ -98,7 +98,7 @@ def follow(api: client.ApiClient, namespace: str, timeout: float) -> bool:
     click.echo("")
     for job in jobs:
         expected = (job["metadata"].get("annotations") or {}).get(EXPECTED, JobStatus.SUCCEEDED)
-        actual = job["status"]["status"]
+        actual = str(BatchJobStatus.of(job).status)
         mark = "ok" if actual == expected else f"UNEXPECTED (wanted {expected})"
         ok = ok and actual == expected
         click.echo(f"  {job['metadata']['name']:<24} {actual:<10} {mark}")

@@ -12,8 +12,15 @@ from .. import __version__
 from ..api import InvalidManifest, parse
 from ..awsapi.command import api
 from ..console.command import console
+from .context import Context
+from .describe import describe, list_jobs
 from .dev import dev
-from .jobs import COMMANDS, Context
+from .logs import logs
+from .queues import environments, queues
+from .stop import cancel, terminate
+from .submit import submit
+
+COMMANDS = (submit, describe, list_jobs, cancel, terminate, logs, queues, environments)
 
 
 @click.group()

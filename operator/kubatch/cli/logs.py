@@ -1,0 +1,102 @@
+"""`kubatch logs`: the container log of one attempt, read from its pod."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..api.batchjob import BatchJobStatus
+from ..api.common import JobStatus
+from ..keys import (
+    LABEL_ARRAY_INDEX,
+    LABEL_ATTEMPT,
+    LABEL_JOB_NAME,
+    LABEL_JOB_UID,
+    LABEL_NODE_INDEX,
+)
+from .context import (
+    Context,
+    Failure,
+    api_errors,
+    get_job,
+    pass_context,
+)
+from .describe import node_of, nodes_of
+
+
+@click.command()
+@click.argument("name")
+@click.option("--index", type=int, help="the array child")
+@click.option(
+    "--node-index", type=int, help="the node of a multi-node job (default: its main node)"
+)
+@click.option("--attempt", type=int, help="the attempt (default: the latest)")
+@click.option("--follow", "-f", is_flag=True)
+@pass_context
+def logs(
+    ctx: Context,
+    name: str,
+    index: int | None,
+    node_index: int | None,
+    attempt: int | None,
+    follow: bool,
+) -> None:
+    """Print the container log of one attempt (of one node: job#N or --node-index N)."""
+    name, node_index = node_of(name, node_index)
+    job = get_job(ctx, name)
+    status = BatchJobStatus.of(job)
+    multinode = status.node_properties
+    if multinode and node_index is None:
+        node_index = multinode.main_node
+    node = nodes_of(status, name, node_index)[0] if node_index is not None else None
+    size = int((job["spec"].get("arrayProperties") or {}).get("size") or 0)
+    if size and index is None:
+        raise click.UsageError(
+            f"{name} is an array job: say which child with --index (0-{size - 1})"
+        )
+    if index is not None and not size:
+        raise click.UsageError(f"{name} is not an array job: it has no --index")
+    if index is not None and not 0 <= index < size:
+        raise click.UsageError(f"{name} has no child {index}: its children are 0-{size - 1}")
+    selector = f"{LABEL_JOB_NAME}={name}"
+    if index is not None:
+        selector += f",{LABEL_ARRAY_INDEX}={index}"
+    if node_index is not None:
+        selector += f",{LABEL_NODE_INDEX}={node_index}"
+    if attempt is not None:
+        selector += f",{LABEL_ATTEMPT}={attempt}"
+    with api_errors(f"the pods of {name}"):
+        pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
+    pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == job["metadata"]["uid"]]
+    if not pods:
+        which = f"{name}" + (f" child {index}" if index is not None else "")
+        which += f" node {node_index}" if node_index is not None else ""
+        attempts = status.attempts
+        last = (node.pod_name if node else None) or (attempts[-1].pod_name if attempts else None)
+        if last and attempt is None and index is None:
+            raise Failure(f"{which}: its pod {last} no longer exists (deleted, with its log)")
+        if attempt is not None:
+            raise Failure(
+                f"{which} has no attempt {attempt} (attempts so far in the job: "
+                f"{status.attempt_count})"
+            )
+        raise Failure(
+            f"{which} has not started an attempt yet (the job is "
+            f"{status.status or JobStatus.SUBMITTED}): no log to show"
+        )
+    pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))
+    with api_errors(f"the log of {pod.metadata.name}"):
+        if follow:
+            stream = ctx.core.read_namespaced_pod_log(
+                pod.metadata.name, ctx.ns, follow=True, _preload_content=False
+            )
+            for chunk in stream.stream():
+                sys.stdout.write(chunk.decode(errors="replace"))
+        else:
+            # The raw reply, decoded here: the client's own decoding of a log is not text in
+            # every version (some give the repr of its bytes).
+            reply = ctx.core.read_namespaced_pod_log(
+                pod.metadata.name, ctx.ns, _preload_content=False
+            )
+            click.echo(reply.data.decode(errors="replace"), nl=False)
