@@ -4,6 +4,7 @@ with a message naming the field and the rule, and the generated CRD refuses it t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from kubatch.api import KINDS, InvalidManifest, parse
+from kubatch.api.batchjob import BatchJobStatus, job_state
 from kubatch.api.common import ApiModel, Rule
 from kubatch.api.crdgen import crd
 from kubatch.sim.apiserver import schema as crdcheck
@@ -950,3 +952,42 @@ def test_minimal_manifests_are_valid(doc: Manifest) -> None:
 def test_unknown_kind_is_named() -> None:
     with pytest.raises(InvalidManifest, match="kind: must be one of BatchJob"):
         parse({"apiVersion": "kubatch.io/v1alpha1", "kind": "Job", "metadata": {"name": "x"}})
+
+
+# -- reading a status as the API serves it ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, (None, 0, None)),
+        ({}, (None, 0, None)),
+        ({"status": "RUNNING", "attemptCount": 2}, ("RUNNING", 2, None)),
+        (
+            {"status": "SUCCEEDED", "startedAt": "2026-12-03T10:00:00.250Z"},
+            ("SUCCEEDED", 0, datetime(2026, 12, 3, 10, 0, 0, 250000, tzinfo=UTC)),
+        ),
+        # A field this version cannot read is not reported; the others still are.
+        ({"status": "RUNNING", "attemptCount": "many"}, ("RUNNING", 0, None)),
+        ({"status": "NOT-A-STATE", "attemptCount": 3}, (None, 3, None)),
+        ({"status": "FAILED", "arrayProperties": {"indexes": {}}}, ("FAILED", 0, None)),
+    ],
+)
+def test_a_status_reads_through_its_model_and_an_unreadable_field_reads_as_unreported(
+    status: dict[str, Any] | None, expected: tuple[str | None, int, datetime | None]
+) -> None:
+    obj: dict[str, Any] = {"metadata": {"name": "j"}}
+    if status is not None:
+        obj["status"] = status
+    read = BatchJobStatus.of(obj)
+    assert (read.status, read.attempt_count, read.started_at) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [(None, "SUBMITTED"), ({"status": "RUNNABLE"}, "RUNNABLE"), ({"status": "??"}, "SUBMITTED")],
+)
+def test_a_jobs_state_alone_is_read_with_the_models_key(
+    status: dict[str, Any] | None, state: str
+) -> None:
+    assert job_state({"status": status} if status is not None else {}) == state

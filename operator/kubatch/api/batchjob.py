@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -222,3 +223,17 @@ class BatchJobStatus(StatusModel):
     position_in_queue: int | None = None
     """Place among the RUNNABLE items of the queue (1 = next)."""
     conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)
+
+
+def job_state(job: Mapping[str, Any]) -> JobStatus:
+    """A BatchJob's state as the API serves it (SUBMITTED until the operator wrote one), read
+    without the rest of its status: what filters over many jobs need. The key is the
+    model's."""
+    written = (job.get("status") or {}).get(_STATE_KEY)
+    try:
+        return JobStatus(written) if written else JobStatus.SUBMITTED
+    except ValueError:
+        return JobStatus.SUBMITTED
+
+
+_STATE_KEY = BatchJobStatus.model_fields["status"].alias or "status"

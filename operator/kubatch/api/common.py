@@ -129,13 +129,18 @@ class StatusModel(ApiModel):
     def of(cls, obj: Mapping[str, Any]) -> Self:
         """The status of `obj` (an object as the API serves it) read through this model, as
         every reader outside the operator reads it: renaming a field then breaks them at type
-        check. A status not written yet, or one this version cannot read, reads as the
-        defaults (nothing reported yet)."""
-        try:
-            read: Self = cls.model_validate(obj.get("status") or {})
-        except ValidationError:
-            read = cast(Self, cls.model_construct())
-        return read
+        check. A status not written yet reads as the defaults (nothing reported yet); a
+        field this version cannot read reads as not reported, the others as written."""
+        data = dict(obj.get("status") or {})
+        while True:
+            try:
+                read: Self = cls.model_validate(data)
+                return read
+            except ValidationError as e:
+                unreadable = {error["loc"][0] for error in e.errors() if error["loc"]}
+                if not unreadable & data.keys():
+                    return cast(Self, cls.model_construct())
+                data = {k: v for k, v in data.items() if k not in unreadable}
 
 
 class State(StrEnum):

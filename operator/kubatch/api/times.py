@@ -30,7 +30,7 @@ def stamp(value: datetime | None) -> str:
 
 def age(value: str | datetime | None, now: datetime) -> str:
     """ "5s", "3m", "2h", "4d": how long ago, as kubectl says it."""
-    then = value if isinstance(value, datetime) else parse_time(value)
+    then = _when(value)
     if then is None:
         return ""
     seconds = max(int((now - then).total_seconds()), 0)
@@ -40,9 +40,13 @@ def age(value: str | datetime | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def duration(start: str | None, stop: str | None) -> str:
+def _when(value: str | datetime | None) -> datetime | None:
+    return value if isinstance(value, datetime) else parse_time(value)
+
+
+def duration(start: str | datetime | None, stop: str | datetime | None) -> str:
     """How long from start to stop: "42s", "3m05s", "2h10m"."""
-    began, ended = parse_time(start), parse_time(stop)
+    began, ended = _when(start), _when(stop)
     if began is None or ended is None:
         return ""
     seconds = max((ended - began).total_seconds(), 0.0)

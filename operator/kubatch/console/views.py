@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..api.batchjob import BatchJobStatus, NodeStatus, job_state
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, JobStatus
-from ..api.times import age, duration
+from ..api.computeenvironment import ComputeEnvironmentStatus
+from ..api.jobdefinition import JobDefinitionStatus
+from ..api.jobqueue import JobQueueStatus
+from ..api.scheduledjob import ScheduledJobStatus
+from ..api.times import age, duration, stamp
 from ..core import parse_ranges
 from ..keys import (
     LABEL_ARRAY_INDEX,
@@ -63,7 +68,7 @@ def counts_text(counts: Mapping[str, int]) -> str:
 
 
 def job_status(job: Obj) -> str:
-    return str((job.get("status") or {}).get("status") or JobStatus.SUBMITTED)
+    return str(job_state(job))
 
 
 # -- dashboard ------------------------------------------------------------------------------
@@ -113,42 +118,49 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _number(value: float) -> str:
+    """2 for 2.0, 0.5 for 0.5: a count of vCPUs as it was written."""
+    return f"{value:g}"
+
+
 def queue_row(queue: Obj, now: datetime) -> QueueRow:
-    spec, status = queue.get("spec") or {}, queue.get("status") or {}
-    counts = {s: int((status.get("jobCounts") or {}).get(s, 0)) for s in JOB_STATES}
+    spec, status = queue.get("spec") or {}, JobQueueStatus.of(queue)
+    written = status.job_counts.wire()
+    counts = {s: int(written.get(s, 0)) for s in JOB_STATES}
     order = sorted(spec.get("computeEnvironmentOrder") or [], key=lambda o: int(o.get("order", 0)))
     return QueueRow(
         name=queue["metadata"]["name"],
         priority=int(spec.get("priority", 0)),
         state=str(spec.get("state", "ENABLED")),
-        status=_text(status.get("status")),
-        reason=_text(status.get("statusReason")),
+        status=_text(status.status),
+        reason=_text(status.status_reason),
         environments=[str(o.get("computeEnvironment")) for o in order],
         policy=_text(spec.get("schedulingPolicy")),
         counts=counts,
         total=sum(counts.values()),
         bar=bar(counts),
         summary=counts_text(counts),
-        oldest_runnable=age(status.get("oldestRunnableTime"), now),
+        oldest_runnable=age(status.oldest_runnable_time, now),
     )
 
 
 def environment_row(env: Obj, queues: Iterable[QueueRow]) -> EnvironmentRow:
-    spec, status = env.get("spec") or {}, env.get("status") or {}
+    spec, status = env.get("spec") or {}, ComputeEnvironmentStatus.of(env)
+    written = bool(status.model_fields_set)
     resources = spec.get("computeResources") or {}
     name = env["metadata"]["name"]
     return EnvironmentRow(
         name=name,
         type=str(spec.get("type", "MANAGED")),
         state=str(spec.get("state", "ENABLED")),
-        status=_text(status.get("status")),
-        reason=_text(status.get("statusReason")),
+        status=_text(status.status),
+        reason=_text(status.status_reason),
         min_vcpus=_text(resources.get("minvCpus")),
-        desired_vcpus=_text(status.get("desiredvCpus")),
-        ready_vcpus=_text(status.get("readyvCpus")),
-        allocated_vcpus=_text(status.get("allocatedvCpus")),
+        desired_vcpus=_number(status.desiredv_cpus) if written else "",
+        ready_vcpus=_number(status.readyv_cpus) if written else "",
+        allocated_vcpus=_number(status.allocatedv_cpus) if written else "",
         max_vcpus=_text(resources.get("maxvCpus")),
-        nodes=sorted((str(k), int(v)) for k, v in (status.get("nodesByType") or {}).items()),
+        nodes=sorted(status.nodes_by_type.items()),
         queues=[q.name for q in queues if name in q.environments],
     )
 
@@ -205,17 +217,17 @@ class JobPage:
 
 
 def job_row(job: Obj, now: datetime) -> JobRow:
-    meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+    meta, spec, status = job["metadata"], job.get("spec") or {}, BatchJobStatus.of(job)
     size = (spec.get("arrayProperties") or {}).get("size")
-    summary = (status.get("arrayProperties") or {}).get("statusSummary") or {}
+    summary = status.array_properties.status_summary.wire() if status.array_properties else {}
     children = {s: int(summary.get(s, 0)) for s in JOB_STATES}
     if size is not None and not any(children.values()):
         children[JobStatus.SUBMITTED] = int(size)
     return JobRow(
         namespace=str(meta.get("namespace", "")),
         name=str(meta["name"]),
-        status=job_status(job),
-        reason=_text(status.get("statusReason")),
+        status=str(status.status or JobStatus.SUBMITTED),
+        reason=_text(status.status_reason),
         queue=str(spec.get("jobQueue", "")),
         definition=str(spec.get("jobDefinition", "")),
         size=None if size is None else int(size),
@@ -223,7 +235,7 @@ def job_row(job: Obj, now: datetime) -> JobRow:
         children=children if size is not None else {},
         children_text=counts_text(children) if size is not None else "",
         bar=bar(children) if size is not None else [],
-        attempts=int(status.get("attemptCount", 0)),
+        attempts=status.attempt_count,
         created=_text(meta.get("creationTimestamp")),
         age=age(meta.get("creationTimestamp"), now),
     )
@@ -337,28 +349,28 @@ class NodeRow:
     reason: str
 
 
-def node_rows(status: Obj) -> list[NodeRow]:
+def node_rows(nodes: NodeStatus | None) -> list[NodeRow]:
     """A multi-node job's nodes, as its status lists them."""
     return [
         NodeRow(
-            index=int(n.get("nodeIndex", 0)),
-            main=bool(n.get("isMainNode")),
-            status=_text(n.get("status")),
-            attempt=int(n.get("attempt") or 0),
-            pod=_text(n.get("podName")),
-            node=_text(n.get("nodeName")),
-            exit_code=_text(n.get("exitCode")),
-            reason=_text(n.get("reason") or n.get("statusReason")),
+            index=n.node_index,
+            main=n.is_main_node,
+            status=str(n.status),
+            attempt=n.attempt,
+            pod=_text(n.pod_name),
+            node=_text(n.node_name),
+            exit_code=_text(n.exit_code),
+            reason=_text(n.reason or n.status_reason),
         )
-        for n in (status.get("nodeProperties") or {}).get("nodes") or []
+        for n in (nodes.nodes if nodes else [])
     ]
 
 
 def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | None) -> list[str]:
     """The blockers of a job that has not started: the dependencies not yet done, the
     queue or definition it is missing, its place in the queue and the reason it gives."""
-    status = job.get("status") or {}
-    state = job_status(job)
+    status = BatchJobStatus.of(job)
+    state = status.status or JobStatus.SUBMITTED
     if state not in NOT_STARTED:
         return []
     spec = job.get("spec") or {}
@@ -370,9 +382,9 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
         found.append(f"job queue {spec.get('jobQueue')} does not exist")
     elif queue.state != "ENABLED":
         found.append(f"job queue {queue.name} is {queue.state}")
-    if state == JobStatus.RUNNABLE and status.get("positionInQueue"):
-        found.append(f"position {status['positionInQueue']} in job queue {spec.get('jobQueue')}")
-    children = (status.get("arrayProperties") or {}).get("statusSummary") or {}
+    if state == JobStatus.RUNNABLE and status.position_in_queue:
+        found.append(f"position {status.position_in_queue} in job queue {spec.get('jobQueue')}")
+    children = status.array_properties.status_summary.wire() if status.array_properties else {}
     started = sum(
         int(children.get(s, 0)) for s in (JobStatus.STARTING, JobStatus.RUNNING, *TERMINAL)
     )
@@ -385,8 +397,8 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
                 "waiting for capacity"
             )
         return found
-    if status.get("statusReason"):
-        found.append(str(status["statusReason"]))
+    if status.status_reason:
+        found.append(status.status_reason)
     if not found:
         found.append(
             "not yet accepted by the operator"
@@ -431,44 +443,42 @@ def job_detail(
     now: datetime,
 ) -> JobDetail:
     """A job's page; `dependencies` holds the jobs of `dependency_names(job)` that exist."""
-    meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+    meta, spec, status = job["metadata"], job.get("spec") or {}, BatchJobStatus.of(job)
     namespace = str(meta.get("namespace", ""))
     deps = [_dependency(d, namespace, dependencies) for d in spec.get("dependsOn") or []]
     queue_view = queue_row(queue, now) if queue is not None else None
     attempts = [
         AttemptRow(
-            attempt=int(a.get("attempt", 0)),
-            index=a.get("arrayIndex"),
-            pod=_text(a.get("podName")),
-            node=_text(a.get("nodeName")),
-            environment=_text(a.get("computeEnvironment")),
-            started=_text(a.get("startedAt")),
-            stopped=_text(a.get("stoppedAt")),
-            took=duration(a.get("startedAt"), a.get("stoppedAt")),
-            exit_code=_text(a.get("exitCode")),
-            reason=_text(a.get("reason") or a.get("statusReason")),
+            attempt=a.attempt,
+            index=a.array_index,
+            pod=_text(a.pod_name),
+            node=_text(a.node_name),
+            environment=_text(a.compute_environment),
+            started=stamp(a.started_at),
+            stopped=stamp(a.stopped_at),
+            took=duration(a.started_at, a.stopped_at),
+            exit_code=_text(a.exit_code),
+            reason=_text(a.reason or a.status_reason),
         )
-        for a in status.get("attempts") or []
+        for a in status.attempts
     ]
+    indexes = status.array_properties.indexes if status.array_properties else {}
     ranges = sorted(
-        (
-            (str(s), str(r))
-            for s, r in ((status.get("arrayProperties") or {}).get("indexes") or {}).items()
-        ),
+        ((str(s), str(r)) for s, r in indexes.items()),
         key=lambda p: JOB_STATES.index(p[0]) if p[0] in JOB_STATES else len(JOB_STATES),
     )
     retry = spec.get("retryStrategy") or {}
     timeout = (spec.get("timeout") or {}).get("attemptDurationSeconds")
-    state = job_status(job)
+    state = status.status or JobStatus.SUBMITTED
     return JobDetail(
         row=job_row(job, now),
         uid=str(meta.get("uid", "")),
-        revision=_text(status.get("jobDefinitionRevision")),
-        environment=_text(status.get("computeEnvironment")),
+        revision=_text(status.job_definition_revision),
+        environment=_text(status.compute_environment),
         created=_text(meta.get("creationTimestamp")),
-        started=_text(status.get("startedAt")),
-        stopped=_text(status.get("stoppedAt")),
-        position=status.get("positionInQueue"),
+        started=stamp(status.started_at),
+        stopped=stamp(status.stopped_at),
+        position=status.position_in_queue,
         waits_for=waits_for(job, deps, queue_view),
         dependencies=deps,
         attempts=attempts,
@@ -479,8 +489,8 @@ def job_detail(
         can_terminate=state not in TERMINAL,
         cancel_requested=_text((spec.get("cancel") or {}).get("reason")),
         terminate_requested=_text((spec.get("terminate") or {}).get("reason")),
-        nodes=node_rows(status),
-        main_address=_text((status.get("nodeProperties") or {}).get("mainNodeAddress")),
+        nodes=node_rows(status.node_properties),
+        main_address=_text(status.node_properties and status.node_properties.main_node_address),
     )
 
 
@@ -523,7 +533,8 @@ def child_problem(job: Obj, index: int | None) -> str:
 
 def child_state(job: Obj, index: int) -> str:
     """A child's state, read from the parent's index ranges."""
-    ranges = ((job.get("status") or {}).get("arrayProperties") or {}).get("indexes") or {}
+    array = BatchJobStatus.of(job).array_properties
+    ranges = array.indexes if array else {}
     return next((str(s) for s, text in ranges.items() if index in parse_ranges(str(text))), "")
 
 
@@ -599,7 +610,7 @@ def definitions(
         by_definition.setdefault(key, []).append(r)
     rows = []
     for d in items:
-        meta, spec, status = d["metadata"], d.get("spec") or {}, d.get("status") or {}
+        meta, spec, status = d["metadata"], d.get("spec") or {}, JobDefinitionStatus.of(d)
         if namespace is not None and meta.get("namespace") != namespace:
             continue
         inactive = {int(n) for n in spec.get("deregisteredRevisions") or []}
@@ -624,9 +635,9 @@ def definitions(
                 namespace=str(meta.get("namespace", "")),
                 name=str(meta["name"]),
                 type=str(spec.get("type", "container")),
-                status=_text(status.get("status")),
-                reason=_text(status.get("statusReason")),
-                latest=_text(status.get("latestRevision")),
+                status=_text(status.status),
+                reason=_text(status.status_reason),
+                latest=_text(status.latest_revision),
                 image=_container_summary(spec)[0],
                 revisions=found,
             )
@@ -662,7 +673,7 @@ def scheduled_jobs(
             submitted.setdefault(key, []).append(job)
     rows = []
     for s in items:
-        meta, spec, status = s["metadata"], s.get("spec") or {}, s.get("status") or {}
+        meta, spec, status = s["metadata"], s.get("spec") or {}, ScheduledJobStatus.of(s)
         if namespace is not None and meta.get("namespace") != namespace:
             continue
         history = sorted(
@@ -680,11 +691,11 @@ def scheduled_jobs(
                 time_zone=_text(spec.get("timeZone") or "UTC"),
                 suspended=bool(spec.get("suspend")),
                 concurrency=str(spec.get("concurrencyPolicy", "Allow")),
-                status=_text(status.get("status")),
-                reason=_text(status.get("statusReason")),
-                last_run=_text(status.get("lastScheduleTime")),
-                next_run=_text(status.get("nextScheduleTime")),
-                active=[str(a) for a in status.get("active") or []],
+                status=_text(status.status),
+                reason=_text(status.status_reason),
+                last_run=stamp(status.last_schedule_time),
+                next_run=stamp(status.next_schedule_time),
+                active=list(status.active),
                 history=[job_row(j, now) for j in history[:20]],
             )
         )

@@ -1,0 +1,330 @@
+"""SubmitJob's request -> a BatchJob manifest, and a BatchJob (or one child, or one node)
+in DescribeJobs' and ListJobs' shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...api.batchjob import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, BatchJobSpec
+from ...api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus, Obj
+from ...core import Refused, Revision, parse_ranges, resolve_job
+from ...keys import ANNOTATION_AWS_NAME, SIM_PREFIX
+from ..errors import ClientError
+from ..names import (
+    Arns,
+    check_name,
+    generate_name,
+    object_name,
+)
+from .common import aws_name, drop_none, expect, millis, string_map, tags_of
+from .containers import container_detail, requirements
+
+UNSUPPORTED_SUBMIT = ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride")
+
+
+def definition_reference(value: Any, arns: Arns) -> str:
+    """ "name", "name:3" or an ARN -> the job's spec.jobDefinition."""
+    ref = arns.parse("job-definition", value, "jobDefinition")
+    name, _, revision = ref.partition(":")
+    check_name("jobDefinition", name)
+    if revision and not revision.isdigit():
+        raise ClientError(f"jobDefinition: revision must be a number; got {revision!r}")
+    return object_name(name) + (f":{int(revision)}" if revision else "")
+
+
+def _overrides(value: Any) -> Obj | None:
+    overrides = expect(value, dict, "containerOverrides", "an object")
+    if not overrides:
+        return None
+    unsupported = [k for k in ("instanceType",) if overrides.get(k)]
+    if unsupported:
+        raise ClientError(f"containerOverrides.{unsupported[0]} is not supported by Kubatch")
+    return drop_none(
+        {
+            "command": overrides.get("command"),
+            "environment": overrides.get("environment") or [],
+            "resourceRequirements": requirements(overrides, "containerOverrides") or None,
+        }
+    )
+
+
+def job_manifest(
+    request: Obj, arns: Arns, dependency: Callable[[str], str], queue_name: str
+) -> Obj:
+    """SubmitJob's request -> a BatchJob manifest (generateName; the AWS name annotated).
+    `dependency` maps a jobId ("<uid>" or "<uid>:<index>") to the job's reference in the
+    namespace, or raises ClientError."""
+    for field in UNSUPPORTED_SUBMIT:
+        if request.get(field) is not None:
+            raise ClientError(f"{field} is not supported by Kubatch")
+    name = check_name("jobName", request.get("jobName"))
+    depends = expect(request.get("dependsOn"), list, "dependsOn", "a list") or []
+    if len(depends) > MAX_DEPENDENCIES:
+        raise ClientError(f"dependsOn may hold at most {MAX_DEPENDENCIES} jobs; got {len(depends)}")
+    depends_on = []
+    for i, entry in enumerate(depends):
+        kind = entry.get("type")
+        if kind not in (None, "N_TO_N", "SEQUENTIAL"):
+            raise ClientError(f"dependsOn[{i}].type must be N_TO_N or SEQUENTIAL; got {kind!r}")
+        job_id = entry.get("jobId")
+        if kind == "SEQUENTIAL":
+            depends_on.append({"type": kind})
+            continue
+        if not isinstance(job_id, str) or not job_id:
+            raise ClientError(f"dependsOn[{i}].jobId is required")
+        depends_on.append(drop_none({"jobName": dependency(job_id), "type": kind}))
+    array = expect(request.get("arrayProperties"), dict, "arrayProperties", "an object")
+    if array:
+        size = array.get("size")
+        if not isinstance(size, int) or not 2 <= size <= MAX_ARRAY_SIZE:
+            raise ClientError(
+                f"arrayProperties.size must be between 2 and {MAX_ARRAY_SIZE}; got {size!r}"
+            )
+    spec = drop_none(
+        {
+            "jobQueue": queue_name,
+            "jobDefinition": definition_reference(request.get("jobDefinition"), arns),
+            "parameters": string_map(request.get("parameters"), "parameters") or None,
+            "containerOverrides": _overrides(request.get("containerOverrides")),
+            "arrayProperties": {"size": array["size"]} if array else None,
+            "dependsOn": depends_on or None,
+            "retryStrategy": request.get("retryStrategy"),
+            "timeout": request.get("timeout"),
+            "schedulingPriorityOverride": request.get("schedulingPriorityOverride"),
+            "shareIdentifier": request.get("shareIdentifier"),
+            "tags": string_map(request.get("tags"), "tags") or None,
+            "propagateTags": request.get("propagateTags"),
+        }
+    )
+    # On a simulated cluster, tags named sim.kubatch.io/... are the job's simulation
+    # instructions (annotations on a BatchJob), so AWS clients can drive the simulation too.
+    simulated = {k: v for k, v in (spec.get("tags") or {}).items() if k.startswith(SIM_PREFIX)}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "metadata": {
+            "generateName": generate_name(name),
+            "annotations": {ANNOTATION_AWS_NAME: name, **simulated},
+        },
+        "spec": spec,
+    }
+
+
+@dataclass(frozen=True)
+class Children:
+    """An array job's children, read once from its status: the state of each index and the
+    attempts listed per index (ListJobs by arrayJobId shows 10,000 children from it)."""
+
+    states: list[str]
+    attempts: dict[int | None, list[Obj]]
+
+
+def children(status: Obj, size: int) -> Children:
+    array = status.get("arrayProperties") or {}
+    parent = status.get("status") or JobStatus.SUBMITTED
+    states = [
+        JobStatus.PENDING if parent not in (JobStatus.SUBMITTED, JobStatus.PENDING) else parent
+    ] * size
+    for state, ranges in (array.get("indexes") or {}).items():
+        for index in parse_ranges(ranges, size) if ranges else ():
+            if 0 <= index < size:
+                states[index] = str(state)
+    attempts: dict[int | None, list[Obj]] = {}
+    for attempt in status.get("attempts") or []:
+        attempts.setdefault(attempt.get("arrayIndex"), []).append(attempt)
+    return Children(states, attempts)
+
+
+def node_status(status: Obj) -> dict[int, Obj]:
+    """A multi-node job's nodes by index, as its status lists them (empty for other jobs)."""
+    nodes = (status.get("nodeProperties") or {}).get("nodes") or []
+    return {int(n["nodeIndex"]): n for n in nodes if "nodeIndex" in n}
+
+
+def _attempts(attempts: list[Obj]) -> list[Obj]:
+    return [
+        drop_none(
+            {
+                "container": drop_none(
+                    {
+                        "exitCode": attempt.get("exitCode"),
+                        "reason": attempt.get("reason"),
+                        "logStreamName": attempt.get("podName"),
+                        "containerInstanceArn": attempt.get("nodeName"),
+                        "taskArn": attempt.get("podName"),
+                    }
+                ),
+                "startedAt": millis(attempt.get("startedAt")),
+                "stoppedAt": millis(attempt.get("stoppedAt")),
+                "statusReason": attempt.get("statusReason"),
+            }
+        )
+        for attempt in attempts
+    ]
+
+
+def job_detail(
+    obj: Obj,
+    arns: Arns,
+    revision: Revision | None,
+    definition_name: str,
+    dependency_id: Callable[[str], str],
+    index: int | None = None,
+    queue_name: str | None = None,
+    kids: Children | None = None,
+    node: int | None = None,
+) -> Obj:
+    """A BatchJob (or, with `index`, one child of it; with `node`, one node of a multi-node
+    job) in DescribeJobs' shape. `dependency_id` maps a dependency's reference in the
+    namespace to its jobId; `kids` are the array's children when the caller read them
+    already."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    uid = obj["metadata"]["uid"]
+    job_id = uid if index is None else f"{uid}:{index}"
+    size = (spec.get("arrayProperties") or {}).get("size") or 0
+    if kids is None:
+        kids = children(status, size)
+    state = (status.get("status") or JobStatus.SUBMITTED) if index is None else kids.states[index]
+    attempts = _attempts(kids.attempts.get(index if size else None, []))
+    nodes = node_status(status)
+    if node is not None:
+        job_id, index = f"{uid}#{node}", None
+        shown = nodes.get(node) or {}
+        state = shown.get("status") or state
+        attempts = _attempts([shown] if shown.get("attempt") else [])
+    last = attempts[-1] if attempts else {}
+    number = status.get("jobDefinitionRevision") or (revision.number if revision else None)
+    container = None
+    node_properties = None
+    if revision is not None:
+        resolved = resolve_job(BatchJobSpec.model_validate(spec), revision)
+        if not isinstance(resolved, Refused) and resolved.multinode and node is None:
+            node_properties = {
+                "numNodes": resolved.num_nodes,
+                "mainNode": resolved.main_node,
+                "nodeRangeProperties": [
+                    {
+                        "targetNodes": f"{g.first}:{g.last}",
+                        "container": container_detail(g.container.wire(), arns),
+                    }
+                    for g in resolved.node_groups
+                ],
+            }
+        elif not isinstance(resolved, Refused):
+            container = container_detail(resolved.for_node(node).container.wire(), arns)
+            container.update(
+                drop_none(
+                    {
+                        "exitCode": (last.get("container") or {}).get("exitCode"),
+                        "reason": (last.get("container") or {}).get("reason"),
+                        "logStreamName": (last.get("container") or {}).get("logStreamName"),
+                    }
+                )
+            )
+    array = spec.get("arrayProperties")
+    if array and index is None:
+        summary = dict(((status.get("arrayProperties") or {}).get("statusSummary")) or {})
+        array_out: Obj | None = {
+            "size": array["size"],
+            "statusSummary": {s: int(summary.get(s, 0)) for s in JOB_STATES},
+        }
+    elif array:
+        array_out = {"index": index}
+    else:
+        array_out = None
+    created = millis(obj["metadata"].get("creationTimestamp"))
+    reason = status.get("statusReason")
+    if index is not None:
+        reason = (attempts[-1].get("statusReason") if attempts else None) or (
+            reason if state in TERMINAL else None
+        )
+    started = millis(status.get("startedAt")) if index is None else last.get("startedAt")
+    stopped = millis(status.get("stoppedAt")) if index is None else last.get("stoppedAt")
+    if node is not None:
+        reason = (nodes.get(node) or {}).get("statusReason")
+        started, stopped = last.get("startedAt"), last.get("stoppedAt")
+    return drop_none(
+        {
+            "jobArn": arns.arn("job", job_id),
+            "jobName": aws_name(obj),
+            "jobId": job_id,
+            "jobQueue": arns.arn("job-queue", queue_name or spec.get("jobQueue", "")),
+            "status": state,
+            "shareIdentifier": spec.get("shareIdentifier"),
+            "schedulingPriority": spec.get("schedulingPriorityOverride"),
+            "attempts": attempts,
+            "statusReason": reason,
+            "createdAt": created,
+            "retryStrategy": spec.get("retryStrategy"),
+            "startedAt": started,
+            "stoppedAt": stopped,
+            "dependsOn": [
+                drop_none(
+                    {
+                        "jobId": dependency_id(d["jobName"]) if d.get("jobName") else None,
+                        "type": d.get("type"),
+                    }
+                )
+                for d in spec.get("dependsOn") or []
+            ],
+            "jobDefinition": arns.arn(
+                "job-definition", definition_name + (f":{number}" if number else "")
+            ),
+            "parameters": spec.get("parameters") or {},
+            "container": container,
+            "arrayProperties": array_out,
+            "nodeProperties": node_properties,
+            "nodeDetails": None
+            if node is None
+            else {
+                "nodeIndex": node,
+                "isMainNode": node == (status.get("nodeProperties") or {}).get("mainNode"),
+            },
+            "timeout": spec.get("timeout"),
+            "tags": tags_of(obj),
+            "propagateTags": spec.get("propagateTags"),
+            "platformCapabilities": ["EC2"],
+            "isCancelled": bool(spec.get("cancel")) or None,
+            "isTerminated": bool(spec.get("terminate")) or None,
+        }
+    )
+
+
+def job_summary(detail: Obj) -> Obj:
+    """ListJobs' shape of a job, from its DescribeJobs shape."""
+    container = detail.get("container") or {}
+    return drop_none(
+        {
+            "jobArn": detail["jobArn"],
+            "jobId": detail["jobId"],
+            "jobName": detail["jobName"],
+            "createdAt": detail.get("createdAt"),
+            "status": detail["status"],
+            "statusReason": detail.get("statusReason"),
+            "startedAt": detail.get("startedAt"),
+            "stoppedAt": detail.get("stoppedAt"),
+            "container": drop_none(
+                {"exitCode": container.get("exitCode"), "reason": container.get("reason")}
+            )
+            or None,
+            "arrayProperties": drop_none(
+                {
+                    "size": (detail.get("arrayProperties") or {}).get("size"),
+                    "index": (detail.get("arrayProperties") or {}).get("index"),
+                }
+            )
+            or None,
+            "nodeProperties": drop_none(
+                {
+                    "isMainNode": (detail.get("nodeDetails") or {}).get("isMainNode"),
+                    "numNodes": (detail.get("nodeProperties") or {}).get("numNodes"),
+                    "nodeIndex": (detail.get("nodeDetails") or {}).get("nodeIndex"),
+                }
+            )
+            or None,
+            "jobDefinition": detail.get("jobDefinition"),
+        }
+    )

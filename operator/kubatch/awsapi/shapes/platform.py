@@ -1,0 +1,175 @@
+"""Compute environments, job queues and scheduling policies: AWS's requests -> specs, and
+the objects in AWS's Describe shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ...api.common import Obj
+from ..errors import ClientError
+from ..names import (
+    Arns,
+    object_name,
+)
+from .common import aws_name, drop_none, expect, tags_of
+
+
+def environment_spec(request: Obj, update: bool = False) -> Obj:
+    """Create/UpdateComputeEnvironment's request -> a ComputeEnvironment spec (a merge patch
+    of the spec when `update`)."""
+    compute = expect(request.get("computeResources"), dict, "computeResources", "an object")
+    resources = None
+    if compute:
+        resources = drop_none(
+            {
+                "type": compute.get("type"),
+                "minvCpus": compute.get("minvCpus"),
+                "maxvCpus": compute.get("maxvCpus"),
+                "desiredvCpus": compute.get("desiredvCpus"),
+                "instanceTypes": compute.get("instanceTypes"),
+                "allocationStrategy": compute.get("allocationStrategy"),
+                "bidPercentage": compute.get("bidPercentage"),
+            }
+        )
+    spec = drop_none(
+        {
+            "type": None if update else request.get("type"),
+            "state": request.get("state"),
+            "computeResources": resources,
+        }
+    )
+    if not update and spec.get("type") not in ("MANAGED", "UNMANAGED"):
+        raise ClientError(f"type must be MANAGED or UNMANAGED; got {request.get('type')!r}")
+    if not update and spec["type"] == "MANAGED" and not resources:
+        raise ClientError("computeResources is required for a MANAGED compute environment")
+    return spec
+
+
+def environment_detail(obj: Obj, arns: Arns) -> Obj:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    compute = spec.get("computeResources")
+    name = aws_name(obj)
+    return drop_none(
+        {
+            "computeEnvironmentName": name,
+            "computeEnvironmentArn": arns.arn("compute-environment", name),
+            "uuid": obj["metadata"].get("uid"),
+            "tags": tags_of(obj),
+            "type": spec.get("type", "MANAGED"),
+            "state": spec.get("state", "ENABLED"),
+            "status": "DELETING"
+            if obj["metadata"].get("deletionTimestamp")
+            else status.get("status") or "CREATING",
+            "statusReason": status.get("statusReason"),
+            "computeResources": drop_none(
+                {
+                    "type": compute.get("type", "EC2"),
+                    "minvCpus": compute.get("minvCpus", 0),
+                    "maxvCpus": compute["maxvCpus"],
+                    "desiredvCpus": status.get("desiredvCpus", compute.get("desiredvCpus")),
+                    "instanceTypes": compute.get("instanceTypes", ["optimal"]),
+                    "allocationStrategy": compute.get("allocationStrategy", "BEST_FIT"),
+                    "bidPercentage": compute.get("bidPercentage"),
+                    "subnets": [],
+                }
+            )
+            if compute
+            else None,
+            "containerOrchestrationType": "EKS",
+        }
+    )
+
+
+def queue_spec(request: Obj, arns: Arns, update: bool = False) -> Obj:
+    order = expect(
+        request.get("computeEnvironmentOrder"), list, "computeEnvironmentOrder", "a list"
+    )
+    if order is not None and len(order) > 3:
+        raise ClientError("computeEnvironmentOrder may hold at most 3 compute environments")
+    policy = request.get("schedulingPolicyArn")
+    spec = drop_none(
+        {
+            "priority": request.get("priority"),
+            "state": request.get("state"),
+            "computeEnvironmentOrder": [
+                {
+                    "order": entry.get("order"),
+                    "computeEnvironment": object_name(
+                        arns.parse(
+                            "compute-environment",
+                            entry.get("computeEnvironment"),
+                            f"computeEnvironmentOrder[{i}].computeEnvironment",
+                        )
+                    ),
+                }
+                for i, entry in enumerate(order)
+            ]
+            if order is not None
+            else None,
+            "schedulingPolicy": object_name(
+                arns.parse("scheduling-policy", policy, "schedulingPolicyArn")
+            )
+            if policy
+            else None,
+            "jobStateTimeLimitActions": request.get("jobStateTimeLimitActions"),
+        }
+    )
+    if not update and "priority" not in spec:
+        raise ClientError("priority is required")
+    return spec
+
+
+def queue_detail(obj: Obj, arns: Arns, names: Mapping[str, str]) -> Obj:
+    """`names` maps environment and policy object names to their AWS names."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    name = aws_name(obj)
+    policy = spec.get("schedulingPolicy")
+    return drop_none(
+        {
+            "jobQueueName": name,
+            "jobQueueArn": arns.arn("job-queue", name),
+            "state": spec.get("state", "ENABLED"),
+            "schedulingPolicyArn": arns.arn("scheduling-policy", names.get(policy, policy))
+            if policy
+            else None,
+            "status": "DELETING"
+            if obj["metadata"].get("deletionTimestamp")
+            else status.get("status") or "CREATING",
+            "statusReason": status.get("statusReason"),
+            "priority": spec.get("priority"),
+            "computeEnvironmentOrder": [
+                {
+                    "order": e["order"],
+                    "computeEnvironment": arns.arn(
+                        "compute-environment",
+                        names.get(e["computeEnvironment"], e["computeEnvironment"]),
+                    ),
+                }
+                for e in spec.get("computeEnvironmentOrder") or []
+            ],
+            "tags": tags_of(obj),
+            "jobStateTimeLimitActions": spec.get("jobStateTimeLimitActions") or [],
+            "jobQueueType": "ECS",
+        }
+    )
+
+
+def policy_spec(request: Obj) -> Obj:
+    fairshare = expect(request.get("fairsharePolicy"), dict, "fairsharePolicy", "an object")
+    return {"fairsharePolicy": dict(fairshare or {})}
+
+
+def policy_detail(obj: Obj, arns: Arns) -> Obj:
+    name = aws_name(obj)
+    fairshare = dict((obj.get("spec") or {}).get("fairsharePolicy") or {})
+    fairshare.setdefault("shareDecaySeconds", 0)
+    fairshare.setdefault("computeReservation", 0)
+    fairshare.setdefault("shareDistribution", [])
+    return {
+        "name": name,
+        "arn": arns.arn("scheduling-policy", name),
+        "fairsharePolicy": fairshare,
+        "tags": tags_of(obj),
+    }
