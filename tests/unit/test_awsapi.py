@@ -229,7 +229,7 @@ def test_a_child_state_comes_from_the_parent_index_ranges(
     ranges: dict[str, str], parent: str, index: int, state: str
 ) -> None:
     status = {"status": parent, "arrayProperties": {"size": 6, "indexes": ranges}}
-    assert shapes.children(status, 6).states[index] == state
+    assert shapes.children({"status": status}, 6).states[index] == state
 
 
 def test_pages_follow_their_tokens_to_the_end() -> None:

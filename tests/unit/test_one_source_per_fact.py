@@ -57,3 +57,60 @@ FACTS = [
 @pytest.mark.parametrize(("what", "value"), FACTS, ids=lambda v: str(v))
 def test_each_fact_is_spelled_once(what: str, value: str) -> None:
     assert LITERALS[value] <= 1, f"the {what} {value!r} is written {LITERALS[value]} times"
+
+
+# -- a custom resource's status is read through its model ------------------------------------
+
+READERS = ("awsapi", "cli", "console")
+"""The packages that show what the operator wrote: they read a status through the pydantic
+models (StatusModel.of), so renaming a status field fails their type check."""
+
+NOT_OURS = {
+    # (file, function): whose status it reads
+    ("console/views.py", "pod_attempt"): "a Pod's (core/v1: its model is the kubernetes client's)",
+    ("console/server.py", "_authorize"): "a SubjectAccessReview's",
+}
+
+
+def _status_reads() -> list[str]:
+    """Each `x.get("status")` or `x["status"]` on a mapping in the readers, by file and function
+    (a request's `status` parameter and a shape's own `status` key are not reads of a
+    resource's status: those are `request.get` and `detail[...]`)."""
+    found = []
+    for package in READERS:
+        for path in (PACKAGE / package).rglob("*.py"):
+            where = str(path.relative_to(PACKAGE))
+            tree = ast.parse(path.read_text())
+            for function in ast.walk(tree):
+                if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                if (where, function.name) in NOT_OURS:
+                    continue
+                for node in ast.walk(function):
+                    target = None
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "get"
+                        and node.args
+                        and isinstance(node.args[0], ast.Constant)
+                        and node.args[0].value == "status"
+                    ):
+                        target = node.func.value
+                    elif (
+                        isinstance(node, ast.Subscript)
+                        and isinstance(node.slice, ast.Constant)
+                        and node.slice.value == "status"
+                    ):
+                        target = node.value
+                    if target is None:
+                        continue
+                    name = ast.unparse(target)
+                    if name in ("request", "detail", "d"):
+                        continue
+                    found.append(f"{where}:{node.lineno} {function.name}: {ast.unparse(node)}")
+    return found
+
+
+def test_readers_read_a_status_through_its_model() -> None:
+    assert _status_reads() == []

@@ -104,7 +104,7 @@ class Operations:
         if not mark:
             return self._job(job_id, caller, field)[0], None
         obj, _ = self._job(uid, caller, field)
-        if not node.isdigit() or int(node) not in shapes.node_status(obj.get("status") or {}):
+        if not node.isdigit() or int(node) not in shapes.node_status(obj):
             raise ClientError(f"Job {text} not found: {uid} has no node {node}")
         return obj, int(node)
 

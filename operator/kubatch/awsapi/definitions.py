@@ -12,6 +12,7 @@ from ..api import (
     parse,
 )
 from ..api.common import Obj
+from ..api.jobdefinition import JobDefinitionStatus
 from ..core import revision_hash
 from ..keys import ANNOTATION_AWS_NAME
 from ..kube.errors import ApiError
@@ -79,15 +80,15 @@ class DefinitionOperations(Operations):
             current = await self.client.get(
                 API_VERSION, JOBDEFINITIONS, meta["name"], meta["namespace"]
             )
-            status = current.get("status") or {}
-            for revision in status.get("revisions") or []:
-                if revision.get("hash") == digest:
+            status = JobDefinitionStatus.of(current)
+            for revision in status.revisions:
+                if revision.hash == digest:
                     self.caches.definitions.put(current)
-                    return int(revision["revision"])
-            if status.get("status") == "INVALID" and (status.get("observedGeneration") or 0) >= (
+                    return revision.revision
+            if status.status == "INVALID" and (status.observed_generation or 0) >= (
                 current["metadata"].get("generation") or 0
             ):
-                raise ClientError(status.get("statusReason") or "the job definition is invalid")
+                raise ClientError(status.status_reason or "the job definition is invalid")
             await asyncio.sleep(0.1)
         raise ServerError(
             "the job definition was stored but the operator did not number its revision within "

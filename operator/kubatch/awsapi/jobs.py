@@ -6,6 +6,7 @@ from ..api import (
     API_VERSION,
     BATCHJOBS,
 )
+from ..api.batchjob import BatchJobStatus
 from ..api.common import JobStatus, Obj
 from ..core import format_ranges, parse_ranges
 from . import shapes
@@ -60,9 +61,7 @@ class JobOperations(Operations):
         namespace = obj["metadata"]["namespace"]
         spec = obj.get("spec") or {}
         definition_name, _, pinned = str(spec.get("jobDefinition", "")).partition(":")
-        number = (obj.get("status") or {}).get("jobDefinitionRevision") or (
-            int(pinned) if pinned else None
-        )
+        number = BatchJobStatus.of(obj).job_definition_revision or (int(pinned) if pinned else None)
         definition = self.caches.definitions.get(namespace, definition_name)
         shown = shapes.aws_name(definition) if definition else definition_name
         revision = self._revision(namespace, definition_name, number) if full and number else None
@@ -102,7 +101,7 @@ class JobOperations(Operations):
         wanted = None if filters else request.get("jobStatus") or JobStatus.RUNNING
         if request.get("multiNodeJobId"):
             parent, _ = self._node(request["multiNodeJobId"], caller, "multiNodeJobId")
-            nodes = shapes.node_status(parent.get("status") or {})
+            nodes = shapes.node_status(parent)
             if not nodes:
                 raise ClientError(f"{request['multiNodeJobId']} is not a multi-node job")
             details = [self._detail(parent, None, full=False, node=n) for n in sorted(nodes)]
@@ -111,7 +110,7 @@ class JobOperations(Operations):
             size = ((parent.get("spec") or {}).get("arrayProperties") or {}).get("size")
             if index is not None or size is None:
                 raise ClientError(f"{request['arrayJobId']} is not an array job")
-            kids = shapes.children(parent.get("status") or {}, size)
+            kids = shapes.children(parent, size)
             details = [self._detail(parent, i, full=False, kids=kids) for i in range(size)]
         elif request.get("jobQueue"):
             _, queue = self._cluster("job-queue", request["jobQueue"], "jobQueue")

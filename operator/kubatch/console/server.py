@@ -26,6 +26,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..api import BATCHJOBS, GROUP, VERSION
+from ..api.batchjob import BatchJobStatus
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
 from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
@@ -298,9 +299,9 @@ class Console:
         selector = f"{LABEL_JOB_UID}={job['metadata']['uid']}"
         if index is not None:
             selector += f",{LABEL_ARRAY_INDEX}={index}"
-        nodes = (job.get("status") or {}).get("nodeProperties")
+        nodes = BatchJobStatus.of(job).node_properties
         if nodes:  # a multi-node job's attempts are its main node's
-            selector += f",{LABEL_NODE_INDEX}={nodes.get('mainNode', 0)}"
+            selector += f",{LABEL_NODE_INDEX}={nodes.main_node}"
         pods = await self.client.list(
             "v1", "pods", str(job["metadata"]["namespace"]), label_selector=selector
         )

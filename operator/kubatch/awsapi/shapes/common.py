@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ...api import times
 from ...api.common import Obj
 from ...keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS
 from ..errors import ClientError
 
 
-def millis(value: str | None) -> int | None:
-    """An RFC 3339 time (as Kubernetes writes it) as AWS's epoch milliseconds."""
-    if not value:
+def millis(value: str | datetime | None) -> int | None:
+    """A time (as Kubernetes writes it, or read through a model) as AWS's epoch
+    milliseconds."""
+    when = value if isinstance(value, datetime) else times.parse_time(value)
+    if when is None:
         return None
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def drop_none(values: Mapping[str, Any]) -> Obj:

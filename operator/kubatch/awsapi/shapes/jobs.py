@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...api.batchjob import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, BatchJobSpec
+from ...api.batchjob import (
+    MAX_ARRAY_SIZE,
+    MAX_DEPENDENCIES,
+    AttemptDetail,
+    BatchJobSpec,
+    BatchJobStatus,
+    NodeDetail,
+)
 from ...api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus, Obj
 from ...core import Refused, Revision, parse_ranges, resolve_job
 from ...keys import ANNOTATION_AWS_NAME, SIM_PREFIX
@@ -112,53 +119,57 @@ def job_manifest(
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Children:
-    """An array job's children, read once from its status: the state of each index and the
-    attempts listed per index (ListJobs by arrayJobId shows 10,000 children from it)."""
+    """A job's status read once (through its model), with an array's children: the state of
+    each index and the attempts listed per index (ListJobs by arrayJobId shows 10,000
+    children from one read)."""
 
+    status: BatchJobStatus
     states: list[str]
-    attempts: dict[int | None, list[Obj]]
+    attempts: dict[int | None, list[AttemptDetail | NodeDetail]]
 
 
-def children(status: Obj, size: int) -> Children:
-    array = status.get("arrayProperties") or {}
-    parent = status.get("status") or JobStatus.SUBMITTED
-    states = [
-        JobStatus.PENDING if parent not in (JobStatus.SUBMITTED, JobStatus.PENDING) else parent
-    ] * size
-    for state, ranges in (array.get("indexes") or {}).items():
+def children(obj: Obj, size: int) -> Children:
+    """`obj`'s status and its `size` children (none for a single job)."""
+    status = BatchJobStatus.of(obj)
+    parent = status.status or JobStatus.SUBMITTED
+    waiting = parent if parent in (JobStatus.SUBMITTED, JobStatus.PENDING) else JobStatus.PENDING
+    states: list[str] = [str(waiting)] * size
+    for state, ranges in (
+        status.array_properties.indexes if status.array_properties else {}
+    ).items():
         for index in parse_ranges(ranges, size) if ranges else ():
             if 0 <= index < size:
                 states[index] = str(state)
-    attempts: dict[int | None, list[Obj]] = {}
-    for attempt in status.get("attempts") or []:
-        attempts.setdefault(attempt.get("arrayIndex"), []).append(attempt)
-    return Children(states, attempts)
+    attempts: dict[int | None, list[AttemptDetail | NodeDetail]] = {}
+    for attempt in status.attempts:
+        attempts.setdefault(attempt.array_index, []).append(attempt)
+    return Children(status=status, states=states, attempts=attempts)
 
 
-def node_status(status: Obj) -> dict[int, Obj]:
+def node_status(obj: Obj) -> dict[int, NodeDetail]:
     """A multi-node job's nodes by index, as its status lists them (empty for other jobs)."""
-    nodes = (status.get("nodeProperties") or {}).get("nodes") or []
-    return {int(n["nodeIndex"]): n for n in nodes if "nodeIndex" in n}
+    nodes = BatchJobStatus.of(obj).node_properties
+    return {n.node_index: n for n in nodes.nodes} if nodes else {}
 
 
-def _attempts(attempts: list[Obj]) -> list[Obj]:
+def _attempts(attempts: list[AttemptDetail | NodeDetail]) -> list[Obj]:
     return [
         drop_none(
             {
                 "container": drop_none(
                     {
-                        "exitCode": attempt.get("exitCode"),
-                        "reason": attempt.get("reason"),
-                        "logStreamName": attempt.get("podName"),
-                        "containerInstanceArn": attempt.get("nodeName"),
-                        "taskArn": attempt.get("podName"),
+                        "exitCode": attempt.exit_code,
+                        "reason": attempt.reason,
+                        "logStreamName": attempt.pod_name,
+                        "containerInstanceArn": attempt.node_name,
+                        "taskArn": attempt.pod_name,
                     }
                 ),
-                "startedAt": millis(attempt.get("startedAt")),
-                "stoppedAt": millis(attempt.get("stoppedAt")),
-                "statusReason": attempt.get("statusReason"),
+                "startedAt": millis(attempt.started_at),
+                "stoppedAt": millis(attempt.stopped_at),
+                "statusReason": attempt.status_reason,
             }
         )
         for attempt in attempts
@@ -178,25 +189,27 @@ def job_detail(
 ) -> Obj:
     """A BatchJob (or, with `index`, one child of it; with `node`, one node of a multi-node
     job) in DescribeJobs' shape. `dependency_id` maps a dependency's reference in the
-    namespace to its jobId; `kids` are the array's children when the caller read them
-    already."""
+    namespace to its jobId; `kids` are the job's status and children when the caller read
+    them already."""
     spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
     uid = obj["metadata"]["uid"]
     job_id = uid if index is None else f"{uid}:{index}"
     size = (spec.get("arrayProperties") or {}).get("size") or 0
     if kids is None:
-        kids = children(status, size)
-    state = (status.get("status") or JobStatus.SUBMITTED) if index is None else kids.states[index]
+        kids = children(obj, size)
+    status = kids.status
+    state = (status.status or JobStatus.SUBMITTED) if index is None else kids.states[index]
     attempts = _attempts(kids.attempts.get(index if size else None, []))
-    nodes = node_status(status)
+    nodes = (
+        {n.node_index: n for n in status.node_properties.nodes} if status.node_properties else {}
+    )
+    shown = nodes.get(node) if node is not None else None
     if node is not None:
         job_id, index = f"{uid}#{node}", None
-        shown = nodes.get(node) or {}
-        state = shown.get("status") or state
-        attempts = _attempts([shown] if shown.get("attempt") else [])
+        state = shown.status if shown else state
+        attempts = _attempts([shown] if shown and shown.attempt else [])
     last = attempts[-1] if attempts else {}
-    number = status.get("jobDefinitionRevision") or (revision.number if revision else None)
+    number = status.job_definition_revision or (revision.number if revision else None)
     container = None
     node_properties = None
     if revision is not None:
@@ -226,7 +239,7 @@ def job_detail(
             )
     array = spec.get("arrayProperties")
     if array and index is None:
-        summary = dict(((status.get("arrayProperties") or {}).get("statusSummary")) or {})
+        summary = status.array_properties.status_summary.wire() if status.array_properties else {}
         array_out: Obj | None = {
             "size": array["size"],
             "statusSummary": {s: int(summary.get(s, 0)) for s in JOB_STATES},
@@ -235,16 +248,16 @@ def job_detail(
         array_out = {"index": index}
     else:
         array_out = None
-    created = millis(obj["metadata"].get("creationTimestamp"))
-    reason = status.get("statusReason")
+    created = millis(status.created_at) or millis(obj["metadata"].get("creationTimestamp"))
+    reason = status.status_reason
     if index is not None:
         reason = (attempts[-1].get("statusReason") if attempts else None) or (
             reason if state in TERMINAL else None
         )
-    started = millis(status.get("startedAt")) if index is None else last.get("startedAt")
-    stopped = millis(status.get("stoppedAt")) if index is None else last.get("stoppedAt")
+    started = millis(status.started_at) if index is None else last.get("startedAt")
+    stopped = millis(status.stopped_at) if index is None else last.get("stoppedAt")
     if node is not None:
-        reason = (nodes.get(node) or {}).get("statusReason")
+        reason = shown.status_reason if shown else None
         started, stopped = last.get("startedAt"), last.get("stoppedAt")
     return drop_none(
         {
@@ -281,7 +294,7 @@ def job_detail(
             if node is None
             else {
                 "nodeIndex": node,
-                "isMainNode": node == (status.get("nodeProperties") or {}).get("mainNode"),
+                "isMainNode": bool(shown and shown.is_main_node),
             },
             "timeout": spec.get("timeout"),
             "tags": tags_of(obj),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...api.common import Obj
+from ...api.computeenvironment import ComputeEnvironmentStatus
+from ...api.jobqueue import JobQueueStatus
 from ..errors import ClientError
 from ..names import (
     Arns,
@@ -47,7 +49,7 @@ def environment_spec(request: Obj, update: bool = False) -> Obj:
 
 def environment_detail(obj: Obj, arns: Arns) -> Obj:
     spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    status = ComputeEnvironmentStatus.of(obj)
     compute = spec.get("computeResources")
     name = aws_name(obj)
     return drop_none(
@@ -60,14 +62,16 @@ def environment_detail(obj: Obj, arns: Arns) -> Obj:
             "state": spec.get("state", "ENABLED"),
             "status": "DELETING"
             if obj["metadata"].get("deletionTimestamp")
-            else status.get("status") or "CREATING",
-            "statusReason": status.get("statusReason"),
+            else status.status or "CREATING",
+            "statusReason": status.status_reason,
             "computeResources": drop_none(
                 {
                     "type": compute.get("type", "EC2"),
                     "minvCpus": compute.get("minvCpus", 0),
                     "maxvCpus": compute["maxvCpus"],
-                    "desiredvCpus": status.get("desiredvCpus", compute.get("desiredvCpus")),
+                    "desiredvCpus": status.desiredv_cpus
+                    if "desiredv_cpus" in status.model_fields_set
+                    else compute.get("desiredvCpus"),
                     "instanceTypes": compute.get("instanceTypes", ["optimal"]),
                     "allocationStrategy": compute.get("allocationStrategy", "BEST_FIT"),
                     "bidPercentage": compute.get("bidPercentage"),
@@ -123,7 +127,7 @@ def queue_spec(request: Obj, arns: Arns, update: bool = False) -> Obj:
 def queue_detail(obj: Obj, arns: Arns, names: Mapping[str, str]) -> Obj:
     """`names` maps environment and policy object names to their AWS names."""
     spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    status = JobQueueStatus.of(obj)
     name = aws_name(obj)
     policy = spec.get("schedulingPolicy")
     return drop_none(
@@ -136,8 +140,8 @@ def queue_detail(obj: Obj, arns: Arns, names: Mapping[str, str]) -> Obj:
             else None,
             "status": "DELETING"
             if obj["metadata"].get("deletionTimestamp")
-            else status.get("status") or "CREATING",
-            "statusReason": status.get("statusReason"),
+            else status.status or "CREATING",
+            "statusReason": status.status_reason,
             "priority": spec.get("priority"),
             "computeEnvironmentOrder": [
                 {
