@@ -154,7 +154,12 @@ JOBS = [
         "PENDING",
         created=10,
         spec={"arrayProperties": {"size": 10}},
-        status={"arrayProperties": {"size": 10, "statusSummary": {"SUCCEEDED": 3, "FAILED": 1, "RUNNABLE": 6}}},
+        status={
+            "arrayProperties": {
+                "size": 10,
+                "statusSummary": {"SUCCEEDED": 3, "FAILED": 1, "RUNNABLE": 6},
+            }
+        },
     ),
 ]
 
@@ -227,7 +232,12 @@ QUEUE = {"metadata": {"name": "q"}, "spec": {"priority": 1}, "status": {}}
                 "arr": job(
                     "arr",
                     "RUNNING",
-                    status={"arrayProperties": {"size": 3, "indexes": {"SUCCEEDED": "0-1", "RUNNING": "2"}}},
+                    status={
+                        "arrayProperties": {
+                            "size": 3,
+                            "indexes": {"SUCCEEDED": "0-1", "RUNNING": "2"},
+                        }
+                    },
                 )
             },
             QUEUE,
@@ -259,7 +269,9 @@ QUEUE = {"metadata": {"name": "q"}, "spec": {"priority": 1}, "status": {}}
                 "arr",
                 "PENDING",
                 spec={"arrayProperties": {"size": 9}},
-                status={"arrayProperties": {"size": 9, "statusSummary": {"RUNNING": 4, "RUNNABLE": 5}}},
+                status={
+                    "arrayProperties": {"size": 9, "statusSummary": {"RUNNING": 4, "RUNNABLE": 5}}
+                },
             ),
             {},
             QUEUE,
@@ -313,7 +325,10 @@ def test_detail_lists_attempts_ranges_and_settings() -> None:
             "timeout": {"attemptDurationSeconds": 120},
         },
         status={
-            "arrayProperties": {"size": 6, "indexes": {"SUCCEEDED": "0-3", "RUNNING": "5", "FAILED": "4"}},
+            "arrayProperties": {
+                "size": 6,
+                "indexes": {"SUCCEEDED": "0-3", "RUNNING": "5", "FAILED": "4"},
+            },
             "attempts": [
                 {
                     "attempt": 2,

@@ -87,7 +87,7 @@ def _status_reads() -> list[str]:
                 if (where, function.name) in NOT_OURS:
                     continue
                 for node in ast.walk(function):
-                    target = None
+                    target: ast.expr | None = None
                     if (
                         isinstance(node, ast.Call)
                         and isinstance(node.func, ast.Attribute)
@@ -108,7 +108,8 @@ def _status_reads() -> list[str]:
                     name = ast.unparse(target)
                     if name in ("request", "detail", "d"):
                         continue
-                    found.append(f"{where}:{node.lineno} {function.name}: {ast.unparse(node)}")
+                    line = target.lineno
+                    found.append(f"{where}:{line} {function.name}: {ast.unparse(node)}")
     return found
 
 
