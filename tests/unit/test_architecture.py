@@ -13,7 +13,10 @@ import pytest
 
 PACKAGE = Path(__file__).parents[2] / "operator" / "kubatch"
 CORE_MAX_LINES = 400
-"""About 500: every core module readable in one sitting."""
+"""Every core module readable in one sitting."""
+MAX_LINES = 800
+"""Every other module: past it a file holds several responsibilities (the API server emulator's
+store and server held six between them at 900 lines each)."""
 
 
 def _module(path: Path) -> str:
@@ -200,6 +203,15 @@ def test_core_reaches_autoscaling_only_through_its_types() -> None:
 )
 def test_core_modules_are_small_enough_to_read_in_one_sitting(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= CORE_MAX_LINES
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in PACKAGE.rglob("*.py") if "core" not in p.relative_to(PACKAGE).parts),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_no_module_holds_several_responsibilities_by_its_size(path: Path) -> None:
+    assert len(path.read_text().splitlines()) <= MAX_LINES
 
 
 MUTATORS = {"pop", "add", "discard", "update", "clear", "append", "remove", "extend", "setdefault"}

@@ -1,19 +1,14 @@
 """HTTP in front of the store: the Kubernetes REST API as clients (kubectl, the kubernetes
-client, kopf) use it. `python -m kubatch.sim.apiserver --port 0 --kubeconfig FILE`."""
+client, kopf) use it: routing, the verbs on collections, objects and their subresources
+(status, binding, log, scale), dry runs, watches with bookmarks. Discovery and tables have
+modules of their own; command.py runs it as a process."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import sys
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -21,122 +16,16 @@ from aiohttp import web
 
 from ..containers import Obj, served_log
 from . import protobuf
-from .store import (
-    ApiError,
-    ResourceType,
-    Store,
-    Watcher,
-    event_line,
-    field_selector,
-    label_selector,
-    now_text,
-)
+from .discovery import Discovery
+from .errors import ApiError
+from .resources import ResourceType, builtin_types, established, from_crd, now_text, served_by
+from .selectors import field_selector, label_selector
+from .store import Store, Watcher, event_line
+from .tables import table
 
-VERSION_INFO = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-kubatch-sim",
-    "platform": "linux/amd64",
-}
 BOOKMARK_SECONDS = 10.0
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-
-
-def builtin_types() -> list[ResourceType]:
-    def t(
-        group: str,
-        version: str,
-        plural: str,
-        kind: str,
-        namespaced: bool,
-        *subs: str,
-        short: tuple[str, ...] = (),
-    ) -> ResourceType:
-        return ResourceType(
-            group=group,
-            version=version,
-            plural=plural,
-            kind=kind,
-            namespaced=namespaced,
-            subresources=frozenset(subs),
-            short_names=short,
-        )
-
-    return [
-        t("", "v1", "namespaces", "Namespace", False, "status", "finalize", short=("ns",)),
-        t("", "v1", "pods", "Pod", True, "status", "binding", "log", short=("po",)),
-        t("", "v1", "nodes", "Node", False, "status", short=("no",)),
-        t("", "v1", "events", "Event", True, short=("ev",)),
-        t("", "v1", "configmaps", "ConfigMap", True, short=("cm",)),
-        t("", "v1", "secrets", "Secret", True),
-        t("", "v1", "serviceaccounts", "ServiceAccount", True, short=("sa",)),
-        t("", "v1", "services", "Service", True, "status", short=("svc",)),
-        t("apps", "v1", "controllerrevisions", "ControllerRevision", True),
-        t("coordination.k8s.io", "v1", "leases", "Lease", True),
-        t("events.k8s.io", "v1", "events", "Event", True, short=("ev",)),
-        t(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "CustomResourceDefinition",
-            False,
-            "status",
-            short=("crd", "crds"),
-        ),
-    ]
-
-
-def age(timestamp: str, now: datetime | None = None) -> str:
-    """A duration the way kubectl shows ages: 45s, 3m12s, 5h, 2d."""
-    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
-    if seconds < 120:
-        return f"{max(seconds, 0)}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    return f"{hours}h" if hours < 48 else f"{hours // 24}d"
-
-
-def _cell(obj: Obj, column: Obj) -> Any:
-    node: Any = obj
-    for step in column["jsonPath"].strip(".").split("."):
-        node = node.get(step) if isinstance(node, dict) else None
-    if column.get("type") == "date" and isinstance(node, str):
-        return age(node)
-    return node
-
-
-def _operations(rtype: ResourceType) -> Obj:
-    """OpenAPI v3 paths of a resource: kubectl looks for PATCH with fieldValidation there to
-    know that the server validates fields itself."""
-    gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
-    parameter = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
-
-    def operation(action: str) -> Obj:
-        return {
-            "x-kubernetes-action": action,
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": [parameter],
-            "responses": {"200": {"description": "OK"}},
-        }
-
-    base = f"/api/{rtype.version}" if not rtype.group else f"/apis/{rtype.group}/{rtype.version}"
-    scope = "/namespaces/{namespace}" if rtype.namespaced else ""
-    return {
-        f"{base}{scope}/{rtype.plural}": {"get": operation("list"), "post": operation("post")},
-        f"{base}{scope}/{rtype.plural}/{{name}}": {
-            "get": operation("get"),
-            "put": operation("put"),
-            "patch": operation("patch"),
-            "delete": operation("delete"),
-        },
-    }
 
 
 class ApiServer:
@@ -145,6 +34,7 @@ class ApiServer:
         for rtype in builtin_types():
             self.store.register(rtype)
         self.store.on_removed.append(self._on_removed)
+        self.discovery = Discovery(self.store)
         self.requests = 0
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(
@@ -156,176 +46,17 @@ class ApiServer:
     # -- CRDs ----------------------------------------------------------------------------
 
     def _register_crd(self, crd: Obj) -> Obj:
-        spec = crd["spec"]
-        names = spec["names"]
-        for version in spec["versions"]:
-            if not version.get("served", True):
-                continue
-            self.store.register(
-                ResourceType(
-                    group=spec["group"],
-                    version=version["name"],
-                    plural=names["plural"],
-                    kind=names["kind"],
-                    namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                    subresources=frozenset(version.get("subresources") or {}),
-                    short_names=tuple(names.get("shortNames") or ()),
-                    categories=tuple(names.get("categories") or ()),
-                    schema=(version.get("schema") or {}).get("openAPIV3Schema"),
-                    columns=tuple(version.get("additionalPrinterColumns") or ()),
-                    scale=(version.get("subresources") or {}).get("scale"),
-                )
-            )
-        established = {
-            "acceptedNames": names,
-            "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
-            "conditions": [
-                {
-                    "type": t,
-                    "status": "True",
-                    "reason": r,
-                    "message": m,
-                    "lastTransitionTime": now_text(),
-                }
-                for t, r, m in (
-                    ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                    ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-                )
-            ],
-        }
+        for rtype in from_crd(crd):
+            self.store.register(rtype)
         rtype = self.store.types[("apiextensions.k8s.io", "v1", "customresourcedefinitions")]
         return self.store.update(
-            rtype, None, crd["metadata"]["name"], {**crd, "status": established}, "status"
+            rtype, None, crd["metadata"]["name"], {**crd, "status": established(crd)}, "status"
         )
 
     def _on_removed(self, rtype: ResourceType, obj: Obj) -> None:
         if rtype.kind == "CustomResourceDefinition":
-            spec = obj["spec"]
-            for version in spec["versions"]:
-                self.store.unregister((spec["group"], version["name"], spec["names"]["plural"]))
-
-    # -- discovery -----------------------------------------------------------------------
-
-    def _resources(self, group: str, version: str) -> list[Obj]:
-        found = []
-        for rtype in self.store.types.values():
-            if (rtype.group, rtype.version) != (group, version):
-                continue
-            entry: Obj = {
-                "name": rtype.plural,
-                "singularName": rtype.singular,
-                "namespaced": rtype.namespaced,
-                "kind": rtype.kind,
-                "verbs": list(_ALL_VERBS),
-            }
-            if rtype.short_names:
-                entry["shortNames"] = list(rtype.short_names)
-            if rtype.categories:
-                entry["categories"] = list(rtype.categories)
-            found.append(entry)
-            for sub in sorted(rtype.subresources):
-                verbs = (
-                    ["create"]
-                    if sub == "binding"
-                    else ["get"]
-                    if sub == "log"
-                    else ["get", "patch", "update"]
-                )
-                found.append(
-                    {
-                        "name": f"{rtype.plural}/{sub}",
-                        "singularName": "",
-                        "namespaced": rtype.namespaced,
-                        "kind": rtype.kind,
-                        "verbs": verbs,
-                    }
-                )
-        return found
-
-    def _groups(self) -> list[Obj]:
-        versions: dict[str, list[str]] = {}
-        for rtype in self.store.types.values():
-            if rtype.group and rtype.version not in versions.setdefault(rtype.group, []):
-                versions[rtype.group].append(rtype.version)
-        return [
-            {
-                "name": group,
-                "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in vs],
-                "preferredVersion": {"groupVersion": f"{group}/{vs[0]}", "version": vs[0]},
-            }
-            for group, vs in sorted(versions.items())
-        ]
-
-    def _discovery(self, parts: list[str]) -> Obj | None:
-        if parts == ["api"]:
-            return {
-                "kind": "APIVersions",
-                "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
-            }
-        if parts == ["api", "v1"]:
-            return {
-                "kind": "APIResourceList",
-                "groupVersion": "v1",
-                "resources": self._resources("", "v1"),
-            }
-        if parts == ["apis"]:
-            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": self._groups()}
-        if len(parts) == 2 and parts[0] == "apis":
-            for group in self._groups():
-                if group["name"] == parts[1]:
-                    return {"kind": "APIGroup", "apiVersion": "v1", **group}
-            raise ApiError(404, "NotFound", f"group {parts[1]} not found")
-        if len(parts) == 3 and parts[0] == "apis":
-            resources = self._resources(parts[1], parts[2])
-            if not resources:
-                raise ApiError(404, "NotFound", f"{parts[1]}/{parts[2]} not found")
-            return {
-                "kind": "APIResourceList",
-                "apiVersion": "v1",
-                "groupVersion": f"{parts[1]}/{parts[2]}",
-                "resources": resources,
-            }
-        if parts == ["version"]:
-            return VERSION_INFO
-        if parts[:2] == ["openapi", "v3"]:
-            return self._openapi(parts[2:])
-        return None
-
-    def _openapi(self, rest: list[str]) -> Obj:
-        """OpenAPI v3 documents, as kubectl reads them (it refuses to apply without)."""
-        versions = sorted({(t.group, t.version) for t in self.store.types.values()})
-        if not rest:
-            paths = {}
-            for group, version in versions:
-                key = f"api/{version}" if not group else f"apis/{group}/{version}"
-                paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={self.store.rv}"}
-            return {"paths": paths}
-        group, version = ("", rest[1]) if rest[0] == "api" else (rest[1], rest[2])
-        schemas: Obj = {}
-        operations: Obj = {}
-        for rtype in self.store.types.values():
-            if (rtype.group, rtype.version) != (group, version):
-                continue
-            operations.update(_operations(rtype))
-            schema = (
-                dict(rtype.schema)
-                if rtype.schema
-                else {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-            )
-            schema["x-kubernetes-group-version-kind"] = [
-                {"group": group, "version": version, "kind": rtype.kind}
-            ]
-            prefix = f"{group}.{version}" if group else f"io.k8s.api.core.{version}"
-            schemas[f"{prefix}.{rtype.kind}"] = schema
-        if not schemas:
-            raise ApiError(404, "NotFound", "no such group version")
-        return {
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
-            "paths": operations,
-            "components": {"schemas": schemas},
-        }
+            for key in served_by(obj):
+                self.store.unregister(key)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -363,7 +94,7 @@ class ApiServer:
             if not parts or parts[0] in ("healthz", "readyz", "livez"):
                 return web.Response(text="ok")
             if request.method == "GET":
-                found = self._discovery(parts)
+                found = self.discovery.document(parts)
                 if found is not None:
                     return web.json_response(found)
             if parts[0] not in ("api", "apis") or len(parts) < (2 if parts[0] == "api" else 3):
@@ -571,73 +302,8 @@ class ApiServer:
 
     def _respond(self, request: web.Request, rtype: ResourceType, body: Obj) -> web.Response:
         if "as=Table" in request.headers.get("Accept", ""):
-            return web.json_response(self._table(rtype, body))
+            return web.json_response(table(rtype, body, self.store.rv))
         return web.json_response(body)
-
-    def _table(self, rtype: ResourceType, body: Obj) -> Obj:
-        items = body.get("items", [body]) if "items" in body else [body]
-        columns = [
-            {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
-        ]
-        builtin = BUILTIN_COLUMNS.get(rtype.kind)
-        if builtin is not None:
-            columns += [
-                {"name": n, "type": t, "format": "", "description": "", "priority": p}
-                for n, t, p, _ in builtin
-            ]
-            rows = [
-                {
-                    "cells": [o["metadata"]["name"], *[cell(o) for _, _, _, cell in builtin]],
-                    "object": {
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": o["metadata"],
-                    },
-                }
-                for o in items
-            ]
-            return {
-                "kind": "Table",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": str(self.store.rv)},
-                "columnDefinitions": columns,
-                "rows": rows,
-            }
-        columns += [
-            {
-                "name": c["name"],
-                "type": c.get("type", "string"),
-                "format": "",
-                "description": c.get("description", ""),
-                "priority": c.get("priority", 0),
-            }
-            for c in rtype.columns
-        ]
-        if not rtype.columns:
-            columns.append(
-                {"name": "Age", "type": "date", "format": "", "description": "", "priority": 0}
-            )
-
-        rows = []
-        for obj in items:
-            found = rtype.columns or ({"jsonPath": ".metadata.creationTimestamp", "type": "date"},)
-            rows.append(
-                {
-                    "cells": [obj["metadata"]["name"], *[_cell(obj, c) for c in found]],
-                    "object": {
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": obj["metadata"],
-                    },
-                }
-            )
-        return {
-            "kind": "Table",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": str(self.store.rv)},
-            "columnDefinitions": columns,
-            "rows": rows,
-        }
 
     async def _watch(
         self, request: web.Request, rtype: ResourceType, namespace: str | None
@@ -651,15 +317,15 @@ class ApiServer:
         )
         rv_text = q.get("resourceVersion", "")
         timeout = float(q.get("timeoutSeconds", 1800))
-        table = "as=Table" in request.headers.get("Accept", "")
+        as_table = "as=Table" in request.headers.get("Accept", "")
 
         def line(event: bytes) -> bytes:
             """An event as the client asked for it: the object, or a Table of one row."""
-            if not table:
+            if not as_table:
                 return event
             found = json.loads(event)
             if found.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                found["object"] = self._table(rtype, found["object"])
+                found["object"] = table(rtype, found["object"], self.store.rv)
             return json.dumps(found).encode() + b"\n"
 
         bookmarks = _flag(q.get("allowWatchBookmarks"))
@@ -716,137 +382,6 @@ class ApiServer:
     async def close_watches(self) -> None:
         for watcher in list(self.store.watchers):
             watcher.queue.put_nowait(None)
-
-
-def _age(obj: Obj) -> str:
-    return str(obj["metadata"].get("creationTimestamp", ""))
-
-
-def _pod_status(pod: Obj) -> str:
-    """What kubectl shows as a pod's STATUS."""
-    if pod["metadata"].get("deletionTimestamp"):
-        return "Terminating"
-    status = pod.get("status") or {}
-    for container in status.get("containerStatuses") or []:
-        state = container.get("state") or {}
-        for kind in ("waiting", "terminated"):
-            reason = (state.get(kind) or {}).get("reason")
-            if reason:
-                return str(reason)
-    return str(status.get("reason") or status.get("phase", "Pending"))
-
-
-def _pod_ready(pod: Obj) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return f"{sum(bool(c.get('ready')) for c in statuses)}/{len(containers)}"
-
-
-def _pod_restarts(pod: Obj) -> int:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return sum(int(c.get("restartCount", 0)) for c in statuses)
-
-
-def _node_status(node: Obj) -> str:
-    conditions = {
-        c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []
-    }
-    ready = {"True": "Ready", "False": "NotReady"}.get(conditions.get("Ready", ""), "Unknown")
-    return ready + (",SchedulingDisabled" if (node.get("spec") or {}).get("unschedulable") else "")
-
-
-def _node_roles(node: Obj) -> str:
-    prefix = "node-role.kubernetes.io/"
-    labels = node["metadata"].get("labels") or {}
-    roles = sorted(k.removeprefix(prefix) for k in labels if k.startswith(prefix))
-    return ",".join(roles) or "<none>"
-
-
-Cell = Callable[[Obj], Any]
-BUILTIN_COLUMNS: dict[str, list[tuple[str, str, int, Cell]]] = {
-    "Pod": [
-        ("Ready", "string", 0, _pod_ready),
-        ("Status", "string", 0, _pod_status),
-        ("Restarts", "integer", 0, _pod_restarts),
-        ("Age", "date", 0, _age),
-        ("Node", "string", 1, lambda p: (p.get("spec") or {}).get("nodeName") or "<none>"),
-    ],
-    "Node": [
-        ("Status", "string", 0, _node_status),
-        ("Roles", "string", 0, _node_roles),
-        ("Age", "date", 0, _age),
-        (
-            "Version",
-            "string",
-            0,
-            lambda n: ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""),
-        ),
-    ],
-}
-"""kubectl's columns for the built-in kinds it shows most (the server prints them)."""
-
-
-def kubeconfig(server: str, namespace: str = "default") -> Obj:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "kubatch-sim", "cluster": {"server": server}}],
-        "users": [{"name": "kubatch-sim", "user": {"token": "kubatch-sim"}}],
-        "contexts": [
-            {
-                "name": "kubatch-sim",
-                "context": {
-                    "cluster": "kubatch-sim",
-                    "user": "kubatch-sim",
-                    "namespace": namespace,
-                },
-            }
-        ],
-        "current-context": "kubatch-sim",
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def serve(port: int, kubeconfig_path: Path | None) -> None:
-    server = ApiServer()
-    runner = web.AppRunner(server.app, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    address = f"http://127.0.0.1:{port}"
-    if kubeconfig_path is not None:
-        tmp = kubeconfig_path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(kubeconfig(address)))
-        os.replace(tmp, kubeconfig_path)
-    print(f"kubatch API server listening on {address}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.close_watches()
-    await runner.cleanup()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubatch-apiserver", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for the server here")
-    args = parser.parse_args(argv)
-    port = args.port or free_port()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(port, args.kubeconfig))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def _flag(value: str | None) -> bool:

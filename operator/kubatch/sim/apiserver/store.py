@@ -1,25 +1,29 @@
-"""The API server's storage: typed resources, objects, versions, selectors, patches, watches.
+"""The API server's storage: objects by resource type, resource versions, create / update /
+patch / delete with finalizers, graceful pod deletion, owner-reference garbage collection and
+namespace lifecycle, and the history that watches resume from.
 
-Everything here is synchronous and in memory; server.py puts HTTP in front of it.
+Everything here is synchronous and in memory; server.py puts HTTP in front of it, admission.py
+says what a real server checks and defaults on the way in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import json
-import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ..containers import Obj
-from . import schema as crd_schema
+from . import admission
+from .errors import ApiError, not_found
+from .patches import json_patch, merge_patch, strategic_merge_patch
+from .resources import ResourceType, now_text
+from .selectors import FieldSelector, LabelSelector, field_selector, label_selector
 
 # How many changes a watch can resume from; older resourceVersions get 410 Gone.
 HISTORY = 200_000
@@ -30,302 +34,8 @@ HISTORY = 200_000
 EMULATOR_CA = "# kubatch emulator: plain HTTP on 127.0.0.1, no certificate authority\n"
 
 
-class ApiError(Exception):
-    """A Kubernetes Status failure."""
-
-    def __init__(self, code: int, reason: str, message: str, causes: list[str] | None = None):
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.causes = causes or []
-
-    def status(self) -> Obj:
-        body: Obj = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.causes:
-            causes = []
-            for cause in self.causes:
-                field, _, message = cause.partition(": ")
-                causes.append(
-                    {"reason": "FieldValueInvalid", "field": field, "message": message}
-                    if message
-                    else {"message": cause}
-                )
-            body["details"] = {"causes": causes}
-        return body
-
-
-def _content(obj: Obj) -> Obj:
-    """What counts for metadata.generation: everything but metadata and status."""
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-
-
-def _validated(
-    rtype: ResourceType, obj: Obj, schema: Obj, value: Obj, strict: bool, old: Obj | None = None
-) -> Obj:
-    """`value` as stored under `schema`; 422 Invalid naming every broken rule otherwise."""
-    admitted, errors = crd_schema.admit(schema, value, strict, old)
-    if errors:
-        name = obj.get("metadata", {}).get("name", "")
-        message = f'{rtype.kind}.{rtype.group} "{name}" is invalid: ' + "; ".join(errors)
-        raise ApiError(422, "Invalid", message, errors)
-    return admitted
-
-
 def event_line(kind: str, obj: Obj) -> bytes:
     return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
-
-
-def not_found(kind: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{kind} "{name}" not found')
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(kw_only=True)
-class ResourceType:
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool
-    subresources: frozenset[str] = frozenset()
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    schema: Obj | None = None
-    columns: tuple[Obj, ...] = ()
-    scale: Obj | None = None
-    """The CRD's scale subresource: specReplicasPath, statusReplicasPath, labelSelectorPath."""
-    verbs: tuple[str, ...] = (
-        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
-    )  # fmt: skip
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.group, self.version, self.plural)
-
-    @property
-    def singular(self) -> str:
-        return self.kind.lower()
-
-
-# -- selectors ---------------------------------------------------------------------------
-
-_REQUIREMENT = re.compile(
-    r"^\s*(?P<neg>!)?(?P<key>[A-Za-z0-9_./-]+)\s*"
-    r"(?:(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9_.-]*)|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?\s*$"
-)
-
-
-def _split_selector(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        parts.append(current)
-    return parts
-
-
-@dataclass(frozen=True)
-class _Requirement:
-    key: str
-    op: str
-    """exists, !exists, =, !=, in, notin"""
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
-        if self.op == "exists":
-            return present
-        if self.op == "!exists":
-            return not present
-        if self.op in ("=", "in"):
-            return value in self.values
-        return value not in self.values
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    requirements: tuple[_Requirement, ...] = ()
-
-    def __call__(self, labels: dict[str, str]) -> bool:
-        return all(r.matches(labels) for r in self.requirements)
-
-
-def label_selector(text: str | None) -> LabelSelector:
-    """Kubernetes label selector syntax: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a)."""
-    requirements = []
-    for part in _split_selector(text or ""):
-        match = _REQUIREMENT.match(part)
-        if not match:
-            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part!r}")
-        key, op, value, setop = match["key"], match["op"], match["value"], match["setop"]
-        if match["neg"]:
-            requirements.append(_Requirement(key, "!exists"))
-        elif op in ("=", "=="):
-            requirements.append(_Requirement(key, "=", frozenset({value})))
-        elif op == "!=":
-            requirements.append(_Requirement(key, "!=", frozenset({value})))
-        elif setop:
-            values = frozenset(v.strip() for v in match["values"].split(",") if v.strip())
-            requirements.append(_Requirement(key, setop, values))
-        else:
-            requirements.append(_Requirement(key, "exists"))
-    return LabelSelector(tuple(requirements))
-
-
-def _lookup(obj: Obj, dotted: str) -> str:
-    node: Any = obj
-    for step in dotted.split("."):
-        node = node.get(step) if isinstance(node, dict) else None
-    return "" if node is None else str(node)
-
-
-@dataclass(frozen=True)
-class FieldSelector:
-    requirements: tuple[tuple[str, bool, str], ...] = ()
-    """(dotted path, equal?, value)"""
-
-    def __call__(self, obj: Obj) -> bool:
-        return all(
-            (_lookup(obj, path) == value) == equal for path, equal, value in self.requirements
-        )
-
-
-def field_selector(text: str | None) -> FieldSelector:
-    requirements = []
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        equal = "!=" not in part
-        path, _, value = part.replace("!=", "=").replace("==", "=").partition("=")
-        requirements.append((path.strip(), equal, value.strip()))
-    return FieldSelector(tuple(requirements))
-
-
-# -- patches -----------------------------------------------------------------------------
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def strategic_merge_patch(target: Any, patch: Any) -> Any:
-    """Strategic merge as far as Kubatch needs it: a merge patch in which lists of objects
-    with a "name" (containers, env, volumes...) merge item by item."""
-    if isinstance(patch, dict):
-        result = dict(target) if isinstance(target, dict) else {}
-        for key, value in patch.items():
-            if key.startswith("$"):
-                continue
-            if value is None:
-                result.pop(key, None)
-            else:
-                result[key] = strategic_merge_patch(result.get(key), value)
-        return result
-    if (
-        isinstance(patch, list)
-        and isinstance(target, list)
-        and patch
-        and all(isinstance(x, dict) and "name" in x for x in [*patch, *target])
-    ):
-        merged = {x["name"]: x for x in target}
-        for item in patch:
-            merged[item["name"]] = strategic_merge_patch(merged.get(item["name"]), item)
-        return list(merged.values())
-    return copy.deepcopy(patch)
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def json_patch(target: Obj, operations: list[Obj]) -> Obj:
-    """RFC 6902 JSON patch (add, remove, replace, test, copy, move)."""
-    doc = copy.deepcopy(target)
-
-    def walk(path: list[str]) -> tuple[Any, str]:
-        node: Any = doc
-        for step in path[:-1]:
-            node = node[int(step)] if isinstance(node, list) else node[step]
-        return node, path[-1]
-
-    for op in operations:
-        kind, path = op.get("op"), _pointer(op.get("path", ""))
-        try:
-            if kind in ("copy", "move"):
-                src_parent, src_key = walk(_pointer(op["from"]))
-                value = copy.deepcopy(
-                    src_parent[int(src_key)]
-                    if isinstance(src_parent, list)
-                    else src_parent[src_key]
-                )
-                if kind == "move":
-                    if isinstance(src_parent, list):
-                        src_parent.pop(int(src_key))
-                    else:
-                        del src_parent[src_key]
-                op = {"op": "add", "path": op["path"], "value": value}
-                kind = "add"
-            parent, key = walk(path)
-            if kind == "add":
-                if isinstance(parent, list):
-                    parent.insert(len(parent) if key == "-" else int(key), op["value"])
-                else:
-                    parent[key] = op["value"]
-            elif kind == "remove":
-                if isinstance(parent, list):
-                    parent.pop(int(key))
-                else:
-                    del parent[key]
-            elif kind == "replace":
-                if isinstance(parent, list):
-                    parent[int(key)] = op["value"]
-                else:
-                    if key not in parent:
-                        raise KeyError(key)
-                    parent[key] = op["value"]
-            elif kind == "test":
-                current = parent[int(key)] if isinstance(parent, list) else parent[key]
-                if current != op["value"]:
-                    raise ApiError(422, "Invalid", f"test operation failed at {op['path']}")
-            else:
-                raise ApiError(400, "BadRequest", f"unknown JSON patch operation {kind!r}")
-        except (KeyError, IndexError, ValueError, TypeError) as e:
-            raise ApiError(422, "Invalid", f"JSON patch {kind} {op.get('path')} failed: {e}") from e
-    return doc
 
 
 # -- watches -----------------------------------------------------------------------------
@@ -450,23 +160,6 @@ class Store:
                     line = event_line(kind, obj)
                 watcher.queue.put_nowait(line)
 
-    def _admit(self, rtype: ResourceType, obj: Obj, strict: bool, old: Obj | None = None) -> Obj:
-        if rtype.schema is None:
-            return obj
-        if old is not None and _content(old) == _content(obj):
-            # Ratcheting, as API servers do: what did not change is not validated again.
-            return self._admit_status(rtype, obj, strict)
-        return _validated(rtype, obj, rtype.schema, obj, strict, old)
-
-    def _admit_status(self, rtype: ResourceType, obj: Obj, strict: bool) -> Obj:
-        assert rtype.schema is not None
-        status_schema = rtype.schema.get("properties", {}).get("status")
-        if status_schema is None or "status" not in obj:
-            return obj
-        wrapper = {"type": "object", "properties": {"status": status_schema}}
-        admitted = _validated(rtype, obj, wrapper, {"status": obj["status"]}, strict)
-        return {**obj, "status": admitted["status"]}
-
     def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
         if not rtype.namespaced:
             return
@@ -508,15 +201,15 @@ class Store:
             raise ApiError(409, "AlreadyExists", f'{rtype.plural} "{meta["name"]}" already exists')
         if "status" in rtype.subresources and rtype.kind not in ("Node",):
             obj.pop("status", None)
-        obj = self._admit(rtype, obj, strict)
+        obj = admission.admit(rtype, obj, strict)
         if rtype.kind == "Pod":
-            self._admit_service_account(obj)
+            admission.service_account(obj, self._service_account_exists)
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_text()
         meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
-        self._defaults(rtype, obj)
+        admission.defaults(rtype, obj)
         if self.dry_run:
             return obj
         meta["resourceVersion"] = self._bump()
@@ -526,22 +219,8 @@ class Store:
             self._populate_namespace(meta["name"])
         return obj
 
-    def _admit_service_account(self, pod: Obj) -> None:
-        """The ServiceAccount admission plugin: a pod runs as an account that exists (the
-        namespace's `default` unless it names one), and says so in its spec."""
-        spec = pod.setdefault("spec", {})
-        meta = pod["metadata"]
-        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-        namespace = meta["namespace"]
-        if (namespace, account) not in self.objects[("", "v1", "serviceaccounts")]:
-            raise ApiError(
-                403,
-                "Forbidden",
-                f'pods "{meta.get("name") or meta.get("generateName", "")}" is forbidden: error '
-                f"looking up service account {namespace}/{account}: "
-                f'serviceaccount "{account}" not found',
-            )
-        spec["serviceAccountName"] = spec["serviceAccount"] = account
+    def _service_account_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.objects[("", "v1", "serviceaccounts")]
 
     def _populate_namespace(self, name: str) -> None:
         """What a real cluster's controller-manager adds to every new namespace."""
@@ -554,34 +233,9 @@ class Store:
             {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": EMULATOR_CA}},
         )
 
-    def _defaults(self, rtype: ResourceType, obj: Obj) -> None:
-        if rtype.kind == "Secret":
-            _secret_string_data(obj)
-        elif rtype.kind == "Pod":
-            # As a real API server's pod strategy: Pending, with the pod's QoS class.
-            obj.setdefault("status", {"phase": "Pending", "qosClass": qos_class(obj["spec"])})
-            obj["spec"].setdefault("terminationGracePeriodSeconds", 30)
-            if obj["spec"].get("schedulingGates"):
-                # What a real API server's pod strategy does: a gated pod says why it waits.
-                obj["status"]["conditions"] = [
-                    {
-                        "type": "PodScheduled",
-                        "status": "False",
-                        "reason": "SchedulingGated",
-                        "message": "Scheduling is blocked due to non-empty scheduling gates",
-                        "lastTransitionTime": now_text(),
-                    }
-                ]
-        elif rtype.kind == "Namespace":
-            # The NamespaceDefaultLabelName admission of a real API server.
-            labels = obj["metadata"].setdefault("labels", {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-            obj.setdefault("status", {"phase": "Active"})
-            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
-
     def _store_update(self, rtype: ResourceType, old: Obj, new: Obj) -> Obj:
         if rtype.kind == "Secret":
-            _secret_string_data(new)
+            admission.secret_string_data(new)
         meta = new["metadata"]
         old_meta = old["metadata"]
         for frozen in ("uid", "creationTimestamp", "namespace", "name"):
@@ -596,7 +250,7 @@ class Store:
                 raise ApiError(
                     422, "Invalid", "no new finalizers can be added if the object is being deleted"
                 )
-        if _content(old) != _content(new):
+        if admission.content(old) != admission.content(new):
             meta["generation"] = old_meta.get("generation", 1) + 1
         else:
             meta["generation"] = old_meta.get("generation", 1)
@@ -652,9 +306,9 @@ class Store:
                 new["status"] = copy.deepcopy(old["status"])
             else:
                 new.pop("status", None)
-        new = self._admit(rtype, new, strict, old)
+        new = admission.admit(rtype, new, strict, old)
         if rtype.kind == "Pod" and subresource is None:
-            _pod_update(old, new)
+            admission.pod_update(old, new)
         return self._store_update(rtype, old, new)
 
     def patch(
@@ -824,89 +478,3 @@ class Store:
         for (_ns, _), obj in sorted(self.objects.get(watcher.type_key, {}).items()):
             if watcher.wants(watcher.type_key, obj):
                 yield "ADDED", obj
-
-
-MUTABLE_POD_FIELDS = (
-    "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
-    "`spec.tolerations` (only additions to existing tolerations),"
-    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
-)
-
-
-def qos_class(spec: Obj) -> str:
-    """Guaranteed (every container limits CPU and memory, requests equal to limits),
-    Burstable (some request or limit), or BestEffort."""
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    guaranteed, some = True, False
-    for container in containers:
-        resources = container.get("resources") or {}
-        limits = resources.get("limits") or {}
-        requests = {**limits, **(resources.get("requests") or {})}
-        for kind in ("cpu", "memory"):
-            some = some or kind in requests or kind in limits
-            if kind not in limits or str(requests.get(kind)) != str(limits[kind]):
-                guaranteed = False
-    if guaranteed and containers:
-        return "Guaranteed"
-    return "Burstable" if some else "BestEffort"
-
-
-def _invalid_pod(old: Obj, field: str, detail: str) -> ApiError:
-    name = old["metadata"]["name"]
-    return ApiError(422, "Invalid", f'Pod "{name}" is invalid: {field}: {detail}', [field])
-
-
-def _pod_update(old: Obj, new: Obj) -> None:
-    """What a pod's update may change, as a real API server checks it: its scheduling gates
-    can be removed, never added; activeDeadlineSeconds can be set or lowered, never raised or
-    unset; images can change, tolerations be added; nothing else of its spec."""
-    before_spec, after_spec = old.get("spec") or {}, new.get("spec") or {}
-    before = {g.get("name") for g in before_spec.get("schedulingGates") or []}
-    after = after_spec.get("schedulingGates") or []
-    for i, gate in enumerate(after):
-        if gate.get("name") not in before:
-            rule = f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'"
-            raise _invalid_pod(old, f"spec.schedulingGates[{i}].name", f"Forbidden: {rule}")
-    was, deadline = (
-        before_spec.get("activeDeadlineSeconds"),
-        after_spec.get("activeDeadlineSeconds"),
-    )
-    field = "spec.activeDeadlineSeconds"
-    if deadline is None and was is not None:
-        rule = 'Invalid value: "null": must not update from a positive integer to nil value'
-        raise _invalid_pod(old, field, rule)
-    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
-        rule = f"Invalid value: {deadline}: must be between 1 and 2147483647, inclusive"
-        raise _invalid_pod(old, field, rule)
-    if deadline is not None and was is not None and deadline > was:
-        raise _invalid_pod(
-            old, field, f"Invalid value: {deadline}: must be less than or equal to previous value"
-        )
-    if _immutable_part(before_spec) != _immutable_part(after_spec):
-        rule = f"Forbidden: pod updates may not change fields other than {MUTABLE_POD_FIELDS}"
-        raise _invalid_pod(old, "spec", rule)
-
-
-def _immutable_part(spec: Obj) -> Obj:
-    """A pod's spec without what an update may change (images, the deadline, tolerations,
-    scheduling gates; nodeName is the binding's)."""
-    kept = {
-        k: v
-        for k, v in spec.items()
-        if k not in ("activeDeadlineSeconds", "tolerations", "schedulingGates", "nodeName")
-    }
-    for key in ("containers", "initContainers"):
-        if key in kept:
-            kept[key] = [{k: v for k, v in c.items() if k != "image"} for c in kept[key] or []]
-    return kept
-
-
-def _secret_string_data(secret: Obj) -> None:
-    """As a real API server stores a Secret: stringData is write-only, merged into data
-    (base64) over any equal key, and the type defaults to Opaque."""
-    strings = secret.pop("stringData", None) or {}
-    if strings:
-        data = secret.setdefault("data", {})
-        for key, value in strings.items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
-    secret.setdefault("type", "Opaque")
