@@ -131,13 +131,11 @@ def uses(files: Iterable[Path]) -> set[Use]:
 
 
 def _watched(module: Any, where: str) -> set[Use]:
-    """The controller's table of watches: kopf gets, lists and watches; the informer lists
-    and watches."""
+    """The controller's table of watches: each kind is listed, then watched."""
     found = set()
     for watched in getattr(module, "WATCHED", ()):
         group = watched.group_version[0]
-        verbs = ("get", "list", "watch") if watched.by == "kopf" else ("list", "watch")
-        found |= {Use(group, watched.plural, verb, where) for verb in verbs}
+        found |= {Use(group, watched.plural, verb, where) for verb in ("list", "watch")}
     return found
 
 

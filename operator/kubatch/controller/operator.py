@@ -1,5 +1,6 @@
-"""The operator: watches feed the engine, one loop steps it, the writer writes. kopf
-watches the platform's objects; jobs and pods, the many, are watched directly.
+"""The operator: watches feed the engine, one loop steps it, the writer writes. Every kind
+is listed once and watched from there by one informer (watches.py says which and why); kopf
+is the process's runtime (login, start-up, clean-up, signals).
 
 Start it with `python -m kubatch.controller` (or `kubatch operator`). Everything the handlers
 do is cheap and synchronous (hand an object to the engine and wake the loop); the loop is
@@ -16,7 +17,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,10 +26,10 @@ import kopf
 from .. import metrics
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
-from ..core import Engine, EngineConfig, IntentTimes, ResizePool
+from ..core import Engine, EngineConfig, IntentTimes, ResizePool, listed_key
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
 from .leader import LeaderElector
-from .watches import BY_PLURAL, INFORMER, KOPF, WATCHED, Watched
+from .watches import BY_PLURAL, WATCHED, Watched
 from .writer import Writer
 
 log = logging.getLogger("kubatch")
@@ -165,13 +166,8 @@ class Controller:
                 watched.upsert(world, obj, now)
             del items
         world.start(now)
-        # Jobs and pods are the many objects: they are watched from these lists, directly,
-        # without kopf's per-object state (see _informer).
-        self.tasks += [
-            asyncio.create_task(self._informer(w, versions[w.plural]))
-            for w in WATCHED
-            if w.by == INFORMER
-        ]
+        # Each kind is watched from its list's version: listed once (see _informer).
+        self.tasks += [asyncio.create_task(self._informer(w, versions[w.plural])) for w in WATCHED]
         store = world.store
         log.info(
             "state rebuilt: %d jobs, %d nodes, %d pods, %d queues, %d environments",
@@ -192,8 +188,7 @@ class Controller:
             for item in items:
                 self.feed(plural, {"type": None, "object": item})
             assert self.engine is not None
-            keys = {f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in items}
-            self.engine.unlisted(plural, keys, utcnow())
+            self.engine.unlisted(plural, {listed_key(i) for i in items}, utcnow())
             self.wake.set()
 
         plural = watched.plural
@@ -201,6 +196,7 @@ class Controller:
             watched.api_version,
             plural,
             lambda kind, obj: self.feed(plural, {"type": kind, "object": obj}),
+            label_selector=watched.label_selector,
             listed=listed,
             since=since,
         )
@@ -317,21 +313,3 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
     await CONTROLLER.stop()
-
-
-def _watch(kind: str) -> Callable[..., Awaitable[None]]:
-    # Asynchronous, so that kopf calls it on its loop instead of in a thread pool: it only
-    # hands the object over and never blocks.
-    async def handler(event: Mapping[str, Any], **_: Any) -> None:
-        CONTROLLER.feed(kind, event)
-
-    handler.__name__ = f"watch_{kind}"
-    return handler
-
-
-for _watched in WATCHED:
-    if _watched.by == KOPF:
-        _group, _version = _watched.group_version
-        kopf.on.event(_group, _version, _watched.plural, labels=dict(_watched.labels) or None)(
-            _watch(_watched.plural)
-        )

@@ -1,13 +1,16 @@
-"""Every kind the operator watches, once: how it is watched, why, and what its events do to
-the engine. The table's order is the order of the initial sync (what a kind refers to comes
-before it: environments before queues, revisions before definitions, nodes before pods)."""
+"""Every kind the operator watches, once: why, and what its events do to the engine. Each is
+listed once at start, in the table's order (what a kind refers to comes before it:
+environments before queues, revisions before definitions, nodes before pods), and watched
+from that list's version by the project's informer (kube/client.py): one watch machinery, one
+list per kind. A list made again after a watch was lost tells the engine what went meanwhile
+(Engine.unlisted), which kopf's watches never told it. kopf remains the process's runtime:
+login, start-up and clean-up, signals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from ..api import (
     API_VERSION,
@@ -24,14 +27,6 @@ from ..keys import LABEL_MANAGED_BY, MANAGED_BY
 
 Apply = Callable[[Engine, Obj, datetime], None]
 
-KOPF: Literal["kopf"] = "kopf"
-INFORMER: Literal["informer"] = "informer"
-FEW = "few objects: kopf's watch, with its retries and back-off, costs nothing here"
-MANY = (
-    "the many objects (a job and a pod per attempt): watched directly from the initial list, "
-    "without kopf's per-object state, which cost more CPU than the engine itself"
-)
-
 
 def _name(obj: Obj) -> str:
     return str(obj["metadata"]["name"])
@@ -45,7 +40,6 @@ def _namespace(obj: Obj) -> str:
 class Watched:
     api_version: str
     plural: str
-    by: Literal["kopf", "informer"]
     why: str
     upsert: Apply
     delete: Apply
@@ -70,32 +64,28 @@ WATCHED: tuple[Watched, ...] = (
     Watched(
         api_version=API_VERSION,
         plural=COMPUTEENVIRONMENTS,
-        by=KOPF,
-        why=FEW,
+        why="the node pools: queues and jobs are placed on them",
         upsert=lambda w, o, now: w.upsert_environment(o, now),
         delete=lambda w, o, now: w.delete_environment(_name(o), now),
     ),
     Watched(
         api_version=API_VERSION,
         plural=SCHEDULINGPOLICIES,
-        by=KOPF,
-        why=FEW,
+        why="fair-share policies, which queues name",
         upsert=lambda w, o, now: w.upsert_policy(o, now),
         delete=lambda w, o, now: w.delete_policy(_name(o), now),
     ),
     Watched(
         api_version=API_VERSION,
         plural=JOBQUEUES,
-        by=KOPF,
-        why=FEW,
+        why="queues, which name environments and policies and order the jobs",
         upsert=lambda w, o, now: w.upsert_queue(o, now),
         delete=lambda w, o, now: w.delete_queue(_name(o)),
     ),
     Watched(
         api_version="apps/v1",
         plural="controllerrevisions",
-        by=KOPF,
-        why=FEW + " (a definition's revisions, Kubatch's only)",
+        why="a definition's revisions (Kubatch's only), which jobs name",
         labels={LABEL_MANAGED_BY: MANAGED_BY},
         upsert=lambda w, o, now: w.upsert_revision(o),
         delete=_ignore,
@@ -103,40 +93,35 @@ WATCHED: tuple[Watched, ...] = (
     Watched(
         api_version=API_VERSION,
         plural=JOBDEFINITIONS,
-        by=KOPF,
-        why=FEW,
+        why="definitions, which jobs name",
         upsert=lambda w, o, now: w.upsert_definition(o, now),
         delete=lambda w, o, now: w.delete_definition(_namespace(o), _name(o)),
     ),
     Watched(
         api_version="v1",
         plural="nodes",
-        by=KOPF,
-        why=FEW,
+        why="the capacity that placement counts",
         upsert=lambda w, o, now: w.upsert_node(o, now),
         delete=lambda w, o, now: w.delete_node(_name(o)),
     ),
     Watched(
         api_version=API_VERSION,
         plural=BATCHJOBS,
-        by=INFORMER,
-        why=MANY,
+        why="the jobs: the many objects, a status written for each",
         upsert=lambda w, o, now: w.upsert_job(o, now),
         delete=lambda w, o, now: w.delete_job(_namespace(o), _name(o), now),
     ),
     Watched(
         api_version=API_VERSION,
         plural=SCHEDULEDJOBS,
-        by=KOPF,
-        why=FEW,
+        why="schedules that submit jobs",
         upsert=lambda w, o, now: w.upsert_cron(o, now),
         delete=lambda w, o, now: w.delete_cron(_namespace(o), _name(o)),
     ),
     Watched(
         api_version="v1",
         plural="pods",
-        by=INFORMER,
-        why=MANY + "; every pod, Kubatch's or not, holds capacity on its node",
+        why="every attempt; every pod, Kubatch's or not, holds capacity on its node",
         upsert=lambda w, o, now: w.observe_pod(o, now),
         delete=lambda w, o, now: w.observe_pod(o, now, deleted=True),
     ),

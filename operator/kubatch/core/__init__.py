@@ -12,6 +12,7 @@ This module is the one entry for everything outside core: the controller, the AW
 console and the metrics import from `kubatch.core` alone."""
 
 from .engine import Engine, EngineConfig
+from .feed import listed_key
 from .jobs.attempts import pod_name
 from .jobs.definitions import Refused, Revision, resolve_job, revision_hash
 from .jobs.ranges import format_ranges, parse_ranges
@@ -47,6 +48,7 @@ __all__ = [
     "Telemetry",
     "WriteStatus",
     "format_ranges",
+    "listed_key",
     "merge_diff",
     "parse_ranges",
     "pod_name",

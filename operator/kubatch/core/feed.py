@@ -4,10 +4,18 @@ defines what is declared here; the platform's kinds go through `phases/registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..api import BATCHJOBS, SCHEDULEDJOBS
+from ..api import (
+    BATCHJOBS,
+    COMPUTEENVIRONMENTS,
+    JOBDEFINITIONS,
+    JOBQUEUES,
+    SCHEDULEDJOBS,
+    SCHEDULINGPOLICIES,
+)
 from ..api.common import JobStatus, Obj
 from ..api.times import parse_time
 from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
@@ -36,6 +44,19 @@ from .state.objects import CronState, JobKey
 from .state.store import Store
 
 
+def listing_key(key: str | JobKey) -> str:
+    """An object's key as a listing names it: "namespace/name", or the name of a cluster-scoped
+    object (a pod's key is that already)."""
+    return key if isinstance(key, str) else "/".join(key)
+
+
+def listed_key(obj: Mapping[str, Any]) -> str:
+    """The key of a listed object, as `listing_key` spells the engine's."""
+    meta = obj["metadata"]
+    namespace = meta.get("namespace")
+    return listing_key((namespace, meta["name"]) if namespace else meta["name"])
+
+
 class Feed:
     store: Store
     book: StatusBook
@@ -57,6 +78,10 @@ class Feed:
         def _event(
             self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str
         ) -> None: ...
+        def delete_environment(self, name: str, now: datetime) -> None: ...
+        def delete_queue(self, name: str) -> None: ...
+        def delete_policy(self, name: str, now: datetime) -> None: ...
+        def delete_definition(self, namespace: str, name: str) -> None: ...
 
     # -- intake: jobs --------------------------------------------------------------------------
 
@@ -198,13 +223,30 @@ class Feed:
         )
 
     def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
-        """What a new list ("ns/name") lacks went unwatched; a pod only assumed may yet come."""
-        jobs = self.store.jobs if plural == BATCHJOBS else {}
-        for namespace, name in [k for k in jobs if f"{k[0]}/{k[1]}" not in listed]:
-            self.delete_job(namespace, name, now)
-        for key, pod in list(self.store.pods.items()) if plural == "pods" else ():
-            if key not in listed and not pod.assumed:
-                self.observe_pod(tombstone(pod), now, deleted=True)
+        """A new list of `plural` (after its watch was lost) names what exists, by
+        `listing_key`: what the engine holds and the list lacks was deleted while nobody
+        watched, and is deleted now as its event would have been. A pod only assumed may yet
+        come; a deleted revision changes nothing (its definition keeps the history it had)."""
+        if plural == "pods":
+            for key, pod in list(self.store.pods.items()):
+                if key not in listed and not pod.assumed:
+                    self.observe_pod(tombstone(pod), now, deleted=True)
+            return
+        store = self.store
+        held: dict[str, tuple[Iterable[str | JobKey], Callable[[Any], None]]] = {
+            BATCHJOBS: (store.jobs, lambda job: self.delete_job(job[0], job[1], now)),
+            SCHEDULEDJOBS: (store.crons, lambda cron: self.delete_cron(cron[0], cron[1])),
+            JOBDEFINITIONS: (store.definitions, lambda d: self.delete_definition(d[0], d[1])),
+            COMPUTEENVIRONMENTS: (store.envs, lambda name: self.delete_environment(name, now)),
+            JOBQUEUES: (store.queues, lambda name: self.delete_queue(name)),
+            SCHEDULINGPOLICIES: (store.policies, lambda name: self.delete_policy(name, now)),
+            "nodes": (store.nodes, lambda name: self.delete_node(name)),
+        }
+        if plural not in held:
+            return
+        keys, delete = held[plural]
+        for gone in [k for k in keys if listing_key(k) not in listed]:
+            delete(gone)
 
     def report(self, outcome: Outcome) -> None:
         """The writer's report of one effect: read at the next step."""
