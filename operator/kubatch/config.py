@@ -49,6 +49,10 @@ class OperatorConfig(BaseModel):
     """How long an attempt may wait for its pod to be created before it fails."""
     pod_schedule_deadline_seconds: float = Field(default=300.0, gt=0)
     """How long an attempt's pod may stay unscheduled before the attempt fails."""
+    kept_log_bytes: int = Field(default=256 * 1024, ge=0, le=768 * 1024)
+    """How much of an ended attempt's log is kept beyond its pod: the whole log up to this
+    many bytes, its tail past it (gzipped in a ConfigMap, which holds at most 1 MiB); 0 keeps
+    none."""
     log_format: Literal["text", "json"] = "text"
 
     @classmethod

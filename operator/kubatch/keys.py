@@ -31,6 +31,15 @@ LABEL_SIMULATED = "kubatch.io/simulated"
 KWOK_KEY = "kwok.x-k8s.io/node"
 """kwok's annotation and taint: kwok could run simulated nodes on a real cluster."""
 
+# -- on the ConfigMaps that keep ended attempts' logs (core/outbox/logs.py) -------------------
+LABEL_KEPT_LOG = "kubatch.io/log-of"
+"""The pod whose log a ConfigMap keeps (the ConfigMap has its name, and its labels)."""
+KEPT_LOG_DATA = "log.gz"
+"""The kept log (binaryData): gzipped, with the runtime's timestamps."""
+KEPT_LOG_CONTAINER = "container"
+KEPT_LOG_DROPPED = "dropped-bytes"
+"""How many bytes before the kept log were left out (past the limit, only its tail is kept)."""
+
 # -- on ControllerRevisions (job definition revisions) -----------------------------------------
 LABEL_DEFINITION = "kubatch.io/job-definition"
 ANNOTATION_REVISION_HASH = "kubatch.io/revision-hash"

@@ -68,6 +68,7 @@ CASES: dict[str, Case] = {
     "first": Case(Program(prints="first", seconds=2)),
     "second": Case(Program(prints="second"), {"dependsOn": [{"jobName": "first"}]}),
     "limits": Case(Program(prints_limits=True)),
+    "log-kept": Case(Program(prints="kept for later")),
 }
 
 
@@ -76,7 +77,9 @@ class Batch:
 
     def __init__(self, system: System, namespace: str) -> None:
         self.scenario = Scenario(system, namespace)
-        environment = self.scenario.node_environment(maxvCpus=64)
+        # One node that stays (minvCpus): the cases read their pods long after they ended,
+        # and a node scaled in takes its pods with it (the pod garbage collector).
+        environment = self.scenario.node_environment(minvCpus=4, maxvCpus=4)
         self.queue = self.scenario.queue(environments=(environment,))
         for name, case in CASES.items():
             self.scenario.run(name, self.queue, case.program, **case.spec)
@@ -232,13 +235,26 @@ def test_the_kubelet_applies_the_jobs_memory_limit_and_cpu_share(batch: Batch) -
 
 
 @pytest.mark.parametrize(
-    ("name", "attempts", "expected"),
+    ("name", "attempts", "expected", "pods_gone"),
     [
-        ("retried", 3, lambda real, n: f"attempt {n}\n" if real else f"AWS_BATCH_JOB_ATTEMPT={n}"),
+        (
+            "retried",
+            3,
+            lambda real, n: f"attempt {n}\n" if real else f"AWS_BATCH_JOB_ATTEMPT={n}",
+            False,
+        ),
         # A stopped attempt keeps its log.
-        ("timeout-trapped", 1, lambda real, n: "got SIGTERM\n" if real else "echo working"),
+        ("timeout-trapped", 1, lambda real, n: "got SIGTERM\n" if real else "echo working", False),
+        # An attempt whose pod is gone (its node removed, the pod garbage collector) keeps its
+        # log: the operator kept it in a ConfigMap once the container ended.
+        (
+            "log-kept",
+            1,
+            lambda real, n: "kept for later\n" if real else "echo kept for later",
+            True,
+        ),
     ],
-    ids=["every_attempt", "after_a_timeout"],
+    ids=["every_attempt", "after_a_timeout", "after_its_pod_is_gone"],
 )
 def test_every_attempts_log_through_the_cli_the_console_and_the_aws_api(
     batch: Batch,
@@ -247,9 +263,12 @@ def test_every_attempts_log_through_the_cli_the_console_and_the_aws_api(
     name: str,
     attempts: int,
     expected: Any,
+    pods_gone: bool,
 ) -> None:
     status = batch.wait(name, "SUCCEEDED", "FAILED", timeout=180)
     scenario = batch.scenario
+    if pods_gone:
+        _remove_pods_once_their_logs_are_kept(scenario, name)
     key = add_key(scenario.kube, scenario.namespace, admin=False)
     session = boto3.Session(
         aws_access_key_id=key.access_key_id,
@@ -276,3 +295,20 @@ def test_every_attempts_log_through_the_cli_the_console_and_the_aws_api(
         messages = "\n".join(e["message"] for e in events) + "\n"
         assert text in messages, messages
         assert all(e["timestamp"] > 0 for e in events)
+
+
+def _remove_pods_once_their_logs_are_kept(scenario: Scenario, name: str) -> None:
+    """As the pod garbage collector does once their node is removed."""
+    core = scenario.kube.core
+    pods = [p.metadata.name for p in scenario.pods(name)]
+    assert pods, "the attempt's pod"
+
+    def kept() -> bool:
+        selector = f"kubatch.io/job-name={name},kubatch.io/log-of"
+        found = core.list_namespaced_config_map(scenario.namespace, label_selector=selector)
+        return {c.metadata.name for c in found.items} == set(pods)
+
+    wait_for(kept, timeout=60, what=f"the operator to keep the logs of {pods}")
+    for pod in pods:
+        core.delete_namespaced_pod(pod, scenario.namespace, grace_period_seconds=0)
+    wait_for(lambda: not scenario.pods(name), timeout=60, what=f"{pods} to be gone")

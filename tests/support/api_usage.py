@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,30 @@ def _value(node: ast.AST, module: Any) -> str | None:
     return None
 
 
+PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/(?:namespaces/\{\}/)?"
+    r"(?P<plural>[a-z]+)(?:/\{\}(?:/(?P<sub>[a-z]+))?)?$"
+)
+
+
+def _path_use(node: ast.AST, verb: str, where: str) -> Use | None:
+    """A read by path (`client.text(f"/api/v1/namespaces/{ns}/pods/{name}/log")`): its
+    resource, from the path's fixed parts."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        template = node.value
+    elif isinstance(node, ast.JoinedStr):
+        template = "".join(
+            str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values
+        )
+    else:
+        return None
+    found = PATH.match(template)
+    if found is None:
+        return None
+    resource = found["plural"] + (f"/{found['sub']}" if found["sub"] else "")
+    return Use(found["group"] or "", resource, verb, where)
+
+
 def _keyword(call: ast.Call, name: str) -> ast.AST | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
@@ -78,7 +103,16 @@ def uses(files: Iterable[Path]) -> set[Use]:
         relative = path.relative_to(PACKAGE.parent).with_suffix("")
         module = importlib.import_module(".".join(relative.parts))
         where = str(path.relative_to(PACKAGE.parent))
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        # Paths named before their use (`path = f"/api/v1/..."`), by their names.
+        paths = {
+            target.id: node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.JoinedStr)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
@@ -90,7 +124,16 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 else ""
             )
             args = node.args
-            if name in CLIENT_VERBS and len(args) >= 2 and _on_client(func):
+            if name == "text" and args and _on_client(func):
+                first = args[0]
+                use = _path_use(
+                    paths.get(first.id, first) if isinstance(first, ast.Name) else first,
+                    "get",
+                    where,
+                )
+                if use is not None:
+                    found.add(use)
+            elif name in CLIENT_VERBS and len(args) >= 2 and _on_client(func):
                 plural = _value(args[1], module)
                 if plural is None:
                     continue  # generic plumbing (the writer): its callers are counted instead

@@ -19,12 +19,14 @@ from kubatch.core.outbox.effects import (
     DeleteObject,
     Effect,
     Failure,
+    KeepLog,
     Outcome,
     PatchObject,
     PostEvent,
     ResizePool,
     WriteStatus,
 )
+from kubatch.core.outbox.logs import kept_body
 from kubatch.core.outbox.wanted import IntentTimes
 from tests.support.manifests import batch_job, job_definition, job_queue
 
@@ -98,6 +100,8 @@ class FakeApi:
     """The pod patches the engine sent and the server applied."""
     made: list[Obj] = field(default_factory=list)
     """Objects the engine created that are not pods (ControllerRevisions, BatchJobs)."""
+    kept: dict[str, Obj] = field(default_factory=dict)
+    """The ConfigMaps that keep ended attempts' logs, by their pod ("namespace/name")."""
     kubelet_acts: bool = True
     """Whether the nodes' kubelet stops a pod whose activeDeadlineSeconds is lowered (at
     once, as if its container exited on SIGTERM)."""
@@ -175,6 +179,19 @@ class FakeApi:
             self.engine.observe_pod(copy.deepcopy(self.pods[key]), self.now)
             if "activeDeadlineSeconds" in effect.patch.get("spec", {}):
                 self._past_deadline(key)
+        elif isinstance(effect, KeepLog):
+            if effect.key not in self.pods:
+                failure = Failure(404, "NotFound", f'pods "{effect.pod}" not found')
+                self.engine.report(Outcome(effect=effect, failure=failure))
+                return
+            if effect.key in self.kept:
+                failure = Failure(409, "AlreadyExists", "exists")
+                self.engine.report(Outcome(effect=effect, failure=failure))
+                return
+            body = kept_body(effect, f"{self.now.isoformat()} the log of {effect.pod}\n", 0)
+            self.kept[effect.key] = body
+            self.engine.report(Outcome(effect=effect, version=version))
+            self.engine.observe_kept_log(copy.deepcopy(body))
         elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
             self.engine.report(Outcome(effect=effect))
 
@@ -259,6 +276,8 @@ class FakeApi:
         for obj in self.objects:
             if obj.get("kind") == "BatchJob":
                 engine.upsert_job(self._with_status(obj), self.now)
+        for configmap in self.kept.values():
+            engine.observe_kept_log(copy.deepcopy(configmap))
         for pod in self.pods.values():
             engine.observe_pod(copy.deepcopy(pod), self.now)
         engine.start(self.now)

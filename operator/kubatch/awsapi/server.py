@@ -21,6 +21,8 @@ from botocore.model import OperationModel
 from botocore.validate import ParamValidator
 
 from ..api.common import Obj
+from ..core import kept_log
+from ..keys import LABEL_KEPT_LOG
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -213,12 +215,25 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
             )
         except ApiError as e:
             if e.not_found:
-                raise logs.ResourceNotFound("The specified log stream does not exist.") from e
-            if e.status == 400:  # the container is still being created: nothing logged yet
+                text = await self._kept_log(namespace, stream)
+            elif e.status == 400:  # the container is still being created: nothing logged yet
                 text = ""
             else:
                 raise
         return logs.page(logs.parse_log(text), request)
+
+    async def _kept_log(self, namespace: str, stream: str) -> str:
+        """An attempt's log once its pod is gone: the one the operator kept, as CloudWatch
+        keeps a log after its instance is gone."""
+        try:
+            configmap = await self.client.get("v1", "configmaps", stream, namespace)
+        except ApiError as e:
+            if e.not_found:
+                raise logs.ResourceNotFound("The specified log stream does not exist.") from e
+            raise
+        if (configmap["metadata"].get("labels") or {}).get(LABEL_KEPT_LOG) != stream:
+            raise logs.ResourceNotFound("The specified log stream does not exist.")
+        return kept_log(configmap)
 
     def _error(self, error: AwsError) -> web.Response:
         return web.json_response(

@@ -1,18 +1,22 @@
-"""`kubatch logs`: the container log of one attempt, read from its pod."""
+"""`kubatch logs`: the container log of one attempt, read from its pod, or once the pod is
+gone, from the log the operator kept of it."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from ..api.batchjob import BatchJobStatus
 from ..api.common import JobStatus
+from ..core import kept_log, serve_kept_log
 from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
     LABEL_JOB_NAME,
     LABEL_JOB_UID,
+    LABEL_KEPT_LOG,
     LABEL_NODE_INDEX,
 )
 from .context import (
@@ -69,13 +73,22 @@ def logs(
     with api_errors(f"the pods of {name}"):
         pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
     pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == job["metadata"]["uid"]]
+    kept = _kept(ctx, selector, job["metadata"]["uid"])
+    if kept is not None and (
+        not pods or kept[0] > max(int(p.metadata.labels.get(LABEL_ATTEMPT, "0")) for p in pods)
+    ):
+        # The attempt's pod is gone (with its node): its log was kept.
+        click.echo(serve_kept_log(kept_log(kept[1]), timestamps=False), nl=False)
+        return
     if not pods:
         which = f"{name}" + (f" child {index}" if index is not None else "")
         which += f" node {node_index}" if node_index is not None else ""
         attempts = status.attempts
         last = (node.pod_name if node else None) or (attempts[-1].pod_name if attempts else None)
         if last and attempt is None and index is None:
-            raise Failure(f"{which}: its pod {last} no longer exists (deleted, with its log)")
+            raise Failure(
+                f"{which}: its pod {last} no longer exists (deleted, and no log was kept)"
+            )
         if attempt is not None:
             raise Failure(
                 f"{which} has no attempt {attempt} (attempts so far in the job: "
@@ -100,3 +113,21 @@ def logs(
                 pod.metadata.name, ctx.ns, _preload_content=False
             )
             click.echo(reply.data.decode(errors="replace"), nl=False)
+
+
+def _kept(ctx: Context, selector: str, uid: str) -> tuple[int, dict[str, Any]] | None:
+    """The latest attempt whose log was kept beyond its pod (its ConfigMap is labelled as the
+    pod was), and that ConfigMap."""
+    with api_errors("the kept logs"):
+        found = ctx.core.list_namespaced_config_map(
+            ctx.ns, label_selector=f"{selector},{LABEL_KEPT_LOG}"
+        ).items
+    kept = [
+        (int(c.metadata.labels.get(LABEL_ATTEMPT, "0")), c)
+        for c in found
+        if c.metadata.labels.get(LABEL_JOB_UID) == uid
+    ]
+    if not kept:
+        return None
+    attempt, configmap = max(kept, key=lambda k: k[0])
+    return attempt, {"data": configmap.data or {}, "binaryData": configmap.binary_data or {}}

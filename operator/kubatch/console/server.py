@@ -29,7 +29,8 @@ from ..api import BATCHJOBS, GROUP, VERSION
 from ..api.batchjob import BatchJobStatus
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
-from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_NODE_INDEX
+from ..core import kept_log, serve_kept_log
+from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_KEPT_LOG, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -302,10 +303,17 @@ class Console:
         nodes = BatchJobStatus.of(job).node_properties
         if nodes:  # a multi-node job's attempts are its main node's
             selector += f",{LABEL_NODE_INDEX}={nodes.main_node}"
-        pods = await self.client.list(
-            "v1", "pods", str(job["metadata"]["namespace"]), label_selector=selector
+        namespace = str(job["metadata"]["namespace"])
+        pods = await self.client.list("v1", "pods", namespace, label_selector=selector)
+        rows = {p["metadata"]["name"]: views.pod_attempt(p) for p in pods}
+        # An attempt whose pod is gone (with its node) keeps its log: it is one still.
+        kept = await self.client.list(
+            "v1", "configmaps", namespace, label_selector=f"{selector},{LABEL_KEPT_LOG}"
         )
-        return sorted((views.pod_attempt(p) for p in pods), key=lambda a: a.attempt)
+        for configmap in kept:
+            row = views.kept_attempt(configmap)
+            rows.setdefault(row.pod, row)
+        return sorted(rows.values(), key=lambda a: a.attempt)
 
     async def job(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
@@ -347,13 +355,10 @@ class Console:
         text = ""
         if pod is not None:
             try:
-                text = await self.client.text(
-                    f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
-                    {"tailLines": str(query.tail)},
-                )
+                text = await self._log(namespace, pod, query.tail)
             except ApiError as e:
                 why = (
-                    f"the pod {pod} is gone: its log went with it"
+                    f"the pod {pod} is gone: its log went with it (none was kept)"
                     if e.not_found
                     else f"the log of {pod} cannot be read: {e.message}"
                 )
@@ -366,6 +371,18 @@ class Console:
             "title": f"Log of {name}"
             + (f" child {query.index}" if query.index is not None else ""),
         }
+
+    async def _log(self, namespace: str, pod: str, tail: int) -> str:
+        """The pod's log; once the pod is gone, the log kept of it."""
+        try:
+            return await self.client.text(
+                f"/api/v1/namespaces/{namespace}/pods/{pod}/log", {"tailLines": str(tail)}
+            )
+        except ApiError as e:
+            if not e.not_found:
+                raise
+        configmap = await self.client.get("v1", "configmaps", pod, namespace)
+        return serve_kept_log(kept_log(configmap), timestamps=False, tail=tail)
 
     async def definitions(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         query: NamespaceQuery = self._query(NamespaceQuery, request)

@@ -25,6 +25,7 @@ from ..keys import (
     LABEL_ATTEMPT,
     LABEL_COMPUTE_ENVIRONMENT,
     LABEL_DEFINITION,
+    LABEL_KEPT_LOG,
     LABEL_SCHEDULED,
 )
 from .queries import JobsQuery
@@ -515,6 +516,25 @@ def pod_attempt(pod: Obj) -> AttemptRow:
         took=duration(began.get("startedAt"), ended.get("finishedAt")),
         exit_code=_text(ended.get("exitCode")),
         reason=_text(ended.get("reason") or status.get("reason") or status.get("phase")),
+    )
+
+
+def kept_attempt(configmap: Obj) -> AttemptRow:
+    """An attempt whose pod is gone, as the ConfigMap that keeps its log tells it (labelled
+    as its pod was)."""
+    labels = configmap["metadata"].get("labels") or {}
+    index = labels.get(LABEL_ARRAY_INDEX)
+    return AttemptRow(
+        attempt=int(labels.get(LABEL_ATTEMPT, 0) or 0),
+        index=int(index) if index is not None and str(index).isdigit() else None,
+        pod=str(labels.get(LABEL_KEPT_LOG) or configmap["metadata"]["name"]),
+        node="",
+        environment=_text(labels.get(LABEL_COMPUTE_ENVIRONMENT)),
+        started="",
+        stopped="",
+        took="",
+        exit_code="",
+        reason="pod gone, log kept",
     )
 
 

@@ -109,6 +109,7 @@ class Controller:
                 provider_checks={n: p.check for n, p in self.providers.items()},
                 scale_in_after=self.config.scale_in_after,
                 gang_reservation=self.config.gang_reservation,
+                kept_log_bytes=self.config.kept_log_bytes,
                 intents=IntentTimes(
                     resync=timedelta(seconds=self.config.resync_seconds),
                     create_deadline=timedelta(seconds=self.config.pod_create_deadline_seconds),

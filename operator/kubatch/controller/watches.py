@@ -23,7 +23,7 @@ from ..api import (
 )
 from ..api.common import Obj
 from ..core import Engine
-from ..keys import LABEL_MANAGED_BY, MANAGED_BY
+from ..keys import LABEL_KEPT_LOG, LABEL_MANAGED_BY, MANAGED_BY
 
 Apply = Callable[[Engine, Obj, datetime], None]
 
@@ -43,8 +43,8 @@ class Watched:
     why: str
     upsert: Apply
     delete: Apply
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Only objects with these labels."""
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    """Only objects with these labels (None: with the label, whatever its value)."""
 
     @property
     def group_version(self) -> tuple[str, str]:
@@ -53,7 +53,8 @@ class Watched:
 
     @property
     def label_selector(self) -> str | None:
-        return ",".join(f"{k}={v}" for k, v in self.labels.items()) or None
+        terms = (k if v is None else f"{k}={v}" for k, v in self.labels.items())
+        return ",".join(terms) or None
 
 
 def _ignore(world: Engine, obj: Obj, now: datetime) -> None:
@@ -117,6 +118,15 @@ WATCHED: tuple[Watched, ...] = (
         why="schedules that submit jobs",
         upsert=lambda w, o, now: w.upsert_cron(o, now),
         delete=lambda w, o, now: w.delete_cron(_namespace(o), _name(o)),
+    ),
+    Watched(
+        api_version="v1",
+        plural="configmaps",
+        why="the kept logs of ended attempts (Kubatch's only): before the pods, so that a log "
+        "already kept is not asked for again",
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_KEPT_LOG: None},
+        upsert=lambda w, o, now: w.observe_kept_log(o),
+        delete=lambda w, o, now: w.observe_kept_log(o, deleted=True),
     ),
     Watched(
         api_version="v1",

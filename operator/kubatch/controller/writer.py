@@ -21,12 +21,15 @@ from ..core import (
     DeleteObject,
     Effect,
     Failure,
+    KeepLog,
     Outcome,
     PatchObject,
     PostEvent,
     ResizePool,
     WriteStatus,
+    kept_body,
     merge_diff,
+    tail_within,
 )
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -139,6 +142,8 @@ class Writer:
                 "status",
             )
             return Outcome(effect=effect, version=version_of(written))
+        if isinstance(effect, KeepLog):
+            return await self._keep_log(effect)
         if isinstance(effect, ResizePool):
             try:
                 result = await self.resize(effect)
@@ -149,6 +154,22 @@ class Writer:
                 result = ResizeResult(error=f"{type(e).__name__}: {e}")
             return Outcome(effect=effect, resized=result)
         raise TypeError(f"not an effect the writer carries out: {effect!r}")
+
+    async def _keep_log(self, effect: KeepLog) -> Outcome:
+        """Read an ended attempt's log (the whole of it up to the limit, its tail past it) and
+        keep it in a ConfigMap. A log the kubelet no longer serves (its pod gone) is an
+        outcome like any other: the engine asks no more."""
+        path = f"/api/v1/namespaces/{effect.namespace}/pods/{effect.pod}/log"
+        params = {"container": effect.container, "timestamps": "true"}
+        head = await self.client.text(path, {**params, "limitBytes": str(effect.limit)})
+        text, dropped = head, 0
+        if len(head.encode()) >= effect.limit:
+            tail = await self.client.text(path, {**params, "tailLines": str(head.count("\n"))})
+            text, dropped = tail_within(tail, effect.limit)
+        created = await self.client.create(
+            "v1", "configmaps", kept_body(effect, text, dropped), effect.namespace
+        )
+        return Outcome(effect=effect, version=version_of(created))
 
     async def spare_budget(self) -> None:
         """Events are best-effort: they go out only while the write budget is at least half

@@ -21,12 +21,14 @@ from .outbox.effects import (
     DeleteObject,
     Effect,
     Failure,
+    KeepLog,
     Outcome,
     PatchObject,
     PostEvent,
     ResizePool,
     WriteStatus,
 )
+from .outbox.logs import kept_body, kept_log, serve_kept_log, tail_within
 from .outbox.patches import merge_diff
 from .outbox.telemetry import Telemetry
 from .outbox.wanted import IntentTimes
@@ -39,6 +41,7 @@ __all__ = [
     "EngineConfig",
     "Failure",
     "IntentTimes",
+    "KeepLog",
     "Outcome",
     "PatchObject",
     "PostEvent",
@@ -48,10 +51,14 @@ __all__ = [
     "Telemetry",
     "WriteStatus",
     "format_ranges",
+    "kept_body",
+    "kept_log",
     "listed_key",
     "merge_diff",
     "parse_ranges",
     "pod_name",
     "resolve_job",
     "revision_hash",
+    "serve_kept_log",
+    "tail_within",
 ]

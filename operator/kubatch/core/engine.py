@@ -36,6 +36,7 @@ from .outbox.effects import (
     CreateObject,
     DeleteObject,
     Effect,
+    KeepLog,
     Outcome,
     PatchObject,
     PostEvent,
@@ -44,6 +45,7 @@ from .outbox.effects import (
     event_reference,
 )
 from .outbox.intents import PodIntents
+from .outbox.logs import LogKeeper
 from .outbox.statuses import StatusBook
 from .outbox.telemetry import Telemetry
 from .outbox.wanted import IntentTimes
@@ -76,6 +78,8 @@ class EngineConfig:
     scale_in_after: timedelta = timedelta(minutes=5)
     gang_reservation: timedelta = timedelta(minutes=10)  # see Snapshot.gang_reservation
     intents: IntentTimes = field(default_factory=IntentTimes)
+    kept_log_bytes: int = 256 * 1024
+    """How much of an ended attempt's log is kept beyond its pod (0: none)."""
 
 
 class Engine(Feed):
@@ -87,6 +91,7 @@ class Engine(Feed):
         self.store = Store()
         self.book = StatusBook()
         self.intents = PodIntents(self.config.intents)
+        self.logs = LogKeeper(self.config.kept_log_bytes)
         self.jobs = JobsPhase(self.store)
         config = self.config
         self.dispatcher = Dispatcher(
@@ -208,7 +213,8 @@ class Engine(Feed):
             self.telemetry.queue_counts = self.registry.queue_counts(now)
         self.effects += self.finalizers.effects(now, self.registry.last_counts)
         effects, self.effects = self.effects, []
-        return effects + list(self.intents.due(now)) + list(self.book.due(now))
+        due = [*self.intents.due(now), *self.logs.due(now), *self.book.due(now)]
+        return effects + due
 
     def _dispatch(self, now: datetime) -> None:
         result = self.dispatcher.run(now)
@@ -235,6 +241,8 @@ class Engine(Feed):
                     self.observations.append(gone)
             elif isinstance(effect, WriteStatus):
                 self.book.outcome(effect, outcome.failure, outcome.version, now)
+            elif isinstance(effect, KeepLog):
+                self.logs.outcome(effect, outcome.failure, now)
             elif isinstance(effect, ResizePool) and outcome.resized is not None:
                 environment = effect.request.environment
                 if self.dispatcher.resized(environment, outcome.resized, now):
@@ -367,7 +375,7 @@ class Engine(Feed):
 
     def next_wake(self) -> datetime | None:
         jobs, cron, intents = self.jobs.next_deadline(), self.cron.next_wake(), self.intents
-        times = (jobs, cron, intents.next_wake(), self.book.next_retry())
+        times = (jobs, cron, intents.next_wake(), self.book.next_retry(), self.logs.next_wake())
         return min((t for t in times if t is not None), default=None)
 
     def last_status(self, plural: str, namespace: str | None, name: str) -> Obj | None:

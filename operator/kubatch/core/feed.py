@@ -23,6 +23,7 @@ from .jobs.attempts import PodObservation
 from .jobs.observe import observe_pod
 from .outbox.effects import Outcome
 from .outbox.intents import PodIntents
+from .outbox.logs import LogKeeper
 from .outbox.statuses import StatusBook
 from .outbox.telemetry import Telemetry
 from .phases.dispatch import Dispatcher
@@ -61,6 +62,7 @@ class Feed:
     store: Store
     book: StatusBook
     intents: PodIntents
+    logs: LogKeeper
     jobs: JobsPhase
     dispatcher: Dispatcher
     telemetry: Telemetry
@@ -211,6 +213,8 @@ class Feed:
         if obs is None:
             return
         self.observations.append((job, obs))
+        if not deleted:
+            self.logs.ended(pod, now)
         self.intents.observed(
             key,
             finished,
@@ -222,11 +226,18 @@ class Feed:
             now,
         )
 
+    def observe_kept_log(self, configmap: Obj, deleted: bool = False) -> None:
+        """A ConfigMap that keeps an ended attempt's log (core/outbox/logs.py)."""
+        self.logs.seen(configmap, present=not deleted)
+
     def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
         """A new list of `plural` (after its watch was lost) names what exists, by
         `listing_key`: what the engine holds and the list lacks was deleted while nobody
         watched, and is deleted now as its event would have been. A pod only assumed may yet
         come; a deleted revision changes nothing (its definition keeps the history it had)."""
+        if plural == "configmaps":
+            self.logs.unlisted(listed)
+            return
         if plural == "pods":
             for key, pod in list(self.store.pods.items()):
                 if key not in listed and not pod.assumed:

@@ -104,7 +104,8 @@ def container_log(pod: Obj) -> str:
 
 def served_log(pod: Obj, query: Mapping[str, str]) -> str:
     """A pod's log as the kubelet serves it: `timestamps=true` puts the runtime's time (RFC
-    3339, nanoseconds) before each line, `tailLines=N` keeps the last N lines."""
+    3339, nanoseconds) before each line, `tailLines=N` keeps the last N lines, `limitBytes=N`
+    the first N bytes of what is left."""
     lines = container_log(pod).splitlines()
     tail = query.get("tailLines", "")
     if tail.isdigit():
@@ -112,7 +113,11 @@ def served_log(pod: Obj, query: Mapping[str, str]) -> str:
     if query.get("timestamps") == "true":
         stamp = _start_time(pod).replace("Z", ".000000000Z")
         lines = [f"{stamp} {line}" for line in lines]
-    return "".join(f"{line}\n" for line in lines)
+    text = "".join(f"{line}\n" for line in lines)
+    limit = query.get("limitBytes", "")
+    if limit.isdigit():
+        text = text.encode()[: int(limit)].decode(errors="ignore")
+    return text
 
 
 def _start_time(pod: Obj) -> str:

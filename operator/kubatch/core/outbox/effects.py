@@ -8,7 +8,7 @@ outcome is a plain record of the API server's answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ...api.common import Obj
@@ -68,6 +68,22 @@ class PostEvent:
     message: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class KeepLog:
+    """Read a pod's container log (at most `limit` bytes: its tail past that) and keep it
+    in `body`, a ConfigMap without its data."""
+
+    namespace: str
+    pod: str
+    container: str
+    limit: int
+    body: Obj = field(hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.pod}"
+
+
 @dataclass(frozen=True)
 class ResizePool:
     """Ask the environment's provider for a pool of the planned size."""
@@ -75,9 +91,9 @@ class ResizePool:
     request: ResizeRequest
 
 
-Effect = CreateObject | DeleteObject | PatchObject | WriteStatus | PostEvent | ResizePool
-"""Objects first: the writer carries out creates, deletes, patches and resizes before status
-writes, so that a status never names a pod that was not asked for."""
+Effect = CreateObject | DeleteObject | PatchObject | WriteStatus | PostEvent | ResizePool | KeepLog
+"""Objects first: the writer carries out creates, deletes, patches, resizes and kept logs
+before status writes, so that a status never names a pod that was not asked for."""
 
 
 @dataclass(frozen=True)
