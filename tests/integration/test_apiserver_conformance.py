@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -455,3 +456,66 @@ def test_a_pods_spec_cannot_change_but_for_images_deadline_and_tolerations(
     assert 'Pod "p" is invalid: spec: Forbidden: pod updates may not change fields other than' in (
         message
     )
+
+
+Seen = tuple[str, str, str, str]
+"""(event type, pod, phase, DisruptionTarget reasons) of a watched pod."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def removed_node(kube: Cluster) -> Iterator[tuple[threading.Thread, list[Seen]]]:
+    """A node removed under a running pod and a finished one, at the module's start: the pod
+    garbage collector's quarantine (40 s, on a real cluster as on the emulator) passes while
+    the other cases run, and the module's last case reads what it did."""
+    namespace = kube.new_namespace()
+    node = f"gone-{namespace}"[:63]
+    kube.core.create_node({"metadata": {"name": node}})
+    for name, phase in REMOVED_NODE_PODS.items():
+        kube.core.create_namespaced_pod(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox"}]},
+            },
+        )
+        kube.core.patch_namespaced_pod_status(name, namespace, {"status": {"phase": phase}})
+    since = kube.core.list_namespaced_pod(namespace).metadata.resource_version
+    seen: list[Seen] = []
+    stream = watch.Watch()
+
+    def consume() -> None:
+        for event in stream.stream(
+            kube.core.list_namespaced_pod, namespace, resource_version=since, timeout_seconds=150
+        ):
+            pod = event["object"]
+            conditions = pod.status.conditions or []
+            reasons = [c.reason for c in conditions if c.type == "DisruptionTarget"]
+            seen.append((event["type"], pod.metadata.name, pod.status.phase, ",".join(reasons)))
+            if sum(kind == "DELETED" for kind, *_ in seen) == len(REMOVED_NODE_PODS):
+                stream.stop()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    kube.core.delete_node(node)
+    yield thread, seen
+    stream.stop()
+    kube.delete_namespace(namespace)
+
+
+REMOVED_NODE_PODS = {"running": "Running", "finished": "Succeeded"}
+
+
+def test_the_pods_of_a_removed_node_are_collected_a_running_one_marked_failed_first(
+    removed_node: tuple[threading.Thread, list[Seen]],
+) -> None:
+    """kube-controller-manager's pod garbage collector, which an environment scaling in meets:
+    after its quarantine a removed node's pods are deleted, one still running first marked
+    Failed with DisruptionTarget (DeletionByPodGC). Last in the module, so that the
+    quarantine passes while the other cases run."""
+    thread, seen = removed_node
+    thread.join(timeout=160)
+    deleted = {name: (phase, reasons) for kind, name, phase, reasons in seen if kind == "DELETED"}
+    assert deleted == {
+        "running": ("Failed", "DeletionByPodGC"),
+        "finished": ("Succeeded", ""),
+    }, seen

@@ -5,12 +5,16 @@ every job has the outcome it would have had undisturbed, and its pods are its at
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import urllib3
+from kubernetes.client.rest import ApiException
 
 from kubatch.sim.stack import Operator
 from tests.support.cluster import wait_for
@@ -190,50 +194,84 @@ def test_chaos_changes_no_outcome_and_repeats_no_attempt(
         standby.workdir.mkdir(exist_ok=True)
         standby.start()
     starts = scenario.system.operator.starts + (standby.starts if standby else 0)
-    try:
-        expected = _mix(scenario, queue, count)
-        disrupt = _disrupt(scenario, how, standby)
-        rng = random.Random(how)
-        for moment in range(moments):
-            time.sleep(rng.uniform(1.0, 4.0))
-            disrupt(moment)
-        outcomes = {
-            name: scenario.wait(name, "SUCCEEDED", "FAILED", timeout=240) for name in expected
-        }
-        if how != "apiserver":
-            # Every kill was a crash, and every paused leader exited on waking past its lease:
-            # each came back (the last ones maybe after the jobs were done).
-            wait_for(
-                lambda: (
-                    scenario.system.operator.starts + (standby.starts if standby else 0) - starts
-                    >= moments
-                ),
-                timeout=60,
-                what="every disrupted operator to start again",
-            )
-    finally:
-        if standby is not None:
-            standby.stop()
+    with _pods_seen(scenario) as seen:
+        try:
+            expected = _mix(scenario, queue, count)
+            disrupt = _disrupt(scenario, how, standby)
+            rng = random.Random(how)
+            for moment in range(moments):
+                time.sleep(rng.uniform(1.0, 4.0))
+                disrupt(moment)
+            outcomes = {
+                name: scenario.wait(name, "SUCCEEDED", "FAILED", timeout=240) for name in expected
+            }
+            if how != "apiserver":
+                # Every kill was a crash, and every paused leader exited on waking past its lease:
+                # each came back (the last ones maybe after the jobs were done).
+                wait_for(
+                    lambda: (
+                        scenario.system.operator.starts
+                        + (standby.starts if standby else 0)
+                        - starts
+                        >= moments
+                    ),
+                    timeout=60,
+                    what="every disrupted operator to start again",
+                )
+        finally:
+            if standby is not None:
+                standby.stop()
     wrong = {n: s for n, s in outcomes.items() if s["status"] != expected[n]}
     shown = list(wrong.items())[:3]
     assert not wrong, {n: (s["status"], s.get("statusReason"), s.get("attempts")) for n, s in shown}
-    _pods_are_attempts(scenario, outcomes)
+    _pods_are_attempts(seen, outcomes)
 
 
-def _pods_are_attempts(scenario: Scenario, outcomes: dict[str, dict[str, Any]]) -> None:
-    pods = scenario.kube.core.list_namespaced_pod(
-        scenario.namespace, label_selector="kubatch.io/job-name"
-    ).items
-    seen = Counter(
-        (
-            p.metadata.labels["kubatch.io/job-name"],
-            p.metadata.labels.get("kubatch.io/array-index"),
-            p.metadata.labels["kubatch.io/attempt"],
-        )
-        for p in pods
-    )
-    assert [k for k, n in seen.items() if n > 1] == [], "a (job, index, attempt) ran twice"
-    per_job = Counter(name for name, _, _ in seen)
+Attempt = tuple[str, str | None, str]
+"""(job, array index, attempt) as a pod's labels say them."""
+
+
+@contextmanager
+def _pods_seen(scenario: Scenario, interval: float = 0.5) -> Iterator[dict[str, Attempt]]:
+    """Every pod of a job that exists at any moment of the run, by uid: the attempts made. A
+    list at the end would miss those that the cluster removed since (the pod garbage
+    collector deletes the pods of a node that scaled away); the API server may be down for a
+    while, so a failed list is tried again."""
+    seen: dict[str, Attempt] = {}
+    done = threading.Event()
+
+    def record() -> None:
+        while True:
+            try:
+                pods = scenario.kube.core.list_namespaced_pod(
+                    scenario.namespace, label_selector="kubatch.io/job-name", _request_timeout=10
+                ).items
+            except (ApiException, urllib3.exceptions.HTTPError, OSError):  # restarting
+                pods = []
+            for p in pods:
+                labels = p.metadata.labels
+                seen[p.metadata.uid] = (
+                    labels["kubatch.io/job-name"],
+                    labels.get("kubatch.io/array-index"),
+                    labels["kubatch.io/attempt"],
+                )
+            if done.is_set():
+                return
+            done.wait(interval)
+
+    thread = threading.Thread(target=record, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(timeout=30)
+
+
+def _pods_are_attempts(seen: dict[str, Attempt], outcomes: dict[str, dict[str, Any]]) -> None:
+    runs = Counter(seen.values())
+    assert [k for k, n in runs.items() if n > 1] == [], "a (job, index, attempt) ran twice"
+    per_job = Counter(name for name, _, _ in runs)
     mismatched = {
         name: (per_job[name], status["attemptCount"])
         for name, status in outcomes.items()

@@ -18,6 +18,7 @@ from ..containers import Obj, served_log
 from . import protobuf
 from .discovery import Discovery
 from .errors import ApiError
+from .podgc import PodGarbageCollector
 from .resources import ResourceType, builtin_types, established, from_crd, now_text, served_by
 from .selectors import field_selector, label_selector
 from .store import Store, Watcher, event_line
@@ -35,6 +36,7 @@ class ApiServer:
             self.store.register(rtype)
         self.store.on_removed.append(self._on_removed)
         self.discovery = Discovery(self.store)
+        self.pod_gc = PodGarbageCollector(self.store)
         self.requests = 0
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(
