@@ -37,6 +37,10 @@ LABEL_KEPT_LOG = "kubatch.io/log-of"
 KEPT_LOG_DATA = "log.gz"
 """The kept log (binaryData): gzipped, with the runtime's timestamps."""
 KEPT_LOG_CONTAINER = "container"
+KEPT_LOG_ENDED = "ended"
+"""How the attempt's container ended (its state.terminated, JSON), as its pod said."""
+KEPT_LOG_NODE = "node"
+"""The node the attempt ran on."""
 KEPT_LOG_DROPPED = "dropped-bytes"
 """How many bytes before the kept log were left out (past the limit, only its tail is kept)."""
 
@@ -51,6 +55,9 @@ FINALIZER = "kubatch.io/in-use"
 # -- on every kind the AWS Batch API serves ---------------------------------------------------
 ANNOTATION_AWS_NAME = "kubatch.io/aws-name"
 """The name a resource has in the AWS Batch API, when its object name differs."""
+ANNOTATION_AWS_FIELDS = "kubatch.io/aws-fields"
+"""What the AWS request gave that Kubatch keeps as given but has no field for (JSON), so that
+Describe answers what was created (an environment's serviceRole, subnets, instanceRole...)."""
 ANNOTATION_AWS_TAGS = "kubatch.io/aws-tags"
 """Tags set through TagResource/UntagResource (JSON): the resource's tags once present."""
 

@@ -86,6 +86,7 @@ def test_the_chart_ships_the_generated_crds() -> None:
         "BatchJob",
         "SchedulingPolicy",
         "ScheduledJob",
+        "ConsumableResource",
     }
     for path in sorted((ROOT / "crds").glob("*.yaml")):
         assert (CHART / "crds" / path.name).read_text() == path.read_text(), "run `make crds`"

@@ -3,11 +3,16 @@ the real boto3 and the real AWS CLI, signing with SigV4, on both tiers."""
 
 from __future__ import annotations
 
+import atexit
 import base64
+import functools
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import pytest
 import yaml
 from botocore.config import Config
@@ -31,6 +37,8 @@ pytestmark = pytest.mark.integration
 
 SECRET_NAMESPACE, SECRET_NAME = "default", "kubatch-aws-api"
 REGION = "us-east-1"
+OTHER_REGION = "eu-west-1"
+"""The endpoint serves both: a caller signs for either."""
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +58,7 @@ def endpoint(system: System) -> str:
         system.operator.workdir,
         system.cluster.kubeconfig,
         f"{SECRET_NAMESPACE}/{SECRET_NAME}",
+        regions=(REGION, OTHER_REGION),
     )
 
 
@@ -83,11 +92,11 @@ def add_key(cluster: Cluster, namespace: str, admin: bool) -> Key:
     raise AssertionError("the Secret of access keys could not be updated")
 
 
-def client(endpoint: str, key: Key, validate: bool = True) -> Any:
+def client(endpoint: str, key: Key, validate: bool = True, region: str = REGION) -> Any:
     return boto3.client(
         "batch",
         endpoint_url=endpoint,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id=key.access_key_id,
         aws_secret_access_key=key.secret_access_key,
         config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
@@ -114,6 +123,7 @@ class Batch:
                 "minvCpus": 0,
                 "maxvCpus": max_vcpus,
                 "instanceTypes": ["m5.xlarge"],
+                "instanceRole": "ecsInstanceRole",
                 "subnets": ["subnet-ignored"],
             },
         )
@@ -394,7 +404,8 @@ ERRORS = [
         ),
         400,
         "ClientException",
-        "spec.retryStrategy.attempts",
+        "1 validation error detected: Value '11' at 'retryStrategy.attempts' failed to satisfy "
+        "constraint: Member must be less than or equal to 10",
     ),
     (
         "missing_parameter_checked_by_the_server",
@@ -406,11 +417,13 @@ ERRORS = [
         'Missing required parameter in input: "jobName"',
     ),
     (
-        "unknown_job",
-        lambda b, q: b.user.terminate_job(jobId=str(uuid.uuid4()), reason="x"),
+        "malformed_job_id",
+        lambda b, q: b.user.terminate_job(
+            jobId="arn:aws:batch:us-east-1:1:job-queue/x", reason="x"
+        ),
         400,
         "ClientException",
-        "not found",
+        "is not the ARN of a job",
     ),
     (
         "deregister_needs_a_revision",
@@ -490,9 +503,31 @@ def test_every_error_is_the_shape_botocore_parses(batch: Batch) -> None:
     )
 
 
+@functools.cache
+def newest_batch_model() -> Path:
+    """A data folder with botocore's newest batch model, for the AWS CLI: awscli v1 carries a
+    botocore of its own whose model predates CancelJobs and TerminateJobs, and reads newer
+    models from AWS_DATA_PATH (as `aws configure add-model` puts them in ~/.aws/models)."""
+    source = Path(botocore.__file__).parent / "data" / "batch" / "2016-08-10"
+    found = source / "service-2.json.gz"
+    model = (
+        gzip.decompress(found.read_bytes())
+        if found.exists()
+        else (source / "service-2.json").read_bytes()
+    )
+    folder = Path(tempfile.mkdtemp(prefix="aws-data-"))
+    atexit.register(shutil.rmtree, folder, True)
+    target = folder / "batch" / "2016-08-10"
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_bytes(model)
+    return folder
+
+
 def aws_cli(batch: Batch, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real AWS CLI (awscli from PyPI), with the user's key and no config files."""
+    """The real AWS CLI (awscli from PyPI), with the user's key, no config files, and
+    botocore's newest batch model."""
     env = {
+        "AWS_DATA_PATH": str(newest_batch_model()),
         **os.environ,
         "AWS_ACCESS_KEY_ID": batch.user_key.access_key_id,
         "AWS_SECRET_ACCESS_KEY": batch.user_key.secret_access_key,
@@ -549,10 +584,13 @@ def test_the_aws_cli_registers_submits_and_describes(batch: Batch) -> None:
 
     job = wait_for(succeeded, timeout=60, what="the CLI's job to succeed")
     assert job["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 2
-    assert job["container"]["resourceRequirements"] == [
-        {"type": "VCPU", "value": "1"},
-        {"type": "MEMORY", "value": "256"},
-    ]
+    assert (job["container"]["vcpus"], job["container"]["memory"]) == (1, 256), "as given"
+    snapshot = aws_cli(batch, "get-job-queue-snapshot", "--job-queue", queue)
+    assert snapshot.returncode == 0, snapshot.stderr
+    assert json.loads(snapshot.stdout)["frontOfQueue"]["jobs"] == []  # nothing waits
+    cancelled = aws_cli(batch, "cancel-jobs", "--jobs", job_id, "--reason", "done already")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout) == {"successful": [job_id], "errors": []}
     refused = aws_cli(
         batch, "submit-job", "--job-name", "x", "--job-queue", "nope", "--job-definition", "cli_def"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from kubatch.api import KINDS
 from tests.support.cluster import wait_for
 from tests.support.system import Scenario
 
@@ -32,7 +33,7 @@ def test_every_kubatch_crd_is_established(scenario: Scenario) -> None:
         for c in scenario.kube.crds.list_custom_resource_definition().items
         if c.spec.group == "kubatch.io"
     ]
-    assert len(crds) == 6
+    assert len(crds) == len(KINDS)
     for crd in crds:
         wait_for(
             lambda crd=crd: any(  # type: ignore[misc]

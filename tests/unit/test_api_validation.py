@@ -575,6 +575,30 @@ CASES = [
         REQ,
         "Duplicate value",
     ),
+    case(
+        "vcpu_in_vcpus_or_in_resource_requirements_not_both",
+        JD,
+        "spec.containerProperties.vcpus",
+        2,
+        "spec.containerProperties",
+        "give VCPU either in vcpus or in resourceRequirements, not both",
+    ),
+    case(
+        "memory_in_memory_or_in_resource_requirements_not_both",
+        JD,
+        "spec.containerProperties.memory",
+        2048,
+        "spec.containerProperties",
+        "give MEMORY either in memory or in resourceRequirements, not both",
+    ),
+    case(
+        "legacy_vcpus_at_least_1",
+        JD,
+        "spec.containerProperties.vcpus",
+        0,
+        "spec.containerProperties.vcpus",
+        "greater than or equal to 1",
+    ),
     # container properties
     case(
         "image_required",

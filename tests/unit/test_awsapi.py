@@ -140,7 +140,7 @@ def test_submit_job_maps_to_a_batch_job_the_api_accepts() -> None:
         {"jobName": "frames-xyz12:4"},
         {"type": "SEQUENTIAL"},
     ]
-    assert spec["containerOverrides"]["resourceRequirements"] == [{"type": "VCPU", "value": "2"}]
+    assert spec["containerOverrides"]["vcpus"] == 2, "kept as AWS users gave it"
     parse({**manifest, "metadata": {**manifest["metadata"], "name": "x"}})  # the API accepts it
 
 
@@ -152,7 +152,7 @@ def test_submit_job_maps_to_a_batch_job_the_api_accepts() -> None:
         ({"dependsOn": [{"jobId": "u1", "type": "ALL"}]}, "dependsOn[0].type must be"),
         ({"dependsOn": [{}]}, "dependsOn[0].jobId is required"),
         ({"dependsOn": [{"jobId": "u1"}] * 21}, "at most 20 jobs"),
-        ({"nodeOverrides": {}}, "nodeOverrides is not supported"),
+        ({"eksPropertiesOverride": {}}, "eksPropertiesOverride is not supported"),
         ({"jobDefinition": "def:x"}, "revision must be a number"),
         ({"parameters": {"a": 1}}, "parameters must be a map of strings"),
         (
@@ -188,13 +188,13 @@ def test_register_job_definition_maps_aws_container_properties() -> None:
                 "logConfiguration": {"logDriver": "awslogs"},
             },
             "retryStrategy": {"attempts": 2},
-        }
+        },
+        "token",
+        ARNS,
     )
     container = spec["containerProperties"]
-    assert container["resourceRequirements"] == [
-        {"type": "VCPU", "value": "2"},
-        {"type": "MEMORY", "value": "2048"},
-    ]
+    assert (container["vcpus"], container["memory"]) == (2, 2048), "kept as AWS users gave them"
+    assert "resourceRequirements" not in container
     assert container["serviceAccountName"] == object_name("Batch_Role")
     assert container["volumes"] == [
         {"name": "scratch", "emptyDir": {}},
@@ -314,14 +314,26 @@ def _signed(secret: str = KEY.secret_access_key, region: str = "eu-west-1") -> d
     return {**dict(request.headers.items()), "Host": "127.0.0.1:8430"}
 
 
-def _verify(headers: dict[str, str], body: bytes = BODY, now: datetime | None = None) -> Any:
-    return verify(
-        "POST", URL, headers, body, {KEY.access_key_id: KEY}, "eu-west-1", now or datetime.now(UTC)
-    )
+def _verify(
+    headers: dict[str, str],
+    body: bytes = BODY,
+    now: datetime | None = None,
+    regions: tuple[str, ...] = ("eu-west-1",),
+) -> Any:
+    keys = {KEY.access_key_id: KEY}
+    return verify("POST", URL, headers, body, keys, regions, now or datetime.now(UTC))
 
 
 def test_a_request_signed_by_botocore_is_accepted_as_its_key() -> None:
     assert _verify(_signed()).key == KEY
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-east-1"])
+def test_an_endpoint_of_several_regions_answers_each_in_the_region_it_was_signed_for(
+    region: str,
+) -> None:
+    signed = _verify(_signed(region=region), regions=("eu-west-1", "us-east-1"))
+    assert (signed.key, signed.region) == (KEY, region)
 
 
 @pytest.mark.parametrize(

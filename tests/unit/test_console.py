@@ -141,6 +141,36 @@ def test_dashboard_orders_queues_by_priority_and_links_environments() -> None:
     assert next(e for e in view.environments if e.name == "ondemand").queues == ["high"]
 
 
+@pytest.mark.parametrize(
+    ("spec", "status", "shown"),
+    [
+        (
+            {"totalQuantity": 4},
+            {"inUseQuantity": 1, "availableQuantity": 3, "observedGeneration": 1},
+            (4, 1, 3, "25%"),
+        ),
+        (
+            {"totalQuantity": 10, "resourceType": "NON_REPLENISHABLE"},
+            {
+                "inUseQuantity": 2,
+                "consumedQuantity": 6,
+                "availableQuantity": 2,
+                "observedGeneration": 1,
+            },
+            (4, 2, 2, "50%"),
+        ),
+        ({"totalQuantity": 5}, {}, (5, 0, 5, "0%")),
+    ],
+    ids=["held_and_left", "used_up_units_leave_the_total", "before_the_operator_counted"],
+)
+def test_the_dashboard_counts_each_consumable_resource(
+    spec: dict[str, Any], status: dict[str, Any], shown: tuple[int, int, int, str]
+) -> None:
+    resource = {"metadata": {"name": "seats"}, "spec": spec, "status": status}
+    (row,) = views.dashboard([], [], NOW, [resource]).consumables
+    assert (row.total, row.in_use, row.available, row.used) == shown
+
+
 # -- jobs -----------------------------------------------------------------------------------
 
 

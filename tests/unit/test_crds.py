@@ -71,6 +71,7 @@ def test_short_names_are_the_documented_ones() -> None:
         "BatchJob": ("bj",),
         "SchedulingPolicy": ("sp",),
         "ScheduledJob": ("sj",),
+        "ConsumableResource": ("cres",),
     }
 
 

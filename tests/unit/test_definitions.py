@@ -129,3 +129,63 @@ def test_revision_hash_ignores_deregistration_and_sees_real_changes() -> None:
     deregistered = JobDefinitionSpec.model_validate({**DEFINITION, "deregisteredRevisions": [1]})
     assert revision_hash(SPEC) == revision_hash(deregistered)
     assert revision_hash(SPEC) != revision_hash(changed)
+
+
+LEGACY = {"containerProperties": {"image": "x", "vcpus": 2, "memory": 512}}
+MODERN = {
+    "containerProperties": {
+        "image": "x",
+        "resourceRequirements": [
+            {"type": "VCPU", "value": "2"},
+            {"type": "MEMORY", "value": "512"},
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("definition", "overrides", "millicpu", "mib", "kept"),
+    [
+        (LEGACY, None, 2000, 512, {"vcpus": 2, "memory": 512}),
+        (LEGACY, {"vcpus": 4}, 4000, 512, {"vcpus": 4, "memory": 512}),
+        (
+            LEGACY,
+            {"resourceRequirements": [{"type": "VCPU", "value": "0.5"}]},
+            500,
+            512,
+            {"vcpus": None, "memory": 512},
+        ),
+        (MODERN, {"memory": 1024}, 2000, 1024, {"vcpus": None, "memory": 1024}),
+        (MODERN, None, 2000, 512, {"vcpus": None, "memory": None}),
+    ],
+    ids=[
+        "legacy_fields_are_requirements",
+        "a_legacy_override_wins",
+        "a_modern_override_replaces_a_legacy_field",
+        "a_legacy_override_replaces_a_requirement",
+        "modern_fields_alone",
+    ],
+)
+def test_aws_older_vcpus_and_memory_fields_count_as_requirements_and_stay_as_given(
+    definition: dict[str, Any],
+    overrides: dict[str, Any] | None,
+    millicpu: int,
+    mib: int,
+    kept: dict[str, int | None],
+) -> None:
+    spec = JobDefinitionSpec.model_validate(definition)
+    job = BatchJobSpec.model_validate(
+        {"jobQueue": "q", "jobDefinition": "d", "containerOverrides": overrides}
+    )
+    resolved = resolve_job(job, Revision(1, spec))
+    assert isinstance(resolved, ResolvedJob)
+    assert resolved.resources == Resources(millicpu=millicpu, memory=mib * MIB, gpus=0)
+    container = resolved.container
+    assert {"vcpus": container.vcpus, "memory": container.memory} == kept
+    assert resolved.resource_problem is None
+
+
+def test_a_new_registration_token_is_a_new_revision() -> None:
+    again = JobDefinitionSpec.model_validate({**DEFINITION, "registration": "second"})
+    first = JobDefinitionSpec.model_validate({**DEFINITION, "registration": "first"})
+    assert revision_hash(first) != revision_hash(again)

@@ -166,6 +166,62 @@ def test_what_a_multinode_job_cannot_have_is_refused_with_the_field(
     assert resolved.reason.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "images", "cpus"),
+    [
+        ({"numNodes": 6}, ["main-image"] + ["worker-image"] * 2 + ["last-image"] * 3, None),
+        (
+            {
+                "nodePropertyOverrides": [
+                    {"targetNodes": "2:", "containerOverrides": {"vcpus": 3}},
+                ]
+            },
+            ["main-image", "worker-image", "worker-image", "last-image"],
+            [1000, 2000, 3000, 3000],
+        ),
+        (
+            {
+                "numNodes": 5,
+                "nodePropertyOverrides": [
+                    {"targetNodes": "0", "containerOverrides": {"command": ["lead"]}},
+                    {"targetNodes": "4", "containerOverrides": {"memory": 2048}},
+                ],
+            },
+            ["main-image", "worker-image", "worker-image", "last-image", "last-image"],
+            [1000, 2000, 2000, 2000, 2000],
+        ),
+    ],
+    ids=[
+        "more_nodes_fill_the_open_range",
+        "a_range_overridden",
+        "more_nodes_and_two_overrides",
+    ],
+)
+def test_node_overrides_change_the_number_of_nodes_and_their_containers(
+    overrides: dict[str, Any], images: list[str], cpus: list[int] | None
+) -> None:
+    resolved = resolve(nodeOverrides=overrides)
+    assert isinstance(resolved, ResolvedJob)
+    assert resolved.num_nodes == len(images)
+    assert [resolved.for_node(i).container.image for i in range(len(images))] == images
+    if cpus is not None:
+        assert [r.millicpu for r in resolved.gang] == cpus
+    if "numNodes" in overrides and overrides.get("nodePropertyOverrides"):
+        assert resolved.for_node(0).container.command == ["lead"]
+        assert resolved.for_node(4).container.memory == 2048
+        assert resolved.for_node(3).container.memory is None, "only node 4's"
+
+
+def test_a_node_count_the_definition_cannot_take_is_refused_saying_why() -> None:
+    resolved = resolve(nodeOverrides={"numNodes": 3})  # the open range "3:" would be empty
+    assert isinstance(resolved, Refused)
+    assert resolved.reason == (
+        "nodeOverrides.numNodes 3 must be more than the start of every open range"
+    )
+    with pytest.raises(ValidationError, match="less than or equal to 1000"):
+        resolve(nodeOverrides={"numNodes": 1001})
+
+
 # -- the scheduler: all or nothing ----------------------------------------------------------
 
 

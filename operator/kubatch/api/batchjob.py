@@ -23,8 +23,9 @@ from .common import (
     Tags,
     has,
 )
+from .consumableresource import ConsumableResourceProperties
 from .jobdefinition import Command, Environment, JobTimeout, RetryStrategy
-from .resources import ResourceList
+from .resources import LEGACY_RULES, ResourceList, ResourceRequirement, with_legacy
 
 MAX_ARRAY_SIZE = 10_000
 MAX_DEPENDENCIES = 20
@@ -78,6 +79,33 @@ class ContainerOverrides(ApiModel):
     """
     resource_requirements: ResourceList = Field(default_factory=list)
     """VCPU, MEMORY or GPU that replace the definition's, type by type."""
+    vcpus: int | None = Field(default=None, ge=1, le=10_000)
+    """Whole vCPUs, in AWS's older field (kept as given): replaces the definition's VCPU."""
+    memory: int | None = Field(default=None, ge=4, le=100_000_000)
+    """MiB, in AWS's older field (kept as given): replaces the definition's MEMORY."""
+
+    def requirements(self) -> list[ResourceRequirement]:
+        """VCPU, MEMORY and GPU, in whichever field each was given."""
+        return with_legacy(self.resource_requirements, self.vcpus, self.memory)
+
+    __rules__ = LEGACY_RULES
+
+
+class NodePropertyOverride(ApiModel):
+    target_nodes: str = Field(pattern=r"^([0-9]+|[0-9]*:[0-9]*)$", max_length=16)
+    """The nodes it changes: "0", "1:", ":3", "2:5" (as the definition's targetNodes)."""
+    container_overrides: ContainerOverrides
+    """What it changes of those nodes' containers."""
+
+
+class NodeOverrides(ApiModel):
+    """What a multi-node job changes of its definition's nodes (AWS's nodeOverrides)."""
+
+    num_nodes: int | None = Field(default=None, ge=1, le=1000)
+    """How many nodes instead of the definition's: a node range of the definition must be open
+    at its end ("1:"), and the main node among them."""
+    node_property_overrides: list[NodePropertyOverride] = Field(default_factory=list, max_length=5)
+    """Container overrides by node range, applied in order."""
 
 
 class StopRequest(ApiModel):
@@ -98,6 +126,12 @@ class BatchJobSpec(ApiModel):
     """Values for "Ref::name" placeholders in the command; they win over the definition's."""
     container_overrides: ContainerOverrides | None = None
     """What this job changes of the definition's container."""
+    consumable_resource_properties_override: ConsumableResourceProperties | None = None
+    """The consumable resources this job holds instead of the definition's, resource by
+    resource."""
+    node_overrides: NodeOverrides | None = None
+    """What this job changes of a multi-node definition's nodes (their number, their
+    containers)."""
     array_properties: ArrayProperties | None = None
     """Makes this an array job of size children, each with AWS_BATCH_JOB_ARRAY_INDEX."""
     depends_on: list[JobDependency] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
@@ -237,3 +271,13 @@ def job_state(job: Mapping[str, Any]) -> JobStatus:
 
 
 _STATE_KEY = BatchJobStatus.model_fields["status"].alias or "status"
+
+
+def queue_position(job: Mapping[str, Any]) -> int | None:
+    """A BatchJob's place among its queue's RUNNABLE work (1 = next; None when it has none),
+    read without the rest of its status, as job_state is."""
+    written = (job.get("status") or {}).get(_POSITION_KEY)
+    return written if isinstance(written, int) and written > 0 else None
+
+
+_POSITION_KEY = BatchJobStatus.model_fields["position_in_queue"].alias or "positionInQueue"

@@ -24,7 +24,14 @@ from .common import (
     Tags,
     has,
 )
-from .resources import MemoryQuantity, ResourceList
+from .consumableresource import ConsumableResourceProperties
+from .resources import (
+    LEGACY_RULES,
+    MemoryQuantity,
+    ResourceList,
+    ResourceRequirement,
+    with_legacy,
+)
 
 RESERVED_ENV_PREFIX = "AWS_BATCH_"
 # AWS Batch refuses job definitions larger than this; so does Kubatch.
@@ -168,6 +175,12 @@ class ContainerProperties(ApiModel):
     """Environment variables of the container; names starting AWS_BATCH_ are reserved."""
     resource_requirements: ResourceList = Field(default_factory=list)
     """VCPU, MEMORY and GPU of the container, one entry each (MEMORY is also its limit)."""
+    vcpus: int | None = Field(default=None, ge=1, le=10_000)
+    """Whole vCPUs, in AWS's older field (kept as given): the same as resourceRequirements
+    VCPU, which it may not be given beside."""
+    memory: int | None = Field(default=None, ge=4, le=100_000_000)
+    """MiB, in AWS's older field (kept as given): the same as resourceRequirements MEMORY,
+    which it may not be given beside."""
     volumes: Annotated[list[Volume], Field(default_factory=list, max_length=64), ListMapKey("name")]
     """Volumes the container can mount (mountPoints name them)."""
     mount_points: list[MountPoint] = Field(default_factory=list, max_length=64)
@@ -187,7 +200,12 @@ class ContainerProperties(ApiModel):
     linux_parameters: LinuxParameters | None = None
     """Linux settings of the container (shared memory size, init process)."""
 
+    def requirements(self) -> list[ResourceRequirement]:
+        """VCPU, MEMORY and GPU, in whichever field each was given."""
+        return with_legacy(self.resource_requirements, self.vcpus, self.memory)
+
     __rules__ = (
+        *LEGACY_RULES,
         Rule(
             "every mountPoints[].sourceVolume must name one of volumes",
             lambda c: all(m.source_volume in _volume_names(c) for m in c.mount_points),
@@ -317,6 +335,11 @@ class PodTemplate(ApiModel):
     """Fields of a Kubernetes PodSpec, merged into every pod's spec."""
 
 
+class PlatformCapability(StrEnum):
+    EC2 = "EC2"
+    FARGATE = "FARGATE"
+
+
 class JobDefinitionType(StrEnum):
     CONTAINER = "container"
     MULTINODE = "multinode"
@@ -341,8 +364,17 @@ class JobDefinitionSpec(ApiModel):
     """Order within a fair-share queue's share (higher first)."""
     tags: Tags = Field(default_factory=dict)
     """Tags of the definition (up to 50; values up to 256 characters)."""
-    propagate_tags: bool = False
-    """Copy tags to the pods as labels or annotations."""
+    propagate_tags: bool | None = None
+    """Copy tags to the pods as labels or annotations (unset: no)."""
+    platform_capabilities: list[PlatformCapability] = Field(default_factory=list, max_length=1)
+    """EC2 or FARGATE (AWS's unset: EC2): what the AWS API says the definition was registered
+    for. Every environment runs either on a cluster."""
+    consumable_resource_properties: ConsumableResourceProperties | None = None
+    """The consumable resources each job holds while it runs (licenses, seats)."""
+    registration: str | None = Field(default=None, max_length=64)
+    """Any token: a new value makes a new revision even when nothing else changed. The AWS
+    API sets one at each RegisterJobDefinition, as AWS makes a revision at every call;
+    applying an unchanged spec without it makes none."""
     pod_template: PodTemplate | None = None
     """Merged last into every pod, for what the AWS fields do not say (Kubernetes power users)."""
     deregistered_revisions: list[Annotated[int, Field(ge=1)]] = Field(

@@ -117,6 +117,8 @@ class JobQueueStatus(StatusModel):
     job_counts: JobCounts = Field(default_factory=JobCounts)
     oldest_runnable_time: datetime | None = None
     """When the job that has waited longest in RUNNABLE became RUNNABLE."""
+    runningv_cpus: float = Field(default=0.0, alias="runningvCpus")
+    """The vCPUs the queue's STARTING and RUNNING jobs hold."""
     shares: list[ShareUsage] = Field(default_factory=list)
     """Fair share: each active share's weight and usage (what its turn is decided by)."""
     conditions: Annotated[list[Condition], ListMapKey("type")] = Field(default_factory=list)

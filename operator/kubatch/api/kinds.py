@@ -20,6 +20,7 @@ from .common import (
     StatusModel,
 )
 from .computeenvironment import ComputeEnvironmentSpec, ComputeEnvironmentStatus
+from .consumableresource import ConsumableResourceSpec, ConsumableResourceStatus
 from .jobdefinition import JobDefinitionSpec, JobDefinitionStatus
 from .jobqueue import JobQueueSpec, JobQueueStatus
 from .scheduledjob import ScheduledJobSpec, ScheduledJobStatus
@@ -286,6 +287,26 @@ class ScheduledJob(Resource):
     status: ScheduledJobStatus = Field(default_factory=ScheduledJobStatus)
 
 
+class ConsumableResource(Resource):
+    """A counted resource jobs hold while they run: licenses, seats (cluster-scoped, cres)."""
+
+    INFO = KindInfo(
+        kind="ConsumableResource",
+        plural="consumableresources",
+        short_names=("cres",),
+        scope="Cluster",
+        columns=(
+            PrinterColumn(name="Type", type="string", json_path=".spec.resourceType"),
+            PrinterColumn(name="Total", type="integer", json_path=".spec.totalQuantity"),
+            PrinterColumn(name="In use", type="integer", json_path=".status.inUseQuantity"),
+            PrinterColumn(name="Available", type="integer", json_path=".status.availableQuantity"),
+            _age(),
+        ),
+    )
+    spec: ConsumableResourceSpec = Field(default_factory=ConsumableResourceSpec)
+    status: ConsumableResourceStatus = Field(default_factory=ConsumableResourceStatus)
+
+
 KINDS: dict[str, type[Resource]] = {
     cls.INFO.kind: cls
     for cls in (
@@ -295,6 +316,7 @@ KINDS: dict[str, type[Resource]] = {
         BatchJob,
         SchedulingPolicy,
         ScheduledJob,
+        ConsumableResource,
     )
 }
 
@@ -306,6 +328,7 @@ JOBQUEUES = JobQueue.INFO.plural
 JOBDEFINITIONS = JobDefinition.INFO.plural
 SCHEDULINGPOLICIES = SchedulingPolicy.INFO.plural
 SCHEDULEDJOBS = ScheduledJob.INFO.plural
+CONSUMABLERESOURCES = ConsumableResource.INFO.plural
 
 
 def spec_and_status(cls: type[Resource]) -> tuple[type[ApiModel], type[StatusModel]]:
@@ -318,14 +341,29 @@ def spec_and_status(cls: type[Resource]) -> tuple[type[ApiModel], type[StatusMod
     return spec, status
 
 
-class InvalidManifest(ValueError):
-    """A manifest the API would refuse; `errors` name the field and the rule, one per line."""
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (the field's path), the value found there (None for a rule over
+    several fields, or a missing field), and the rule in words."""
 
-    def __init__(self, kind: str, name: str, errors: list[str]) -> None:
+    path: str
+    value: Any
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rule}" if self.path else self.rule
+
+
+class InvalidManifest(ValueError):
+    """A manifest the API would refuse; `errors` name the field and the rule, one per line
+    (`problems` says the same, field by field)."""
+
+    def __init__(self, kind: str, name: str, problems: list[Problem]) -> None:
         self.kind = kind
         self.name = name
-        self.errors = errors
-        super().__init__(f"{kind} {name or '<unnamed>'} is invalid:\n  " + "\n  ".join(errors))
+        self.problems = problems
+        self.errors = [str(p) for p in problems]
+        super().__init__(f"{kind} {name or '<unnamed>'} is invalid:\n  " + "\n  ".join(self.errors))
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -383,14 +421,14 @@ def _message(error: Any) -> str:
     return str(_MESSAGES.get(error["type"], error["msg"]))
 
 
-def describe(error: ValidationError) -> list[str]:
-    """One line per error: the field path, then the rule it broke, in words."""
-    lines = []
+def describe(error: ValidationError) -> list[Problem]:
+    """One problem per error: the field path, the value, the rule it broke, in words."""
+    problems = []
     for e in error.errors(include_url=False):
-        message = _message(e)
-        path = _path(tuple(e["loc"]))
-        lines.append(f"{path}: {message}" if path else message)
-    return lines
+        value = e.get("input") if e["type"] not in ("missing", "rule") else None
+        scalar = isinstance(value, str | int | float | bool)
+        problems.append(Problem(_path(tuple(e["loc"])), value if scalar else None, _message(e)))
+    return problems
 
 
 def parse(obj: Mapping[str, Any]) -> Resource:
@@ -404,7 +442,9 @@ def parse(obj: Mapping[str, Any]) -> Resource:
     cls = KINDS.get(kind)
     if cls is None:
         known = ", ".join(sorted(KINDS))
-        raise InvalidManifest(kind or "<no kind>", name, [f"kind: must be one of {known}"])
+        raise InvalidManifest(
+            kind or "<no kind>", name, [Problem("kind", kind or None, f"must be one of {known}")]
+        )
     try:
         return cls.model_validate(obj)
     except ValidationError as e:

@@ -237,6 +237,41 @@ class ResourceRequirement(ApiModel):
 ResourceList = Annotated[list[ResourceRequirement], Field(max_length=3), ListMapKey("type")]
 
 
+LEGACY_RULES = (
+    Rule(
+        "give VCPU either in vcpus or in resourceRequirements, not both",
+        lambda c: (
+            c.vcpus is None or all(r.type != ResourceKind.VCPU for r in c.resource_requirements)
+        ),
+        "!has(self.vcpus) || !has(self.resourceRequirements) || "
+        "!self.resourceRequirements.exists(r, r.type == 'VCPU')",
+    ),
+    Rule(
+        "give MEMORY either in memory or in resourceRequirements, not both",
+        lambda c: (
+            c.memory is None or all(r.type != ResourceKind.MEMORY for r in c.resource_requirements)
+        ),
+        "!has(self.memory) || !has(self.resourceRequirements) || "
+        "!self.resourceRequirements.exists(r, r.type == 'MEMORY')",
+    ),
+)
+"""AWS's older vcpus and memory fields say what resourceRequirements says: one of the two."""
+
+
+def with_legacy(
+    requirements: list[ResourceRequirement], vcpus: int | None, memory: int | None
+) -> list[ResourceRequirement]:
+    """Requirements with AWS's older vcpus (whole vCPUs) and memory (MiB) fields among them."""
+    found = {r.type: r for r in requirements}
+    if vcpus is not None:
+        found[ResourceKind.VCPU] = ResourceRequirement(type=ResourceKind.VCPU, value=str(vcpus))
+    if memory is not None:
+        found[ResourceKind.MEMORY] = ResourceRequirement(
+            type=ResourceKind.MEMORY, value=str(memory)
+        )
+    return [found[k] for k in ResourceKind if k in found]
+
+
 def merge_requirements(
     base: list[ResourceRequirement], override: list[ResourceRequirement] | None
 ) -> list[ResourceRequirement]:

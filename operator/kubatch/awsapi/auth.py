@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,13 +105,13 @@ def verify(
     headers: Mapping[str, str],
     body: bytes,
     keys: Mapping[str, AccessKey],
-    region: str,
+    regions: Collection[str],
     now: datetime,
     service: str = SERVICE,
 ) -> Signed:
-    """The caller of a request signed with SigV4 for `service`, or the AWS error that
-    refuses it. `url` is the request's URL as the caller built it (scheme, Host header, raw
-    path)."""
+    """The caller of a request signed with SigV4 for `service` in one of `regions` (the
+    endpoint's), or the AWS error that refuses it. `url` is the request's URL as the caller
+    built it (scheme, Host header, raw path)."""
     header = headers.get("Authorization") or headers.get("authorization")
     if not header:
         raise MissingToken("Missing Authentication Token")
@@ -124,10 +124,12 @@ def verify(
     key = keys.get(found["key"])
     if key is None:
         raise UnknownClient("The security token included in the request is invalid.")
-    if found["service"] != service or found["region"] != region:
+    region = found["region"]
+    if found["service"] != service or region not in regions:
+        served = ", ".join(f"'{r}'" for r in regions)
         raise BadSignature(
             f"Credential should be scoped to a valid region and to service '{service}': "
-            f"this endpoint serves region '{region}'"
+            f"this endpoint serves region {served}"
         )
     stamp = headers.get("X-Amz-Date") or headers.get("x-amz-date") or ""
     try:

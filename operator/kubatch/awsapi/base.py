@@ -8,11 +8,14 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api import (
+    API_VERSION,
     COMPUTEENVIRONMENTS,
+    CONSUMABLERESOURCES,
     JOBQUEUES,
     SCHEDULINGPOLICIES,
     InvalidManifest,
@@ -21,13 +24,18 @@ from ..api import (
 from ..api.common import Obj
 from ..api.jobdefinition import JobDefinitionSpec
 from ..core import Revision
-from ..keys import LABEL_DEFINITION
+from ..keys import (
+    ANNOTATION_AWS_FIELDS,
+    ANNOTATION_AWS_NAME,
+    ANNOTATION_AWS_TAGS,
+    LABEL_DEFINITION,
+)
 from ..kube.cache import Cache, KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
-from . import shapes
+from . import shapes, validation
 from .auth import AccessKey, Signed
-from .errors import ClientError
+from .errors import ClientError, NotFound
 from .names import Arns, check_name, object_name
 
 log = logging.getLogger("kubatch.awsapi")
@@ -56,8 +64,16 @@ CLUSTER = {
         title="scheduling policy",
         disable_first=False,
     ),
+    "consumable-resource": ClusterKind(
+        plural=CONSUMABLERESOURCES,
+        kind="ConsumableResource",
+        title="consumable resource",
+        disable_first=False,
+    ),
 }
 REVISION_WAIT_SECONDS = 15.0
+REGION: ContextVar[str] = ContextVar("region")
+"""The region the request being served was signed for."""
 
 
 def page(
@@ -90,9 +106,15 @@ class Operations:
     derives from every family and sets what is declared here."""
 
     client: Client
-    arns: Arns
+    regions: dict[str, Arns]
+    """The ARNs of each region the endpoint serves (every one sees the same cluster)."""
     caches: KubatchCaches
     keys: Callable[[str], Awaitable[dict[str, AccessKey]]]
+
+    @property
+    def arns(self) -> Arns:
+        """The ARNs of the region the request being served was signed for."""
+        return self.regions[REGION.get(next(iter(self.regions)))]
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -116,11 +138,11 @@ class Operations:
         uid, _, index = job_id.partition(":")
         obj = self.caches.jobs.by_uid.get(uid)
         if obj is None or obj["metadata"]["namespace"] != caller.key.namespace:
-            raise ClientError(f"Job {job_id} not found")
+            raise NotFound(f"Job {job_id} not found")
         if index:
             size = ((obj.get("spec") or {}).get("arrayProperties") or {}).get("size")
             if size is None or not index.isdigit() or int(index) >= size:
-                raise ClientError(f"Job {job_id} not found: {uid} has no child {index}")
+                raise NotFound(f"Job {job_id} not found: {uid} has no child {index}")
             return obj, int(index)
         return obj, None
 
@@ -164,6 +186,63 @@ class Operations:
             raise ClientError(f"{CLUSTER[kind].title.capitalize()} {name} does not exist")
         return name, obj
 
+    async def _create_cluster(
+        self, kind: str, name: str, spec: Obj, tags: Any, kept: Obj | None = None
+    ) -> None:
+        what = CLUSTER[kind]
+        annotations = {ANNOTATION_AWS_NAME: name}
+        if tags:
+            annotations[ANNOTATION_AWS_TAGS] = json.dumps(shapes.string_map(tags, "tags"))
+        if kept:
+            annotations[ANNOTATION_AWS_FIELDS] = json.dumps(kept, sort_keys=True)
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": what.kind,
+            "metadata": {"name": object_name(name), "annotations": annotations},
+            "spec": spec,
+        }
+        self._check(manifest)
+        await self._write(
+            self.client.create(API_VERSION, what.plural, manifest), self.caches.of(what.plural)
+        )
+
+    async def _patch_cluster(self, kind: str, obj: Obj, patch: Obj) -> Obj:
+        plural = CLUSTER[kind].plural
+        merged = {**obj, "spec": _merge(obj.get("spec") or {}, patch.get("spec") or {})}
+        self._check(merged)
+        return await self._write(
+            self.client.patch(API_VERSION, plural, obj["metadata"]["name"], patch),
+            self.caches.of(plural),
+        )
+
+    async def _delete_cluster(self, kind: str, name: str, obj: Obj) -> Obj:
+        what = CLUSTER[kind]
+        if what.disable_first and (obj.get("spec") or {}).get("state") != "DISABLED":
+            raise ClientError(
+                f"Cannot delete {what.title} {name}: its state must be DISABLED first"
+            )
+        try:
+            await self.client.delete(API_VERSION, what.plural, obj["metadata"]["name"])
+        except ApiError as e:
+            if not e.not_found:
+                raise
+        return {}
+
+    if TYPE_CHECKING:
+
+        def _detail(
+            self,
+            obj: Obj,
+            index: int | None,
+            full: bool = True,
+            kids: shapes.Children | None = None,
+            node: int | None = None,
+        ) -> Obj: ...
+
+    def _consumable_names(self) -> dict[str, str]:
+        """Consumable resources' object names -> their AWS names."""
+        return {o["metadata"]["name"]: shapes.aws_name(o) for o in self.caches.consumables.values()}
+
     def _check(self, manifest: Obj) -> None:
         """Refuse what the API server would refuse, with the field and the rule."""
         body = dict(manifest)
@@ -171,7 +250,7 @@ class Operations:
         try:
             parse(body)
         except InvalidManifest as e:
-            raise ClientError("; ".join(e.errors)) from None
+            raise ClientError(validation.message(e.problems)) from None
 
     async def _write(self, call: Awaitable[Obj], cache: Cache) -> Obj:
         try:

@@ -18,7 +18,15 @@ from ..server_options import log_to_stderr, server_options
     show_default=True,
     help="namespace/name of the Secret whose credentials.yaml maps access keys to namespaces",
 )
-@click.option("--region", default="us-east-1", show_default=True, help="the region in ARNs")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    default=("us-east-1",),
+    show_default=True,
+    help="a region the endpoint serves (repeat for several: callers sign for any of them, "
+    "and are answered with its ARNs; every region sees the same cluster)",
+)
 @click.option("--account", default="000000000000", show_default=True, help="the account id in ARNs")
 @click.pass_obj
 def api(
@@ -26,7 +34,7 @@ def api(
     host: str,
     port: int,
     credentials_secret: str,
-    region: str,
+    regions: tuple[str, ...],
     account: str,
     ready_file: Path | None,
 ) -> None:
@@ -38,5 +46,12 @@ def api(
     log_to_stderr()
     kubeconfig = getattr(ctx, "kubeconfig", None)
     asyncio.run(
-        serve(kubeconfig, host, port, credentials_secret, Arns(region, account), ready_file)
+        serve(
+            kubeconfig,
+            host,
+            port,
+            credentials_secret,
+            [Arns(region, account) for region in dict.fromkeys(regions)],
+            ready_file,
+        )
     )

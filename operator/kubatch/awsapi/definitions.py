@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 from ..api import (
     API_VERSION,
@@ -29,7 +30,7 @@ class DefinitionOperations(Operations):
     async def op_register_job_definition(self, request: Obj, caller: Signed) -> Obj:
         namespace = caller.key.namespace
         name = check_name("jobDefinitionName", request.get("jobDefinitionName"))
-        spec = shapes.definition_spec(request)
+        spec = shapes.definition_spec(request, uuid.uuid4().hex, self.arns)
         manifest = {
             "apiVersion": API_VERSION,
             "kind": "JobDefinition",
@@ -113,6 +114,7 @@ class DefinitionOperations(Operations):
                 else:
                     wanted[key] = None
         only_name = request.get("jobDefinitionName")
+        consumables = self._consumable_names()
         status_wanted = request.get("status")
         found = []
         definitions = sorted(
@@ -141,7 +143,9 @@ class DefinitionOperations(Operations):
                 data = revision.get("data") or {}
                 tags = shapes.tags_of({"metadata": definition["metadata"], "spec": data})
                 found.append(
-                    shapes.definition_detail(aws, revision_number, data, active, tags, self.arns)
+                    shapes.definition_detail(
+                        aws, revision_number, data, active, tags, self.arns, consumables
+                    )
                 )
         shown, token = page(found, request)
         return shapes.drop_none({"jobDefinitions": shown, "nextToken": token})

@@ -21,6 +21,12 @@ class ClientError(AwsError):
     """The request is wrong (AWS: ClientException, 400): bad input, unknown resource."""
 
 
+class NotFound(ClientError):
+    """The request names a resource that does not exist (AWS: ClientException, 400); the
+    operations that AWS answers with 200 for an unknown job (CancelJob, TerminateJob and their
+    bulk forms) tell it apart."""
+
+
 class ServerError(AwsError):
     """Kubatch failed (AWS: ServerException, 500)."""
 

@@ -18,7 +18,7 @@ async def serve(
     host: str,
     port: int,
     secret: str,
-    arns: Arns,
+    regions: list[Arns],
     ready_file: Path | None = None,
 ) -> None:
     namespace, _, name = secret.rpartition("/")
@@ -28,14 +28,15 @@ async def serve(
         await keys.load()
     except Exception as e:  # reported, and the server still starts
         log.warning("access keys not read yet (%s): every request is refused until they are", e)
-    api = BatchApi(client, arns, keys)
+    api = BatchApi(client, regions, keys)
     await api.start()
     try:
         await serve_until_stopped(
             api.app(),
             host,
             port,
-            f"AWS Batch API (region {arns.region}, account {arns.account})",
+            f"AWS Batch API (region {', '.join(a.region for a in regions)}, "
+            f"account {regions[0].account})",
             log,
             ready_file,
         )

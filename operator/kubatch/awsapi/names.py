@@ -20,7 +20,14 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PREFIX_MAX = 40
 
 KINDS = frozenset(
-    ("job", "job-definition", "job-queue", "compute-environment", "scheduling-policy")
+    (
+        "job",
+        "job-definition",
+        "job-queue",
+        "compute-environment",
+        "scheduling-policy",
+        "consumable-resource",
+    )
 )
 """The kinds of ARN this API knows (and can tag)."""
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..api import (
-    API_VERSION,
-)
 from ..api.common import Obj
-from ..keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS
-from ..kube.errors import ApiError
+from ..core import UnknownInstanceType, resolve_shapes
+from ..keys import ANNOTATION_AWS_FIELDS
 from . import shapes
 from .auth import Signed
-from .base import CLUSTER, Operations, _merge, page
+from .base import CLUSTER, Operations, page
 from .errors import ClientError
 from .names import check_name, object_name
 
@@ -22,48 +19,12 @@ class PlatformOperations(Operations):
     """Compute environments, job queues and scheduling policies: create, update, delete,
     describe (admin keys only for the writes)."""
 
-    async def _create_cluster(self, kind: str, name: str, spec: Obj, tags: Any) -> None:
-        what = CLUSTER[kind]
-        annotations = {ANNOTATION_AWS_NAME: name}
-        if tags:
-            annotations[ANNOTATION_AWS_TAGS] = json.dumps(shapes.string_map(tags, "tags"))
-        manifest = {
-            "apiVersion": API_VERSION,
-            "kind": what.kind,
-            "metadata": {"name": object_name(name), "annotations": annotations},
-            "spec": spec,
-        }
-        self._check(manifest)
-        await self._write(
-            self.client.create(API_VERSION, what.plural, manifest), self.caches.of(what.plural)
-        )
-
-    async def _patch_cluster(self, kind: str, obj: Obj, patch: Obj) -> Obj:
-        plural = CLUSTER[kind].plural
-        merged = {**obj, "spec": _merge(obj.get("spec") or {}, patch.get("spec") or {})}
-        self._check(merged)
-        return await self._write(
-            self.client.patch(API_VERSION, plural, obj["metadata"]["name"], patch),
-            self.caches.of(plural),
-        )
-
-    async def _delete_cluster(self, kind: str, name: str, obj: Obj) -> Obj:
-        what = CLUSTER[kind]
-        if what.disable_first and (obj.get("spec") or {}).get("state") != "DISABLED":
-            raise ClientError(
-                f"Cannot delete {what.title} {name}: its state must be DISABLED first"
-            )
-        try:
-            await self.client.delete(API_VERSION, what.plural, obj["metadata"]["name"])
-        except ApiError as e:
-            if not e.not_found:
-                raise
-        return {}
-
     async def op_create_compute_environment(self, request: Obj, caller: Signed) -> Obj:
         name = check_name("computeEnvironmentName", request.get("computeEnvironmentName"))
         spec = shapes.environment_spec(request)
-        await self._create_cluster("compute-environment", name, spec, request.get("tags"))
+        shapes.check_environment(request, _instance_type_problem)
+        kept = shapes.environment_aws_fields(request)
+        await self._create_cluster("compute-environment", name, spec, request.get("tags"), kept)
         return {
             "computeEnvironmentName": name,
             "computeEnvironmentArn": self.arns.arn("compute-environment", name),
@@ -74,7 +35,18 @@ class PlatformOperations(Operations):
             "compute-environment", request["computeEnvironment"], "computeEnvironment"
         )
         spec = shapes.environment_spec(request, update=True)
-        await self._patch_cluster("compute-environment", obj, {"spec": spec})
+        problem = _instance_type_problem(
+            list((request.get("computeResources") or {}).get("instanceTypes") or [])
+        )
+        if problem:
+            raise ClientError(f"computeResources.instanceTypes: {problem}")
+        patch: Obj = {"spec": spec}
+        kept = shapes.environment_aws_fields(request, shapes.aws_fields(obj))
+        if kept != shapes.aws_fields(obj):
+            patch["metadata"] = {
+                "annotations": {ANNOTATION_AWS_FIELDS: json.dumps(kept, sort_keys=True)}
+            }
+        await self._patch_cluster("compute-environment", obj, patch)
         return {
             "computeEnvironmentName": name,
             "computeEnvironmentArn": self.arns.arn("compute-environment", name),
@@ -118,14 +90,29 @@ class PlatformOperations(Operations):
     async def op_create_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name = check_name("jobQueueName", request.get("jobQueueName"))
         spec = shapes.queue_spec(request, self.arns)
+        self._check_references(spec)
         await self._create_cluster("job-queue", name, spec, request.get("tags"))
         return {"jobQueueName": name, "jobQueueArn": self.arns.arn("job-queue", name)}
 
     async def op_update_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name, obj = self._cluster("job-queue", request["jobQueue"], "jobQueue")
         spec = shapes.queue_spec(request, self.arns, update=True)
+        self._check_references(spec)
         await self._patch_cluster("job-queue", obj, {"spec": spec})
         return {"jobQueueName": name, "jobQueueArn": self.arns.arn("job-queue", name)}
+
+    def _check_references(self, spec: Obj) -> None:
+        """A queue's environments and policy must exist (AWS refuses the request at once)."""
+        environments = self.caches.environments
+        for i, entry in enumerate(spec.get("computeEnvironmentOrder") or []):
+            if environments.get(None, entry["computeEnvironment"]) is None:
+                raise ClientError(
+                    f"computeEnvironmentOrder[{i}].computeEnvironment: compute environment "
+                    f"{entry['computeEnvironment']} does not exist"
+                )
+        policy = spec.get("schedulingPolicy")
+        if policy and self.caches.policies.get(None, policy) is None:
+            raise ClientError(f"schedulingPolicyArn: scheduling policy {policy} does not exist")
 
     async def op_delete_job_queue(self, request: Obj, caller: Signed) -> Obj:
         name, obj = self._cluster("job-queue", request["jobQueue"], "jobQueue")
@@ -175,3 +162,12 @@ class PlatformOperations(Operations):
         arns = [{"arn": self.arns.arn("scheduling-policy", shapes.aws_name(o))} for o in objects]
         shown, token = page(arns, request)
         return shapes.drop_none({"schedulingPolicies": shown, "nextToken": token})
+
+
+def _instance_type_problem(names: list[str]) -> str | None:
+    """Why some of `names` are no instance type of the catalog (nor a family, nor optimal)."""
+    try:
+        resolve_shapes(names)
+    except UnknownInstanceType as e:
+        return str(e)
+    return None

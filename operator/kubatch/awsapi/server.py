@@ -26,8 +26,10 @@ from ..keys import LABEL_KEPT_LOG
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
-from . import logs
+from . import logs, validation
 from .auth import AccessKey, Signed, verify
+from .base import REGION
+from .consumables import ConsumableOperations
 from .definitions import DefinitionOperations
 from .errors import AccessDenied, AwsError, ClientError, ServerError
 from .jobs import JobOperations
@@ -51,7 +53,49 @@ ADMIN = {
     "CreateSchedulingPolicy",
     "UpdateSchedulingPolicy",
     "DeleteSchedulingPolicy",
+    "CreateConsumableResource",
+    "UpdateConsumableResource",
+    "DeleteConsumableResource",
 }
+
+
+SERVICE_JOBS = (
+    "service jobs and service environments run SageMaker training jobs, which have no "
+    "meaning on a Kubernetes cluster: submit container jobs to a job queue instead"
+)
+QUOTA_SHARES = (
+    "quota shares (quota-share scheduling policies) are not served by Kubatch: a fair-share "
+    "scheduling policy (CreateSchedulingPolicy) divides a queue between shares"
+)
+NOT_SUPPORTED = {
+    **dict.fromkeys(
+        (
+            "CreateServiceEnvironment",
+            "UpdateServiceEnvironment",
+            "DeleteServiceEnvironment",
+            "DescribeServiceEnvironments",
+            "SubmitServiceJob",
+            "DescribeServiceJob",
+            "ListServiceJobs",
+            "TerminateServiceJob",
+            "TerminateServiceJobs",
+            "UpdateServiceJob",
+        ),
+        SERVICE_JOBS,
+    ),
+    **dict.fromkeys(
+        (
+            "CreateQuotaShare",
+            "UpdateQuotaShare",
+            "DeleteQuotaShare",
+            "DescribeQuotaShare",
+            "ListQuotaShares",
+        ),
+        QUOTA_SHARES,
+    ),
+}
+"""The operations of botocore's batch model that Kubatch answers with ClientException, and
+why (every other one is in BatchApi.operations)."""
 
 
 @dataclass(frozen=True)
@@ -73,18 +117,20 @@ def routes() -> list[Route]:
     return found
 
 
-class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOperations):
+class BatchApi(
+    JobOperations, DefinitionOperations, PlatformOperations, ConsumableOperations, TagOperations
+):
     """HTTP and routing: each request's operation, by the explicit table below, to its family's
     handler."""
 
     def __init__(
         self,
         client: Client,
-        arns: Arns,
+        regions: list[Arns],
         keys: Callable[[str], Awaitable[dict[str, AccessKey]]],
     ) -> None:
         self.client = client
-        self.arns = arns
+        self.regions = {arns.region: arns for arns in regions}
         self.caches = KubatchCaches(client)
         self.keys = keys
         self.routes = routes()
@@ -113,8 +159,11 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
             "SubmitJob": self.op_submit_job,
             "DescribeJobs": self.op_describe_jobs,
             "ListJobs": self.op_list_jobs,
+            "GetJobQueueSnapshot": self.op_get_job_queue_snapshot,
             "CancelJob": self.op_cancel_job,
+            "CancelJobs": self.op_cancel_jobs,
             "TerminateJob": self.op_terminate_job,
+            "TerminateJobs": self.op_terminate_jobs,
             "RegisterJobDefinition": self.op_register_job_definition,
             "DescribeJobDefinitions": self.op_describe_job_definitions,
             "DeregisterJobDefinition": self.op_deregister_job_definition,
@@ -131,6 +180,12 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
             "DeleteSchedulingPolicy": self.op_delete_scheduling_policy,
             "DescribeSchedulingPolicies": self.op_describe_scheduling_policies,
             "ListSchedulingPolicies": self.op_list_scheduling_policies,
+            "CreateConsumableResource": self.op_create_consumable_resource,
+            "DescribeConsumableResource": self.op_describe_consumable_resource,
+            "UpdateConsumableResource": self.op_update_consumable_resource,
+            "DeleteConsumableResource": self.op_delete_consumable_resource,
+            "ListConsumableResources": self.op_list_consumable_resources,
+            "ListJobsByConsumableResource": self.op_list_jobs_by_consumable_resource,
             "TagResource": self.op_tag_resource,
             "UntagResource": self.op_untag_resource,
             "ListTagsForResource": self.op_list_tags_for_resource,
@@ -168,7 +223,8 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
                 )
             handler = self.handlers.get(operation)
             if handler is None:
-                raise ClientError(f"{operation} is not supported by Kubatch")
+                why = NOT_SUPPORTED.get(operation, "it is not implemented yet")
+                raise ClientError(f"{operation} is not supported by Kubatch: {why}")
             result = await handler(params, signed)
             response = web.json_response(result, headers={"x-amzn-RequestId": str(uuid.uuid4())})
         except AwsError as e:
@@ -190,16 +246,20 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
         return response
 
     async def _signed(self, request: web.Request, body: bytes, service: str) -> Signed:
-        return verify(
+        """The caller, and the region it signed for: the region of the ARNs it is answered
+        with (each handler runs in its own task, so the region stays the request's)."""
+        signed = verify(
             request.method,
             f"http://{request.host}{request.raw_path}",
             dict(request.headers),
             body,
             await self.keys(_access_key(request.headers.get("Authorization", ""))),
-            self.arns.region,
+            self.regions,
             datetime.now(UTC),
             service,
         )
+        REGION.set(signed.region)
+        return signed
 
     async def _logs(self, operation: str, body: bytes, caller: Signed) -> Obj:
         """CloudWatch Logs' GetLogEvents on the attempts' pods (see awsapi/logs.py)."""
@@ -273,6 +333,9 @@ class BatchApi(JobOperations, DefinitionOperations, PlatformOperations, TagOpera
             report = self.validator.validate(params, shape)
             if report.has_errors():
                 raise ClientError(report.generate_report())
+            outside = list(validation.enum_problems(params, shape))
+            if outside:
+                raise ClientError(validation.message(outside))
         return params
 
     async def start(self) -> None:

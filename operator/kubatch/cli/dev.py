@@ -119,6 +119,8 @@ def _aws_api(
     kubeconfig: Path,
     namespace: str,
     port: int,
+    regions: tuple[str, ...],
+    account: str,
 ) -> None:
     key_id, secret_key = DEV_ACCESS_KEY
     keys = [
@@ -136,11 +138,16 @@ def _aws_api(
             "stringData": {"credentials.yaml": yaml.safe_dump(keys)},
         },
     )
-    endpoint = start_aws_api(stack, workdir, kubeconfig, "default/kubatch-aws-api", port)
-    click.echo(f"AWS Batch API at {endpoint}, for namespace {namespace}:")
+    endpoint = start_aws_api(
+        stack, workdir, kubeconfig, "default/kubatch-aws-api", port, regions, account
+    )
+    click.echo(
+        f"AWS Batch API at {endpoint}, for namespace {namespace} "
+        f"(region {', '.join(regions)}, account {account}):"
+    )
     click.echo(
         f"  export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret_key} "
-        "AWS_DEFAULT_REGION=us-east-1"
+        f"AWS_DEFAULT_REGION={regions[0]}"
     )
     click.echo(f"  aws batch describe-job-queues --endpoint-url {endpoint}")
 
@@ -179,6 +186,20 @@ def _aws_api(
     "access key for the namespace",
 )
 @click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    default=("us-east-1",),
+    show_default=True,
+    help="a region the AWS Batch API serves (repeat for several)",
+)
+@click.option(
+    "--account",
+    default="000000000000",
+    show_default=True,
+    help="the account id in the AWS Batch API's ARNs",
+)
+@click.option(
     "--console-port",
     type=int,
     default=None,
@@ -193,6 +214,8 @@ def dev(
     workdir: Path,
     duration: float,
     aws_api_port: int | None,
+    regions: tuple[str, ...],
+    account: str,
     console_port: int | None,
 ) -> None:
     """Run Kubatch on its embedded default (a local API server and a simulated cluster)."""
@@ -219,7 +242,7 @@ def dev(
             f"logs in {workdir}; metrics at http://127.0.0.1:{operator.metrics_port}/metrics"
         )
         if aws_api_port is not None:
-            _aws_api(stack, api, workdir, kubeconfig, namespace, aws_api_port)
+            _aws_api(stack, api, workdir, kubeconfig, namespace, aws_api_port, regions, account)
         if console_port is None and keep:
             console_port = CONSOLE_PORT
         if console_port is not None:

@@ -276,11 +276,14 @@ class Console:
     async def dashboard(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         self._query(NamespaceQuery, request)
         view = views.dashboard(
-            self.caches.queues.values(), self.caches.environments.values(), datetime.now(UTC)
+            self.caches.queues.values(),
+            self.caches.environments.values(),
+            datetime.now(UTC),
+            self.caches.consumables.values(),
         )
         return "dashboard.html", {
             "view": view,
-            "kinds": "jobqueues,computeenvironments",
+            "kinds": "jobqueues,computeenvironments,consumableresources",
             "title": "Dashboard",
         }
 

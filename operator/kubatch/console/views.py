@@ -15,6 +15,7 @@ from typing import Any
 from ..api.batchjob import BatchJobStatus, NodeStatus, job_state
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, JobStatus
 from ..api.computeenvironment import ComputeEnvironmentStatus
+from ..api.consumableresource import ConsumableResourceStatus
 from ..api.jobdefinition import JobDefinitionStatus
 from ..api.jobqueue import JobQueueStatus
 from ..api.scheduledjob import ScheduledJobStatus
@@ -113,6 +114,35 @@ class Dashboard:
     environments: list[EnvironmentRow]
     totals: dict[str, int]
     totals_bar: list[Segment]
+    consumables: list[ConsumableRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumableRow:
+    """A consumable resource: its units in all, held by running jobs, left."""
+
+    name: str
+    type: str
+    total: int
+    in_use: int
+    available: int
+    used: str
+    """The share held, as a percentage ("50%")."""
+
+
+def consumable_row(obj: Obj) -> ConsumableRow:
+    spec, status = obj.get("spec") or {}, ConsumableResourceStatus.of(obj)
+    total = max(int(spec.get("totalQuantity") or 0) - status.consumed_quantity, 0)
+    written = status.observed_generation is not None
+    available = status.available_quantity if written else total
+    return ConsumableRow(
+        name=obj["metadata"]["name"],
+        type=str(spec.get("resourceType") or "REPLENISHABLE"),
+        total=total,
+        in_use=status.in_use_quantity,
+        available=available,
+        used=f"{round(100 * status.in_use_quantity / total)}%" if total else "",
+    )
 
 
 def _text(value: Any) -> str:
@@ -166,8 +196,14 @@ def environment_row(env: Obj, queues: Iterable[QueueRow]) -> EnvironmentRow:
     )
 
 
-def dashboard(queues: Iterable[Obj], environments: Iterable[Obj], now: datetime) -> Dashboard:
-    """Queues by priority (highest first, then name), and environments by name."""
+def dashboard(
+    queues: Iterable[Obj],
+    environments: Iterable[Obj],
+    now: datetime,
+    consumables: Iterable[Obj] = (),
+) -> Dashboard:
+    """Queues by priority (highest first, then name), environments and consumable resources
+    by name."""
     rows = sorted((queue_row(q, now) for q in queues), key=lambda r: (-r.priority, r.name))
     envs = sorted((environment_row(e, rows) for e in environments), key=lambda r: r.name)
     totals: Counter[str] = Counter()
@@ -178,6 +214,7 @@ def dashboard(queues: Iterable[Obj], environments: Iterable[Obj], now: datetime)
         environments=envs,
         totals={s: totals[s] for s in JOB_STATES},
         totals_bar=bar(totals),
+        consumables=sorted((consumable_row(c) for c in consumables), key=lambda r: r.name),
     )
 
 

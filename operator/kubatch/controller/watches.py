@@ -16,6 +16,7 @@ from ..api import (
     API_VERSION,
     BATCHJOBS,
     COMPUTEENVIRONMENTS,
+    CONSUMABLERESOURCES,
     JOBDEFINITIONS,
     JOBQUEUES,
     SCHEDULEDJOBS,
@@ -97,6 +98,13 @@ WATCHED: tuple[Watched, ...] = (
         why="definitions, which jobs name",
         upsert=lambda w, o, now: w.upsert_definition(o, now),
         delete=lambda w, o, now: w.delete_definition(_namespace(o), _name(o)),
+    ),
+    Watched(
+        api_version=API_VERSION,
+        plural=CONSUMABLERESOURCES,
+        why="counted resources (licenses, seats) that jobs hold while they run",
+        upsert=lambda w, o, now: w.upsert_consumable(o),
+        delete=lambda w, o, now: w.delete_consumable(_name(o)),
     ),
     Watched(
         api_version="v1",

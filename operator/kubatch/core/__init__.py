@@ -15,6 +15,7 @@ from .engine import Engine, EngineConfig
 from .feed import listed_key
 from .jobs.attempts import pod_name
 from .jobs.definitions import Refused, Revision, resolve_job, revision_hash
+from .jobs.observe import ended_attempt
 from .jobs.ranges import format_ranges, parse_ranges
 from .outbox.effects import (
     CreateObject,
@@ -28,10 +29,11 @@ from .outbox.effects import (
     ResizePool,
     WriteStatus,
 )
-from .outbox.logs import kept_body, kept_log, serve_kept_log, tail_within
+from .outbox.logs import kept_body, kept_log, kept_pod, serve_kept_log, tail_within
 from .outbox.patches import merge_diff
 from .outbox.telemetry import Telemetry
 from .outbox.wanted import IntentTimes
+from .scheduling.catalog import UnknownInstanceType, resolve_shapes
 
 __all__ = [
     "CreateObject",
@@ -49,15 +51,19 @@ __all__ = [
     "ResizePool",
     "Revision",
     "Telemetry",
+    "UnknownInstanceType",
     "WriteStatus",
+    "ended_attempt",
     "format_ranges",
     "kept_body",
     "kept_log",
+    "kept_pod",
     "listed_key",
     "merge_diff",
     "parse_ranges",
     "pod_name",
     "resolve_job",
+    "resolve_shapes",
     "revision_hash",
     "serve_kept_log",
     "tail_within",

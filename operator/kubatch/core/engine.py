@@ -49,6 +49,7 @@ from .outbox.logs import LogKeeper
 from .outbox.statuses import StatusBook
 from .outbox.telemetry import Telemetry
 from .outbox.wanted import IntentTimes
+from .phases.consumables import Consumables
 from .phases.cron import Cron
 from .phases.dispatch import Dispatcher
 from .phases.finalizers import Finalizers
@@ -106,6 +107,7 @@ class Engine(Feed):
         )
         self.registry = Registry(self.store, self.book, self.dispatcher, rules)
         self.finalizers = Finalizers(self.store)
+        self.consumables = Consumables(self.store, self.book)
         self.dirty: set[JobKey] = set()
         """Jobs to evaluate: something they depend on changed."""
         self.services: set[JobKey] = set()  # multi-node jobs whose Service was asked for
@@ -178,6 +180,7 @@ class Engine(Feed):
             if state.record is not None:
                 changes.add(key, state.record.reconcile_missing(seen, now))
         self._apply(changes, now)
+        self.consumables.start()
         self.started = True
 
     def step(self, now: datetime, dispatch: bool = True) -> list[Effect]:
@@ -217,9 +220,10 @@ class Engine(Feed):
         return effects + due
 
     def _dispatch(self, now: datetime) -> None:
-        result = self.dispatcher.run(now)
+        result = self.dispatcher.run(now, self.consumables.snapshot())
         self.telemetry.waits += result.waits
         self._apply(result.changes, now)
+        self.consumables.publish()
         self.dispatcher.settled(result.relabeled)
         self.effects += result.resizes
         self.telemetry.environments = dict(self.dispatcher.environments)
@@ -324,6 +328,7 @@ class Engine(Feed):
             return
         self.touched.add(key)
         self.store.track_job(key)
+        self.consumables.touched(key, record)
         self.dispatcher.forget(key)
         self.jobs.watch_deadline(key, record)
         if record.counts[JobStatus.RUNNABLE] or record.terminal:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..api import (
     BATCHJOBS,
     COMPUTEENVIRONMENTS,
+    CONSUMABLERESOURCES,
     JOBDEFINITIONS,
     JOBQUEUES,
     SCHEDULEDJOBS,
@@ -26,6 +27,7 @@ from .outbox.intents import PodIntents
 from .outbox.logs import LogKeeper
 from .outbox.statuses import StatusBook
 from .outbox.telemetry import Telemetry
+from .phases.consumables import Consumables
 from .phases.dispatch import Dispatcher
 from .phases.jobs import Changes, JobsPhase
 from .state.intake import (
@@ -65,6 +67,7 @@ class Feed:
     logs: LogKeeper
     jobs: JobsPhase
     dispatcher: Dispatcher
+    consumables: Consumables
     telemetry: Telemetry
     dirty: set[JobKey]
     services: set[JobKey]
@@ -140,6 +143,7 @@ class Feed:
         if self.store.remove_job(key, cron) is None:
             return
         self.jobs.forget(key)
+        self.consumables.forget(key)
         self.services.discard(key)
         self.dispatcher.forget(key)
         self.book.forget(BATCHJOBS, namespace, name)
@@ -176,6 +180,16 @@ class Feed:
     def delete_cron(self, namespace: str, name: str) -> None:
         self.store.remove_cron((namespace, name))
         self.book.forget(SCHEDULEDJOBS, namespace, name)
+
+    # -- intake: consumable resources ----------------------------------------------------------
+
+    def upsert_consumable(self, obj: Obj) -> None:
+        self.consumables.upsert(obj, version(obj))
+        self.dispatch_needed = True
+
+    def delete_consumable(self, name: str) -> None:
+        self.consumables.delete(name)
+        self.dispatch_needed = True
 
     # -- intake: nodes and pods ----------------------------------------------------------------
 
@@ -252,6 +266,7 @@ class Feed:
             JOBQUEUES: (store.queues, lambda name: self.delete_queue(name)),
             SCHEDULINGPOLICIES: (store.policies, lambda name: self.delete_policy(name, now)),
             "nodes": (store.nodes, lambda name: self.delete_node(name)),
+            CONSUMABLERESOURCES: (store.consumables, lambda name: self.delete_consumable(name)),
         }
         if plural not in held:
             return

@@ -13,6 +13,7 @@ from ..api import (
     API_VERSION,
     BATCHJOBS,
     COMPUTEENVIRONMENTS,
+    CONSUMABLERESOURCES,
     JOBDEFINITIONS,
     JOBQUEUES,
     SCHEDULEDJOBS,
@@ -136,6 +137,7 @@ class KubatchCaches(Caches):
         self.queues = Cache(client, API_VERSION, JOBQUEUES)
         self.policies = Cache(client, API_VERSION, SCHEDULINGPOLICIES)
         self.scheduled = Cache(client, API_VERSION, SCHEDULEDJOBS)
+        self.consumables = Cache(client, API_VERSION, CONSUMABLERESOURCES)
         super().__init__(
             (
                 self.jobs,
@@ -144,6 +146,7 @@ class KubatchCaches(Caches):
                 self.environments,
                 self.queues,
                 self.policies,
+                self.consumables,
                 *((self.scheduled,) if scheduled else ()),
             )
         )

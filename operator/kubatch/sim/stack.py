@@ -131,16 +131,23 @@ def _serve(
 
 
 def start_aws_api(
-    stack: ExitStack, workdir: Path, kubeconfig: Path, secret: str, port: int = 0
+    stack: ExitStack,
+    workdir: Path,
+    kubeconfig: Path,
+    secret: str,
+    port: int = 0,
+    regions: tuple[str, ...] = ("us-east-1",),
+    account: str = "000000000000",
 ) -> str:
-    """Start `kubatch api` (the AWS Batch API); returns its endpoint URL."""
+    """Start `kubatch api` (the AWS Batch API) for `regions`; returns its endpoint URL."""
+    served = [f"--region={region}" for region in regions]
     return _serve(
         stack,
         workdir,
         kubeconfig,
         "aws-api",
         "kubatch.awsapi",
-        ["--port", str(port), "--credentials-secret", secret],
+        ["--port", str(port), "--credentials-secret", secret, *served, "--account", account],
     )
 
 

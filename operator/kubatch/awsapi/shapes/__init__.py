@@ -9,7 +9,7 @@ selection. What has no meaning on Kubernetes (log drivers, IAM execution roles, 
 platform settings, ulimits) is accepted and ignored, as the README says.
 """
 
-from .common import aws_name, drop_none, expect, millis, string_map, tags_of
+from .common import aws_fields, aws_name, drop_none, expect, millis, string_map, tags_of
 from .containers import container_detail, container_spec
 from .definitions import UNSUPPORTED_REGISTER, definition_detail, definition_spec
 from .jobs import (
@@ -23,6 +23,8 @@ from .jobs import (
     node_status,
 )
 from .platform import (
+    check_environment,
+    environment_aws_fields,
     environment_detail,
     environment_spec,
     policy_detail,
@@ -35,7 +37,9 @@ __all__ = [
     "UNSUPPORTED_REGISTER",
     "UNSUPPORTED_SUBMIT",
     "Children",
+    "aws_fields",
     "aws_name",
+    "check_environment",
     "children",
     "container_detail",
     "container_spec",
@@ -43,6 +47,7 @@ __all__ = [
     "definition_reference",
     "definition_spec",
     "drop_none",
+    "environment_aws_fields",
     "environment_detail",
     "environment_spec",
     "expect",

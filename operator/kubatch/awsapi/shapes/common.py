@@ -10,7 +10,7 @@ from typing import Any
 
 from ...api import times
 from ...api.common import Obj
-from ...keys import ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS
+from ...keys import ANNOTATION_AWS_FIELDS, ANNOTATION_AWS_NAME, ANNOTATION_AWS_TAGS
 from ..errors import ClientError
 
 
@@ -35,6 +35,14 @@ def drop_none(values: Mapping[str, Any]) -> Obj:
 def aws_name(obj: Obj) -> str:
     meta = obj["metadata"]
     return str((meta.get("annotations") or {}).get(ANNOTATION_AWS_NAME) or meta["name"])
+
+
+def aws_fields(obj: Obj) -> Obj:
+    """What the AWS request that made (or last updated) `obj` gave that Kubatch keeps as given
+    but has no field for."""
+    held = (obj["metadata"].get("annotations") or {}).get(ANNOTATION_AWS_FIELDS)
+    found: Obj = json.loads(held) if held else {}
+    return found
 
 
 def tags_of(obj: Obj) -> dict[str, str]:

@@ -14,27 +14,30 @@ from ..names import (
 from .common import drop_none, expect
 
 
-def requirements(container: Obj, field: str) -> list[Obj]:
-    requirements = [
+def requirements(container: Obj, field: str) -> Obj:
+    """A container's (or overrides') resourceRequirements and AWS's older vcpus and memory,
+    each kept in the field it was given in."""
+    found = [
         dict(r)
         for r in expect(
             container.get("resourceRequirements"), list, field + ".resourceRequirements", "a list"
         )
         or []
     ]
-    kinds = {r.get("type") for r in requirements}
-    for legacy, kind in (("vcpus", "VCPU"), ("memory", "MEMORY")):
-        value = container.get(legacy)
+    kinds = {r.get("type") for r in found}
+    legacy: Obj = {}
+    for name, kind in (("vcpus", "VCPU"), ("memory", "MEMORY")):
+        value = container.get(name)
         if value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ClientError(f"{field}.{legacy} must be a whole number")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ClientError(f"{field}.{name} must be a whole number, 1 or more")
         if kind in kinds:
             raise ClientError(
-                f"{field}: give {kind} either in {legacy} or in resourceRequirements, not both"
+                f"{field}: give {kind} either in {name} or in resourceRequirements, not both"
             )
-        requirements.append({"type": kind, "value": str(value)})
-    return requirements
+        legacy[name] = value
+    return {"resourceRequirements": found or None, **legacy}
 
 
 def _role_name(arn: str) -> str:
@@ -75,7 +78,7 @@ def container_spec(container: Any, field: str) -> Obj:
         "image": container["image"],
         "command": container.get("command"),
         "environment": container.get("environment") or None,
-        "resourceRequirements": requirements(container, field) or None,
+        **requirements(container, field),
         "volumes": volumes or None,
         "mountPoints": mounts or None,
         "secrets": container.get("secrets") or None,
@@ -104,6 +107,8 @@ def container_detail(spec: Obj, arns: Arns) -> Obj:
             "command": spec.get("command") or [],
             "environment": spec.get("environment") or [],
             "resourceRequirements": spec.get("resourceRequirements") or [],
+            "vcpus": spec.get("vcpus"),
+            "memory": spec.get("memory"),
             "volumes": [
                 drop_none({"name": v["name"], "host": v.get("host")})
                 for v in spec.get("volumes") or []

@@ -11,13 +11,15 @@ from ..names import (
     Arns,
 )
 from .common import drop_none, expect, string_map
+from .consumables import consumables_detail, consumables_spec
 from .containers import container_detail, container_spec
 
-UNSUPPORTED_REGISTER = ("eksProperties", "ecsProperties", "consumableResourceProperties")
+UNSUPPORTED_REGISTER = ("eksProperties", "ecsProperties")
 
 
-def definition_spec(request: Obj) -> Obj:
-    """RegisterJobDefinition's request -> a JobDefinition spec."""
+def definition_spec(request: Obj, registration: str, arns: Arns) -> Obj:
+    """RegisterJobDefinition's request -> a JobDefinition spec; `registration` (a token new at
+    each call) makes it a new revision, as every RegisterJobDefinition is in AWS."""
     for field in UNSUPPORTED_REGISTER:
         if request.get(field) is not None:
             raise ClientError(f"{field} is not supported by Kubatch: use containerProperties")
@@ -32,6 +34,11 @@ def definition_spec(request: Obj) -> Obj:
         "timeout": request.get("timeout"),
         "tags": string_map(request.get("tags"), "tags") or None,
         "propagateTags": request.get("propagateTags"),
+        "platformCapabilities": request.get("platformCapabilities") or None,
+        "consumableResourceProperties": consumables_spec(
+            request.get("consumableResourceProperties"), "consumableResourceProperties", arns
+        ),
+        "registration": registration,
     }
     if kind == "container":
         if request.get("nodeProperties") is not None:
@@ -62,9 +69,16 @@ def definition_spec(request: Obj) -> Obj:
 
 
 def definition_detail(
-    name: str, revision: int, spec: Obj, active: bool, tags: Mapping[str, str], arns: Arns
+    name: str,
+    revision: int,
+    spec: Obj,
+    active: bool,
+    tags: Mapping[str, str],
+    arns: Arns,
+    names: dict[str, str] | None = None,
 ) -> Obj:
-    """One revision of a JobDefinition in DescribeJobDefinitions' shape."""
+    """One revision of a JobDefinition in DescribeJobDefinitions' shape (`names`: consumable
+    resources' object names -> AWS names)."""
     nodes = spec.get("nodeProperties")
     return drop_none(
         {
@@ -75,7 +89,7 @@ def definition_detail(
             "type": spec.get("type", "container"),
             "parameters": spec.get("parameters") or {},
             "schedulingPriority": spec.get("schedulingPriority"),
-            "retryStrategy": spec.get("retryStrategy"),
+            "retryStrategy": retry_detail(spec.get("retryStrategy")),
             "timeout": spec.get("timeout"),
             "containerProperties": container_detail(spec["containerProperties"], arns)
             if spec.get("containerProperties")
@@ -94,8 +108,23 @@ def definition_detail(
             if nodes
             else None,
             "tags": dict(tags),
-            "propagateTags": spec.get("propagateTags", False),
-            "platformCapabilities": ["EC2"],
-            "containerOrchestrationType": "EKS",
+            "propagateTags": spec.get("propagateTags"),
+            "platformCapabilities": spec.get("platformCapabilities") or ["EC2"],
+            "containerOrchestrationType": "ECS",
+            "consumableResourceProperties": consumables_detail(
+                spec.get("consumableResourceProperties"), arns, names
+            ),
         }
     )
+
+
+def retry_detail(strategy: Obj | None) -> Obj | None:
+    """A retryStrategy as AWS answers it: its actions in capitals, whatever case they were
+    given in (AWS reads them case-insensitively)."""
+    if not strategy:
+        return strategy
+    rules = [
+        {**rule, "action": str(rule.get("action", "")).upper()}
+        for rule in strategy.get("evaluateOnExit") or []
+    ]
+    return {**strategy, "evaluateOnExit": rules} if rules else dict(strategy)

@@ -26,9 +26,11 @@ from ..names import (
     object_name,
 )
 from .common import aws_name, drop_none, expect, millis, string_map, tags_of
+from .consumables import consumables_detail, consumables_spec
 from .containers import container_detail, requirements
+from .definitions import retry_detail
 
-UNSUPPORTED_SUBMIT = ("nodeOverrides", "eksPropertiesOverride", "ecsPropertiesOverride")
+UNSUPPORTED_SUBMIT = ("eksPropertiesOverride", "ecsPropertiesOverride")
 
 
 def definition_reference(value: Any, arns: Arns) -> str:
@@ -41,18 +43,48 @@ def definition_reference(value: Any, arns: Arns) -> str:
     return object_name(name) + (f":{int(revision)}" if revision else "")
 
 
-def _overrides(value: Any) -> Obj | None:
-    overrides = expect(value, dict, "containerOverrides", "an object")
+def _overrides(value: Any, field: str = "containerOverrides") -> Obj | None:
+    overrides = expect(value, dict, field, "an object")
     if not overrides:
         return None
     unsupported = [k for k in ("instanceType",) if overrides.get(k)]
     if unsupported:
-        raise ClientError(f"containerOverrides.{unsupported[0]} is not supported by Kubatch")
+        raise ClientError(f"{field}.{unsupported[0]} is not supported by Kubatch")
     return drop_none(
         {
             "command": overrides.get("command"),
             "environment": overrides.get("environment") or [],
-            "resourceRequirements": requirements(overrides, "containerOverrides") or None,
+            **requirements(overrides, field),
+        }
+    )
+
+
+def _node_overrides(value: Any) -> Obj | None:
+    """SubmitJob's nodeOverrides (a multi-node job's node count and containers by range)."""
+    overrides = expect(value, dict, "nodeOverrides", "an object")
+    if not overrides:
+        return None
+    ranges = expect(
+        overrides.get("nodePropertyOverrides"),
+        list,
+        "nodeOverrides.nodePropertyOverrides",
+        "a list",
+    )
+    return drop_none(
+        {
+            "numNodes": overrides.get("numNodes"),
+            "nodePropertyOverrides": [
+                {
+                    "targetNodes": entry.get("targetNodes"),
+                    "containerOverrides": _overrides(
+                        entry.get("containerOverrides"),
+                        f"nodeOverrides.nodePropertyOverrides[{i}].containerOverrides",
+                    )
+                    or {},
+                }
+                for i, entry in enumerate(ranges or [])
+            ]
+            or None,
         }
     )
 
@@ -95,6 +127,12 @@ def job_manifest(
             "jobDefinition": definition_reference(request.get("jobDefinition"), arns),
             "parameters": string_map(request.get("parameters"), "parameters") or None,
             "containerOverrides": _overrides(request.get("containerOverrides")),
+            "nodeOverrides": _node_overrides(request.get("nodeOverrides")),
+            "consumableResourcePropertiesOverride": consumables_spec(
+                request.get("consumableResourcePropertiesOverride"),
+                "consumableResourcePropertiesOverride",
+                arns,
+            ),
             "arrayProperties": {"size": array["size"]} if array else None,
             "dependsOn": depends_on or None,
             "retryStrategy": request.get("retryStrategy"),
@@ -186,9 +224,11 @@ def job_detail(
     queue_name: str | None = None,
     kids: Children | None = None,
     node: int | None = None,
+    names: dict[str, str] | None = None,
 ) -> Obj:
     """A BatchJob (or, with `index`, one child of it; with `node`, one node of a multi-node
-    job) in DescribeJobs' shape. `dependency_id` maps a dependency's reference in the
+    job) in DescribeJobs' shape; `names` maps consumable resources' object names to their AWS
+    names. `dependency_id` maps a dependency's reference in the
     namespace to its jobId; `kids` are the job's status and children when the caller read
     them already."""
     spec = obj.get("spec") or {}
@@ -209,12 +249,25 @@ def job_detail(
         state = shown.status if shown else state
         attempts = _attempts([shown] if shown and shown.attempt else [])
     last = attempts[-1] if attempts else {}
+    if not attempts and state == JobStatus.SUCCEEDED:
+        # A child that succeeded at its first attempt (not listed, to keep the status small):
+        # a success is an exit code 0.
+        last = {"container": {"exitCode": 0}}
     number = status.job_definition_revision or (revision.number if revision else None)
-    container = None
+    ended = last.get("container") or {}
+    # ListJobs reads no revision: its summaries still say how the job ended.
+    container: Obj | None = (
+        drop_none({"exitCode": ended.get("exitCode"), "reason": ended.get("reason")}) or None
+    )
     node_properties = None
+    consumables: Obj | None = None
     if revision is not None:
         resolved = resolve_job(BatchJobSpec.model_validate(spec), revision)
+        if not isinstance(resolved, Refused) and resolved.consumables:
+            needs = [{"consumableResource": n, "quantity": q} for n, q in resolved.consumables]
+            consumables = consumables_detail({"consumableResourceList": needs}, arns, names)
         if not isinstance(resolved, Refused) and resolved.multinode and node is None:
+            container = None  # a multi-node job's containers are its nodes'
             node_properties = {
                 "numNodes": resolved.num_nodes,
                 "mainNode": resolved.main_node,
@@ -271,7 +324,8 @@ def job_detail(
             "attempts": attempts,
             "statusReason": reason,
             "createdAt": created,
-            "retryStrategy": spec.get("retryStrategy"),
+            "retryStrategy": retry_detail(spec.get("retryStrategy"))
+            or (retry_detail(revision.spec.wire().get("retryStrategy")) if revision else None),
             "startedAt": started,
             "stoppedAt": stopped,
             "dependsOn": [
@@ -299,7 +353,10 @@ def job_detail(
             "timeout": spec.get("timeout"),
             "tags": tags_of(obj),
             "propagateTags": spec.get("propagateTags"),
-            "platformCapabilities": ["EC2"],
+            "platformCapabilities": [str(p) for p in revision.spec.platform_capabilities]
+            if revision and revision.spec.platform_capabilities
+            else ["EC2"],
+            "consumableResourceProperties": consumables,
             "isCancelled": bool(spec.get("cancel")) or None,
             "isTerminated": bool(spec.get("terminate")) or None,
         }

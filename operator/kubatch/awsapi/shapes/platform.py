@@ -3,7 +3,7 @@ the objects in AWS's Describe shapes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ...api.common import Obj
 from ...api.computeenvironment import ComputeEnvironmentStatus
@@ -13,7 +13,61 @@ from ..names import (
     Arns,
     object_name,
 )
-from .common import aws_name, drop_none, expect, tags_of
+from .common import aws_fields, aws_name, drop_none, expect, tags_of
+
+KEPT_ENVIRONMENT = ("serviceRole", "eksConfiguration", "unmanagedvCpus", "context", "updatePolicy")
+"""CreateComputeEnvironment's fields that Kubatch keeps as given (for Describe) but acts on
+not: there is no EC2 or ECS under a cluster."""
+KEPT_RESOURCES = (
+    "instanceRole",
+    "subnets",
+    "securityGroupIds",
+    "ec2KeyPair",
+    "imageId",
+    "tags",
+    "placementGroup",
+    "spotIamFleetRole",
+    "launchTemplate",
+    "ec2Configuration",
+    "updateToLatestImageVersion",
+)
+"""computeResources' fields kept the same way."""
+
+
+def environment_aws_fields(request: Obj, held: Obj | None = None) -> Obj:
+    """What of a Create/UpdateComputeEnvironment request Kubatch keeps as given but has no
+    field for (held: what an earlier request kept, which an update changes)."""
+    kept = dict(held or {})
+    for field in KEPT_ENVIRONMENT:
+        if request.get(field) is not None:
+            kept[field] = request[field]
+    compute = request.get("computeResources") or {}
+    resources = dict(kept.get("computeResources") or {})
+    for field in KEPT_RESOURCES:
+        if compute.get(field) is not None:
+            resources[field] = compute[field]
+    if resources:
+        kept["computeResources"] = resources
+    return kept
+
+
+def check_environment(request: Obj, known_instance_type: Callable[[list[str]], str | None]) -> None:
+    """What AWS refuses in CreateComputeEnvironment at once, beside what the model checks: an
+    EC2 or SPOT managed environment needs its instance role and its minimum; instance types
+    must be known (`known_instance_type` says why some are not, or None)."""
+    compute = request.get("computeResources") or {}
+    if request.get("type") != "MANAGED" or not compute:
+        return
+    if compute.get("type", "EC2") in ("EC2", "SPOT"):
+        for field in ("instanceRole", "minvCpus"):
+            if compute.get(field) is None:
+                raise ClientError(
+                    f"computeResources.{field} is required for a {compute.get('type', 'EC2')} "
+                    "compute environment"
+                )
+    problem = known_instance_type(list(compute.get("instanceTypes") or []))
+    if problem:
+        raise ClientError(f"computeResources.instanceTypes: {problem}")
 
 
 def environment_spec(request: Obj, update: bool = False) -> Obj:
@@ -52,6 +106,11 @@ def environment_detail(obj: Obj, arns: Arns) -> Obj:
     status = ComputeEnvironmentStatus.of(obj)
     compute = spec.get("computeResources")
     name = aws_name(obj)
+    kept = aws_fields(obj)
+    eks = kept.get("eksConfiguration")
+    # AWS runs an ECS environment on an ECS cluster of its own, named after it.
+    uid = obj["metadata"].get("uid")
+    cluster = f"arn:aws:ecs:{arns.region}:{arns.account}:cluster/{name}_Batch_{uid}"
     return drop_none(
         {
             "computeEnvironmentName": name,
@@ -76,11 +135,14 @@ def environment_detail(obj: Obj, arns: Arns) -> Obj:
                     "allocationStrategy": compute.get("allocationStrategy", "BEST_FIT"),
                     "bidPercentage": compute.get("bidPercentage"),
                     "subnets": [],
+                    **(kept.get("computeResources") or {}),
                 }
             )
             if compute
             else None,
-            "containerOrchestrationType": "EKS",
+            "containerOrchestrationType": "EKS" if eks else "ECS",
+            "ecsClusterArn": None if eks else cluster,
+            **{k: v for k, v in kept.items() if k != "computeResources"},
         }
     )
 
@@ -92,6 +154,10 @@ def queue_spec(request: Obj, arns: Arns, update: bool = False) -> Obj:
     if order is not None and len(order) > 3:
         raise ClientError("computeEnvironmentOrder may hold at most 3 compute environments")
     policy = request.get("schedulingPolicyArn")
+    if policy is not None and not str(policy).startswith("arn:"):
+        raise ClientError(
+            f"schedulingPolicyArn must be the ARN of a scheduling policy; got {policy!r}"
+        )
     spec = drop_none(
         {
             "priority": request.get("priority"),

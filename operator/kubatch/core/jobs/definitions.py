@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from ...api.batchjob import BatchJobSpec, ContainerOverrides
 from ...api.jobdefinition import (
@@ -20,7 +21,7 @@ from ...api.jobdefinition import (
     RetryStrategy,
     target_range,
 )
-from ...api.resources import Resources, merge_requirements, to_resources
+from ...api.resources import ResourceKind, Resources, merge_requirements, to_resources
 
 # Fields of a definition's spec that are not part of what a revision runs.
 _NOT_REVISIONED = {"deregisteredRevisions"}
@@ -139,6 +140,9 @@ class ResolvedJob:
     node's); empty for other jobs."""
     main_node: int = 0
     distinct_nodes: bool = False
+    consumables: tuple[tuple[str, int], ...] = ()
+    """(ConsumableResource, units) each child holds while it runs (a multi-node job: the
+    job, once)."""
 
     @property
     def attempts_allowed(self) -> int:
@@ -205,18 +209,37 @@ def _container(
     command = (
         overrides.command if overrides and overrides.command is not None else container.command
     )
-    requirements = merge_requirements(
-        container.resource_requirements, overrides.resource_requirements if overrides else None
-    )
     return container.model_copy(
         update={
             "command": substitute(command, parameters) if command is not None else None,
             "environment": _merge_environment(
                 container.environment, overrides.environment if overrides else []
             ),
-            "resource_requirements": requirements,
+            **_merged_resources(container, overrides),
         }
     )
+
+
+def _merged_resources(
+    container: ContainerProperties, overrides: ContainerOverrides | None
+) -> dict[str, Any]:
+    """The overrides' requirements over the definition's, type by type, each kept in the
+    field it was given in (resourceRequirements, or AWS's older vcpus and memory)."""
+    if overrides is None:
+        return {}
+    requirements = merge_requirements(
+        container.resource_requirements, overrides.resource_requirements
+    )
+    fields: dict[str, Any] = {"vcpus": container.vcpus, "memory": container.memory}
+    given = {r.type for r in overrides.resource_requirements}
+    for legacy, kind in (("vcpus", ResourceKind.VCPU), ("memory", ResourceKind.MEMORY)):
+        value = getattr(overrides, legacy)
+        if value is not None:
+            fields[legacy] = value
+            requirements = [r for r in requirements if r.type != kind]
+        elif kind in given:
+            fields[legacy] = None
+    return {"resource_requirements": requirements, **fields}
 
 
 def _node_groups(
@@ -227,21 +250,73 @@ def _node_groups(
     if spec.container_overrides is not None:
         return Refused(
             "containerOverrides do not apply to a multinode job (AWS Batch refuses them too): "
-            "set the containers in the definition's nodeRangeProperties"
+            "use nodeOverrides.nodePropertyOverrides"
         )
-    groups = []
-    for r in nodes.node_range_properties:
-        covered = target_range(r.target_nodes, nodes.num_nodes)
-        container = _container(r.container, None, parameters)
+    overrides = spec.node_overrides
+    count = nodes.num_nodes
+    if overrides is not None and overrides.num_nodes is not None:
+        problem = _node_count_problem(nodes, overrides.num_nodes)
+        if problem:
+            return Refused(problem)
+        count = overrides.num_nodes
+    # Each node's container: its range's in the definition, then the overrides that name it.
+    each: list[ContainerProperties] = []
+    for index in range(count):
+        found = next(
+            r.container
+            for r in nodes.node_range_properties
+            if index in _open_range(r.target_nodes, nodes.num_nodes, count)
+        )
+        for override in overrides.node_property_overrides if overrides else ():
+            if index in target_range(override.target_nodes, count):
+                found = _container(found, override.container_overrides, {})
+        each.append(found)
+    groups: list[NodeGroup] = []
+    for index, container in enumerate(each):
+        if index and container is each[index - 1]:  # the same range, untouched by overrides
+            groups[-1] = replace(groups[-1], last=index)
+            continue
+        resolved = _container(container, None, parameters)
+        if groups and groups[-1].container == resolved:
+            groups[-1] = replace(groups[-1], last=index)
+            continue
         groups.append(
             NodeGroup(
-                first=covered.start,
-                last=covered.stop - 1,
-                container=container,
-                resources=to_resources(container.resource_requirements),
+                first=index,
+                last=index,
+                container=resolved,
+                resources=to_resources(resolved.requirements()),
             )
         )
-    return tuple(sorted(groups, key=lambda g: g.first))
+    return tuple(groups)
+
+
+def _open_range(target: str, defined: int, count: int) -> range:
+    """A definition's node range once the job runs `count` nodes: a range open at its end
+    ("1:") reaches the last of them."""
+    found = target_range(target, defined)
+    if target.endswith(":"):
+        return range(found.start, count)
+    return found
+
+
+def _node_count_problem(nodes: NodeProperties, count: int) -> str | None:
+    """Why a job may not run `count` nodes of this definition (AWS's rules for
+    nodeOverrides.numNodes), or None."""
+    open_ranges = [r for r in nodes.node_range_properties if r.target_nodes.endswith(":")]
+    if not open_ranges:
+        return (
+            "nodeOverrides.numNodes needs a node range of the definition open at its end "
+            '(such as "1:")'
+        )
+    if any(target_range(r.target_nodes, nodes.num_nodes).start >= count for r in open_ranges):
+        return f"nodeOverrides.numNodes {count} must be more than the start of every open range"
+    if nodes.main_node >= count:
+        return f"nodeOverrides.numNodes {count} must be more than the main node ({nodes.main_node})"
+    closed = [r for r in nodes.node_range_properties if not r.target_nodes.endswith(":")]
+    if any(target_range(r.target_nodes, nodes.num_nodes).stop > count for r in closed):
+        return f"nodeOverrides.numNodes {count} leaves a node range of the definition empty"
+    return None
 
 
 def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused:
@@ -267,12 +342,12 @@ def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused
     if priority is None:
         priority = definition.scheduling_priority or 0
     propagate = (
-        spec.propagate_tags if spec.propagate_tags is not None else definition.propagate_tags
+        spec.propagate_tags if spec.propagate_tags is not None else bool(definition.propagate_tags)
     )
     return ResolvedJob(
         revision=revision.number,
         container=container,
-        resources=to_resources(container.resource_requirements),
+        resources=to_resources(container.requirements()),
         retry_strategy=spec.retry_strategy or definition.retry_strategy,
         timeout_seconds=timeout.attempt_duration_seconds if timeout else None,
         scheduling_priority=priority,
@@ -284,4 +359,17 @@ def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused
         distinct_nodes=bool(
             definition.node_properties and definition.node_properties.distinct_nodes
         ),
+        consumables=_consumables(definition, spec),
     )
+
+
+def _consumables(definition: JobDefinitionSpec, spec: BatchJobSpec) -> tuple[tuple[str, int], ...]:
+    """The definition's consumable resources with the job's override, resource by resource."""
+    found: dict[str, int] = {}
+    for properties in (
+        definition.consumable_resource_properties,
+        spec.consumable_resource_properties_override,
+    ):
+        for need in properties.consumable_resource_list if properties else ():
+            found[need.consumable_resource] = need.quantity
+    return tuple(sorted(found.items()))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...api.batchjob import AttemptDetail
 from ...api.times import parse_time
 from ...keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_UID, LABEL_NODE_INDEX
 from .attempts import (
@@ -16,6 +17,7 @@ from .attempts import (
     POD_REASONS,
     PodObservation,
     PodPhase,
+    outcome_of,
 )
 
 
@@ -76,4 +78,25 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
         message=message,
         deleting=metadata.get("deletionTimestamp") is not None,
         gated=bool((pod.get("spec") or {}).get("schedulingGates")),
+    )
+
+
+def ended_attempt(pod: Mapping[str, Any]) -> AttemptDetail | None:
+    """An ended attempt as its pod (or what is kept of it, see core/outbox/logs.py) says it,
+    for the attempts a job's status does not list (an array child that succeeded at its
+    first attempt, to keep the status small); None for a pod of no attempt, or one not ended."""
+    obs = observe_pod(pod)
+    if obs is None or not obs.finished:
+        return None
+    outcome = outcome_of(obs, None)
+    return AttemptDetail(
+        attempt=obs.attempt,
+        array_index=obs.index,
+        pod_name=obs.pod_name,
+        node_name=obs.node_name,
+        started_at=obs.started_at,
+        stopped_at=obs.finished_at,
+        exit_code=outcome.exit_code,
+        reason=outcome.reason,
+        status_reason=outcome.status_reason,
     )

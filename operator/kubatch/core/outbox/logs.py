@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from ...keys import (
     KEPT_LOG_CONTAINER,
     KEPT_LOG_DATA,
     KEPT_LOG_DROPPED,
+    KEPT_LOG_ENDED,
+    KEPT_LOG_NODE,
     LABEL_KEPT_LOG,
     LABEL_MANAGED_BY,
     MANAGED_BY,
@@ -36,16 +39,17 @@ IN_FLIGHT = timedelta(seconds=60)
 again."""
 
 
-def _container_ran(pod: Mapping[str, Any]) -> bool:
-    """Whether the attempt's container started (so it has a log): a container that never
+def _ended_container(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """How the attempt's container ended, if it ran (so it has a log): a container that never
     started (an image never pulled, a command never found) has none to keep."""
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         if container.get("name") != CONTAINER_NAME:
             continue
         terminated = (container.get("state") or {}).get("terminated") or {}
         started = terminated.get("startedAt")
-        return bool(started) and not str(started).startswith("1970-01-01")
-    return False
+        ran = bool(started) and not str(started).startswith("1970-01-01")
+        return terminated if ran else None
+    return None
 
 
 def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
@@ -53,7 +57,8 @@ def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
     (the pod has not ended, or its container never ran)."""
     if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
         return None
-    if not _container_ran(pod):
+    ended = _ended_container(pod)
+    if ended is None:
         return None
     meta = pod["metadata"]
     labels = {**(meta.get("labels") or {}), LABEL_MANAGED_BY: MANAGED_BY}
@@ -66,6 +71,11 @@ def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
             "namespace": meta["namespace"],
             "labels": labels,
             "ownerReferences": list(meta.get("ownerReferences") or []),
+        },
+        # How the attempt ended, as its pod said: what is left of it once the pod is gone.
+        "data": {
+            KEPT_LOG_ENDED: json.dumps(dict(ended), sort_keys=True),
+            KEPT_LOG_NODE: str((pod.get("spec") or {}).get("nodeName") or ""),
         },
     }
     return KeepLog(
@@ -83,8 +93,33 @@ def kept_body(effect: KeepLog, text: str, dropped: int) -> Obj:
     body = dict(effect.body)
     packed = gzip.compress(text.encode(), mtime=0)
     body["binaryData"] = {KEPT_LOG_DATA: base64.b64encode(packed).decode()}
-    body["data"] = {KEPT_LOG_CONTAINER: effect.container, KEPT_LOG_DROPPED: str(dropped)}
+    body["data"] = {
+        **(body.get("data") or {}),
+        KEPT_LOG_CONTAINER: effect.container,
+        KEPT_LOG_DROPPED: str(dropped),
+    }
     return body
+
+
+def kept_pod(configmap: Mapping[str, Any]) -> dict[str, Any]:
+    """What a kept log says of its pod (its name, labels, node and how its container ended),
+    in a pod's shape: readers that read an attempt from its pod read it the same way."""
+    meta = configmap["metadata"]
+    data = configmap.get("data") or {}
+    labels = dict(meta.get("labels") or {})
+    ended = json.loads(data[KEPT_LOG_ENDED]) if data.get(KEPT_LOG_ENDED) else {}
+    return {
+        "metadata": {
+            "name": labels.get(LABEL_KEPT_LOG, meta["name"]),
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+        },
+        "spec": {"nodeName": data.get(KEPT_LOG_NODE) or None},
+        "status": {
+            "phase": "Succeeded" if ended.get("exitCode") == 0 else "Failed",
+            "containerStatuses": [{"name": CONTAINER_NAME, "state": {"terminated": ended}}],
+        },
+    }
 
 
 def tail_within(text: str, limit: int) -> tuple[str, int]:

@@ -133,7 +133,10 @@ class Dispatcher:
 
     # -- the pass --------------------------------------------------------------------------
 
-    def run(self, now: datetime) -> Dispatched:
+    def run(
+        self, now: datetime, consumables: Mapping[str, tuple[int, int]] | None = None
+    ) -> Dispatched:
+        """A scheduling pass; `consumables`: each consumable resource's (units left, in all)."""
         result = Dispatched()
         changed = self.sync()
         envs = {
@@ -192,6 +195,7 @@ class Dispatcher:
             scale_in_after=self.scale_in_after,
             positions_shown=self.positions_shown,
             gang_reservation=self.gang_reservation,
+            consumables=consumables or {},
         )
         decisions = schedule(snapshot)
         self._place(decisions, now, result)

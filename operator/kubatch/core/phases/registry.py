@@ -147,10 +147,12 @@ class Registry:
         now: datetime,
         counts: Counter[JobStatus] | None = None,
         oldest: datetime | None = None,
+        running: int = 0,
     ) -> None:
         status: Obj = {
             **validity(state.obj, JOBQUEUES, state.valid, state.reason, now, self.book),
             "jobCounts": queue_counts(counts),
+            "runningvCpus": round(running / 1000, 3),
         }
         if oldest is not None:
             status["oldestRunnableTime"] = timestamp(oldest)
@@ -168,10 +170,28 @@ class Registry:
         store keeps them (updated job by job as jobs change)."""
         counts = {queue: Counter(found) for queue, found in self.store.counts.items()}
         self.last_counts = counts
+        running = self._running()
         for name, state in self.store.queues.items():
             oldest = self.store.oldest_runnable(name)
-            self.queue_status(state, now, counts.get(name, Counter()), oldest)
+            found = counts.get(name, Counter())
+            self.queue_status(state, now, found, oldest, running.get(name, 0))
         return counts
+
+    def _running(self) -> Counter[str]:
+        """Per queue, the CPU (millicpu) its STARTING and RUNNING work holds."""
+        running: Counter[str] = Counter()
+        for key in self.store.in_flight:
+            record = self.store.record(key)
+            if record is None or record.resolved is None:
+                continue
+            resolved = record.resolved
+            if record.multinode:
+                held = resolved.gang_total.millicpu
+            else:
+                busy = record.counts[JobStatus.STARTING] + record.counts[JobStatus.RUNNING]
+                held = resolved.resources.millicpu * busy
+            running[record.spec.job_queue] += held
+        return running
 
     # -- definitions -----------------------------------------------------------------------
 

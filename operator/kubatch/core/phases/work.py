@@ -21,13 +21,20 @@ def work_items(key: JobKey, record: JobRecord) -> Ordered:
     assert record.resolved is not None
     queue, resources = record.spec.job_queue, record.resolved.resources
     problem = record.resolved.resource_problem
+    consumables = record.resolved.consumables
     if record.multinode:
         return _gang_items(key, record)
     found: Ordered = []
 
     def item(index: int | None, count: int) -> WorkItem:
         return WorkItem(
-            job=key, index=index, queue=queue, resources=resources, count=count, problem=problem
+            job=key,
+            index=index,
+            queue=queue,
+            resources=resources,
+            count=count,
+            problem=problem,
+            consumables=consumables,
         )
 
     run: list[Any] | None = None  # [first index, count, order]
@@ -65,6 +72,7 @@ def _gang_items(key: JobKey, record: JobRecord) -> Ordered:
         gang=resolved.gang,
         distinct=resolved.distinct_nodes,
         since=main.runnable_since,
+        consumables=resolved.consumables,
     )
     return [(record.queue_key(main), item)]
 

@@ -27,8 +27,11 @@ from collections.abc import Iterator, Sequence
 from ...api.jobqueue import QueueingStrategy
 from ...api.resources import Resources
 from .capacity import Demand, choose_shapes, plan_capacity
+from .consumables import Consumables
 from .pools import NodePool, gang_too_large, too_large
 from .snapshot import (
+    CONSUMABLE_RESOURCE_QUANTITY,
+    CONSUMABLE_RESOURCE_UNAVAILABLE,
     ENVIRONMENTS_INVALID,
     ENVIRONMENTS_UNAVAILABLE,
     HEAD_OF_QUEUE,
@@ -49,6 +52,8 @@ from .snapshot import (
 )
 
 __all__ = [
+    "CONSUMABLE_RESOURCE_QUANTITY",
+    "CONSUMABLE_RESOURCE_UNAVAILABLE",
     "ENVIRONMENTS_INVALID",
     "ENVIRONMENTS_UNAVAILABLE",
     "HEAD_OF_QUEUE",
@@ -80,8 +85,10 @@ def schedule(snapshot: Snapshot) -> Decisions:
     pools = {e.name: NodePool(e) for e in snapshot.environments}
     decisions = Decisions()
     demand: list[Demand] = []
+    left = {name: units for name, (units, _) in snapshot.consumables.items()}
     for queue in sorted(snapshot.queues, key=lambda q: (-q.priority, q.name)):
-        walk = _Walk(queue, [pools[n] for n in queue.environments if n in pools], snapshot)
+        ordered = [pools[n] for n in queue.environments if n in pools]
+        walk = _Walk(queue, ordered, snapshot, Consumables(left, snapshot.consumables))
         demand.append(walk.run(decisions))
     busy = {p.node for p in decisions.placements}
     decisions.plans = plan_capacity(snapshot, demand, busy)
@@ -132,8 +139,15 @@ class _Walk:
     numbered; what is behind them is the queue's tail (see Tail), read again only to plan
     capacity, and only as far as capacity can still grow."""
 
-    def __init__(self, queue: Queue, ordered: list[NodePool], snapshot: Snapshot) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        ordered: list[NodePool],
+        snapshot: Snapshot,
+        consumables: Consumables,
+    ) -> None:
         self.queue = queue
+        self.consumables = consumables
         self.ordered = ordered
         self.usable = [p for p in ordered if p.env.usable]
         self.shown = snapshot.positions_shown
@@ -192,38 +206,68 @@ class _Walk:
                 )
                 continue
             remaining = item.count
+            unmet = self.consumables.never(item) if item.consumables else None
+            if unmet is not None:
+                decisions.waiting.append(
+                    Waiting(
+                        item=item,
+                        count=item.count,
+                        reason=CONSUMABLE_RESOURCE_QUANTITY,
+                        position=None,
+                        detail=unmet,
+                    )
+                )
+                continue
+            allowed = self.consumables.allowance(item) if item.consumables else item.count
+            short = False
             if item.gang is not None:
                 self.judged.add(item.job)
                 cannot = self._never_gang(item)
                 if cannot is not None:
                     decisions.waiting.append(cannot)
                     continue
-                if stop is None and head is None and self._gang(item, held, decisions):
+                short = not allowed
+                free = stop is None and head is None and not short
+                if free and self._gang(item, held, decisions):
+                    self.consumables.take(item, 1)
                     held += item.resources.millicpu
                     continue
                 if head is None:
                     self._reserve(item)
             elif not self.can_ever(item.resources):
-                detail = too_large(item.resources, self.ordered)
                 decisions.waiting.append(
                     Waiting(
                         item=item,
                         count=item.count,
                         reason=MAX_RESOURCE,
                         position=None,
-                        detail=detail,
+                        detail=too_large(item.resources, self.ordered),
                     )
                 )
                 continue
             elif stop is None and head is None:
-                placed = self._place(item, held, decisions)
+                placed = self._place(item, held, decisions, allowed)
+                self.consumables.take(item, placed)
                 held += placed * item.resources.millicpu
                 remaining -= placed
+                short = placed == allowed < item.count
             if not remaining:
                 continue
-            reason = stop or (HEAD_OF_QUEUE if head is not None else self._why_not_placed())
+            detail = None
+            if stop is not None or head is not None:
+                reason = stop or HEAD_OF_QUEUE
+            elif short:
+                reason, detail = CONSUMABLE_RESOURCE_UNAVAILABLE, self.consumables.short(item)
+            else:
+                reason = self._why_not_placed()
             decisions.waiting.append(
-                Waiting(item=item, count=remaining, reason=reason, position=position + 1)
+                Waiting(
+                    item=item,
+                    count=remaining,
+                    reason=reason,
+                    position=position + 1,
+                    detail=detail,
+                )
             )
             position += remaining
             demand.visited.append((item, remaining))
@@ -248,13 +292,13 @@ class _Walk:
                 break
         return demand
 
-    def _place(self, item: WorkItem, held: int, decisions: Decisions) -> int:
-        """Place as many of the item's jobs as fit, on the usable pools in order, within the
-        queue's CPU cap; returns how many were placed."""
+    def _place(self, item: WorkItem, held: int, decisions: Decisions, most: int) -> int:
+        """Place as many of the item's jobs as fit (at most `most`), on the usable pools in
+        order, within the queue's CPU cap; returns how many were placed."""
         cap = self.queue.cap_millicpu
         placed = 0
         for pool in self.usable:
-            while placed < item.count:
+            while placed < most:
                 if cap is not None and held + item.resources.millicpu > cap:
                     return placed
                 node = pool.take(item.resources)
@@ -266,7 +310,7 @@ class _Walk:
                 )
                 held += item.resources.millicpu
                 placed += 1
-            if placed == item.count:
+            if placed == most:
                 break
         return placed
 

@@ -18,6 +18,11 @@ JOB_RESOURCE_REQUIREMENT = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
 ENVIRONMENTS_UNAVAILABLE = "CAPACITY:COMPUTE_ENVIRONMENT_DISABLED"
 ENVIRONMENTS_INVALID = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_INVALID"
 HEAD_OF_QUEUE = "CAPACITY:HEAD_OF_QUEUE_BLOCKED"
+CONSUMABLE_RESOURCE_UNAVAILABLE = "CAPACITY:CONSUMABLE_RESOURCE_UNAVAILABLE"
+"""Not enough units of a consumable resource are left now (others hold them)."""
+CONSUMABLE_RESOURCE_QUANTITY = "MISCONFIGURATION:CONSUMABLE_RESOURCE_QUANTITY"
+"""The job needs more units of a consumable resource than it has, or one that does not
+exist."""
 NEVER_PLACEABLE = frozenset({MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT})
 
 
@@ -40,6 +45,8 @@ class WorkItem:
     """The gang's nodes go to different Kubernetes nodes."""
     since: datetime | None = None
     """When a gang became RUNNABLE (it is held for after Snapshot.gang_reservation)."""
+    consumables: tuple[tuple[str, int], ...] = ()
+    """(ConsumableResource, units) each of the item's jobs holds while it runs."""
 
     @property
     def request(self) -> Resources:
@@ -119,6 +126,9 @@ class Snapshot:
     positions_shown: int | None = None
     """Number at most this many waiting places per queue, and stop a queue's walk there
     once nothing more fits (None: walk and number every item)."""
+    consumables: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Each consumable resource's (units left now, units in all): a job takes its units when
+    placed."""
     gang_reservation: timedelta | None = timedelta(minutes=10)
     """A gang that waited this long for capacity has the environments it can run on held for
     it: nothing else is placed there (in this queue or a queue served after it) until it

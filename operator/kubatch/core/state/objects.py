@@ -80,6 +80,15 @@ class EnvState:
 
 
 @dataclass(kw_only=True)
+class ConsumableState:
+    """A ConsumableResource: how many units it has in all, whether they come back."""
+
+    obj: Obj
+    total: int
+    replenishable: bool
+
+
+@dataclass(kw_only=True)
 class QueueState:
     obj: Obj
     model: JobQueue | None

@@ -23,6 +23,7 @@ from ...keys import LABEL_HOSTNAME
 from ..jobs.dependencies import dependency_names
 from ..jobs.record import JobRecord
 from .objects import (
+    ConsumableState,
     CronState,
     DefinitionState,
     EnvState,
@@ -45,6 +46,7 @@ class Store:
         self.crons: dict[JobKey, CronState] = {}
         self.nodes: dict[str, NodeState] = {}
         self.pods: dict[str, PodState] = {}
+        self.consumables: dict[str, ConsumableState] = {}
         # -- indexes: changed only below ---------------------------------------------------
         self.uids: dict[str, JobKey] = {}
         self.dependents: dict[JobKey, set[JobKey]] = {}
@@ -175,6 +177,12 @@ class Store:
 
     def remove_policy(self, name: str) -> None:
         self.policies.pop(name, None)
+
+    def put_consumable(self, name: str, state: ConsumableState) -> None:
+        self.consumables[name] = state
+
+    def remove_consumable(self, name: str) -> None:
+        self.consumables.pop(name, None)
 
     def definition(self, key: JobKey) -> DefinitionState:
         """A definition's entry, made empty when new (its revisions may come first)."""
