@@ -19,6 +19,9 @@ MANAGED_BY = "kubatch"
 """The value of LABEL_MANAGED_BY on everything Kubatch creates."""
 TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
 """A job's tags, on its pods when propagateTags is set."""
+ANNOTATION_DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+"""Kubernetes' own: which of a pod's containers `kubectl logs` reads. Kubatch sets it on the
+pods of EKS-style definitions, whose first container is the essential one."""
 MAIN_NODE_GATE = "kubatch.io/main-node"
 """The scheduling gate on a multi-node job's other nodes' pods until the main node runs."""
 

@@ -398,6 +398,48 @@ def test_an_environment_is_described_as_it_was_created(batch: Batch) -> None:
     assert "ecsClusterArn" not in described
 
 
+def test_an_eks_definition_runs_and_is_described_as_it_was_registered(batch: Batch) -> None:
+    queue = batch.queue(f"eks-{batch.scenario.namespace}")
+    pod = {
+        "containers": [
+            {
+                "name": "app",
+                "image": "busybox",
+                "command": ["echo"],
+                "args": ["Ref::who"],
+                "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}},
+            }
+        ],
+        "metadata": {"labels": {"team": "eks"}},
+    }
+    batch.user.register_job_definition(
+        jobDefinitionName="eks",
+        type="container",
+        parameters={"who": "world"},
+        eksProperties={"podProperties": pod},
+    )
+    (described,) = batch.user.describe_job_definitions(jobDefinitionName="eks")["jobDefinitions"]
+    assert described["eksProperties"]["podProperties"]["containers"][0]["args"] == ["Ref::who"]
+    assert described["containerOrchestrationType"] == "EKS"
+    assert "containerProperties" not in described
+    job = batch.user.submit_job(
+        jobName="eks",
+        jobQueue=queue,
+        jobDefinition="eks",
+        eksPropertiesOverride={
+            "podProperties": {"containers": [{"name": "app", "image": "busybox:1.36"}]}
+        },
+    )
+    done = batch.wait(job["jobId"], "SUCCEEDED", "FAILED")
+    assert done["status"] == "SUCCEEDED"
+    (app,) = done["eksProperties"]["podProperties"]["containers"]
+    assert (app["image"], app["args"], app["exitCode"]) == ("busybox:1.36", ["world"], 0)
+    (attempt,) = done["eksAttempts"]
+    assert attempt["containers"] == [{"name": "app", "exitCode": 0}]
+    assert attempt["podName"]
+    assert "container" not in done
+
+
 # -- 7. references checked at once -------------------------------------------------------------
 
 

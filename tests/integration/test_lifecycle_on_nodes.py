@@ -21,7 +21,7 @@ from kubatch.cli.main import cli as kubatch
 from tests.integration.test_aws_api import REGION, add_key, endpoint
 from tests.integration.test_console import Consoles, consoles, get
 from tests.support.cluster import Cluster, wait_for
-from tests.support.containers import Program
+from tests.support.containers import IMAGE, Program
 from tests.support.system import Scenario, System
 
 pytestmark = pytest.mark.node
@@ -72,6 +72,9 @@ CASES: dict[str, Case] = {
 }
 
 
+EKS_APP = Program(prints="from the app", exit_code=3)
+
+
 class Batch:
     """One tier's cases, submitted together."""
 
@@ -83,10 +86,45 @@ class Batch:
         self.queue = self.scenario.queue(environments=(environment,))
         for name, case in CASES.items():
             self.scenario.run(name, self.queue, case.program, **case.spec)
+        self._eks_job()
         for name, case in CASES.items():
             if case.terminate_when_running:
                 self.scenario.wait(name, "RUNNING", timeout=90)
                 self.scenario.patch(name, {"terminate": {"reason": "stopped by the test"}})
+
+    def _eks_job(self) -> None:
+        """A definition written the AWS Batch on EKS way: two containers, the first the
+        essential one (it fails with 3; the second ends well)."""
+        small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
+        self.scenario.apply(
+            {
+                "kind": "JobDefinition",
+                "metadata": {"name": "eks-def"},
+                "spec": {
+                    "eksProperties": {
+                        "podProperties": {
+                            "containers": [
+                                {
+                                    "name": "app",
+                                    "image": IMAGE,
+                                    "command": EKS_APP.command(),
+                                    "env": [{"name": "WHO", "value": "the app"}],
+                                    "resources": small,
+                                },
+                                {
+                                    "name": "sidecar",
+                                    "image": IMAGE,
+                                    "command": ["sh", "-c", "echo from the sidecar"],
+                                    "resources": small,
+                                },
+                            ],
+                            "metadata": {"labels": {"team": "eks"}},
+                        }
+                    }
+                },
+            }
+        )
+        self.scenario.job("eks", self.queue, "eks-def", sim=EKS_APP.sim())
 
     def wait(self, name: str, *states: str, timeout: float = 90) -> dict[str, Any]:
         return self.scenario.wait(name, *states, timeout=timeout)
@@ -312,3 +350,38 @@ def _remove_pods_once_their_logs_are_kept(scenario: Scenario, name: str) -> None
     for pod in pods:
         core.delete_namespaced_pod(pod, scenario.namespace, grace_period_seconds=0)
     wait_for(lambda: not scenario.pods(name), timeout=60, what=f"{pods} to be gone")
+
+
+def test_an_eks_style_pod_runs_its_containers_and_its_first_decides(
+    batch: Batch, endpoint: str
+) -> None:
+    """eksProperties map onto the pod: its containers as given (AWS Batch's variables in
+    each), its labels, and the first container's exit as the job's."""
+    status = batch.wait("eks", "FAILED")
+    (attempt,) = status["attempts"]
+    assert attempt["exitCode"] == 3
+    (pod,) = batch.scenario.pods("eks")
+    assert [c.name for c in pod.spec.containers] == ["app", "sidecar"]
+    assert pod.metadata.annotations["kubectl.kubernetes.io/default-container"] == "app"
+    assert pod.metadata.labels["team"] == "eks"
+    env = {e.name: e.value for e in pod.spec.containers[1].env}
+    assert env["AWS_BATCH_JOB_ATTEMPT"] == "1"
+    log = batch.log("eks")
+    assert "from the app" in log, "the essential container's log"
+    assert "sidecar" not in log
+    scenario = batch.scenario
+    key = add_key(scenario.kube, scenario.namespace, admin=False)
+    aws = boto3.client(
+        "batch",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+    )
+    uid = scenario.get("eks")["metadata"]["uid"]
+    (described,) = wait_for(lambda: aws.describe_jobs(jobs=[uid])["jobs"] or None, what="the job")
+    pod_detail = described["eksProperties"]["podProperties"]
+    assert [c["name"] for c in pod_detail["containers"]] == ["app", "sidecar"]
+    assert pod_detail["containers"][0]["exitCode"] == 3
+    assert described["eksAttempts"][0]["containers"] == [{"name": "app", "exitCode": 3}]
+    assert "container" not in described

@@ -658,6 +658,41 @@ CASES = [
         "requires containerProperties",
     ),
     case(
+        "eks_pod_container_names_are_unique",
+        with_field(JD, "spec.containerProperties", DELETE),
+        "spec.eksProperties",
+        {
+            "podProperties": {
+                "containers": [{"name": "app", "image": "x"}],
+                "initContainers": [{"name": "app", "image": "y"}],
+            }
+        },
+        "spec.eksProperties.podProperties",
+        "container names must be unique",
+        schema_enforced=False,
+    ),
+    case(
+        "eks_volume_has_exactly_one_source",
+        with_field(JD, "spec.containerProperties", DELETE),
+        "spec.eksProperties",
+        {
+            "podProperties": {
+                "containers": [{"image": "x"}],
+                "volumes": [{"name": "v", "emptyDir": {}, "hostPath": {"path": "/tmp"}}],
+            }
+        },
+        "spec.eksProperties.podProperties.volumes[0]",
+        "a volume has exactly one source",
+    ),
+    case(
+        "container_definition_not_both_container_and_eks_properties",
+        JD,
+        "spec.eksProperties",
+        {"podProperties": {"containers": [{"image": "x"}]}},
+        "spec",
+        "containerProperties or eksProperties (one of them)",
+    ),
+    case(
         "multinode_definition_requires_node_properties",
         JD,
         "spec.type",

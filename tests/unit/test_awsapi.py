@@ -152,7 +152,7 @@ def test_submit_job_maps_to_a_batch_job_the_api_accepts() -> None:
         ({"dependsOn": [{"jobId": "u1", "type": "ALL"}]}, "dependsOn[0].type must be"),
         ({"dependsOn": [{}]}, "dependsOn[0].jobId is required"),
         ({"dependsOn": [{"jobId": "u1"}] * 21}, "at most 20 jobs"),
-        ({"eksPropertiesOverride": {}}, "eksPropertiesOverride is not supported"),
+        ({"ecsPropertiesOverride": {}}, "ecsPropertiesOverride is not supported"),
         ({"jobDefinition": "def:x"}, "revision must be a number"),
         ({"parameters": {"a": 1}}, "parameters must be a map of strings"),
         (

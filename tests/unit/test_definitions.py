@@ -16,8 +16,8 @@ from kubatch.core.jobs.definitions import (
     resolve_job,
     resolve_revision,
     revision_hash,
-    substitute,
 )
+from kubatch.core.jobs.parameters import substitute
 from tests.support.world import DEFINITION
 
 SPEC = JobDefinitionSpec.model_validate(DEFINITION)

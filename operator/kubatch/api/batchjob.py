@@ -24,6 +24,7 @@ from .common import (
     has,
 )
 from .consumableresource import ConsumableResourceProperties
+from .eks import EksPropertiesOverride
 from .jobdefinition import Command, Environment, JobTimeout, RetryStrategy
 from .resources import LEGACY_RULES, ResourceList, ResourceRequirement, with_legacy
 
@@ -129,6 +130,8 @@ class BatchJobSpec(ApiModel):
     consumable_resource_properties_override: ConsumableResourceProperties | None = None
     """The consumable resources this job holds instead of the definition's, resource by
     resource."""
+    eks_properties_override: EksPropertiesOverride | None = None
+    """What this job changes of an EKS definition's pod (containers by name, labels)."""
     node_overrides: NodeOverrides | None = None
     """What this job changes of a multi-node definition's nodes (their number, their
     containers)."""

@@ -25,6 +25,7 @@ from .common import (
     has,
 )
 from .consumableresource import ConsumableResourceProperties
+from .eks import EksProperties
 from .resources import (
     LEGACY_RULES,
     MemoryQuantity,
@@ -356,6 +357,9 @@ class JobDefinitionSpec(ApiModel):
     """The container of every attempt (type container)."""
     node_properties: NodeProperties | None = None
     """The nodes of a multi-node parallel job (type multinode)."""
+    eks_properties: EksProperties | None = None
+    """The pod of every attempt, written as AWS Batch on Amazon EKS writes it (type container,
+    instead of containerProperties)."""
     retry_strategy: RetryStrategy | None = None
     """How often a failed attempt is tried again, and when not (a job's own retryStrategy wins)."""
     timeout: JobTimeout | None = None
@@ -384,22 +388,32 @@ class JobDefinitionSpec(ApiModel):
 
     __rules__ = (
         Rule(
-            "type container requires containerProperties and no nodeProperties",
+            "type container requires containerProperties or eksProperties (one of them) and "
+            "no nodeProperties",
             lambda s: (
                 s.type != JobDefinitionType.CONTAINER
-                or (has(s.container_properties) and not has(s.node_properties))
+                or (
+                    has(s.container_properties) != has(s.eks_properties)
+                    and not has(s.node_properties)
+                )
             ),
             "(has(self.type) && self.type == 'multinode') || "
-            "(has(self.containerProperties) && !has(self.nodeProperties))",
+            "(has(self.containerProperties) != has(self.eksProperties) && "
+            "!has(self.nodeProperties))",
         ),
         Rule(
-            "type multinode requires nodeProperties and no containerProperties",
+            "type multinode requires nodeProperties and no containerProperties or eksProperties",
             lambda s: (
                 s.type != JobDefinitionType.MULTINODE
-                or (has(s.node_properties) and not has(s.container_properties))
+                or (
+                    has(s.node_properties)
+                    and not has(s.container_properties)
+                    and not has(s.eks_properties)
+                )
             ),
             "!has(self.type) || self.type != 'multinode' || "
-            "(has(self.nodeProperties) && !has(self.containerProperties))",
+            "(has(self.nodeProperties) && !has(self.containerProperties) && "
+            "!has(self.eksProperties))",
         ),
         Rule(
             f"a job definition must not exceed {MAX_DEFINITION_BYTES} bytes",

@@ -408,6 +408,10 @@ PATTERNS: dict[str, str] = {
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$": 'a label key such as "team" or '
     '"example.com/team"',
     r"^([0-9]+|[0-9]*:[0-9]*)$": 'node indexes: "3", "0:2", "4:" or ":3"',
+    r"^(|Memory)$": 'empty (the node\'s disk) or "Memory"',
+    r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$": "a Kubernetes quantity such as "
+    '"500m", "2" or "4Gi"',
+    r"^(cpu|memory|nvidia\.com/gpu)$": "cpu, memory or nvidia.com/gpu",
 }
 """What each pattern of the schema means, in words (a test checks that every one has them)."""
 

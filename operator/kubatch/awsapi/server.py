@@ -21,7 +21,7 @@ from botocore.model import OperationModel
 from botocore.validate import ParamValidator
 
 from ..api.common import Obj
-from ..core import kept_log
+from ..core import essential_container, kept_log
 from ..keys import LABEL_KEPT_LOG
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
@@ -269,13 +269,17 @@ class BatchApi(
         namespace = caller.key.namespace
         jobs = [j for j in self.caches.jobs.values() if j["metadata"]["namespace"] == namespace]
         stream = logs.check_stream(request, jobs)
+        path = f"/api/v1/namespaces/{namespace}/pods/{stream}/log"
         try:
-            text = await self.client.text(
-                f"/api/v1/namespaces/{namespace}/pods/{stream}/log", {"timestamps": "true"}
-            )
+            text = await self.client.text(path, {"timestamps": "true"})
         except ApiError as e:
             if e.not_found:
                 text = await self._kept_log(namespace, stream)
+            elif e.status == 400 and "container name must be specified" in e.message:
+                # A pod of several containers (an EKS-style definition's): its essential one.
+                pod = await self.client.get("v1", "pods", stream, namespace)
+                params = {"timestamps": "true", "container": essential_container(pod)}
+                text = await self.client.text(path, params)
             elif e.status == 400:  # the container is still being created: nothing logged yet
                 text = ""
             else:

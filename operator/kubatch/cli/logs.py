@@ -10,7 +10,7 @@ import click
 
 from ..api.batchjob import BatchJobStatus
 from ..api.common import JobStatus
-from ..core import kept_log, serve_kept_log
+from ..core import essential_container, kept_log, serve_kept_log
 from ..keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
@@ -99,10 +99,12 @@ def logs(
             f"{status.status or JobStatus.SUBMITTED}): no log to show"
         )
     pod = max(pods, key=lambda p: int(p.metadata.labels.get(LABEL_ATTEMPT, "0")))
+    # The essential container's (a pod of an EKS-style definition has several).
+    container = essential_container({"metadata": {"annotations": pod.metadata.annotations}})
     with api_errors(f"the log of {pod.metadata.name}"):
         if follow:
             stream = ctx.core.read_namespaced_pod_log(
-                pod.metadata.name, ctx.ns, follow=True, _preload_content=False
+                pod.metadata.name, ctx.ns, container=container, follow=True, _preload_content=False
             )
             for chunk in stream.stream():
                 sys.stdout.write(chunk.decode(errors="replace"))
@@ -110,7 +112,7 @@ def logs(
             # The raw reply, decoded here: the client's own decoding of a log is not text in
             # every version (some give the repr of its bytes).
             reply = ctx.core.read_namespaced_pod_log(
-                pod.metadata.name, ctx.ns, _preload_content=False
+                pod.metadata.name, ctx.ns, container=container, _preload_content=False
             )
             click.echo(reply.data.decode(errors="replace"), nl=False)
 

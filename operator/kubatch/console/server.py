@@ -29,7 +29,7 @@ from ..api import BATCHJOBS, GROUP, VERSION
 from ..api.batchjob import BatchJobStatus
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
-from ..core import kept_log, serve_kept_log
+from ..core import essential_container, kept_log, serve_kept_log
 from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_KEPT_LOG, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
@@ -376,12 +376,17 @@ class Console:
         }
 
     async def _log(self, namespace: str, pod: str, tail: int) -> str:
-        """The pod's log; once the pod is gone, the log kept of it."""
+        """The pod's log (its essential container's); once the pod is gone, the log kept of
+        it."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
         try:
-            return await self.client.text(
-                f"/api/v1/namespaces/{namespace}/pods/{pod}/log", {"tailLines": str(tail)}
-            )
+            return await self.client.text(path, {"tailLines": str(tail)})
         except ApiError as e:
+            if e.status == 400 and "container name must be specified" in e.message:
+                # A pod of several containers (an EKS-style definition's): its essential one.
+                found = await self.client.get("v1", "pods", pod, namespace)
+                params = {"tailLines": str(tail), "container": essential_container(found)}
+                return await self.client.text(path, params)
             if not e.not_found:
                 raise
         configmap = await self.client.get("v1", "configmaps", pod, namespace)

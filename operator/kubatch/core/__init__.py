@@ -13,7 +13,7 @@ console and the metrics import from `kubatch.core` alone."""
 
 from .engine import Engine, EngineConfig
 from .feed import listed_key
-from .jobs.attempts import pod_name
+from .jobs.attempts import essential_container, pod_name
 from .jobs.definitions import Refused, Revision, resolve_job, revision_hash
 from .jobs.observe import ended_attempt
 from .jobs.ranges import format_ranges, parse_ranges
@@ -54,6 +54,7 @@ __all__ = [
     "UnknownInstanceType",
     "WriteStatus",
     "ended_attempt",
+    "essential_container",
     "format_ranges",
     "kept_body",
     "kept_log",

@@ -29,9 +29,10 @@ from ..api import API_VERSION, BATCHJOBS, COMPUTEENVIRONMENTS, JOBQUEUES
 from ..api.common import JobStatus, Obj
 from ..keys import LABEL_HOSTNAME
 from .feed import Feed
+from .jobs.attempt_pods import render_attempt
 from .jobs.attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
 from .jobs.persistence import job_status
-from .jobs.pods import Pool, render_attempt, render_service
+from .jobs.pods import Pool, render_service
 from .outbox.effects import (
     CreateObject,
     DeleteObject,

@@ -90,11 +90,32 @@ def started(pod: Obj) -> bool:
     return False
 
 
-def container_log(pod: Obj) -> str:
+class LogRequestError(ValueError):
+    """A log request a kubelet refuses (400), with the API server's words."""
+
+
+def _named(pod: Obj, name: str | None) -> Obj:
+    """The container a log request names; a pod of several containers must be told which."""
+    containers = pod.get("spec", {}).get("containers") or [{}]
+    pod_name = pod["metadata"]["name"]
+    if name is None:
+        if len(containers) > 1:
+            names = " ".join(str(c.get("name")) for c in containers)
+            raise LogRequestError(
+                f"a container name must be specified for pod {pod_name}, choose one of: [{names}]"
+            )
+        return dict(containers[0])
+    for container in containers:
+        if container.get("name") == name:
+            return dict(container)
+    raise LogRequestError(f"container {name} is not valid for pod {pod_name}")
+
+
+def container_log(pod: Obj, name: str | None = None) -> str:
     """What a simulated container printed: its command and the AWS Batch variables it saw."""
+    container = _named(pod, name)
     if not started(pod):
         return ""
-    container = (pod.get("spec", {}).get("containers") or [{}])[0]
     env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "value" in e}
     command = container.get("args") or container.get("command") or ["(the image's default command)"]
     lines = [f"$ {' '.join(command)}"]
@@ -105,8 +126,9 @@ def container_log(pod: Obj) -> str:
 def served_log(pod: Obj, query: Mapping[str, str]) -> str:
     """A pod's log as the kubelet serves it: `timestamps=true` puts the runtime's time (RFC
     3339, nanoseconds) before each line, `tailLines=N` keeps the last N lines, `limitBytes=N`
-    the first N bytes of what is left."""
-    lines = container_log(pod).splitlines()
+    the first N bytes of what is left; `container=NAME` says which container (a pod of several
+    must say, or LogRequestError)."""
+    lines = container_log(pod, query.get("container")).splitlines()
     tail = query.get("tailLines", "")
     if tail.isdigit():
         lines = lines[-int(tail) :] if int(tail) else []

@@ -37,7 +37,7 @@ from ..keys import LABEL_HOSTNAME, LABEL_SIMULATED, SIM_PREFIX, SIM_READY_DELAY
 from ..kube.client import Client
 from ..kube.errors import ApiError
 from ..serving import credentials
-from .containers import Obj, outcome, served_log, sigterm_exit_code
+from .containers import LogRequestError, Obj, outcome, served_log, sigterm_exit_code
 from .containers import duration as run_time
 
 log = logging.getLogger("kubatch.sim.kubelet")
@@ -54,16 +54,21 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _image(pod: Obj) -> Obj:
-    """The fields a kubelet reports for the container's image."""
-    container = (pod.get("spec", {}).get("containers") or [{}])[0]
-    image = container.get("image", "")
-    return {
-        "name": container.get("name", "main"),
-        "image": image,
-        "imageID": f"sim://{image}",
-        "containerID": f"sim://{pod['metadata'].get('uid', '')}",
-    }
+def _images(pod: Obj) -> list[Obj]:
+    """The fields a kubelet reports for each container's image (every container of a pod runs
+    the same life here: the instructions are the pod's)."""
+    found = []
+    for i, container in enumerate(pod.get("spec", {}).get("containers") or [{}]):
+        image = container.get("image", "")
+        found.append(
+            {
+                "name": container.get("name", "main"),
+                "image": image,
+                "imageID": f"sim://{image}",
+                "containerID": f"sim://{pod['metadata'].get('uid', '')}-{i}",
+            }
+        )
+    return found
 
 
 class Kubelet:
@@ -162,7 +167,11 @@ class Kubelet:
         pod = self.pods.get(key)
         if pod is None:
             return web.Response(status=404, text=f"pod {key} is not on this kubelet's nodes")
-        return web.Response(text=served_log(pod, request.query), content_type="text/plain")
+        try:
+            text = served_log(pod, request.query)
+        except LogRequestError as e:
+            return web.Response(status=400, text=str(e))
+        return web.Response(text=text, content_type="text/plain")
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -343,14 +352,11 @@ class Kubelet:
             )
         )
 
-    def _container(self, pod: Obj, state: Obj, ready: bool = False) -> Obj:
-        return {
-            **_image(pod),
-            "ready": ready,
-            "started": ready,
-            "restartCount": 0,
-            "state": state,
-        }
+    def _containers(self, pod: Obj, state: Obj, ready: bool = False) -> list[Obj]:
+        return [
+            {**image, "ready": ready, "started": ready, "restartCount": 0, "state": state}
+            for image in _images(pod)
+        ]
 
     async def _run(self, pod: Obj) -> None:
         """A container's life as a real kubelet reports it: ContainerCreating (the pod's start
@@ -379,7 +385,7 @@ class Kubelet:
                     "podIP": self._pod_ip(key),
                     "podIPs": [{"ip": self._pod_ip(key)}],
                     "conditions": _conditions(initialized=True, ready=False),
-                    "containerStatuses": [self._container(pod, creating)],
+                    "containerStatuses": self._containers(pod, creating),
                 },
             )
             pull_error = annotations.get(SIM_PREFIX + "image-pull-error")
@@ -401,9 +407,9 @@ class Kubelet:
                     {
                         "phase": "Running",
                         "conditions": _conditions(initialized=True, ready=True),
-                        "containerStatuses": [
-                            self._container(pod, {"running": {"startedAt": started}}, True)
-                        ],
+                        "containerStatuses": self._containers(
+                            pod, {"running": {"startedAt": started}}, True
+                        ),
                     },
                 )
         await asyncio.sleep(duration)
@@ -413,15 +419,15 @@ class Kubelet:
     async def _pull_failing(self, pod: Obj, message: str) -> None:
         """An image that cannot be pulled: ErrImagePull and ImagePullBackOff in turn, the pod
         Pending for ever (until it is deleted)."""
-        image = _image(pod)["image"]
+        image = _images(pod)[0]["image"]
         backoff = self.pull_backoff
         while True:
             waiting = {"waiting": {"reason": "ErrImagePull", "message": message}}
-            await self._status(pod, {"containerStatuses": [self._container(pod, waiting)]})
+            await self._status(pod, {"containerStatuses": self._containers(pod, waiting)})
             await asyncio.sleep(backoff)
             back_off = f'Back-off pulling image "{image}"'
             waiting = {"waiting": {"reason": "ImagePullBackOff", "message": back_off}}
-            await self._status(pod, {"containerStatuses": [self._container(pod, waiting)]})
+            await self._status(pod, {"containerStatuses": self._containers(pod, waiting)})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
@@ -440,7 +446,7 @@ class Kubelet:
         terminated["startedAt"] = started or ZERO_TIME
         if message is not None:
             terminated["message"] = message
-        container = self._container(pod, {"terminated": terminated})
+        containers = self._containers(pod, {"terminated": terminated})
         if pod_reason is None:
             # A container that ended by itself: the kubelet reports it before the phase (a
             # pod the kubelet stops itself gets both in one status).
@@ -448,7 +454,7 @@ class Kubelet:
                 pod,
                 {
                     "conditions": _conditions(initialized=True, ready=False),
-                    "containerStatuses": [container],
+                    "containerStatuses": containers,
                 },
             )
             await asyncio.sleep(self.phase_lag)
@@ -456,7 +462,7 @@ class Kubelet:
         final: Obj = {
             "phase": phase,
             "conditions": _conditions(initialized=True, ready=False, ended=phase),
-            "containerStatuses": [container],
+            "containerStatuses": containers,
             # Its sandbox is gone, and its address with it, as a real kubelet reports.
             "podIP": None,
             "podIPs": None,

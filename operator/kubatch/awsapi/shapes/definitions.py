@@ -14,7 +14,7 @@ from .common import drop_none, expect, string_map
 from .consumables import consumables_detail, consumables_spec
 from .containers import container_detail, container_spec
 
-UNSUPPORTED_REGISTER = ("eksProperties", "ecsProperties")
+UNSUPPORTED_REGISTER = ("ecsProperties",)
 
 
 def definition_spec(request: Obj, registration: str, arns: Arns) -> Obj:
@@ -43,9 +43,15 @@ def definition_spec(request: Obj, registration: str, arns: Arns) -> Obj:
     if kind == "container":
         if request.get("nodeProperties") is not None:
             raise ClientError("type container takes containerProperties, not nodeProperties")
-        spec["containerProperties"] = container_spec(
-            request.get("containerProperties"), "containerProperties"
-        )
+        eks = expect(request.get("eksProperties"), dict, "eksProperties", "an object")
+        if eks is not None:
+            if request.get("containerProperties") is not None:
+                raise ClientError("give containerProperties or eksProperties, not both")
+            spec["eksProperties"] = eks  # the model checks it, field by field
+        else:
+            spec["containerProperties"] = container_spec(
+                request.get("containerProperties"), "containerProperties"
+            )
     else:
         nodes = expect(request.get("nodeProperties"), dict, "nodeProperties", "an object")
         if not nodes:
@@ -110,7 +116,8 @@ def definition_detail(
             "tags": dict(tags),
             "propagateTags": spec.get("propagateTags"),
             "platformCapabilities": spec.get("platformCapabilities") or ["EC2"],
-            "containerOrchestrationType": "ECS",
+            "eksProperties": spec.get("eksProperties"),
+            "containerOrchestrationType": "EKS" if spec.get("eksProperties") else "ECS",
             "consumableResourceProperties": consumables_detail(
                 spec.get("consumableResourceProperties"), arns, names
             ),

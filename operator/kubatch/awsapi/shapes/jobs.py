@@ -16,6 +16,7 @@ from ...api.batchjob import (
     NodeDetail,
 )
 from ...api.common import API_VERSION, JOB_STATES, TERMINAL, JobStatus, Obj
+from ...api.eks import EksPodProperties
 from ...core import Refused, Revision, parse_ranges, resolve_job
 from ...keys import ANNOTATION_AWS_NAME, SIM_PREFIX
 from ..errors import ClientError
@@ -30,7 +31,7 @@ from .consumables import consumables_detail, consumables_spec
 from .containers import container_detail, requirements
 from .definitions import retry_detail
 
-UNSUPPORTED_SUBMIT = ("eksPropertiesOverride", "ecsPropertiesOverride")
+UNSUPPORTED_SUBMIT = ("ecsPropertiesOverride",)
 
 
 def definition_reference(value: Any, arns: Arns) -> str:
@@ -128,6 +129,9 @@ def job_manifest(
             "parameters": string_map(request.get("parameters"), "parameters") or None,
             "containerOverrides": _overrides(request.get("containerOverrides")),
             "nodeOverrides": _node_overrides(request.get("nodeOverrides")),
+            "eksPropertiesOverride": expect(
+                request.get("eksPropertiesOverride"), dict, "eksPropertiesOverride", "an object"
+            ),
             "consumableResourcePropertiesOverride": consumables_spec(
                 request.get("consumableResourcePropertiesOverride"),
                 "consumableResourcePropertiesOverride",
@@ -261,6 +265,8 @@ def job_detail(
     )
     node_properties = None
     consumables: Obj | None = None
+    eks: Obj | None = None
+    eks_attempts: list[Obj] | None = None
     if revision is not None:
         resolved = resolve_job(BatchJobSpec.model_validate(spec), revision)
         if not isinstance(resolved, Refused) and resolved.consumables:
@@ -279,6 +285,11 @@ def job_detail(
                     for g in resolved.node_groups
                 ],
             }
+        elif not isinstance(resolved, Refused) and resolved.eks is not None:
+            container = None  # an EKS-style job's containers are its pod's
+            eks, eks_attempts = _eks_detail(
+                resolved.eks, kids.attempts.get(index if size else None, []), obj
+            )
         elif not isinstance(resolved, Refused):
             container = container_detail(resolved.for_node(node).container.wire(), arns)
             container.update(
@@ -357,10 +368,44 @@ def job_detail(
             if revision and revision.spec.platform_capabilities
             else ["EC2"],
             "consumableResourceProperties": consumables,
+            "eksProperties": eks,
+            "eksAttempts": eks_attempts,
             "isCancelled": bool(spec.get("cancel")) or None,
             "isTerminated": bool(spec.get("terminate")) or None,
         }
     )
+
+
+def _eks_detail(
+    pod: EksPodProperties, attempts: list[AttemptDetail | NodeDetail], obj: Obj
+) -> tuple[Obj, list[Obj]]:
+    """An EKS-style job's eksProperties (its pod as it runs, the essential container's exit
+    with the latest attempt) and eksAttempts."""
+    essential = str(pod.containers[0].name)
+    detail = pod.wire()
+    last = attempts[-1] if attempts else None
+    if last is not None:
+        detail["containers"][0].update(
+            drop_none({"exitCode": last.exit_code, "reason": last.reason})
+        )
+        detail.update(drop_none({"podName": last.pod_name, "nodeName": last.node_name}))
+    found = [
+        drop_none(
+            {
+                "containers": [
+                    drop_none({"name": essential, "exitCode": a.exit_code, "reason": a.reason})
+                ],
+                "podName": a.pod_name,
+                "podNamespace": obj["metadata"]["namespace"],
+                "nodeName": a.node_name,
+                "startedAt": millis(a.started_at),
+                "stoppedAt": millis(a.stopped_at),
+                "statusReason": a.status_reason,
+            }
+        )
+        for a in attempts
+    ]
+    return {"podProperties": detail}, found
 
 
 def job_summary(detail: Obj) -> Obj:

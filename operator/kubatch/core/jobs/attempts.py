@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from ...api.batchjob import AttemptDetail
 from ...api.common import JobStatus
+from ...keys import ANNOTATION_DEFAULT_CONTAINER
 from .retry import (
     CANNOT_PULL,
     ESSENTIAL_CONTAINER_EXITED,
@@ -57,6 +59,15 @@ UNSCHEDULABLE = "Unschedulable"
 NEVER_RAN = frozenset({POD_REFUSED, UNSCHEDULABLE})
 
 CONTAINER_NAME = "main"
+
+
+def essential_container(pod: Mapping[str, Any]) -> str:
+    """The container whose end is the attempt's: the one the pod names as its default
+    (an EKS-style definition's first container), else Kubatch's own "main"."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_DEFAULT_CONTAINER) or CONTAINER_NAME)
+
+
 """The attempt's container in its pod (AWS: the job's one container)."""
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from ...api.batchjob import BatchJobSpec, ContainerOverrides
+from ...api.eks import EksPodProperties
 from ...api.jobdefinition import (
     ContainerProperties,
     JobDefinitionSpec,
@@ -22,6 +22,8 @@ from ...api.jobdefinition import (
     target_range,
 )
 from ...api.resources import ResourceKind, Resources, merge_requirements, to_resources
+from .eks import UnknownContainer, eks_pod, eks_resources, essential_view
+from .parameters import substitute
 
 # Fields of a definition's spec that are not part of what a revision runs.
 _NOT_REVISIONED = {"deregisteredRevisions"}
@@ -91,18 +93,6 @@ def resolve_revision(
     return Refused(f"JobDefinition {name}:{number} does not exist")
 
 
-def substitute(command: Sequence[str], parameters: Mapping[str, str]) -> list[str]:
-    """Replace "Ref::name" placeholders with parameter values; unknown ones stay as written.
-
-    The longest parameter name wins, so "Ref::input_file" is not read as "Ref::input".
-    """
-    if not parameters:
-        return list(command)
-    names = sorted(parameters, key=len, reverse=True)
-    pattern = re.compile("Ref::(" + "|".join(re.escape(n) for n in names) + ")")
-    return [pattern.sub(lambda m: parameters[m.group(1)], part) for part in command]
-
-
 def _merge_environment(
     base: Sequence[KeyValuePair], override: Sequence[KeyValuePair]
 ) -> list[KeyValuePair]:
@@ -143,6 +133,8 @@ class ResolvedJob:
     consumables: tuple[tuple[str, int], ...] = ()
     """(ConsumableResource, units) each child holds while it runs (a multi-node job: the
     job, once)."""
+    eks: EksPodProperties | None = None
+    """The pod of a definition written the EKS way (its containers as given, named)."""
 
     @property
     def attempts_allowed(self) -> int:
@@ -325,12 +317,31 @@ def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused
     parameters = {**definition.parameters, **spec.parameters}
     groups: tuple[NodeGroup, ...] = ()
     main = 0
+    pod: EksPodProperties | None = None
+    if definition.eks_properties is None and spec.eks_properties_override is not None:
+        return Refused(
+            "eksPropertiesOverride applies to a definition with eksProperties only: use "
+            "containerOverrides"
+        )
     if definition.type == JobDefinitionType.MULTINODE and definition.node_properties is not None:
         found = _node_groups(spec, definition.node_properties, parameters)
         if isinstance(found, Refused):
             return found
         groups, main = found, definition.node_properties.main_node
         container = next(g.container for g in groups if g.first <= main <= g.last)
+    elif definition.eks_properties is not None:
+        if spec.container_overrides is not None:
+            return Refused(
+                "containerOverrides do not apply to a definition with eksProperties: use "
+                "eksPropertiesOverride"
+            )
+        try:
+            pod = eks_pod(
+                definition.eks_properties.pod_properties, spec.eks_properties_override, parameters
+            )
+        except UnknownContainer as e:
+            return Refused(str(e))
+        container = essential_view(pod)
     elif definition.container_properties is not None:
         container = _container(
             definition.container_properties, spec.container_overrides, parameters
@@ -347,7 +358,7 @@ def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused
     return ResolvedJob(
         revision=revision.number,
         container=container,
-        resources=to_resources(container.requirements()),
+        resources=eks_resources(pod) if pod else to_resources(container.requirements()),
         retry_strategy=spec.retry_strategy or definition.retry_strategy,
         timeout_seconds=timeout.attempt_duration_seconds if timeout else None,
         scheduling_priority=priority,
@@ -360,6 +371,7 @@ def resolve_job(spec: BatchJobSpec, revision: Revision) -> ResolvedJob | Refused
             definition.node_properties and definition.node_properties.distinct_nodes
         ),
         consumables=_consumables(definition, spec),
+        eks=pod,
     )
 
 

@@ -11,12 +11,12 @@ from ...api.batchjob import AttemptDetail
 from ...api.times import parse_time
 from ...keys import LABEL_ARRAY_INDEX, LABEL_ATTEMPT, LABEL_JOB_UID, LABEL_NODE_INDEX
 from .attempts import (
-    CONTAINER_NAME,
     DISRUPTED,
     DISRUPTION_TARGET,
     POD_REASONS,
     PodObservation,
     PodPhase,
+    essential_container,
     outcome_of,
 )
 
@@ -49,8 +49,9 @@ def observe_pod(pod: Mapping[str, Any], gone: bool = False) -> PodObservation | 
     else:
         phase = PodPhase.PENDING
     state: Mapping[str, Any] = {}
+    essential = essential_container(pod)
     for container in status.get("containerStatuses") or []:
-        if container.get("name") == CONTAINER_NAME:
+        if container.get("name") == essential:
             state = container.get("state") or {}
     terminated = state.get("terminated") or {}
     waiting = state.get("waiting") or {}

@@ -19,26 +19,22 @@ from ...keys import (
     LABEL_ARRAY_INDEX,
     LABEL_ATTEMPT,
     LABEL_COMPUTE_ENVIRONMENT,
-    LABEL_HOSTNAME,
     LABEL_JOB_NAME,
     LABEL_JOB_UID,
     LABEL_MANAGED_BY,
     LABEL_NODE_INDEX,
     LABEL_QUEUE,
-    MAIN_NODE_GATE,
     MANAGED_BY,
     SIM_PREFIX,
     TAG_ANNOTATION_PREFIX,
 )
 from .attempts import (
     CONTAINER_NAME,
-    CreatePod,
     main_node_address,
     node_hostname,
     service_name,
 )
 from .definitions import ResolvedJob
-from .record import JobRecord
 from .retry import STOP_GRACE_SECONDS
 
 # Annotations of a BatchJob with this prefix are copied to its pods (the simulated kubelet
@@ -215,14 +211,8 @@ def render_service(namespace: str, job_name: str, job_uid: str) -> dict[str, Any
     }
 
 
-def render_pod(
-    spec: AttemptSpec,
-    job: ResolvedJob,
-    pool: Pool,
-    job_annotations: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The Pod that runs one attempt of one work item."""
-    container = job.container
+def pod_labels(spec: AttemptSpec, pool: Pool) -> dict[str, str]:
+    """The labels Kubatch tracks an attempt's pod by."""
     labels = {
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_JOB_NAME: spec.job_name,
@@ -235,11 +225,30 @@ def render_pod(
         labels[LABEL_NODE_INDEX if spec.num_nodes is not None else LABEL_ARRAY_INDEX] = str(
             spec.index
         )
+    return labels
+
+
+def pod_annotations(job: ResolvedJob, job_annotations: Mapping[str, str] | None) -> dict[str, str]:
+    """The job's annotations its pods carry (simulation instructions), and its tags when it
+    propagates them."""
     annotations = {
         k: v for k, v in (job_annotations or {}).items() if k.startswith(COPIED_ANNOTATION_PREFIX)
     }
     if job.propagate_tags:
         annotations.update({f"{TAG_ANNOTATION_PREFIX}{k}": v for k, v in job.tags.items()})
+    return annotations
+
+
+def render_pod(
+    spec: AttemptSpec,
+    job: ResolvedJob,
+    pool: Pool,
+    job_annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Pod that runs one attempt of one work item."""
+    container = job.container
+    labels = pod_labels(spec, pool)
+    annotations = pod_annotations(job, job_annotations)
     env: list[dict[str, Any]] = [{"name": e.name, "value": e.value} for e in container.environment]
     for secret in container.secrets:
         name, _, key = secret.value_from.partition(":")
@@ -313,36 +322,3 @@ def render_pod(
     # The labels Kubatch tracks its pods by are not the template's to change.
     pod["metadata"]["labels"].update(labels)
     return pod
-
-
-def render_attempt(
-    record: JobRecord,
-    resolved: ResolvedJob,
-    action: CreatePod,
-    annotations: Mapping[str, str],
-    pool: Pool | None,
-    hostname: str | None,
-) -> dict[str, Any]:
-    """The pod of one attempt the scheduler placed, pinned to its node by the node's
-    hostname label (which is not always its name on real clusters)."""
-    spec = AttemptSpec(
-        namespace=record.namespace,
-        job_name=record.name,
-        job_uid=record.uid,
-        queue=record.spec.job_queue,
-        index=action.index,
-        size=record.size,
-        attempt=action.attempt,
-        pod_name=action.pod_name,
-        num_nodes=len(record.children) if record.multinode else None,
-        main_node=record.main_node,
-    )
-    node = resolved.for_node(action.index) if record.multinode else resolved
-    body = render_pod(spec, node, pool or Pool(action.compute_environment), annotations)
-    if hostname:
-        body["spec"].setdefault("nodeSelector", {})[LABEL_HOSTNAME] = hostname
-    if record.multinode and action.index != record.main_node:
-        # Placed with the others (its room held on its node) but scheduled only once the
-        # main node runs, as AWS Batch starts a multi-node job's nodes.
-        body["spec"]["schedulingGates"] = [{"name": MAIN_NODE_GATE}]
-    return body

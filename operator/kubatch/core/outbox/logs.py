@@ -20,6 +20,7 @@ from typing import Any
 
 from ...api.common import Obj
 from ...keys import (
+    ANNOTATION_DEFAULT_CONTAINER,
     KEPT_LOG_CONTAINER,
     KEPT_LOG_DATA,
     KEPT_LOG_DROPPED,
@@ -29,7 +30,7 @@ from ...keys import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
-from ..jobs.attempts import CONTAINER_NAME
+from ..jobs.attempts import CONTAINER_NAME, essential_container
 from .effects import Failure, KeepLog
 
 RETRY = timedelta(seconds=5)
@@ -42,8 +43,9 @@ again."""
 def _ended_container(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """How the attempt's container ended, if it ran (so it has a log): a container that never
     started (an image never pulled, a command never found) has none to keep."""
+    essential = essential_container(pod)
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
-        if container.get("name") != CONTAINER_NAME:
+        if container.get("name") != essential:
             continue
         terminated = (container.get("state") or {}).get("terminated") or {}
         started = terminated.get("startedAt")
@@ -81,7 +83,7 @@ def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
     return KeepLog(
         namespace=meta["namespace"],
         pod=meta["name"],
-        container=CONTAINER_NAME,
+        container=essential_container(pod),
         limit=limit,
         body=body,
     )
@@ -108,16 +110,18 @@ def kept_pod(configmap: Mapping[str, Any]) -> dict[str, Any]:
     data = configmap.get("data") or {}
     labels = dict(meta.get("labels") or {})
     ended = json.loads(data[KEPT_LOG_ENDED]) if data.get(KEPT_LOG_ENDED) else {}
+    container = str(data.get(KEPT_LOG_CONTAINER) or CONTAINER_NAME)
     return {
         "metadata": {
             "name": labels.get(LABEL_KEPT_LOG, meta["name"]),
             "namespace": meta.get("namespace"),
             "labels": labels,
+            "annotations": {ANNOTATION_DEFAULT_CONTAINER: container},
         },
         "spec": {"nodeName": data.get(KEPT_LOG_NODE) or None},
         "status": {
             "phase": "Succeeded" if ended.get("exitCode") == 0 else "Failed",
-            "containerStatuses": [{"name": CONTAINER_NAME, "state": {"terminated": ended}}],
+            "containerStatuses": [{"name": container, "state": {"terminated": ended}}],
         },
     }
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..containers import Obj, served_log
+from ..containers import LogRequestError, Obj, served_log
 from . import protobuf
 from .discovery import Discovery
 from .errors import ApiError
@@ -193,7 +193,11 @@ class ApiServer:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if sub == "log":
             pod = store.get(rtype, namespace, name)
-            return web.Response(text=served_log(pod, request.query), content_type="text/plain")
+            try:
+                text = served_log(pod, request.query)
+            except LogRequestError as e:
+                raise ApiError(400, "BadRequest", str(e)) from None
+            return web.Response(text=text, content_type="text/plain")
         if sub == "binding":
             if method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "bindings are created")
