@@ -322,6 +322,73 @@ def test_unscheduled_pod_is_deleted_at_once(kube: Cluster, namespace: str) -> No
     wait_for(gone, what="the pod to go")
 
 
+@pytest.mark.parametrize(
+    ("resources", "says"),
+    [
+        ({"limits": {"gpus": "1"}}, 'resources.limits[gpus]: Invalid value: "gpus": must be a '),
+        (
+            {"limits": {"cpu": "1"}, "requests": {"cpu": "2"}},
+            'resources.requests: Invalid value: "2": must be less than or equal to cpu limit',
+        ),
+    ],
+    ids=["a_resource_name_neither_standard_nor_qualified", "a_request_above_its_limit"],
+)
+def test_a_pod_whose_resources_are_invalid_is_refused(
+    kube: Cluster, namespace: str, resources: dict[str, Any], says: str
+) -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "resources": resources}]},
+    }
+    with pytest.raises(ApiException) as refused:
+        kube.core.create_namespaced_pod(namespace, pod)
+    assert refused.value.status == 422
+    message = json.loads(refused.value.body)["message"]
+    assert 'Pod "p" is invalid' in message
+    assert f"spec.containers[0].{says}" in message, message
+
+
+def test_a_crd_whose_schema_uses_pattern_properties_is_refused(kube: Cluster) -> None:
+    """A map with a pattern on its keys is JSON Schema's patternProperties, which CRDs do not
+    support: a model's dict of patterned keys must become an object of named fields."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.conformance.kubatch.io"},
+        "spec": {
+            "group": "conformance.kubatch.io",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "patternProperties": {"^cpu$": {"type": "string"}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    with pytest.raises(ApiException) as refused:
+        kube.crds.create_custom_resource_definition(crd)
+    assert refused.value.status == 422
+    message = json.loads(refused.value.body)["message"]
+    assert (
+        "spec.validation.openAPIV3Schema.properties[spec].patternProperties: "
+        "Forbidden: patternProperties is not supported"
+    ) in message, message
+
+
 def test_discovery_lists_kubatch_kinds(kube: Cluster) -> None:
     found = kube.custom.get_api_resources(G, V)
     names = {r.name for r in found.resources}

@@ -431,7 +431,7 @@ def test_an_eks_definition_runs_and_is_described_as_it_was_registered(batch: Bat
         },
     )
     done = batch.wait(job["jobId"], "SUCCEEDED", "FAILED")
-    assert done["status"] == "SUCCEEDED"
+    assert done["status"] == "SUCCEEDED", (done.get("statusReason"), done.get("attempts"))
     (app,) = done["eksProperties"]["podProperties"]["containers"]
     assert (app["image"], app["args"], app["exitCode"]) == ("busybox:1.36", ["world"], 0)
     (attempt,) = done["eksAttempts"]

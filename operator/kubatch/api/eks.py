@@ -47,15 +47,28 @@ class EksEnvironmentVariable(ApiModel):
     )
 
 
-ResourceKey = Annotated[str, Field(pattern=r"^(cpu|memory|nvidia\.com/gpu)$")]
 Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
-Quantities = Annotated[dict[ResourceKey, Quantity], Field(max_length=3)]
+
+
+class Quantities(ApiModel):
+    """Amounts of the resources a container may name (Kubernetes quantities)."""
+
+    cpu: Quantity | None = None
+    """CPU: cores ("2") or millicores ("500m")."""
+    memory: Quantity | None = None
+    """Memory with a unit ("4Gi"); a bare number is bytes."""
+    gpus: Quantity | None = Field(default=None, alias="nvidia.com/gpu")
+    """NVIDIA GPUs, a whole number."""
+
+    def amounts(self) -> dict[str, str]:
+        """The amounts given, by their Kubernetes names."""
+        return {k: v for k, v in self.wire().items() if v is not None}
 
 
 class EksContainerResources(ApiModel):
-    limits: Quantities = Field(default_factory=dict)
+    limits: Quantities = Field(default_factory=Quantities)
     """cpu, memory and nvidia.com/gpu the container may use at most (Kubernetes quantities)."""
-    requests: Quantities = Field(default_factory=dict)
+    requests: Quantities = Field(default_factory=Quantities)
     """cpu, memory and nvidia.com/gpu the container is placed by (its limits when unset)."""
 
 

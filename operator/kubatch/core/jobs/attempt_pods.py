@@ -35,9 +35,8 @@ def _eks_container(container: EksContainer, batch_env: list[dict[str, Any]]) -> 
     env = [{"name": e.name, "value": e.value or ""} for e in container.env]
     found["env"] = env + batch_env
     resources = container.resources
-    asked = {
-        k: dict(v) for k, v in (("limits", resources.limits), ("requests", resources.requests)) if v
-    }
+    pairs = (("limits", resources.limits), ("requests", resources.requests))
+    asked = {k: v.amounts() for k, v in pairs if v.amounts()}
     if asked:
         found["resources"] = asked
     if container.volume_mounts:

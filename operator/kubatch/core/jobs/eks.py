@@ -101,7 +101,7 @@ def eks_pod(
 
 def _requests(container: EksContainer) -> Resources:
     """What one container is placed by: its requests, its limits where it requests nothing."""
-    asked = {**container.resources.limits, **container.resources.requests}
+    asked = {**container.resources.limits.amounts(), **container.resources.requests.amounts()}
     return Resources(
         quantity_millis(asked["cpu"]) if "cpu" in asked else 0,
         quantity_int(asked["memory"]) if "memory" in asked else 0,

@@ -6,6 +6,7 @@ ServiceAccount admission of pods."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 
 from ..containers import Obj
@@ -118,6 +119,88 @@ def secret_string_data(secret: Obj) -> None:
 
 
 def admit(rtype: ResourceType, obj: Obj, strict: bool, old: Obj | None = None) -> Obj:
+    """`obj` as the API server admits it: a CRD whose schema it supports; a pod whose
+    containers' resources are valid; a custom resource as its schema admits it."""
+    if rtype.kind == "CustomResourceDefinition":
+        _check_crd(obj)
+    elif rtype.kind == "Pod" and old is None:
+        _check_pod_resources(obj)
+    return _admit(rtype, obj, strict, old)
+
+
+STANDARD_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+def _check_pod_resources(pod: Obj) -> None:
+    """A container's limits and requests as a real API server checks them: standard or
+    fully qualified names, quantities, requests no more than limits."""
+    problems = []
+    spec = pod.get("spec") or {}
+    for kind in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(kind) or []):
+            where = f"spec.{kind}[{i}].resources"
+            resources = container.get("resources") or {}
+            for part in ("limits", "requests"):
+                for name, value in (resources.get(part) or {}).items():
+                    if (
+                        name not in STANDARD_RESOURCES
+                        and "/" not in name
+                        and not name.startswith("hugepages-")
+                    ):
+                        problems.append(
+                            f'{where}.{part}[{name}]: Invalid value: "{name}": must be a standard '
+                            "resource type or fully qualified"
+                        )
+                    elif not isinstance(value, int | float) and not QUANTITY.match(str(value)):
+                        problems.append(
+                            f'{where}.{part}[{name}]: Invalid value: "{value}": must be a quantity'
+                        )
+            limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+            for name in ("cpu", "memory"):
+                if name in limits and name in requests:
+                    limit, request = _amount(limits[name]), _amount(requests[name])
+                    if limit is not None and request is not None and request > limit:
+                        problems.append(
+                            f'{where}.requests: Invalid value: "{requests[name]}": must be less '
+                            f"than or equal to {name} limit of {limits[name]}"
+                        )
+    if problems:
+        name = pod["metadata"].get("name") or pod["metadata"].get("generateName", "")
+        raise ApiError(
+            422, "Invalid", f'Pod "{name}" is invalid: [{", ".join(problems)}]', problems
+        )
+
+
+def _amount(value: object) -> float | None:
+    """A quantity's amount, enough to compare two of the same resource."""
+    text = str(value)
+    found = QUANTITY.match(text)
+    if found is None:
+        return None
+    unit = found.group(2) or ""
+    number = float(text[: len(text) - len(unit)])
+    scale = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+    return number * scale.get(unit, binary.get(unit, 1))
+
+
+def _check_crd(crd: Obj) -> None:
+    """Refuse, as an API server does, a CRD whose schema uses what CRDs do not support."""
+    problems = []
+    for version in (crd.get("spec") or {}).get("versions") or []:
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        problems += crd_schema.refused_keywords(schema)
+    if problems:
+        name = (crd.get("metadata") or {}).get("name", "")
+        message = (
+            f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
+            f"[{', '.join(problems)}]"
+        )
+        raise ApiError(422, "Invalid", message, problems)
+
+
+def _admit(rtype: ResourceType, obj: Obj, strict: bool, old: Obj | None = None) -> Obj:
     """`obj` as a custom resource's schema admits it (pruned, defaulted), or 422."""
     if rtype.schema is None:
         return obj

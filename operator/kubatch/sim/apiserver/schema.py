@@ -310,11 +310,35 @@ def validate(crd: Schema, obj: dict[str, Any]) -> list[str]:
     return admit(schema, obj)[1]
 
 
+NOT_SUPPORTED = ("patternProperties", "dependencies", "definitions", "additionalItems", "$ref")
+"""OpenAPI keywords an API server refuses in a CRD's schema ("Forbidden: ... is not
+supported")."""
+
+
+def refused_keywords(schema: Any, path: str = "spec.validation.openAPIV3Schema") -> list[str]:
+    """What an API server refuses in a CRD's schema, in its words."""
+    problems: list[str] = []
+    if not isinstance(schema, dict):
+        return problems
+    for key in NOT_SUPPORTED:
+        if key in schema:
+            problems.append(f"{path}.{key}: Forbidden: {key} is not supported")
+    for name, prop in (schema.get("properties") or {}).items():
+        problems += refused_keywords(prop, f"{path}.properties[{name}]")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            problems += refused_keywords(schema[key], f"{path}.{key}")
+    return problems
+
+
 def structural_problems(schema: Any, path: str = "") -> list[str]:
     """What would keep an API server from accepting this as a structural schema."""
     problems: list[str] = []
     if not isinstance(schema, dict):
         return problems
+    for key in NOT_SUPPORTED:
+        if key in schema:
+            problems.append(f"{path}: has {key}")
     for key in ("$ref", "$defs", "title", "const", "oneOf"):
         if key in schema:
             problems.append(f"{path}: has {key}")
