@@ -107,7 +107,7 @@ def run(jobs: int, size: int | None, free_slots: int = 1000) -> dict[str, Any]:
         passes.append(time.process_time() - begin)
         return result
 
-    engine.dispatcher.run = timed  # type: ignore[method-assign]
+    engine.dispatcher.run = timed  # type: ignore[method-assign,assignment]
     for n in range(free_slots // 16):
         engine.upsert_node(_node(f"n{n}", 16), now)
     now += timedelta(seconds=1)
