@@ -68,8 +68,11 @@ real-node: $(STAMP)
 		$(BIN)/python -m kubatch.sim.node install; \
 	else echo "not root with apt: the real-node tests will skip (see make real-node)"; fi
 
+# Two workers, each tier's tests on one (tests/conftest.py); TEST_WORKERS=0 runs them in this
+# process, one after another.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(HELM) control-plane browser real-node
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 integration: $(STAMP) control-plane
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
