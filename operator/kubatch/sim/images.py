@@ -337,6 +337,7 @@ def cached_operator_image(project: Path, cache: Path, log: Path) -> Path:
         return archive
     for old in cache.glob("*/operator.tar") if cache.exists() else ():
         shutil.rmtree(old.parent, ignore_errors=True)
+    shutil.rmtree(folder / "build", ignore_errors=True)  # what a stopped build left
     built = operator_image(project, folder / "build", log)
     built.replace(archive)
     shutil.rmtree(folder / "build", ignore_errors=True)
