@@ -6,6 +6,7 @@ operations added to AWS Batch since 2023."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -67,6 +68,24 @@ def test_every_registration_is_a_new_revision_and_a_deregistered_spec_registers_
     job = batch.user.submit_job(jobName="after", jobQueue=queue, jobDefinition="same")
     done = batch.wait(job["jobId"], "SUCCEEDED", "FAILED")
     assert (done["status"], done["jobDefinition"].rsplit(":", 1)[1]) == ("SUCCEEDED", "3")
+
+
+def test_registrations_sent_at_once_each_get_their_own_revision(batch: Batch) -> None:
+    """Each registration replaces the object's spec while the operator writes its status: a
+    write that meets a newer version reads again, so none is refused or lost."""
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda i: batch.user.register_job_definition(
+                    jobDefinitionName="burst", **_spec(command=["echo", str(i)])
+                ),
+                range(6),
+            )
+        )
+    assert sorted(a["revision"] for a in answers) == [1, 2, 3, 4, 5, 6]
+    described = batch.user.describe_job_definitions(jobDefinitionName="burst")["jobDefinitions"]
+    commands = {d["revision"]: d["containerProperties"]["command"][1] for d in described}
+    assert {commands[a["revision"]] for a in answers} == {str(i) for i in range(6)}
 
 
 # -- 2. a definition named by its name -------------------------------------------------------

@@ -256,10 +256,14 @@ class Operations:
         try:
             written = await call
         except ApiError as e:
-            if e.status in (400, 409, 422):
+            if e.conflict:
                 raise ClientError(
-                    e.message if e.status != 409 else "Object already exists"
+                    "Object already exists"
+                    if e.reason == "AlreadyExists"
+                    else "the object changed meanwhile; send the request again"
                 ) from None
+            if e.status in (400, 422):
+                raise ClientError(e.message) from None
             if e.not_found:
                 raise ClientError(e.message) from None
             raise

@@ -23,9 +23,14 @@ from .base import REVISION_WAIT_SECONDS, Operations, page
 from .errors import ClientError, ServerError
 from .names import check_name, object_name
 
+STORE_ATTEMPTS = 5
+"""How many times a registration re-reads its JobDefinition after a write conflict."""
+
 
 class DefinitionOperations(Operations):
     """RegisterJobDefinition, DescribeJobDefinitions, DeregisterJobDefinition."""
+
+    definition_locks: dict[tuple[str, str], asyncio.Lock]
 
     async def op_register_job_definition(self, request: Obj, caller: Signed) -> Obj:
         namespace = caller.key.namespace
@@ -38,37 +43,55 @@ class DefinitionOperations(Operations):
             "spec": spec,
         }
         self._check(manifest)
-        try:
-            current = await self.client.get(
-                API_VERSION, JOBDEFINITIONS, object_name(name), namespace
-            )
-        except ApiError as e:
-            if not e.not_found:
-                raise
-            written = await self._write(
-                self.client.create(API_VERSION, JOBDEFINITIONS, manifest, namespace),
-                self.caches.definitions,
-            )
-        else:
-            spec["deregisteredRevisions"] = (current.get("spec") or {}).get(
-                "deregisteredRevisions"
-            ) or []
-            current["spec"] = spec
-            written = await self._write(
-                self.client.request(
-                    "PUT",
-                    f"/apis/{API_VERSION}/namespaces/{namespace}/jobdefinitions/{object_name(name)}",
-                    current,
-                    write=True,
-                ),
-                self.caches.definitions,
-            )
-        number = await self._revision_of(written)
+        async with self._definition_lock(namespace, object_name(name)):
+            written = await self._store_definition(manifest, namespace)
+            number = await self._revision_of(written)
         return {
             "jobDefinitionName": name,
             "jobDefinitionArn": self.arns.arn("job-definition", f"{name}:{number}"),
             "revision": number,
         }
+
+    def _definition_lock(self, namespace: str, name: str) -> asyncio.Lock:
+        """One registration or deregistration of a name at a time: the operator numbers each
+        spec it sees, so a spec replaced before it was numbered would be no revision at all."""
+        return self.definition_locks.setdefault((namespace, name), asyncio.Lock())
+
+    async def _store_definition(self, manifest: Obj, namespace: str) -> Obj:
+        """Create the JobDefinition, or replace its spec with the new revision's (keeping the
+        revisions deregistered so far). The operator writes the object's status meanwhile, so a
+        replace that meets a newer version, or a create that meets another caller's, reads the
+        object again and retries: every registration is a revision, as in AWS."""
+        for _ in range(STORE_ATTEMPTS - 1):
+            try:
+                return await self._put_definition(manifest, namespace)
+            except ApiError as e:
+                if not e.conflict:
+                    break  # the last call below answers it in AWS's terms
+        return await self._write(self._put_definition(manifest, namespace), self.caches.definitions)
+
+    async def _put_definition(self, manifest: Obj, namespace: str) -> Obj:
+        name = manifest["metadata"]["name"]
+        try:
+            current = await self.client.get(API_VERSION, JOBDEFINITIONS, name, namespace)
+        except ApiError as e:
+            if not e.not_found:
+                raise
+            written = await self.client.create(API_VERSION, JOBDEFINITIONS, manifest, namespace)
+        else:
+            spec = dict(manifest["spec"])
+            spec["deregisteredRevisions"] = (current.get("spec") or {}).get(
+                "deregisteredRevisions"
+            ) or []
+            current["spec"] = spec
+            written = await self.client.request(
+                "PUT",
+                f"/apis/{API_VERSION}/namespaces/{namespace}/jobdefinitions/{name}",
+                current,
+                write=True,
+            )
+        self.caches.definitions.put(written)
+        return written
 
     async def _revision_of(self, written: Obj) -> int:
         """The revision the operator records for the spec just written (it numbers them)."""
@@ -158,11 +181,15 @@ class DefinitionOperations(Operations):
         if not number.isdigit():
             raise ClientError("jobDefinition must name a revision: name:revision or its ARN")
         key = object_name(name)
-        definition = self.caches.definitions.get(namespace, key)
-        if definition is None or int(number) not in self._revisions(namespace, key):
+        if self.caches.definitions.get(namespace, key) is None or int(
+            number
+        ) not in self._revisions(namespace, key):
             raise ClientError(f"Job definition {name}:{number} not found")
-        held = list((definition.get("spec") or {}).get("deregisteredRevisions") or [])
-        if int(number) not in held:
+        async with self._definition_lock(namespace, key):
+            definition = await self.client.get(API_VERSION, JOBDEFINITIONS, key, namespace)
+            held = list((definition.get("spec") or {}).get("deregisteredRevisions") or [])
+            if int(number) in held:
+                return {}
             await self._write(
                 self.client.patch(
                     API_VERSION,

@@ -133,6 +133,7 @@ class BatchApi(
         self.regions = {arns.region: arns for arns in regions}
         self.caches = KubatchCaches(client)
         self.keys = keys
+        self.definition_locks = {}
         self.routes = routes()
         self.validator = ParamValidator()
         self.logs = logs.LogsModel()
