@@ -3,7 +3,9 @@ and the scheduling passes over them (when something fits, when nothing changed).
 JSON object.
 
 The engine alone, fed as the operator's informer feeds it (each BatchJob as the API serves it,
-one by one), on one queue of one environment with no node at first: every job is RUNNABLE.
+one by one), on one queue of one environment with one node at first: the first 16 jobs run on it, every
+other job is RUNNABLE (waiting for capacity, as a long queue waits on a full cluster). Then
+nodes with `free_slots` vCPUs join: the placing pass.
 RSS is the process's (resident set, from /proc), measured after the jobs are in and a first
 step has evaluated them, less what it was before.
 
@@ -83,6 +85,7 @@ def run(jobs: int, size: int | None, free_slots: int = 1000) -> dict[str, Any]:
     before = rss()
     engine = Engine()
     platform(engine)
+    engine.upsert_node(_node("n-first", 16), T0)
     began = time.perf_counter()
     cpu = time.process_time()
     for i in range(jobs):

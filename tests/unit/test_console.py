@@ -285,6 +285,12 @@ QUEUE = {"metadata": {"name": "q"}, "spec": {"priority": 1}, "status": {}}
             QUEUE,
             ["position 3 in job queue q", "no capacity"],
         ),
+        (
+            job("t", "RUNNABLE"),
+            {},
+            {**QUEUE, "status": {"waitingReason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"}},
+            ["behind the numbered places of job queue q: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"],
+        ),
         (job("s", None), {}, None, ["job queue q does not exist"]),
         (job("s", None), {}, QUEUE, ["not yet accepted by the operator"]),
         (

@@ -117,6 +117,12 @@ class JobQueueStatus(StatusModel):
     job_counts: JobCounts = Field(default_factory=JobCounts)
     oldest_runnable_time: datetime | None = None
     """When the job that has waited longest in RUNNABLE became RUNNABLE."""
+    waiting_reason: str | None = None
+    """Why the RUNNABLE jobs behind the first places of the queue (those whose status shows
+    a positionInQueue) waited in the last scheduling pass, e.g.
+    CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY. Those jobs' own statusReason is empty unless
+    their request can never be placed: so a change of it rewrites one status, not the status
+    of every job in a long queue."""
     runningv_cpus: float = Field(default=0.0, alias="runningvCpus")
     """The vCPUs the queue's STARTING and RUNNING jobs hold."""
     shares: list[ShareUsage] = Field(default_factory=list)

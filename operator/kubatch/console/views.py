@@ -90,6 +90,8 @@ class QueueRow:
     bar: list[Segment]
     summary: str
     oldest_runnable: str
+    waiting_reason: str = ""
+    """Why the jobs behind the queue's numbered places wait (status.waitingReason)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +174,7 @@ def queue_row(queue: Obj, now: datetime) -> QueueRow:
         bar=bar(counts),
         summary=counts_text(counts),
         oldest_runnable=age(status.oldest_runnable_time, now),
+        waiting_reason=_text(status.waiting_reason),
     )
 
 
@@ -437,6 +440,10 @@ def waits_for(job: Obj, dependencies: Sequence[Dependency], queue: QueueRow | No
         return found
     if status.status_reason:
         found.append(status.status_reason)
+    elif state == JobStatus.RUNNABLE and queue is not None and queue.waiting_reason:
+        found.append(
+            f"behind the numbered places of job queue {queue.name}: {queue.waiting_reason}"
+        )
     if not found:
         found.append(
             "not yet accepted by the operator"

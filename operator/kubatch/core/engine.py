@@ -226,6 +226,8 @@ class Engine(Feed):
         self._apply(result.changes, now)
         self.consumables.publish()
         self.dispatcher.settled(result.relabeled)
+        if result.tails_changed:
+            self.queue_counts_dirty = True  # the queues' status.waitingReason
         self.effects += result.resizes
         self.telemetry.environments = dict(self.dispatcher.environments)
 

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ...api import SchedulingPolicy
-from ...api.common import JobStatus, State
-from ...api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
+from ...api.common import JobStatus
 from ...api.resources import Resources
 from ...autoscaling.types import ResizeResult
 from ..outbox.effects import ResizePool
@@ -25,8 +24,6 @@ from ..scheduling.placement import (
     NEVER_PLACEABLE,
     CapacityPlan,
     Decisions,
-    Environment,
-    Node,
     Queue,
     Snapshot,
     Tail,
@@ -36,8 +33,7 @@ from ..scheduling.placement import (
 from ..scheduling.runqueues import RunQueues
 from ..state.objects import EnvState, JobKey
 from ..state.store import Store
-from .environments import resize_request, write_environment_status
-from .finalizers import is_deleting
+from .environments import environment_snapshot, resize_request, write_environment_status
 from .shares import Shares
 from .work import Dispatched, work_items
 
@@ -140,7 +136,7 @@ class Dispatcher:
         result = Dispatched()
         changed = self.sync()
         envs = {
-            name: self._environment(e, now)
+            name: environment_snapshot(self.store, e, now)
             for name, e in self.store.envs.items()
             if e.model is not None
         }
@@ -253,8 +249,15 @@ class Dispatcher:
             for name, tail in decisions.tails.items()
         }
         for name in self.tails.keys() | tails.keys():
-            if self.tails.get(name) != tails.get(name):
-                look.update(self.runq.jobs(name))
+            # A tail's own reason is the queue's (status.waitingReason), not its jobs': only
+            # the jobs whose request became, or stopped being, one that can never be placed
+            # read differently. So a pass costs what it visits, however long the queue.
+            before, after = self.tails.get(name), tails.get(name)
+            never = (before[1] if before else frozenset()) ^ (after[1] if after else frozenset())
+            for resources, _ in never:
+                look.update(self.runq.jobs_of_size(name, resources))
+            if (before and before[0]) != (after and after[0]):
+                result.tails_changed.add(name)
         self.tails = tails
         for key in look:
             record = self.store.record(key)
@@ -272,7 +275,9 @@ class Dispatcher:
     def _in_tail(
         self, key: JobKey, tails: Mapping[str, Tail]
     ) -> tuple[str | None, str | None, int | None]:
-        """Why a job the pass did not visit waits: its queue's tail's reason."""
+        """Why a job the pass did not visit waits, when that is its own: a request that can
+        never be placed, or cannot be used; otherwise nothing of its own (the queue's status
+        says why its tail waits)."""
         queue = self.runq.queue_of(key)
         tail = tails.get(queue) if queue is not None else None
         items = self.runq.items_of(key)
@@ -283,7 +288,7 @@ class Dispatcher:
             return JOB_RESOURCE_REQUIREMENT, item.problem, None
         if item.resources in tail.never:
             return MAX_RESOURCE, tail.never[item.resources], None
-        return tail.reason, None, None
+        return None, None, None
 
     def _time_limits(self, decisions: Decisions, now: datetime, result: Dispatched) -> None:
         """jobStateTimeLimitActions: cancel the job at the head of its queue that was blocked
@@ -325,50 +330,6 @@ class Dispatcher:
                     if key not in self.visited:
                         yield name, key, MAX_RESOURCE
 
-    # -- the snapshot ----------------------------------------------------------------------
-
-    def _environment(self, env: EnvState, now: datetime) -> Environment:
-        assert env.model is not None
-        resources = env.model.spec.compute_resources
-        managed = (
-            env.model.spec.type == ComputeEnvironmentType.MANAGED and env.provider != "unmanaged"
-        )
-        for shape, until in list(env.unavailable.items()):
-            if until <= now:
-                del env.unavailable[shape]
-        pool = [n for n in self.store.pool_nodes(env.selector) if not n.deleting]
-        nodes = tuple(
-            Node(
-                name=n.name,
-                allocatable=n.allocatable,
-                free=n.free,
-                free_pods=max(n.pod_slots - n.pods, 0),
-                shape=n.shape,
-                ready=n.ready and n.schedulable,
-                running=n.busy,
-                idle_since=n.idle_since,
-            )
-            for n in pool
-        )
-        ours = sum(n.ours.millicpu for n in pool)
-        max_vcpus = (
-            resources.maxv_cpus if resources else sum(n.allocatable.millicpu for n in nodes) // 1000
-        )
-        return Environment(
-            name=env.model.name,
-            max_vcpus=max_vcpus,
-            enabled=env.model.spec.state == State.ENABLED,
-            valid=env.valid,
-            managed=managed,
-            min_vcpus=resources.minv_cpus if resources else 0,
-            shapes=env.shapes,
-            strategy=resources.allocation_strategy if resources else AllocationStrategy.BEST_FIT,
-            nodes=nodes,
-            allocated_millicpu=ours,
-            unavailable_shapes=frozenset(env.unavailable),
-            draining=is_deleting(env.obj),
-        )
-
     def resized(self, environment: str, result: ResizeResult, now: datetime) -> bool:
         """What came of a pool's resize: its error for the status, and shapes that cannot be
         had for a while. Returns whether a pass should plan around them."""
@@ -383,6 +344,12 @@ class Dispatcher:
 
     def restore_usage(self, queue: str, status: Mapping[str, Any]) -> None:
         self.fair.restore(queue, status)
+
+    def waiting_reason(self, queue: str) -> str | None:
+        """Why the queue's jobs behind its first `positions_shown` places waited in the last
+        pass (None: the pass walked the whole queue)."""
+        tail = self.tails.get(queue)
+        return tail[0] if tail else None
 
     def shares(self, queue: str, policy: SchedulingPolicy) -> list[dict[str, Any]]:
         return self.fair.status(queue, policy)

@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from ...api import COMPUTEENVIRONMENTS
+from ...api.common import State
+from ...api.computeenvironment import AllocationStrategy, ComputeEnvironmentType
 from ...autoscaling.types import NodeShape, PoolPlan, ResizeRequest
 from ...keys import LABEL_COMPUTE_ENVIRONMENT
 from ..outbox.statuses import StatusBook, timestamp, validity
 from ..scheduling.catalog import PODS_PER_NODE
-from ..scheduling.snapshot import CapacityPlan
+from ..scheduling.snapshot import CapacityPlan, Environment, Node
 from ..state.objects import EnvState
 from ..state.store import Store
 from .finalizers import deleting_status, environment_holds, is_deleting
@@ -98,4 +100,48 @@ def resize_request(store: Store, env: EnvState, plan: CapacityPlan) -> ResizeReq
             )
             for s in env.shapes
         ),
+    )
+
+
+def environment_snapshot(store: Store, env: EnvState, now: datetime) -> Environment:
+    """The environment as the scheduler sees it: its nodes with what is free on each, its
+    bounds and strategy, and the shapes a provider could not supply lately (those past
+    their time are forgotten here)."""
+    assert env.model is not None
+    resources = env.model.spec.compute_resources
+    managed = env.model.spec.type == ComputeEnvironmentType.MANAGED and env.provider != "unmanaged"
+    for shape, until in list(env.unavailable.items()):
+        if until <= now:
+            del env.unavailable[shape]
+    pool = [n for n in store.pool_nodes(env.selector) if not n.deleting]
+    nodes = tuple(
+        Node(
+            name=n.name,
+            allocatable=n.allocatable,
+            free=n.free,
+            free_pods=max(n.pod_slots - n.pods, 0),
+            shape=n.shape,
+            ready=n.ready and n.schedulable,
+            running=n.busy,
+            idle_since=n.idle_since,
+        )
+        for n in pool
+    )
+    ours = sum(n.ours.millicpu for n in pool)
+    max_vcpus = (
+        resources.maxv_cpus if resources else sum(n.allocatable.millicpu for n in nodes) // 1000
+    )
+    return Environment(
+        name=env.model.name,
+        max_vcpus=max_vcpus,
+        enabled=env.model.spec.state == State.ENABLED,
+        valid=env.valid,
+        managed=managed,
+        min_vcpus=resources.minv_cpus if resources else 0,
+        shapes=env.shapes,
+        strategy=resources.allocation_strategy if resources else AllocationStrategy.BEST_FIT,
+        nodes=nodes,
+        allocated_millicpu=ours,
+        unavailable_shapes=frozenset(env.unavailable),
+        draining=is_deleting(env.obj),
     )

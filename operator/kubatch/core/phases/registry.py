@@ -157,6 +157,9 @@ class Registry:
         if oldest is not None:
             status["oldestRunnableTime"] = timestamp(oldest)
         name = state.obj["metadata"]["name"]
+        waiting = self.dispatcher.waiting_reason(name)
+        if waiting is not None:
+            status["waitingReason"] = waiting
         policy_name = state.model.spec.scheduling_policy if state.model else None
         policy = self.store.policies.get(policy_name or "")
         if policy is not None:

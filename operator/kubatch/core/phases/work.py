@@ -91,3 +91,5 @@ class Dispatched:
     """Jobs a queue's jobStateTimeLimitActions cancel, with the reason."""
     relabeled: set[JobKey] = field(default_factory=set)
     """Jobs whose blocker or position alone changed: their RUNNABLE items did not."""
+    tails_changed: set[str] = field(default_factory=set)
+    """Queues whose tail waits for another reason than in the last pass."""
