@@ -3,6 +3,7 @@ agree it is kept as text, and reading it back changes nothing a write would send
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,12 +77,31 @@ def test_a_settled_status_is_written_again_only_when_it_differs_from_the_servers
     assert [(w.status, w.previous) for w in book.due(T0)] == writes
 
 
-def test_a_settled_status_reads_back_as_it_was_and_the_entry_holds_it_as_text() -> None:
+def test_a_settled_status_reads_back_as_it_was_and_the_entry_holds_it_packed() -> None:
     book = settled_book()
     entry = book.entries[("batchjobs", "ns/j")]
     assert entry.settled is not None
     assert (entry.desired, entry.confirmed) == (None, None)
     assert book.current("batchjobs", "ns", "j") == RUNNABLE
+    assert len(entry.settled) < len(json.dumps(RUNNABLE)) / 3
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {},
+        {"status": "FAILED", "statusReason": "Essential container exited: café ✓ \u0000"},
+        {"attempts": [{"container": {"exitCode": 137}}] * 50, "positionInQueue": 10**9},
+    ],
+    ids=["empty", "unicode", "long"],
+)
+def test_any_status_settles_and_reads_back_unchanged(status: dict[str, Any]) -> None:
+    book = StatusBook()
+    book.observed("batchjobs", job(dict(status), 1), 1)
+    book.want("batchjobs", job(dict(status), 1), dict(status))
+    assert book.entries[("batchjobs", "ns/j")].settled is not None
+    assert book.current("batchjobs", "ns", "j") == status
+    assert book.due(T0) == []
 
 
 def test_a_failed_write_is_sent_again_after_a_back_off_then_settles() -> None:

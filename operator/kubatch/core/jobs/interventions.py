@@ -18,6 +18,9 @@ S = JobStatus
 
 
 class Interventions:
+    if not TYPE_CHECKING:  # no __dict__ for JobRecord (slots); mypy checks JobRecord's
+        __slots__ = ()
+
     spec: BatchJobSpec
     children: list[Child]
     resolved: ResolvedJob | None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ...api.common import IN_FLIGHT, NOT_STARTED, TERMINAL, JobStatus
-from .attempts import Action, Attempt, Child, CreatePod, PodObservation, ReleasePod
+from .attempts import Action, Attempt, Child, Counts, CreatePod, PodObservation, ReleasePod
 from .retry import AttemptOutcome, should_retry
 
 if TYPE_CHECKING:
@@ -30,13 +30,14 @@ class Gang:
     """JobRecord's methods for multi-node jobs (JobRecord derives from this class and
     defines what is declared here)."""
 
-    multinode: bool = False
-    """A multi-node parallel job: its children are its nodes."""
-    main_node: int = 0
+    if not TYPE_CHECKING:  # no __dict__ for JobRecord (slots); mypy checks JobRecord's
+        __slots__ = ()
 
+    multinode: bool
+    main_node: int
     name: str
     children: list[Child]
-    counts: Counter[JobStatus]
+    counts: Counts
     resolved: ResolvedJob | None
     history: list[Attempt]
     started_at: datetime | None
@@ -61,7 +62,7 @@ class Gang:
         """A multi-node job's attempts: its main node's (every node has as many)."""
         return self.children[self.main_node].attempts
 
-    def job_counts(self) -> Counter[JobStatus]:
+    def job_counts(self) -> Counts:
         """What the job adds to its queue's counts: array children one by one, a multi-node
         job once."""
         return Counter({self.status: 1}) if self.multinode else self.counts

@@ -4,7 +4,6 @@ JobRecord.adopt and JobRecord.reconcile_missing)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from ...api.batchjob import (
@@ -16,7 +15,7 @@ from ...api.batchjob import (
     NodeStatus,
 )
 from ...api.common import IN_FLIGHT, JobCounts, JobStatus
-from .attempts import Attempt, Child, main_node_address
+from .attempts import Attempt, Child, counts_of, main_node_address
 from .ranges import format_ranges, parse_ranges
 from .record import MAX_CHILD_DETAILS, JobRecord
 
@@ -151,8 +150,8 @@ def _restore_nodes(record: JobRecord, status: BatchJobStatus, nodes: NodeStatus)
         if detail.stopped_at is not None:
             pod = detail.pod_name or ""
             record.history.append(_attempt(detail.attempt, pod, detail.compute_environment, detail))
+    record.counts = counts_of(record.children)
     for child in record.children:
-        record.counts[child.status] += 1
         if child.status == S.RUNNABLE:
             child.runnable_since = status.runnable_at or record.created_at
 
@@ -181,7 +180,6 @@ def restore_record(
     record.started_at = status.started_at
     record.stopped_at = status.stopped_at
     record.reason = status.status_reason
-    record.counts = Counter()
     if status.node_properties is not None and not record.is_array:
         _restore_nodes(record, status, status.node_properties)
         record.status = status.status
@@ -209,8 +207,8 @@ def restore_record(
     for child in record.children:
         if child.status == S.SUCCEEDED and child.attempts == 0:
             child.attempts = 1  # succeeded at the first attempt: not listed, to stay compact
-        record.counts[child.status] += 1
         if child.status == S.RUNNABLE:
             child.runnable_since = status.runnable_at or created_at
+    record.counts = counts_of(record.children)
     record.status = status.status
     return record

@@ -19,7 +19,6 @@ all children succeeded or FAILED when any failed (once all finished).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,10 +30,12 @@ from .attempts import (
     Action,
     Attempt,
     Child,
+    Counts,
     PodObservation,
     PodPhase,
     RecordEvent,
     StopPod,
+    counts_of,
     outcome_of,
     pod_name,
 )
@@ -56,7 +57,7 @@ S = JobStatus
 MAX_CHILD_DETAILS = 1000
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class JobRecord(Gang, Interventions):
     namespace: str
     name: str
@@ -64,7 +65,7 @@ class JobRecord(Gang, Interventions):
     spec: BatchJobSpec
     created_at: datetime
     children: list[Child] = field(init=False)
-    counts: Counter[JobStatus] = field(init=False)
+    counts: Counts = field(init=False)
     status: JobStatus = S.SUBMITTED
     reason: str | None = None
     resolved: ResolvedJob | None = None
@@ -90,11 +91,14 @@ class JobRecord(Gang, Interventions):
     """The cancel request already acted on (it acts once, when it arrives)."""
     attempt_end: datetime | None = None
     """When the attempt that just ended stopped (read by the next refresh)."""
+    multinode: bool = False
+    """A multi-node parallel job: its children are its nodes."""
+    main_node: int = 0
 
     def __post_init__(self) -> None:
         size = self.size
         self.children = [Child(index=i) for i in range(size)] if size else [Child(index=None)]
-        self.counts = Counter({S.SUBMITTED: len(self.children)})
+        self.counts = counts_of(self.children)
 
     # -- views -------------------------------------------------------------------------
 

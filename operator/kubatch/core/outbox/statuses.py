@@ -5,14 +5,17 @@ server holds it.
 to hold (from the object as read, or from a write that succeeded). Whenever they differ and
 no write is on its way, `due()` sends the difference; a failed write is sent again after a
 back-off. So a lost or refused write is repaired, and a status someone else changed is put
-back. Once the two agree, the entry keeps that one status as compact JSON text instead of a
-tree of dicts and lists (a queued job's status is a third of the size that way), and reads
-it back only when the status changes or is asked for.
+back. Once the two agree, the entry keeps that one status as canonical JSON, deflated
+against a dictionary of the words statuses are made of (zlib's preset dictionary), instead
+of a tree of dicts and lists: a queued job's status takes about 60 bytes that way, against
+1 KiB as a tree and 0.3 KiB as text; it is read back only when the status changes or is
+asked for.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,24 +54,46 @@ class _Entry:
     """The status of the write on its way, if one is."""
     retry_at: datetime | None = None
     failures: int = 0
-    settled: str | None = None
-    """When the server holds what is wanted and nothing is on its way: that status as
-    canonical JSON (`desired` and `confirmed` are then None)."""
+    settled: bytes | None = None
+    """When the server holds what is wanted and nothing is on its way: that status, packed
+    (`desired` and `confirmed` are then None)."""
 
     def unsettle(self) -> None:
         if self.settled is not None:
-            self.desired = self.confirmed = json.loads(self.settled)
+            self.desired = self.confirmed = _unpack(self.settled)
             self.settled = None
 
     def settle(self) -> None:
         """Keep the status as text once the server holds what is wanted."""
         if self.sent is None and self.desired is not None and self.desired == self.confirmed:
-            self.settled = _canonical(self.desired)
+            self.settled = _pack(self.desired)
             self.desired = self.confirmed = None
 
 
-def _canonical(status: Obj) -> str:
-    return json.dumps(status, sort_keys=True, separators=(",", ":"))
+_WORDS = (
+    b'"SUCCEEDED","FAILED","RUNNING","STARTING","PENDING","SUBMITTED","reason":"'
+    b'"exitCode":"podName":"nodeName":"computeEnvironment":"startedAt":"stoppedAt":'
+    b'{"attemptCount":0,"attempts":[],"conditions":[],"createdAt":"2026-01-01T00:00:00Z",'
+    b'"jobDefinitionRevision":1,"observedGeneration":1,"positionInQueue":1,'
+    b'"runnableAt":"2026-01-01T00:00:00Z","status":"RUNNABLE",'
+    b'"statusReason":"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"}'
+)
+"""zlib's preset dictionary: what a job's status is made of, the likeliest last (closest)."""
+_WINDOW = -10
+"""A raw deflate stream with a 1 KiB window: it covers the dictionary, and a small window
+costs little to set up for each status."""
+
+
+def _pack(status: Obj) -> bytes:
+    text = json.dumps(status, sort_keys=True, separators=(",", ":")).encode()
+    packer = zlib.compressobj(6, zlib.DEFLATED, _WINDOW, 1, zlib.Z_DEFAULT_STRATEGY, _WORDS)
+    return packer.compress(text) + packer.flush()
+
+
+def _unpack(packed: bytes) -> Obj:
+    unpacker = zlib.decompressobj(_WINDOW, _WORDS)
+    found: Obj = json.loads(unpacker.decompress(packed) + unpacker.flush())
+    return found
 
 
 class StatusBook:
@@ -96,7 +121,7 @@ class StatusBook:
             return  # a write is on its way, or this is older than what is known
         status = obj.get("status") or {}
         entry.version = version
-        if entry.settled is not None and _canonical(status) == entry.settled:
+        if entry.settled is not None and _pack(status) == entry.settled:
             return
         entry.unsettle()
         entry.confirmed = status
@@ -107,7 +132,7 @@ class StatusBook:
     def want(self, plural: str, obj: Obj, status: Obj) -> None:
         key, entry = self._entry(plural, obj)
         if entry.settled is not None:
-            if _canonical(status) == entry.settled:
+            if _pack(status) == entry.settled:
                 return
             entry.unsettle()
         entry.desired = status
@@ -122,8 +147,7 @@ class StatusBook:
         if entry is None:
             return None
         if entry.settled is not None:
-            found: Obj = json.loads(entry.settled)
-            return found
+            return _unpack(entry.settled)
         return entry.desired if entry.desired is not None else entry.confirmed
 
     def forget(self, plural: str, namespace: str | None, name: str) -> None:

@@ -252,11 +252,13 @@ class Dispatcher:
             # A tail's own reason is the queue's (status.waitingReason), not its jobs': only
             # the jobs whose request became, or stopped being, one that can never be placed
             # read differently. So a pass costs what it visits, however long the queue.
-            before, after = self.tails.get(name), tails.get(name)
-            never = (before[1] if before else frozenset()) ^ (after[1] if after else frozenset())
+            old_tail, new_tail = self.tails.get(name), tails.get(name)
+            never = (old_tail[1] if old_tail else frozenset()) ^ (
+                new_tail[1] if new_tail else frozenset()
+            )
             for resources, _ in never:
                 look.update(self.runq.jobs_of_size(name, resources))
-            if (before and before[0]) != (after and after[0]):
+            if (old_tail and old_tail[0]) != (new_tail and new_tail[0]):
                 result.tails_changed.add(name)
         self.tails = tails
         for key in look:

@@ -31,8 +31,9 @@ Ordered = list[tuple[tuple[Any, ...], WorkItem]]
 class _Queue:
     fifo: SortedList = field(default_factory=SortedList)
     """(order, job, item)"""
-    shares: dict[str, SortedList] = field(default_factory=dict)
-    """share -> ((-priority, order), job, item)"""
+    shares: dict[str, dict[int, SortedList]] = field(default_factory=dict)
+    """share -> schedulingPriority -> (order, job, item): the very tuples of `fifo`, so a
+    job's place in its share costs no memory of its own."""
     sizes: Counter[Resources] = field(default_factory=Counter)
     """Distinct requests (`WorkItem.request`) among the items that have a usable one, with
     how many children ask for each."""
@@ -42,7 +43,7 @@ class _Queue:
     """(order, job, item) of the multi-node items, in FIFO order."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Entry:
     queue: str
     share: str
@@ -67,10 +68,11 @@ class RunQueues:
         if not items:
             return
         found = self.queues.setdefault(queue, _Queue())
-        per_share = found.shares.setdefault(share, SortedList())
+        per_share = found.shares.setdefault(share, {}).setdefault(priority, SortedList())
         for order, item in items:
-            found.fifo.add((order, key, item))
-            per_share.add(((-priority, order), key, item))
+            place = (order, key, item)
+            found.fifo.add(place)
+            per_share.add(place)
             if item.gang is not None:
                 found.gangs.add((order, key, item))
             if item.problem is None:
@@ -89,10 +91,11 @@ class RunQueues:
         if entry is None:
             return
         found = self.queues[entry.queue]
-        per_share = found.shares[entry.share]
+        share = found.shares[entry.share]
+        per_share = share[entry.priority]
         for order, item in entry.items:
             found.fifo.remove((order, key, item))
-            per_share.remove(((-entry.priority, order), key, item))
+            per_share.remove((order, key, item))
             if item.gang is not None:
                 found.gangs.remove((order, key, item))
             if item.problem is None:
@@ -105,7 +108,9 @@ class RunQueues:
                     if not jobs:
                         del found.by_size[item.resources]
         if not per_share:
-            del found.shares[entry.share]
+            del share[entry.priority]
+            if not share:
+                del found.shares[entry.share]
         if not found.fifo:
             del self.queues[entry.queue]
 
@@ -124,7 +129,7 @@ class RunQueues:
         found = self.queues.get(queue)
         if found is None:
             return
-        streams = {share: _children(items) for share, items in found.shares.items()}
+        streams = {share: _children(lists) for share, lists in found.shares.items()}
         heap = [(usage.get(share, 0.0), share) for share in streams]
         heapq.heapify(heap)
         while heap:
@@ -165,9 +170,10 @@ class RunQueues:
         return tuple(item for _, item in entry.items) if entry else ()
 
 
-def _children(entries: SortedList) -> Iterator[WorkItem]:
-    """A share's items one child at a time, so that shares interleave child by child."""
-    for _, _, item in entries:
+def _children(lists: dict[int, SortedList]) -> Iterator[WorkItem]:
+    """A share's items one child at a time (higher schedulingPriority first, then FIFO), so
+    that shares interleave child by child."""
+    for _, _, item in (p for priority in sorted(lists, reverse=True) for p in lists[priority]):
         if item.count == 1 or item.index is None:
             yield item
             continue

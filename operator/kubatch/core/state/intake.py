@@ -46,15 +46,9 @@ from ..jobs.record import JobRecord
 from ..scheduling.catalog import PODS_PER_NODE, UnknownInstanceType, resolve_shapes
 from .objects import EnvState, JobState, NodeState, PodState, QueueState
 
-_KEPT_METADATA = (
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "labels",
-    "creationTimestamp",
-)
+_KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels")
+"""What a job's events and status writes need of its metadata: five keys fit a dict's
+smallest table (its generation and creation time live in JobState and the record)."""
 
 
 NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})

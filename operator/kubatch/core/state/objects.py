@@ -111,7 +111,7 @@ class DefinitionState:
         ]
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class JobState:
     obj: Obj
     """Identity, version and labels (see intake.slim); the spec lives in the record."""

@@ -119,6 +119,7 @@ class Store:
         queue = record.spec.job_queue
         found = record.job_counts()
         counts = tuple(found[status] for status in _STATUSES)
+        counts = _ONE.get(counts, counts)  # a single job's: one of a few, shared
         total = self.counts.setdefault(queue, Counter())
         for status, n in zip(_STATUSES, counts, strict=True):
             if n:
@@ -336,6 +337,8 @@ class Store:
 
 
 _STATUSES = tuple(JobStatus)
+_ONE = {one: one for one in (tuple(int(s == t) for s in _STATUSES) for t in _STATUSES)}
+"""The counts of a job with one child, one tuple per state: a million queued jobs share them."""
 
 
 def _waiting_since(record: JobRecord) -> float | None:
