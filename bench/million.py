@@ -3,9 +3,9 @@ and the scheduling passes over them (when something fits, when nothing changed).
 JSON object.
 
 The engine alone, fed as the operator's informer feeds it (each BatchJob as the API serves it,
-one by one), on one queue of one environment with one node at first: the first 16 jobs run on it, every
-other job is RUNNABLE (waiting for capacity, as a long queue waits on a full cluster). Then
-nodes with `free_slots` vCPUs join: the placing pass.
+one by one), on one queue of one environment with one node at first: the first 16 jobs run
+on it, every other job is RUNNABLE (waiting for capacity, as a long queue waits on a full
+cluster). Then nodes with `free_slots` vCPUs join: the placing pass.
 RSS is the process's (resident set, from /proc), measured after the jobs are in and a first
 step has evaluated them, less what it was before.
 
