@@ -6,6 +6,7 @@ rewrites the statuses of the jobs the pass looks at, not of every job in the que
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import pytest
 
@@ -37,7 +38,7 @@ def _status(api: FakeApi, name: str) -> BatchJobStatus:
     return job_status(api.record(name))
 
 
-def _job_statuses(effects: list[object]) -> set[str]:
+def _job_statuses(effects: Sequence[object]) -> set[str]:
     return {e.name for e in effects if isinstance(e, WriteStatus) and e.plural == "batchjobs"}
 
 
