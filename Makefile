@@ -107,6 +107,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.operator_throughput 2000
 	$(BIN)/python -m bench.operator_throughput 500 --real
 	$(BIN)/python -m bench.scale 10000
+	$(BIN)/python -m bench.million 100000
+	$(BIN)/python -m bench.million 1000 --arrays 100
+	$(BIN)/python -m bench.submit_burst 2000
 	$(BIN)/python -m bench.console_pages 10000
 	$(BIN)/python -m bench.node_latency 20
 

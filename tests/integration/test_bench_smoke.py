@@ -53,3 +53,23 @@ def test_node_latency_benchmark_runs() -> None:
     for method in ("plain_pods", "job_controller", "kubatch"):
         assert result[method]["started"] == 2, result
         assert 0 < result[method]["p50_s"] <= result[method]["p99_s"], result
+
+
+def test_a_burst_of_submissions_reaches_a_server_that_sheds_load_without_an_error(
+    tmp_path: Path,
+) -> None:
+    """The server answers 429 to writes beyond its limit; the CLI's client and the AWS API
+    wait them out: every job is submitted, no caller sees an error."""
+    if assets_from_environment() is None:
+        pytest.skip("no control plane binaries (KUBEBUILDER_ASSETS)")
+    from bench import submit_burst
+
+    result = submit_burst.run(200, tmp_path)
+    for path in ("cli", "aws_api"):
+        assert (result[path]["submitted"], result[path]["errors_seen_by_caller"]) == (200, 0), (
+            result
+        )
+    assert result["cli"]["throttled_by_server"] + result["aws_api"]["throttled_by_server"] > 0, (
+        "the server shed no load: the case shows nothing"
+    )
+    assert result["cli_array_of_10000"] == {"exit_code": 0, "objects_created": 1}

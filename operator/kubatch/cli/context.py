@@ -30,6 +30,24 @@ from ..api.common import JOB_STATES
 STATES = list(JOB_STATES)
 
 
+THROTTLED = urllib3.Retry(
+    total=40,
+    connect=5,
+    read=0,  # an answer lost after the request was sent: a create may have been done
+    redirect=0,
+    status=30,
+    status_forcelist=(429,),
+    allowed_methods=None,  # a 429 did nothing, whatever the verb
+    backoff_factor=0.1,
+    backoff_max=5,
+    respect_retry_after_header=True,
+    raise_on_status=False,
+)
+"""The CLI's answer to an API server that sheds load (429 Too Many Requests, with a
+Retry-After of 1 s): wait and send again, up to 30 times, so a burst of submissions from
+scripts reaches the server instead of failing."""
+
+
 class Failure(click.ClickException):
     """An error the user can act on; exit code 1."""
 
@@ -45,7 +63,10 @@ class Context:
     def api(self) -> client.ApiClient:
         if self._api is None:
             try:
-                self._api = config.new_client_from_config(self.kubeconfig)
+                configuration = client.Configuration()
+                config.load_kube_config(self.kubeconfig, client_configuration=configuration)
+                configuration.retries = THROTTLED
+                self._api = client.ApiClient(configuration)
             except (ConfigException, FileNotFoundError, TypeError) as e:
                 raise Failure(
                     f"no cluster configured: {e} (set KUBECONFIG or --kubeconfig)"

@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import os
+import random
 import ssl
 import tempfile
 import time
@@ -189,6 +190,20 @@ def resource_of(path: str) -> str:
     return rest[0] + (f"/{rest[2]}" if len(rest) >= 3 else "")
 
 
+THROTTLED_RETRIES = 30
+"""How many 429s one request waits out (each as long as Retry-After says, the API server's
+is 1 s; without it, a growing back-off) before the error is the caller's: about half a
+minute of a server that sheds load."""
+
+
+def _retry_after(value: str) -> float:
+    """Retry-After in seconds (the API server sends whole seconds); 1 when it is a date."""
+    try:
+        return min(max(float(value), 0.0), 60.0)
+    except ValueError:
+        return 1.0
+
+
 class Client:
     def __init__(
         self,
@@ -203,7 +218,7 @@ class Client:
         self.retries = retries
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "retries": 0}
+        self.stats: dict[str, int] = {"requests": 0, "errors": 0, "retries": 0, "throttled": 0}
         self.calls: Counter[tuple[str, str]] = Counter()
         """Requests per (verb, resource), e.g. ("POST", "pods"), ("PATCH", "batchjobs/status")."""
 
@@ -234,7 +249,8 @@ class Client:
         session = await self.session()
         data = None if body is None else json.dumps(body)
         delay = 0.1
-        for attempt in range(self.retries + 1):
+        attempt = throttled = 0
+        while True:
             if write:
                 await self.bucket.take()
             self.stats["requests"] += 1
@@ -257,6 +273,16 @@ class Client:
                     error = ApiError(
                         response.status, status.get("reason", ""), status.get("message", text)
                     )
+                    if response.status == 429 and throttled < THROTTLED_RETRIES:
+                        # Throttled: the server did nothing and says when to come back. A
+                        # burst waits as long as it must, without spending its retries.
+                        throttled += 1
+                        self.stats["throttled"] += 1
+                        after = response.headers.get("Retry-After")
+                        wait = _retry_after(after) if after is not None else delay
+                        await asyncio.sleep(wait * (0.5 + random.random()))
+                        delay = min(delay * 2, 5.0)
+                        continue
                     if response.status not in RETRYABLE or attempt == self.retries:
                         self.stats["errors"] += 1
                         raise error
@@ -267,10 +293,10 @@ class Client:
                 if attempt == self.retries:
                     self.stats["errors"] += 1
                     raise ApiError(0, "ConnectionError", str(e)) from e
+            attempt += 1
             self.stats["retries"] += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
 
     async def list(
         self,

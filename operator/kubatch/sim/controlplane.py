@@ -157,6 +157,8 @@ class ControlPlane:
     port: int
     kubeconfig: Path
     components: tuple[str, ...]
+    apiserver_flags: tuple[str, ...] = ()
+    """More kube-apiserver flags (a benchmark's limits, say)."""
     _apiserver: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -187,6 +189,7 @@ class ControlPlane:
             # A real node's kubelet asks for a client certificate (logs, exec).
             f"--kubelet-client-certificate={c.admin}",
             f"--kubelet-client-key={c.admin_key}",
+            *self.apiserver_flags,
         ]
 
     def start_apiserver(self) -> None:
@@ -269,7 +272,9 @@ def _data_folder(workdir: Path, stack: ExitStack) -> Path:
 
 
 @contextmanager
-def control_plane(assets: Path, workdir: Path) -> Iterator[ControlPlane]:
+def control_plane(
+    assets: Path, workdir: Path, apiserver_flags: tuple[str, ...] = ()
+) -> Iterator[ControlPlane]:
     """Start a control plane from the binaries in `assets`; stop it when the block ends."""
     missing = [name for name in REQUIRED if not (assets / name).is_file()]
     if missing:
@@ -313,6 +318,7 @@ def control_plane(assets: Path, workdir: Path) -> Iterator[ControlPlane]:
             port=port,
             kubeconfig=admin,
             components=components,
+            apiserver_flags=apiserver_flags,
         )
         plane.start_apiserver()
         stack.callback(plane.stop_apiserver)
