@@ -13,16 +13,15 @@ the phases in order and returns the effects to carry out next:
    hold yet (core/outbox/statuses.py), events, other writes.
 
 Every effect is recomputed from what the engine wants and what it last observed, so a write
-that failed or was lost is sent again (with back-off) until the observation matches. No
-phase calls back into the engine; the engine applies what phases return. It does no I/O and
-reads no clock.
+that failed or was lost is sent again (with back-off) until the observation matches. No phase
+calls back into the engine; the engine applies what phases return. No I/O, no clock reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ..api import API_VERSION, BATCHJOBS, COMPUTEENVIRONMENTS, JOBQUEUES
@@ -82,6 +81,7 @@ class EngineConfig:
     intents: IntentTimes = field(default_factory=IntentTimes)
     kept_log_bytes: int = 256 * 1024
     """How much of an ended attempt's log is kept beyond its pod (0: none)."""
+    evaluations_per_step: int = 5000  # jobs evaluated in a step at most: a burst spreads
 
 
 class Engine(Feed):
@@ -176,11 +176,7 @@ class Engine(Feed):
         changes, runs = self.jobs.observe(observations, now, adopt=True)
         self.telemetry.runs += runs
         self._apply(changes, now)
-        changes = Changes()
-        for key, state in self.store.jobs.items():
-            if state.record is not None:
-                changes.add(key, state.record.reconcile_missing(seen, now))
-        self._apply(changes, now)
+        self._apply(self.jobs.reconcile_missing(seen, now), now)
         self.consumables.start()
         self.started = True
 
@@ -195,10 +191,12 @@ class Engine(Feed):
         changes, runs = self.jobs.observe(observations, now, adopt=False)
         self.telemetry.runs += runs
         self._apply(changes, now)
+        budget = self.config.evaluations_per_step
         for _ in range(MAX_EVALUATION_ROUNDS):
-            if not self.dirty:
+            dirty = self.jobs.take(self.dirty, budget)  # the oldest first; the rest next step
+            if not dirty:
                 break
-            dirty, self.dirty = self.dirty, set()
+            budget -= len(dirty)
             self._apply(self.jobs.evaluate(dirty, now), now)
         self._apply(self.jobs.timeouts(now), now)
         if self.started:
@@ -383,6 +381,8 @@ class Engine(Feed):
 
     def next_wake(self) -> datetime | None:
         jobs, cron, intents = self.jobs.next_deadline(), self.cron.next_wake(), self.intents
+        if self.dirty:  # jobs left for the next step: at once
+            return datetime.min.replace(tzinfo=UTC)
         times = (jobs, cron, intents.next_wake(), self.book.next_retry(), self.logs.next_wake())
         return min((t for t in times if t is not None), default=None)
 

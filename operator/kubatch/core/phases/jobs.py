@@ -146,6 +146,20 @@ class JobsPhase:
 
     # -- the work of a step ----------------------------------------------------------------
 
+    def take(self, dirty: set[JobKey], most: int) -> set[JobKey]:
+        """Up to `most` of the jobs to evaluate, removed from `dirty`: all of them when they
+        are few, else the earliest submitted (so a burst is taken in in its order)."""
+        if len(dirty) <= most:
+            taken = set(dirty)
+        else:
+            taken = set(heapq.nsmallest(max(most, 0), dirty, key=self._submitted))
+        dirty -= taken
+        return taken
+
+    def _submitted(self, key: JobKey) -> tuple[float, JobKey]:
+        record = self.store.record(key)
+        return (record.created_at.timestamp() if record is not None else 0.0, key)
+
     def evaluate(self, dirty: Iterable[JobKey], now: datetime) -> Changes:
         """Evaluate jobs that may move (their inputs changed)."""
         changes = Changes()
@@ -162,6 +176,15 @@ class JobsPhase:
                 changes.add(key, actions)
             else:
                 changes.touched.add(key)  # its blocker or reason may read differently now
+        return changes
+
+    def reconcile_missing(self, seen_pods: set[str], now: datetime) -> Changes:
+        """After a restart, every job's attempts whose pods were not found (see
+        Interventions.reconcile_missing)."""
+        changes = Changes()
+        for key, state in self.store.jobs.items():
+            if state.record is not None:
+                changes.add(key, state.record.reconcile_missing(seen_pods, now))
         return changes
 
     def resume(self, now: datetime) -> Changes:

@@ -20,6 +20,7 @@ from ...api import SchedulingPolicy
 from ...api.common import JobStatus
 from ...api.resources import Resources
 from ...keys import LABEL_HOSTNAME
+from ..jobs.attempts import OneChildCounts
 from ..jobs.dependencies import dependency_names
 from ..jobs.record import JobRecord
 from .objects import (
@@ -113,18 +114,25 @@ class Store:
             self.in_flight.add(key)
         else:
             self.in_flight.discard(key)
-        self._uncount(key)
         if record is None:
+            self._uncount(key)
             return
         queue = record.spec.job_queue
         found = record.job_counts()
-        counts = tuple(found[status] for status in _STATUSES)
-        counts = _ONE.get(counts, counts)  # a single job's: one of a few, shared
-        total = self.counts.setdefault(queue, Counter())
+        if isinstance(found, OneChildCounts):
+            counts = _ONE[found.child.status]  # a single job's: one of nine, shared
+        else:
+            counts = tuple(found[status] for status in _STATUSES)
+        since = _waiting_since(record) if record.counts[JobStatus.RUNNABLE] else None
+        if self.counted.get(key) == (queue, counts, since):
+            return  # counted as it is (a job relabeled, say)
+        self._uncount(key)
+        total = self.counts.get(queue)
+        if total is None:
+            total = self.counts[queue] = Counter()
         for status, n in zip(_STATUSES, counts, strict=True):
             if n:
                 total[status] += n
-        since = _waiting_since(record) if record.counts[JobStatus.RUNNABLE] else None
         if since is not None:
             self.waiting_since.setdefault(queue, SortedList()).add((since, key))
         self.counted[key] = (queue, counts, since)
@@ -337,7 +345,7 @@ class Store:
 
 
 _STATUSES = tuple(JobStatus)
-_ONE = {one: one for one in (tuple(int(s == t) for s in _STATUSES) for t in _STATUSES)}
+_ONE = {t: tuple(int(s == t) for s in _STATUSES) for t in _STATUSES}
 """The counts of a job with one child, one tuple per state: a million queued jobs share them."""
 
 

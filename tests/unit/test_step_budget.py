@@ -1,0 +1,57 @@
+"""A step evaluates at most `evaluations_per_step` jobs, the earliest submitted first, and
+asks for the next step at once while jobs are left: a burst of submissions spreads over
+short steps instead of one long one, and no job is skipped or taken twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kubatch.api import JobStatus
+from kubatch.core.engine import Engine, EngineConfig
+from tests.support.engine import served
+from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _burst(budget: int, jobs: int) -> Engine:
+    engine = Engine(EngineConfig(evaluations_per_step=budget))
+    engine.upsert_environment(served(compute_environment()), T0)
+    engine.upsert_queue(served(job_queue()), T0)
+    engine.upsert_definition(served(job_definition()), T0)
+    engine.start(T0)
+    engine.step(T0)
+    for i in range(jobs):  # named against their order: the budget goes by submission time
+        engine.upsert_job(served(batch_job(f"j{jobs - i:03d}"), T0 + timedelta(seconds=i)), T0)
+    return engine
+
+
+def _runnable(engine: Engine) -> set[str]:
+    return {
+        key[1]
+        for key, state in engine.store.jobs.items()
+        if state.record is not None and state.record.status == JobStatus.RUNNABLE
+    }
+
+
+@pytest.mark.parametrize(("budget", "jobs", "steps"), [(3, 10, 4), (5, 10, 2), (50, 10, 1)])
+def test_a_burst_is_evaluated_over_steps_of_at_most_the_budget_oldest_first(
+    budget: int, jobs: int, steps: int
+) -> None:
+    engine = _burst(budget, jobs)
+    now = T0 + timedelta(seconds=1)
+    seen: list[set[str]] = []
+    for _ in range(steps):
+        assert engine.next_wake() is not None and engine.next_wake() <= now
+        before = _runnable(engine)
+        engine.step(now)
+        seen.append(_runnable(engine) - before)
+    oldest_first = [f"j{jobs - i:03d}" for i in range(jobs)]
+    assert [len(s) for s in seen] == [min(budget, jobs - budget * k) for k in range(steps)]
+    assert [sorted(s, reverse=True) for s in seen] == [
+        oldest_first[k * budget : (k + 1) * budget] for k in range(steps)
+    ]
+    wake = engine.next_wake()
+    assert wake is None or wake > now, "nothing is left to evaluate"
