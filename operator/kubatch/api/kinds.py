@@ -68,8 +68,11 @@ _NAME_RULE = Rule(
 )
 
 
+_LABEL = re.compile(DNS_LABEL)
+
+
 def _is_label(name: str) -> bool:
-    return re.match(DNS_LABEL, name) is not None
+    return _LABEL.match(name) is not None
 
 
 class Resource(ApiModel):
