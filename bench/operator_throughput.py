@@ -13,7 +13,8 @@ verb and resource (from its metrics) and its CPU seconds per job; (4) the operat
 again at the Job controller's client QPS, N more jobs (at most 500): submit -> pod created
 per second, as a ratio of the Job controller's rate.
 
-Usage: python -m bench.operator_throughput [N] [--real]
+Usage: python -m bench.operator_throughput [N] [--real] [--profile=FILE]
+(--profile: the first operator's cProfile, written when it stops; `python -m pstats FILE`)
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def calls_by_kind(before: dict[str, float], after: dict[str, float], n: int) -> 
     return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
-async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
+async def run(n: int, workdir: Path, tier: str, profile: Path | None = None) -> dict[str, Any]:
     with ExitStack() as stack:
         plane = None
         if tier == "real":
@@ -299,7 +300,8 @@ async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
 
         # (2) the operator with N jobs queued behind a disabled environment
         start_kubelet(stack, workdir, kubeconfig, bind=plane is None, ready_delay=0.1)
-        operator = Operator(kubeconfig=kubeconfig, workdir=workdir, env=UNLIMITED)
+        profiled = {"KUBATCH_PROFILE_FILE": str(profile)} if profile else {}
+        operator = Operator(kubeconfig=kubeconfig, workdir=workdir, env=UNLIMITED | profiled)
         stack.callback(operator.stop)
         proc = operator.start()
         await platform(client, ("bench", "bench2"), state="DISABLED")
@@ -404,6 +406,7 @@ async def run(n: int, workdir: Path, tier: str) -> dict[str, Any]:
             "submit_per_second": round(n / submit_seconds, 1),
             "dispatch_jobs_per_second": round(dispatch_rate, 1),
             "dispatch_ratio_to_raw_1_client": round(dispatch_rate / raw_rate, 3),
+            "dispatch_ratio_to_raw_16_at_once": round(dispatch_rate / raw16_rate, 3),
             "succeeded_jobs_per_second": round(n / done_seconds, 1),
             "at_controller_qps_submit_to_pod_per_second": round(limited_rate, 1),
             "at_controller_qps_ratio_to_job_controller": (
@@ -447,8 +450,9 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     tier = "real" if "--real" in sys.argv else "emulator"
     n = int(args[0]) if args else 2000
+    profile = next((Path(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--profile=")), None)
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(asyncio.run(run(n, Path(tmp), tier))))
+        print(json.dumps(asyncio.run(run(n, Path(tmp), tier, profile))))
 
 
 if __name__ == "__main__":

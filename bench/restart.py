@@ -43,9 +43,9 @@ def _old_leader(jobs: int, running: int) -> tuple[list[dict[str, Any]], list[dic
     for _ in range(100):
         effects = engine.step(now)
         pods += _carry_out(engine, effects, now)
-        if engine.next_wake() is None or engine.next_wake() > now:  # type: ignore[operator]
-            if not effects:
-                break
+        wake = engine.next_wake()
+        if not effects and (wake is None or wake > now):
+            break
         now += timedelta(seconds=1)
     for obj in objects:
         meta = obj["metadata"]

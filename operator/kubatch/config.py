@@ -54,6 +54,9 @@ class OperatorConfig(BaseModel):
     many bytes, its tail past it (gzipped in a ConfigMap, which holds at most 1 MiB); 0 keeps
     none."""
     log_format: Literal["text", "json"] = "text"
+    profile_file: str | None = None
+    """Where to write a cProfile of the whole run when the operator stops (pstats format;
+    for finding where its CPU goes, e.g. under a benchmark). Unset: no profiling."""
 
     @classmethod
     def variable(cls, field: str) -> str:

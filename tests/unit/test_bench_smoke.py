@@ -16,3 +16,20 @@ def test_scheduler_benchmark_snapshot_schedules() -> None:
 
     result = measure(snapshot(200, 1), repeat=1)
     assert result["placed"] == 200
+
+
+def test_million_benchmark_holds_every_job_and_places_the_free_slots() -> None:
+    from bench.million import run as million
+
+    result = million(400, None, free_slots=32)
+    assert (result["jobs"], result["queued_work"]) == (400, 400)
+    assert result["placing_pass_cpu_ms"] > 0
+    assert result["evaluation_steps"] == 1  # 400 jobs: within one step's budget
+
+
+def test_restart_benchmark_adopts_the_running_and_creates_a_pod() -> None:
+    from bench.restart import run as restart
+
+    result = restart(300, 32)
+    assert result["steps_to_first_pod"] >= 1
+    assert result["leads_to_first_pod_cpu_s"] >= result["of_which_steps_cpu_s"] > 0

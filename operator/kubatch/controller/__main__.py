@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import sys
 
@@ -37,11 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     # kopf's own handler is the only one: one line per record, as text or as JSON.
     log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_format=log_format)
-    kopf.run(
-        standalone=True,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-    )
+    profiler = cProfile.Profile() if config.profile_file else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+        )
+    finally:
+        if profiler is not None and config.profile_file:
+            profiler.disable()
+            profiler.dump_stats(config.profile_file)
     return 0
 
 
