@@ -4,16 +4,19 @@ short steps instead of one long one, and no job is skipped or taken twice."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kubatch.api import JobStatus
 from kubatch.core.engine import Engine, EngineConfig
+from kubatch.core.outbox.effects import Outcome, WriteStatus
 from tests.support.engine import served
 from tests.support.manifests import batch_job, compute_environment, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+VERSIONS = itertools.count(10_000)
 
 
 def _burst(budget: int, jobs: int) -> Engine:
@@ -57,3 +60,28 @@ def test_a_burst_is_evaluated_over_steps_of_at_most_the_budget_oldest_first(
     ]
     last = engine.next_wake()
     assert last is None or last > now, "nothing is left to evaluate"
+
+
+def test_a_step_writes_at_most_the_budget_of_job_statuses_and_the_pass_catches_up() -> None:
+    """Statuses and the run queues follow the budget too; in the end every job's status
+    says RUNNABLE and the run queues hold every RUNNABLE job (the engine's invariants)."""
+    budget, jobs = 3, 10
+    engine = _burst(budget, jobs)
+    now = T0 + timedelta(seconds=1)
+    for _ in range(20):
+        effects = engine.step(now)
+        statuses = [e for e in effects if isinstance(e, WriteStatus) and e.plural == "batchjobs"]
+        assert len(statuses) <= budget
+        for effect in effects:
+            engine.report(Outcome(effect=effect, version=next(VERSIONS)))
+        wake = engine.next_wake()
+        if not engine.dispatcher.behind and (wake is None or wake > now):
+            break
+        now += timedelta(seconds=1)
+    written = {
+        name: (engine.book.current("batchjobs", "default", name) or {}).get("status")
+        for name in (f"j{i:03d}" for i in range(1, jobs + 1))
+    }
+    assert set(written.values()) == {"RUNNABLE"}, written
+    assert engine.check() == []
+    assert len(engine.dispatcher.runq) == jobs

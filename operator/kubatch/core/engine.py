@@ -39,10 +39,9 @@ from .outbox.effects import (
     KeepLog,
     Outcome,
     PatchObject,
-    PostEvent,
     ResizePool,
     WriteStatus,
-    event_reference,
+    event,
 )
 from .outbox.intents import PodIntents
 from .outbox.logs import LogKeeper
@@ -64,7 +63,6 @@ from .state.objects import JobKey, PodState
 from .state.store import Store
 
 MAX_EVALUATION_ROUNDS = 50
-MAX_EVENT_MESSAGE = 1024
 
 
 @dataclass(kw_only=True)
@@ -81,7 +79,7 @@ class EngineConfig:
     intents: IntentTimes = field(default_factory=IntentTimes)
     kept_log_bytes: int = 256 * 1024
     """How much of an ended attempt's log is kept beyond its pod (0: none)."""
-    evaluations_per_step: int = 5000  # jobs evaluated in a step at most: a burst spreads
+    evaluations_per_step: int = 5000  # jobs evaluated, statuses made, taken in by a pass
 
 
 class Engine(Feed):
@@ -97,7 +95,11 @@ class Engine(Feed):
         self.jobs = JobsPhase(self.store)
         config = self.config
         self.dispatcher = Dispatcher(
-            self.store, self.book, config.scale_in_after, gang_reservation=config.gang_reservation
+            self.store,
+            self.book,
+            config.scale_in_after,
+            gang_reservation=config.gang_reservation,
+            taken_per_pass=config.evaluations_per_step,
         )
         self.cron = Cron(self.store, self.book)
         rules = EnvironmentRules(
@@ -193,7 +195,7 @@ class Engine(Feed):
         self._apply(changes, now)
         budget = self.config.evaluations_per_step
         for _ in range(MAX_EVALUATION_ROUNDS):
-            dirty = self.jobs.take(self.dirty, budget)  # the oldest first; the rest next step
+            dirty = self.store.oldest(self.dirty, budget)  # the rest in the next step
             if not dirty:
                 break
             budget -= len(dirty)
@@ -220,6 +222,7 @@ class Engine(Feed):
 
     def _dispatch(self, now: datetime) -> None:
         result = self.dispatcher.run(now, self.consumables.snapshot())
+        self.dispatch_needed |= self.dispatcher.behind  # jobs the pass did not take in yet
         self.telemetry.waits += result.waits
         self._apply(result.changes, now)
         self.consumables.publish()
@@ -341,7 +344,7 @@ class Engine(Feed):
         self.queue_counts_dirty = True
 
     def _job_statuses(self) -> None:
-        touched, self.touched = self.touched, set()
+        touched = self.store.oldest(self.touched, self.config.evaluations_per_step)
         for key in sorted(touched):
             state = self.store.jobs.get(key)
             if state is None or state.record is None:
@@ -352,17 +355,7 @@ class Engine(Feed):
     def _event(
         self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str
     ) -> None:
-        namespace = obj["metadata"].get("namespace") or "default"
-        involved = dict(event_reference(obj, API_VERSION))
-        self.effects.append(
-            PostEvent(
-                namespace=namespace,
-                involved=involved,
-                type=kind,
-                reason=reason,
-                message=message[:MAX_EVENT_MESSAGE],
-            )
-        )
+        self.effects.append(event(obj, kind, reason, message, API_VERSION))
 
     # -- for the controller and the tests ------------------------------------------------------
 
@@ -381,7 +374,7 @@ class Engine(Feed):
 
     def next_wake(self) -> datetime | None:
         jobs, cron, intents = self.jobs.next_deadline(), self.cron.next_wake(), self.intents
-        if self.dirty:  # jobs left for the next step: at once
+        if self.dirty or self.touched:  # jobs left for the next step: at once
             return datetime.min.replace(tzinfo=UTC)
         times = (jobs, cron, intents.next_wake(), self.book.next_retry(), self.logs.next_wake())
         return min((t for t in times if t is not None), default=None)

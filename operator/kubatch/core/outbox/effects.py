@@ -150,3 +150,19 @@ def event_reference(obj: Obj, default_api_version: str) -> Mapping[str, str]:
     if meta.get("namespace"):
         ref["namespace"] = meta["namespace"]
     return ref
+
+
+MAX_EVENT_MESSAGE = 1024
+
+
+def event(
+    obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str, api_version: str
+) -> PostEvent:
+    """An Event about `obj` (in its namespace, or default for cluster-scoped objects)."""
+    return PostEvent(
+        namespace=obj["metadata"].get("namespace") or "default",
+        involved=dict(event_reference(obj, api_version)),
+        type=kind,
+        reason=reason,
+        message=message[:MAX_EVENT_MESSAGE],
+    )

@@ -53,8 +53,13 @@ class Dispatcher:
         scale_in_after: timedelta,
         positions_shown: int = POSITIONS_SHOWN,
         gang_reservation: timedelta | None = timedelta(minutes=10),
+        taken_per_pass: int | None = None,
     ) -> None:
         self.store = store
+        self.taken_per_pass = taken_per_pass
+        """Changed jobs a pass takes into its run queues at most (None: all)."""
+        self.behind = False
+        """Whether the last pass left changed jobs for the next one."""
         self.gang_reservation = gang_reservation
         self.book = book
         self.scale_in_after = scale_in_after
@@ -88,9 +93,14 @@ class Dispatcher:
         """A job changed: its items are read again before the next pass."""
         self.pending.add(key)
 
-    def sync(self) -> set[JobKey]:
-        """Bring `runq` up to date with the jobs changed since the last pass (returned)."""
-        pending, self.pending = self.pending, set()
+    def sync(self, most: int | None = None) -> set[JobKey]:
+        """Bring `runq` up to date with the jobs changed since the last pass (returned): at
+        most `most` of them, the earliest submitted (the rest stay pending, for the next)."""
+        if most is None:
+            pending, self.pending = self.pending, set()
+        else:
+            pending = self.store.oldest(self.pending, most)
+        self.behind = bool(self.pending)
         for key in pending:
             record = self.store.record(key)
             if (
@@ -134,7 +144,7 @@ class Dispatcher:
     ) -> Dispatched:
         """A scheduling pass; `consumables`: each consumable resource's (units left, in all)."""
         result = Dispatched()
-        changed = self.sync()
+        changed = self.sync(self.taken_per_pass)
         envs = {
             name: environment_snapshot(self.store, e, now)
             for name, e in self.store.envs.items()

@@ -146,20 +146,6 @@ class JobsPhase:
 
     # -- the work of a step ----------------------------------------------------------------
 
-    def take(self, dirty: set[JobKey], most: int) -> set[JobKey]:
-        """Up to `most` of the jobs to evaluate, removed from `dirty`: all of them when they
-        are few, else the earliest submitted (so a burst is taken in in its order)."""
-        if len(dirty) <= most:
-            taken = set(dirty)
-        else:
-            taken = set(heapq.nsmallest(max(most, 0), dirty, key=self._submitted))
-        dirty -= taken
-        return taken
-
-    def _submitted(self, key: JobKey) -> tuple[float, JobKey]:
-        record = self.store.record(key)
-        return (record.created_at.timestamp() if record is not None else 0.0, key)
-
     def evaluate(self, dirty: Iterable[JobKey], now: datetime) -> Changes:
         """Evaluate jobs that may move (their inputs changed)."""
         changes = Changes()

@@ -9,6 +9,7 @@ placed but has not seen yet (assumed).
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -101,6 +102,20 @@ class Store:
         if cron:
             self._discard(self.cron_children, (key[0], cron), key)
         return state
+
+    def oldest(self, keys: set[JobKey], most: int) -> set[JobKey]:
+        """Up to `most` of `keys`, removed from it: all when they are few, else the earliest
+        submitted (so work spread over steps is taken in the order it came)."""
+        if len(keys) <= most:
+            taken = set(keys)
+        else:
+            taken = set(heapq.nsmallest(max(most, 0), keys, key=self._submitted))
+        keys -= taken
+        return taken
+
+    def _submitted(self, key: JobKey) -> tuple[float, JobKey]:
+        record = self.record(key)
+        return (record.created_at.timestamp() if record is not None else 0.0, key)
 
     def track_job(self, key: JobKey) -> None:
         """A job's record changed: keep the RUNNABLE index right."""
