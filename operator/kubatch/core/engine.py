@@ -171,7 +171,8 @@ class Engine(Feed):
         attempts that ended while the operator was away are judged with their retry
         strategy), adopt the pods found, and put back to RUNNABLE the attempts whose pods
         were never created."""
-        self._apply(self.jobs.resume(now), now)
+        with_pods = {p.job for p in self.store.pods.values() if p.job is not None}
+        self._apply(self.jobs.resume(now, with_pods | {k for k, _ in self.observations}), now)
         seen = {k.split("/", 1)[1] for k, p in self.store.pods.items() if p.job is not None}
         seen |= {obs.pod_name for _, obs in self.observations}
         observations, self.observations = self.observations, []

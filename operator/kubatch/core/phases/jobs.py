@@ -165,24 +165,27 @@ class JobsPhase:
         return changes
 
     def reconcile_missing(self, seen_pods: set[str], now: datetime) -> Changes:
-        """After a restart, every job's attempts whose pods were not found (see
+        """After a restart, the attempts in flight whose pods were not found (see
         Interventions.reconcile_missing)."""
         changes = Changes()
-        for key, state in self.store.jobs.items():
-            if state.record is not None:
-                changes.add(key, state.record.reconcile_missing(seen_pods, now))
+        for key in sorted(self.store.in_flight):
+            record = self.store.record(key)
+            if record is not None:
+                changes.add(key, record.reconcile_missing(seen_pods, now))
         return changes
 
-    def resume(self, now: datetime) -> Changes:
-        """After a restart, before pods are adopted: give every job in flight its resolved
+    def resume(self, now: datetime, with_pods: set[JobKey]) -> Changes:
+        """After a restart, before pods are adopted: give every job in flight, and every job
+        a pod was found for (its status may never have been written), its resolved
         definition (retry strategy, timeout), so that attempts that ended while the operator
-        was away are judged as they would have been."""
+        was away are judged as they would have been. The other jobs are resolved when they
+        are evaluated, the earliest submitted first, a step's budget at a time: the head of
+        every queue is dispatched after the first step, not after the whole backlog."""
         changes = Changes()
-        for key, state in self.store.jobs.items():
-            record = state.record
+        for key in sorted(self.store.in_flight | with_pods):
+            record = self.store.record(key)
             if record is None or record.terminal:
                 continue
-            # Jobs whose status was never written too: their pod may exist all the same.
             found = self.resolution(key, record)
             if isinstance(found, ResolvedJob):
                 record.restore_resolution(found)
