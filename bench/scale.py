@@ -113,11 +113,17 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
                 metrics.get("kubatch_scheduling_pass_longest_seconds", 0.0), 3
             ),
             "longest_status_write_lag_seconds": round(max(lags, default=0.0), 3),
-            "median_status_write_lag_seconds": round(sorted(lags)[len(lags) // 2], 3)
-            if lags
-            else None,
+            "median_status_write_lag_seconds": _quantile(lags, 0.5),
+            "p99_status_write_lag_seconds": _quantile(lags, 0.99),
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%d"),
         }
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def main() -> None:
