@@ -21,9 +21,10 @@ from datetime import timedelta
 from typing import Any
 
 from bench.million import job, platform
-from bench.scheduler_pass import T0, _node, _versions
+from bench.scheduler_pass import T0, _node
+from bench.scheduler_pass import _carry_out as carry_out
 from kubatch.core.engine import Engine
-from kubatch.core.outbox.effects import CreateObject, Effect, Outcome
+from kubatch.core.outbox.effects import CreateObject, Effect
 
 SLOTS = 16
 
@@ -53,25 +54,17 @@ def _old_leader(jobs: int, running: int) -> tuple[list[dict[str, Any]], list[dic
     return objects, pods
 
 
+RUNNING: dict[str, Any] = {
+    "phase": "Running",
+    "containerStatuses": [
+        {"name": "main", "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}
+    ],
+}
+
+
 def _carry_out(engine: Engine, effects: list[Effect], now: Any) -> list[dict[str, Any]]:
     """Every effect succeeds; pods are bound and running at once."""
-    made = []
-    for effect in effects:
-        engine.report(Outcome(effect=effect, version=next(_versions)))
-        if isinstance(effect, CreateObject) and effect.plural == "pods":
-            pod = dict(effect.body)
-            pod["metadata"] = {**pod["metadata"], "namespace": effect.namespace}
-            selector = pod["spec"].get("nodeSelector", {})
-            pod["spec"] = {**pod["spec"], "nodeName": selector.get("kubernetes.io/hostname")}
-            pod["status"] = {
-                "phase": "Running",
-                "containerStatuses": [
-                    {"name": "main", "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}
-                ],
-            }
-            engine.observe_pod(pod, now)
-            made.append(pod)
-    return made
+    return carry_out(engine, effects, now, RUNNING)
 
 
 def run(jobs: int, running: int) -> dict[str, Any]:

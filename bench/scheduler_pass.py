@@ -150,8 +150,15 @@ def _node(name: str, cpu: int) -> dict[str, Any]:
     return {"metadata": meta, "status": {"allocatable": allocatable, "conditions": ready}}
 
 
-def _carry_out(engine: Engine, effects: list[Effect], now: datetime) -> None:
-    """Every effect succeeds; created pods come back as watch events (Pending, bound)."""
+PENDING: dict[str, Any] = {"phase": "Pending"}
+
+
+def _carry_out(
+    engine: Engine, effects: list[Effect], now: datetime, status: dict[str, Any] = PENDING
+) -> list[dict[str, Any]]:
+    """Every effect succeeds; created pods come back as watch events (bound, with `status`,
+    Pending unless given), and are returned."""
+    made = []
     for effect in effects:
         engine.report(Outcome(effect=effect, version=next(_versions)))
         if isinstance(effect, CreateObject) and effect.plural == "pods":
@@ -159,8 +166,10 @@ def _carry_out(engine: Engine, effects: list[Effect], now: datetime) -> None:
             pod["metadata"] = {**pod["metadata"], "namespace": effect.namespace}
             selector = pod["spec"].get("nodeSelector", {})
             pod["spec"] = {**pod["spec"], "nodeName": selector.get("kubernetes.io/hostname")}
-            pod["status"] = {"phase": "Pending"}
+            pod["status"] = status
             engine.observe_pod(pod, now)
+            made.append(pod)
+    return made
 
 
 def engine_passes(jobs: int, free_slots: int = 1000, multinode: bool = False) -> dict[str, Any]:

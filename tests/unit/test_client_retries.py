@@ -4,6 +4,7 @@ dropped, or an answer cut short (a server killed mid-reply). Over real loopback 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -21,30 +22,40 @@ FAILURES = {
 }
 
 
+async def _scripted(
+    answers: list[bytes], call: Callable[[Client], Awaitable[object]]
+) -> tuple[object, int, dict[str, int]]:
+    """A loopback server that gives `answers` in turn (then GOOD), and a client with 3
+    retries making `call`: what the call returned (or the error's status), how many requests
+    the server got, and the client's figures."""
+    count = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answers[count] if count < len(answers) else GOOD)
+        count += 1
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = Client(Credentials(server=f"http://127.0.0.1:{port}"), retries=3)
+    try:
+        found: object = await call(client)
+    except ApiError as e:
+        found = str(e.status)
+    finally:
+        await client.close()
+        server.close()
+    return found, count, client.stats
+
+
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 def test_a_lost_answer_is_asked_again(failure: str) -> None:
-    async def scenario() -> tuple[dict[str, object], int]:
-        served = 0
-
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal served
-            await reader.readuntil(b"\r\n\r\n")
-            served += 1
-            writer.write(FAILURES[failure] if served == 1 else GOOD)
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        client = Client(Credentials(server=f"http://127.0.0.1:{port}"), retries=3)
-        try:
-            answer = await client.request("GET", "/api/v1/namespaces")
-        finally:
-            await client.close()
-            server.close()
-        return answer, served
-
-    answer, served = asyncio.run(scenario())
+    answer, served, _ = asyncio.run(
+        _scripted([FAILURES[failure]], lambda c: c.request("GET", "/api/v1/namespaces"))
+    )
     assert answer == {"ok": True}
     assert served == 2
 
@@ -69,30 +80,10 @@ def _answer(status: int, headers: str = "") -> bytes:
 def test_a_throttled_request_waits_as_long_as_the_server_asks_and_is_not_lost(
     answers: list[bytes], served: int, outcome: str
 ) -> None:
-    async def scenario() -> tuple[str, int, dict[str, int]]:
-        count = 0
+    async def post(client: Client) -> str:
+        await client.request("POST", "/api/v1/namespaces", {"kind": "Namespace"}, write=True)
+        return "ok"
 
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal count
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(answers[count] if count < len(answers) else GOOD)
-            count += 1
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        client = Client(Credentials(server=f"http://127.0.0.1:{port}"), retries=3)
-        try:
-            await client.request("POST", "/api/v1/namespaces", {"kind": "Namespace"}, write=True)
-            found = "ok"
-        except ApiError as e:
-            found = str(e.status)
-        finally:
-            await client.close()
-            server.close()
-        return found, count, client.stats
-
-    found, count, stats = asyncio.run(scenario())
+    found, count, stats = asyncio.run(_scripted(answers, post))
     assert (found, count) == (outcome, served)
     assert stats["throttled"] == sum(b.startswith(b"HTTP/1.1 429") for b in answers[:served])
