@@ -33,3 +33,12 @@ def test_restart_benchmark_adopts_the_running_and_creates_a_pod() -> None:
     result = restart(300, 32)
     assert result["steps_to_first_pod"] >= 1
     assert result["leads_to_first_pod_cpu_s"] >= result["of_which_steps_cpu_s"] > 0
+
+
+def test_operator_pass_benchmark_places_exactly_the_free_slots() -> None:
+    from bench.scheduler_pass import engine_passes
+
+    for multinode in (False, True):
+        result = engine_passes(300, free_slots=32, multinode=multinode)
+        assert (result["runnable_jobs"], result["placed"]) == (300, 32), result
+        assert result["placing_pass_cpu_ms"] > 0
