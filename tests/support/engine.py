@@ -92,6 +92,9 @@ class FakeApi:
     """A failure to answer an effect with (None: carry it out)."""
     lose: Callable[[Effect], bool] = lambda effect: False
     """Whether an effect is lost: neither carried out nor answered."""
+    late: Callable[[Effect], bool] = lambda effect: False
+    """Whether a pod create is carried out and answered but its watch event is late (shown
+    only by `reveal`)."""
     versions: itertools.count[int] = field(default_factory=lambda: _versions)
     """The server's resourceVersions: one counter for everything, as on a server."""
     objects: list[Obj] = field(default_factory=list)
@@ -142,7 +145,8 @@ class FakeApi:
             pod["status"] = {"phase": "Pending"}
             self.pods[key] = pod
             self.engine.report(Outcome(effect=effect, version=version))
-            self.engine.observe_pod(copy.deepcopy(pod), self.now)
+            if not self.late(effect):
+                self.engine.observe_pod(copy.deepcopy(pod), self.now)
         elif isinstance(effect, DeleteObject) and effect.plural == "pods":
             key = f"{effect.namespace}/{effect.name}"
             if key not in self.pods:
@@ -194,6 +198,10 @@ class FakeApi:
             self.engine.observe_kept_log(copy.deepcopy(body))
         elif isinstance(effect, ResizePool | PatchObject | DeleteObject):
             self.engine.report(Outcome(effect=effect))
+
+    def reveal(self, key: str) -> None:
+        """The late watch event of a pod shows up."""
+        self.engine.observe_pod(copy.deepcopy(self.pods[key]), self.now)
 
     # -- a kubelet -----------------------------------------------------------------------
 

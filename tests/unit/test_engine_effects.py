@@ -163,6 +163,26 @@ def test_a_create_that_keeps_failing_ends_the_attempt_at_the_deadline() -> None:
     assert api.creates(api.pod_of("j")) == 3, "sent again after each failure, with back-off"
 
 
+def test_a_pod_the_server_created_but_the_watch_shows_late_is_not_failed_at_the_deadline() -> None:
+    """The create deadline is for pods the server refuses or never answers for: one it
+    created (and confirms again at each resync, AlreadyExists) waits for its watch event,
+    as a watch running late under load delivers it."""
+    times = IntentTimes(create_deadline=timedelta(seconds=30))
+    api = cluster(batch_job("j"), nodes=(node("n1"),), times=times)
+    api.late = lambda effect: isinstance(effect, CreateObject) and effect.plural == "pods"
+    api.step()
+    pod = api.pod_of("j")
+    for _ in range(12):
+        api.step(10)
+    assert api.status("j") == JobStatus.STARTING, "two minutes unseen, and still waited for"
+    assert api.creates(pod) > 1, "asked again at each resync: the server says it exists"
+    api.reveal(pod)
+    api.run(pod)
+    api.step()
+    assert api.status("j") == JobStatus.RUNNING
+    assert api.record("j").attempt_count == 1
+
+
 def test_a_pod_whose_create_was_lost_is_created_again_at_resync() -> None:
     api = cluster(batch_job("j"), nodes=(node("n1"),))
     lost = {"n": 0}

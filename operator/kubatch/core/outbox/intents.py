@@ -172,6 +172,7 @@ class PodIntents:
         wanted.in_flight = None
         if failure is None or failure.exists:
             wanted.failure = None
+            wanted.since = now  # it exists: the deadline waits for the watch to show it
             wanted.next_send = now + self.times.resync
             return None
         wanted.failure = failure

@@ -35,6 +35,9 @@ class WantedPod:
     body: Obj
     node: str | None
     since: datetime
+    """When the pod was wanted, or last confirmed to exist by the API server (a create
+    answered 201 or AlreadyExists): the create deadline runs from it, so a pod that exists
+    but is not seen yet (a watch running late under load) does not fail its attempt."""
     next_send: datetime
     sends: int = 0
     in_flight: datetime | None = None
