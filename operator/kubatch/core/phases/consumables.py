@@ -108,8 +108,11 @@ class Consumables:
     # -- a pass ------------------------------------------------------------------------------
 
     def held(self) -> Counter[str]:
-        """Units held by STARTING and RUNNING work, per resource."""
+        """Units held by STARTING and RUNNING work, per resource (a walk of the jobs in
+        flight, so none where no resource is defined)."""
         held: Counter[str] = Counter()
+        if not self.store.consumables:
+            return held
         for key in self.store.in_flight:
             record = self.store.record(key)
             if record is None or record.resolved is None:
@@ -119,9 +122,9 @@ class Consumables:
                 held[name] += units * busy
         return held
 
-    def snapshot(self) -> Mapping[str, tuple[int, int]]:
+    def snapshot(self, held: Counter[str] | None = None) -> Mapping[str, tuple[int, int]]:
         """Each resource's (units left now, units in all), for a scheduling pass."""
-        held = self.held()
+        held = self.held() if held is None else held
         found: dict[str, tuple[int, int]] = {}
         for name, state in sorted(self.store.consumables.items()):
             total = max(state.total - self.consumed[name], 0)
@@ -131,7 +134,7 @@ class Consumables:
     def publish(self) -> None:
         """Each resource's status, as the pass left it."""
         held = self.held()
-        for name, (left, _) in self.snapshot().items():
+        for name, (left, _) in self.snapshot(held).items():
             state = self.store.consumables[name]
             status = {
                 "inUseQuantity": held[name],
