@@ -109,6 +109,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale 10000
 	$(BIN)/python -m bench.million 100000
 	$(BIN)/python -m bench.million 1000 --arrays 100
+	$(BIN)/python -m bench.restart 20000
 	$(BIN)/python -m bench.submit_burst 2000
 	$(BIN)/python -m bench.console_pages 10000
 	$(BIN)/python -m bench.node_latency 20
