@@ -9,7 +9,6 @@ placed but has not seen yet (assumed).
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -40,6 +39,8 @@ from .objects import (
 
 class Store:
     def __init__(self) -> None:
+        self._backlogs: dict[int, list[JobKey]] = {}
+        """Per set `oldest` takes from (by id), its keys still to take, the earliest last."""
         self.envs: dict[str, EnvState] = {}
         self.queues: dict[str, QueueState] = {}
         self.policies: dict[str, SchedulingPolicy] = {}
@@ -105,11 +106,22 @@ class Store:
 
     def oldest(self, keys: set[JobKey], most: int) -> set[JobKey]:
         """Up to `most` of `keys`, removed from it: all when they are few, else the earliest
-        submitted (so work spread over steps is taken in the order it came)."""
+        submitted (so work spread over steps is taken in the order it came). A backlog is
+        sorted once and consumed over the steps that follow (a sort per step would make
+        each step as long as the backlog): keys added since are taken once it is used up."""
         if len(keys) <= most:
             taken = set(keys)
-        else:
-            taken = set(heapq.nsmallest(max(most, 0), keys, key=self._submitted))
+            keys.clear()
+            self._backlogs.pop(id(keys), None)
+            return taken
+        order = self._backlogs.get(id(keys))
+        if not order:
+            order = self._backlogs[id(keys)] = sorted(keys, key=self._submitted, reverse=True)
+        taken = set()
+        while order and len(taken) < most:
+            key = order.pop()
+            if key in keys:
+                taken.add(key)
         keys -= taken
         return taken
 
