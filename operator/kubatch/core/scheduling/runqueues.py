@@ -158,9 +158,6 @@ class RunQueues:
         found = self.queues.get(queue)
         return set(found.by_size.get(resources, ())) if found else set()
 
-    def jobs(self, queue: str) -> Iterator[JobKey]:
-        return (k for k, e in self.entries.items() if e.queue == queue)
-
     def queue_of(self, key: JobKey) -> str | None:
         entry = self.entries.get(key)
         return entry.queue if entry else None
