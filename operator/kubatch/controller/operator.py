@@ -37,6 +37,8 @@ log = logging.getLogger("kubatch")
 DEBOUNCE_SECONDS = 0.02
 IDLE_STEP_SECONDS = 1.0
 RESCHEDULE_SECONDS = 5.0
+STARTUP_FAILED = 71
+"""The exit code of a process whose start-up failed (70: leadership lost)."""
 
 
 def utcnow() -> datetime:
@@ -308,7 +310,14 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf logs every handled event at INFO: one line per pod change is noise, not news.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.client_timeout = 330
-    await CONTROLLER.start(credentials_from_kopf(settings))
+    try:
+        await CONTROLLER.start(credentials_from_kopf(settings))
+    except Exception:
+        # kopf would run start-up again a minute later, into the ports and the lease this
+        # attempt already holds (it never got further: "Address already in use" for ever, no
+        # job moving). Exit instead, as a crash: the Deployment starts a fresh process.
+        log.exception("start-up failed (the API server may be restarting): exiting")
+        os._exit(STARTUP_FAILED)
 
 
 @kopf.on.cleanup()
