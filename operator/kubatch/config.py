@@ -53,6 +53,11 @@ class OperatorConfig(BaseModel):
     """How much of an ended attempt's log is kept beyond its pod: the whole log up to this
     many bytes, its tail past it (gzipped in a ConfigMap, which holds at most 1 MiB); 0 keeps
     none."""
+    cluster_lost_after_seconds: float = Field(default=600.0, gt=0)
+    """How long a worker cluster may not answer before the attempts running there are judged
+    lost (retried as a lost host, as their retry strategy allows); until then they are kept."""
+    cluster_probe_seconds: float = Field(default=5.0, gt=0)
+    """How often each worker cluster is asked whether it answers (and its credentials work)."""
     log_format: Literal["text", "json"] = "text"
     profile_file: str | None = None
     """Where to write a cProfile of the whole run when the operator stops (pstats format;

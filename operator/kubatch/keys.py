@@ -75,3 +75,21 @@ ANNOTATION_EXPECTED_STATUS = "kubatch.io/expected-status"
 SIM_PREFIX = "sim.kubatch.io/"
 SIM_READY_DELAY = SIM_PREFIX + "ready-delay"
 """On a simulated node: seconds before the simulated kubelet makes it Ready."""
+
+# -- worker clusters ----------------------------------------------------------------------------
+CLUSTER_SEPARATOR = ":"
+"""Inside the operator, a worker cluster's nodes and namespaces are named `<cluster>:<name>`
+(neither a node name nor a namespace can hold a colon), so that one store holds every
+cluster's objects; the operator's own cluster's keep their names. Statuses show an attempt's
+node so: where it ran."""
+
+
+def in_cluster(cluster: str, name: str) -> str:
+    """`name` of cluster `cluster` as the operator names it ("" is its own cluster)."""
+    return f"{cluster}{CLUSTER_SEPARATOR}{name}" if cluster else name
+
+
+def split_cluster(name: str) -> tuple[str, str]:
+    """(cluster, name in that cluster) of a node name, a namespace or a pod key."""
+    cluster, separator, rest = name.partition(CLUSTER_SEPARATOR)
+    return (cluster, rest) if separator and "/" not in cluster else ("", name)

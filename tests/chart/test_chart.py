@@ -273,3 +273,88 @@ def test_the_default_provider_follows_simulated_nodes(values: list[str], provide
     container = _workload(render(values), "operator")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["KUBATCH_DEFAULT_PROVIDER"] == provider
+
+
+# -- the worker chart (helm/kubatch-worker): what a worker cluster grants the operator -------
+
+WORKER_CHART = ROOT / "helm" / "kubatch-worker"
+WORKER_GRANTS = {
+    # (resource, verb): why the operator needs it in a worker cluster
+    ("pods", "list"): "every pod holds capacity on its node",
+    ("pods", "watch"): "every pod holds capacity on its node",
+    ("pods", "create"): "an attempt's pod",
+    ("pods", "delete"): "a stopped attempt",
+    ("pods", "patch"): "a lowered deadline (timeout, terminate), a multi-node gate opened",
+    ("pods/log", "get"): "an ended attempt's log, kept beside its job",
+    ("nodes", "list"): "the pool's capacity, and whether the cluster answers",
+    ("nodes", "watch"): "the pool's capacity",
+    ("services", "create"): "a multi-node job's headless Service",
+}
+
+
+def _worker(values: list[str]) -> list[dict[str, Any]]:
+    args = ["template", "kubatch-worker", str(WORKER_CHART), "--namespace", "kubatch-worker"]
+    for value in values:
+        args += ["--set", value]
+    done = helm(*args)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def _granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_worker_chart_lints() -> None:
+    done = helm("lint", str(WORKER_CHART), "--set", "jobNamespaces={team-a,team-b}")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "more"),
+    [
+        ([], set()),
+        (["nodes.manage=true"], {("", "nodes", v) for v in ("get", "create", "delete")}),
+        (
+            ["clusterApi=true"],
+            {
+                ("", "nodes", "get"),
+                ("cluster.x-k8s.io", "machinedeployments/scale", "patch"),
+                ("cluster.x-k8s.io", "machines", "patch"),
+            },
+        ),
+    ],
+    ids=["read_only_nodes", "simulated_nodes", "cluster_api"],
+)
+def test_the_worker_chart_grants_the_least_the_operator_does_there(
+    values: list[str], more: set[tuple[str, str, str]]
+) -> None:
+    documents = _worker(values)
+    granted = _granted(_rules(documents, "kubatch-worker"))
+    assert granted == {("", r, v) for r, v in WORKER_GRANTS} | more
+    # Nothing the operator does not do: each grant is a use the code scan finds.
+    uses = operator_uses()
+    for group, resource, verb in granted:
+        assert _grants(
+            [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}],
+            next(
+                (u for u in uses if u.resource == resource and u.verb == verb),
+                Use(group, resource, "never", "nowhere"),
+            ),
+        ), f"{verb} {group}/{resource} is granted but the operator never does it"
+
+
+def test_the_worker_chart_makes_the_job_namespaces() -> None:
+    documents = _worker(["jobNamespaces={team-a,team-b}"])
+    names = {d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"}
+    assert names == {"team-a", "team-b"}
+    assert not [d for d in documents if d["kind"] == "Secret"]
+    token = _worker(["serviceAccount.longLivedToken=true"])
+    [secret] = [d for d in token if d["kind"] == "Secret"]
+    assert secret["type"] == "kubernetes.io/service-account-token"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,29 @@ def _on_client(func: ast.AST) -> bool:
     )
 
 
+def _read_by_path(
+    call: ast.Call, name: str, paths: Mapping[str, ast.AST], where: str
+) -> Use | None:
+    """`client.text(path)` or `client.request("GET", path)`: a read by path."""
+    args = call.args
+    if not _on_client(call.func):
+        return None
+    if name == "text" and args:
+        target: ast.AST = args[0]
+    elif (
+        name == "request"
+        and len(args) >= 2
+        and isinstance(args[0], ast.Constant)
+        and args[0].value == "GET"
+    ):
+        target = args[1]
+    else:
+        return None
+    return _path_use(
+        paths.get(target.id, target) if isinstance(target, ast.Name) else target, "get", where
+    )
+
+
 def uses(files: Iterable[Path]) -> set[Use]:
     found: set[Use] = set()
     for path in files:
@@ -124,15 +147,9 @@ def uses(files: Iterable[Path]) -> set[Use]:
                 else ""
             )
             args = node.args
-            if name == "text" and args and _on_client(func):
-                first = args[0]
-                use = _path_use(
-                    paths.get(first.id, first) if isinstance(first, ast.Name) else first,
-                    "get",
-                    where,
-                )
-                if use is not None:
-                    found.add(use)
+            read = _read_by_path(node, name, paths, where)
+            if read is not None:
+                found.add(read)
             elif name in CLIENT_VERBS and len(args) >= 2 and _on_client(func):
                 plural = _value(args[1], module)
                 if plural is None:

@@ -11,6 +11,7 @@ from pydantic import Field
 from .common import (
     DNS_LABEL,
     DNS_LABEL_MAX,
+    DNS_SUBDOMAIN,
     LABEL_KEY,
     ApiModel,
     Condition,
@@ -21,6 +22,8 @@ from .common import (
     has,
 )
 from .resources import MemoryQuantity
+
+CLUSTER_NAME_MAX = 40
 
 
 class ComputeEnvironmentType(StrEnum):
@@ -162,6 +165,28 @@ class ProviderRef(ApiModel):
     """
 
 
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the operator's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
+    """The Secret's name."""
+    key: str = Field(default="kubeconfig", max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key of its data that holds the kubeconfig."""
+
+
+class ClusterRef(ApiModel):
+    """Another cluster (a worker cluster) whose nodes make the pool: Kubatch creates the
+    attempts' pods there and watches them and the nodes; jobs and their statuses stay in the
+    cluster the operator runs in. The worker cluster needs no Kubatch install, only the job
+    namespaces and the RBAC of the chart's worker template for the kubeconfig's user."""
+
+    name: str = Field(max_length=CLUSTER_NAME_MAX, pattern=DNS_LABEL)
+    """How the cluster is named where an attempt ran: its nodes show as `<name>:<node>`.
+    Environments that name one cluster must give it the same kubeconfigSecret."""
+    kubeconfig_secret: SecretKeyRef
+    """A kubeconfig for the worker cluster (its current context is used)."""
+
+
 class ComputeEnvironmentSpec(ApiModel):
     type: ComputeEnvironmentType = ComputeEnvironmentType.MANAGED
     """MANAGED (Kubatch sizes the pool between minvCpus and maxvCpus through its provider) or
@@ -173,6 +198,8 @@ class ComputeEnvironmentSpec(ApiModel):
     """Required for MANAGED environments."""
     provider: ProviderRef | None = None
     """Defaults to the operator's default backend (MANAGED) or unmanaged (UNMANAGED)."""
+    cluster: ClusterRef | None = None
+    """The worker cluster whose nodes make the pool; absent: the operator's own cluster."""
 
     __rules__ = (
         Rule(

@@ -391,6 +391,7 @@ PATTERNS: dict[str, str] = {
     r"^[A-Za-z0-9.: \t]*\*?$": "letters, digits, '.', ':' and spaces, with an optional "
     "trailing '*' that matches any rest",
     r"^/": "an absolute path (starting with '/')",
+    r"^[-._a-zA-Z0-9]+$": "a Secret's key: letters, digits, '-', '_' and '.'",
     r"^(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?(,(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?)*$": "array "
     'indexes and ranges such as "3" or "0-4,9"',
     r"^[0-9]+(\.[0-9]+)?(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$": "a number of MiB such as 2048, "

@@ -92,6 +92,24 @@ class Context:
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api)
 
+    def worker_core(self, cluster: str, context: str | None) -> client.CoreV1Api:
+        """The API of a worker cluster (a ComputeEnvironment's spec.cluster), through the
+        kubeconfig's context of that name (or `context`)."""
+        chosen = context or cluster
+        try:
+            configuration = client.Configuration()
+            config.load_kube_config(
+                self.kubeconfig, context=chosen, client_configuration=configuration
+            )
+        except (ConfigException, FileNotFoundError, TypeError) as e:
+            raise Failure(
+                f"the attempt runs in worker cluster {cluster}, and the kubeconfig has no "
+                f"usable context {chosen!r} for it ({e}); name one with "
+                f"--worker-context {cluster}=CONTEXT (its log is kept here once it ends)"
+            ) from None
+        configuration.retries = THROTTLED
+        return client.CoreV1Api(client.ApiClient(configuration))
+
 
 pass_context = click.make_pass_decorator(Context)
 OUTPUTS = ("table", "json", "yaml")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..api import COMPUTEENVIRONMENTS, GROUP, JOBQUEUES, VERSION
 from ..api.batchjob import BatchJobStatus
 from ..api.common import JobStatus
 from ..core import essential_container, kept_log, serve_kept_log
@@ -37,6 +38,13 @@ from .describe import node_of, nodes_of
 )
 @click.option("--attempt", type=int, help="the attempt (default: the latest)")
 @click.option("--follow", "-f", is_flag=True)
+@click.option(
+    "--worker-context",
+    "worker_contexts",
+    multiple=True,
+    metavar="CLUSTER=CONTEXT",
+    help="the kubeconfig context of a worker cluster (default: the context named as it)",
+)
 @pass_context
 def logs(
     ctx: Context,
@@ -45,6 +53,7 @@ def logs(
     node_index: int | None,
     attempt: int | None,
     follow: bool,
+    worker_contexts: tuple[str, ...],
 ) -> None:
     """Print the container log of one attempt (of one node: job#N or --node-index N)."""
     name, node_index = node_of(name, node_index)
@@ -72,8 +81,20 @@ def logs(
         selector += f",{LABEL_ATTEMPT}={attempt}"
     with api_errors(f"the pods of {name}"):
         pods = ctx.core.list_namespaced_pod(ctx.ns, label_selector=selector).items
-    pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == job["metadata"]["uid"]]
-    kept = _kept(ctx, selector, job["metadata"]["uid"])
+    uid = job["metadata"]["uid"]
+    pods = [p for p in pods if p.metadata.labels.get(LABEL_JOB_UID) == uid]
+    kept = _kept(ctx, selector, uid)
+    core = ctx.core
+    if not pods and kept is None:  # not here: in a worker cluster of its queue's?
+        contexts = _contexts(worker_contexts)
+        for cluster in _worker_clusters(ctx, job):
+            there = ctx.worker_core(cluster, contexts.get(cluster))
+            with api_errors(f"the pods of {name} in worker cluster {cluster}"):
+                found = there.list_namespaced_pod(ctx.ns, label_selector=selector).items
+            pods = [p for p in found if p.metadata.labels.get(LABEL_JOB_UID) == uid]
+            if pods:
+                core = there
+                break
     if kept is not None and (
         not pods or kept[0] > max(int(p.metadata.labels.get(LABEL_ATTEMPT, "0")) for p in pods)
     ):
@@ -103,7 +124,7 @@ def logs(
     container = essential_container({"metadata": {"annotations": pod.metadata.annotations}})
     with api_errors(f"the log of {pod.metadata.name}"):
         if follow:
-            stream = ctx.core.read_namespaced_pod_log(
+            stream = core.read_namespaced_pod_log(
                 pod.metadata.name, ctx.ns, container=container, follow=True, _preload_content=False
             )
             for chunk in stream.stream():
@@ -111,10 +132,43 @@ def logs(
         else:
             # The raw reply, decoded here: the client's own decoding of a log is not text in
             # every version (some give the repr of its bytes).
-            reply = ctx.core.read_namespaced_pod_log(
+            reply = core.read_namespaced_pod_log(
                 pod.metadata.name, ctx.ns, container=container, _preload_content=False
             )
             click.echo(reply.data.decode(errors="replace"), nl=False)
+
+
+def _contexts(given: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in given:
+        cluster, equals, context = pair.partition("=")
+        if not equals or not cluster or not context:
+            raise click.BadParameter(
+                f"{pair!r}: expected CLUSTER=CONTEXT", param_hint="--worker-context"
+            )
+        found[cluster] = context
+    return found
+
+
+def _worker_clusters(ctx: Context, job: dict[str, Any]) -> list[str]:
+    """The worker clusters of the environments of the job's queue, in the queue's order."""
+    with api_errors("the job's queue and environments"):
+        queue = ctx.custom.get_cluster_custom_object(
+            GROUP, VERSION, JOBQUEUES, job["spec"]["jobQueue"]
+        )
+        clusters: list[str] = []
+        order = sorted(
+            (queue.get("spec") or {}).get("computeEnvironmentOrder") or [],
+            key=lambda o: o.get("order", 0),
+        )
+        for entry in order:
+            env = ctx.custom.get_cluster_custom_object(
+                GROUP, VERSION, COMPUTEENVIRONMENTS, entry["computeEnvironment"]
+            )
+            cluster = ((env.get("spec") or {}).get("cluster") or {}).get("name")
+            if cluster and cluster not in clusters:
+                clusters.append(cluster)
+    return clusters
 
 
 def _kept(ctx: Context, selector: str, uid: str) -> tuple[int, dict[str, Any]] | None:

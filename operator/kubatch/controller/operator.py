@@ -24,10 +24,12 @@ from typing import Any
 import kopf
 
 from .. import metrics
+from ..api import COMPUTEENVIRONMENTS
 from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
 from ..core import Engine, EngineConfig, IntentTimes, ResizePool, listed_key
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
+from .clusters import WorkerClusters, request_out
 from .leader import LeaderElector
 from .watches import BY_PLURAL, WATCHED, Watched
 from .writer import Writer
@@ -52,6 +54,7 @@ class Controller:
         self.client: Client | None = None
         self.writer: Writer | None = None
         self.providers: dict[str, NodePoolProvider] = {}
+        self.clusters: WorkerClusters | None = None
         self.wake = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.elector: LeaderElector | None = None
@@ -120,7 +123,24 @@ class Controller:
             )
         )
         may_write = self.elector.may_write if self.elector is not None else (lambda: True)
-        self.writer = Writer(self.client, self.engine.report, self._resize, may_write=may_write)
+        config = self.config
+        self.clusters = WorkerClusters(
+            self.client,
+            config.namespace,
+            self.engine,
+            self.wake,
+            qps=config.write_qps,
+            burst=config.write_burst,
+            probe_seconds=config.cluster_probe_seconds,
+            lost_after_seconds=config.cluster_lost_after_seconds,
+        )
+        self.writer = Writer(
+            self.client,
+            self.engine.report,
+            self._resize,
+            may_write=may_write,
+            route=self.clusters.route,
+        )
         await self._initial_sync()
         self.tasks += [
             asyncio.create_task(self._loop()),
@@ -142,6 +162,8 @@ class Controller:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.clusters is not None:
+            await self.clusters.stop()
         if self.client is not None:
             await self.client.close()
         if self.health is not None:
@@ -149,8 +171,11 @@ class Controller:
 
     async def _resize(self, effect: ResizePool) -> ResizeResult | None:
         provider = self.providers.get(effect.request.provider)
-        if provider is None or self.client is None:
+        if provider is None or self.client is None or self.clusters is None:
             return None
+        remote = self.clusters.client_for_environment(effect.request.environment)
+        if remote is not None:  # a worker cluster's pool, named as it names its nodes
+            return await provider.resize(request_out(effect.request), remote)
         return await provider.resize(effect.request, self.client)
 
     async def _initial_sync(self) -> None:
@@ -168,7 +193,10 @@ class Controller:
             for obj in items:
                 watched.upsert(world, obj, now)
             del items
-        world.start(now)
+        # Worker clusters' nodes and pods before any decision, as the operator's own.
+        assert self.clusters is not None
+        unlisted = await self.clusters.start()
+        world.start(now, unlisted)
         # Each kind is watched from its list's version: listed once (see _informer).
         self.tasks += [asyncio.create_task(self._informer(w, versions[w.plural])) for w in WATCHED]
         store = world.store
@@ -216,6 +244,8 @@ class Controller:
         apply = watched.delete if deleted else watched.upsert
         try:
             apply(self.engine, obj, now)
+            if kind == COMPUTEENVIRONMENTS and self.clusters is not None and self.engine.started:
+                self.clusters.sync()  # the worker clusters environments name
         except Exception:  # an object that cannot be handled must not stop the others
             log.exception("could not handle %s %s", kind, meta.get("name"))
         self.wake.set()

@@ -33,10 +33,14 @@ from ..core import (
 )
 from ..kube.client import Client
 from ..kube.errors import ApiError
+from .clusters import body_out
 
 log = logging.getLogger(__name__)
 
 Resizer = Callable[[ResizePool], Awaitable[ResizeResult | None]]
+Route = Callable[[str], "tuple[Client, str] | None"]
+"""Where a write to a namespace goes: a worker cluster's client and its namespace there, or
+None for the operator's own cluster (controller/clusters.py)."""
 Report = Callable[[Outcome], None]
 # Events are useful but never worth delaying a job for: beyond this many waiting, drop.
 MAX_PENDING_EVENTS = 2000
@@ -60,8 +64,10 @@ class Writer:
         resize: Resizer,
         concurrency: int = 16,
         may_write: Callable[[], bool] = lambda: True,
+        route: Route = lambda namespace: None,
     ) -> None:
         self.client = client
+        self.route = route
         self.report = report
         self.resize = resize
         self.may_write = may_write
@@ -102,13 +108,20 @@ class Writer:
                 log.exception("write failed")
                 self.report(Outcome(effect=effect, failure=Failure(0, type(e).__name__, str(e))))
 
+    def _where(self, namespace: str | None) -> tuple[Client, str | None, bool]:
+        """(client, namespace there, whether in a worker cluster)."""
+        routed = self.route(namespace) if namespace else None
+        if routed is None:
+            return self.client, namespace, False
+        return routed[0], routed[1], True
+
     async def _carry_out(self, effect: Effect) -> Outcome:
         client = self.client
         if isinstance(effect, CreateObject):
+            client, namespace, remote = self._where(effect.namespace)
+            body = body_out(effect.body) if remote else effect.body
             try:
-                created = await client.create(
-                    effect.api_version, effect.plural, effect.body, effect.namespace
-                )
+                created = await client.create(effect.api_version, effect.plural, body, namespace)
             except ApiError as e:
                 if not e.conflict:
                     name = effect.body["metadata"].get("name")
@@ -116,17 +129,15 @@ class Writer:
                 raise
             return Outcome(effect=effect, version=version_of(created))
         if isinstance(effect, DeleteObject):
+            client, namespace, _ = self._where(effect.namespace)
             await client.delete(
-                effect.api_version,
-                effect.plural,
-                effect.name,
-                effect.namespace,
-                effect.grace_seconds,
+                effect.api_version, effect.plural, effect.name, namespace, effect.grace_seconds
             )
             return Outcome(effect=effect)
         if isinstance(effect, PatchObject):
+            client, namespace, _ = self._where(effect.namespace)
             await client.patch(
-                effect.api_version, effect.plural, effect.name, effect.patch, effect.namespace
+                effect.api_version, effect.plural, effect.name, effect.patch, namespace
             )
             return Outcome(effect=effect)
         if isinstance(effect, WriteStatus):
@@ -159,16 +170,16 @@ class Writer:
         """Read an ended attempt's log (the whole of it up to the limit, its tail past it) and
         keep it in a ConfigMap. A log the kubelet no longer serves (its pod gone) is an
         outcome like any other: the engine asks no more."""
-        path = f"/api/v1/namespaces/{effect.namespace}/pods/{effect.pod}/log"
+        client, namespace, _ = self._where(effect.namespace)  # the pod's cluster
+        path = f"/api/v1/namespaces/{namespace}/pods/{effect.pod}/log"
         params = {"container": effect.container, "timestamps": "true"}
-        head = await self.client.text(path, {**params, "limitBytes": str(effect.limit)})
+        head = await client.text(path, {**params, "limitBytes": str(effect.limit)})
         text, dropped = head, 0
         if len(head.encode()) >= effect.limit:
-            tail = await self.client.text(path, {**params, "tailLines": str(head.count("\n"))})
+            tail = await client.text(path, {**params, "tailLines": str(head.count("\n"))})
             text, dropped = tail_within(tail, effect.limit)
-        created = await self.client.create(
-            "v1", "configmaps", kept_body(effect, text, dropped), effect.namespace
-        )
+        body = kept_body(effect, text, dropped)  # beside its job, in this cluster
+        created = await self.client.create("v1", "configmaps", body, body["metadata"]["namespace"])
         return Outcome(effect=effect, version=version_of(created))
 
     async def spare_budget(self) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from ..api import API_VERSION, BATCHJOBS, COMPUTEENVIRONMENTS, JOBQUEUES
 from ..api.common import JobStatus, Obj
-from ..keys import LABEL_HOSTNAME
+from ..keys import LABEL_HOSTNAME, in_cluster
 from .feed import Feed
 from .jobs.attempt_pods import render_attempt
 from .jobs.attempts import CreatePod, PodObservation, RecordEvent, ReleasePod, StopPod
@@ -166,15 +166,17 @@ class Engine(Feed):
 
     # -- the step ------------------------------------------------------------------------------
 
-    def start(self, now: datetime) -> None:
+    def start(self, now: datetime, unlisted: frozenset[str] = frozenset()) -> None:
         """After the initial listing, before any decision: resolve every job in flight (so
         attempts that ended while the operator was away are judged with their retry
         strategy), adopt the pods found, and put back to RUNNABLE the attempts whose pods
-        were never created."""
+        were never created; but not those in `unlisted` worker clusters, whose pods could
+        not be listed (see reconcile_cluster)."""
         with_pods = {p.job for p in self.store.pods.values() if p.job is not None}
         self._apply(self.jobs.resume(now, with_pods | {k for k, _ in self.observations}), now)
         seen = {k.split("/", 1)[1] for k, p in self.store.pods.items() if p.job is not None}
         seen |= {obs.pod_name for _, obs in self.observations}
+        seen |= self.jobs.pods_placed_in(self._environments_in(unlisted))
         observations, self.observations = self.observations, []
         changes, runs = self.jobs.observe(observations, now, adopt=True)
         self.telemetry.runs += runs
@@ -271,14 +273,14 @@ class Engine(Feed):
             if isinstance(action, RecordEvent):
                 self._event(state.obj, action.type, action.reason, action.message)
             elif isinstance(action, StopPod):
-                pod = f"{key[0]}/{action.pod_name}"
+                pod = self.pod_key(key[0], action.pod_name)
                 ours = None if action.attempt is None else (key, action.index, action.attempt)
                 self.intents.want_stopped(pod, action.grace_seconds, action.reason, ours, now)
                 self._forget_assumed(pod, now)
             elif isinstance(action, CreatePod):
                 self._want_pod(key, action, now)
             elif isinstance(action, ReleasePod):
-                self.intents.want_released(f"{key[0]}/{action.pod_name}", now)
+                self.intents.want_released(self.pod_key(key[0], action.pod_name), now)
         for key in changes.touched:
             self._touched(key)
 
@@ -298,14 +300,16 @@ class Engine(Feed):
             Pool(action.compute_environment, env.selector, env.tolerations) if env else None,
             node.labels.get(LABEL_HOSTNAME, node.name) if node else action.node,
         )
-        pod = f"{key[0]}/{action.pod_name}"
+        namespace = in_cluster(env.cluster if env else "", key[0])  # a worker cluster's?
+        body["metadata"]["namespace"] = namespace
+        pod = f"{namespace}/{action.pod_name}"
         self.intents.want_pod(pod, key, action.index, action.attempt, body, action.node, now)
         resources = record.resolved.for_node(action.index).resources
         if record.multinode and action.index == record.main_node and key not in self.services:
             self.services.add(key)  # its nodes' names (asked again, and refused, after a restart)
-            service = render_service(key[0], key[1], record.uid)
+            service = render_service(namespace, key[1], record.uid)
             self.effects.append(
-                CreateObject(api_version="v1", plural="services", namespace=key[0], body=service)
+                CreateObject(api_version="v1", plural="services", namespace=namespace, body=service)
             )
         if action.node is not None and pod not in self.store.pods:
             assumed = PodState(

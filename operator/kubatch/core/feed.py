@@ -19,7 +19,7 @@ from ..api import (
 )
 from ..api.common import JobStatus, Obj
 from ..api.times import parse_time
-from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED
+from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED, in_cluster, split_cluster
 from .jobs.attempts import PodObservation
 from .jobs.observe import observe_pod
 from .outbox.effects import Outcome
@@ -30,6 +30,7 @@ from .outbox.telemetry import Telemetry
 from .phases.consumables import Consumables
 from .phases.dispatch import Dispatcher
 from .phases.jobs import Changes, JobsPhase
+from .phases.registry import Registered, Registry
 from .state.intake import (
     is_stale,
     job_uid_of,
@@ -67,6 +68,7 @@ class Feed:
     logs: LogKeeper
     jobs: JobsPhase
     dispatcher: Dispatcher
+    registry: Registry
     consumables: Consumables
     telemetry: Telemetry
     dirty: set[JobKey]
@@ -79,6 +81,7 @@ class Feed:
     if TYPE_CHECKING:
 
         def _apply(self, changes: Changes, now: datetime) -> None: ...
+        def _registered(self, found: Registered) -> None: ...
         def _forget_assumed(self, pod: str, now: datetime) -> None: ...
         def _event(
             self, obj: Obj, kind: Literal["Normal", "Warning"], reason: str, message: str
@@ -151,6 +154,9 @@ class Feed:
             if wanted.job == key:
                 self.intents.forget(pod)
                 self._forget_assumed(pod, now)
+        for pod in [p.key for p in self.store.pods.values() if p.job == key]:
+            if split_cluster(pod)[0]:  # no owner reference there to collect it
+                self.intents.want_stopped(pod, 0, "its job was deleted", None, now)
         self.dirty |= self.store.dependents.get(key, set())
         self.queue_counts_dirty = True
         self.dispatch_needed = True
@@ -240,22 +246,58 @@ class Feed:
             now,
         )
 
+    def cluster_health(self, cluster: str, problem: str | None, now: datetime) -> None:
+        """A worker cluster answers again (None) or does not (why)."""
+        self._registered(self.registry.cluster_health(cluster, problem, now))
+
+    def _environments_in(self, clusters: frozenset[str]) -> set[str]:
+        return {n for n, e in self.store.envs.items() if e.cluster and e.cluster in clusters}
+
+    def reconcile_cluster(self, cluster: str, now: datetime) -> None:
+        """A worker cluster that could not be listed at start has been: its attempts whose
+        pods it lacks are judged now, as the others were at start (Engine.start)."""
+        others = {n for n, e in self.store.envs.items() if e.cluster != cluster}
+        seen = {key.split("/", 1)[1] for key in [*self.store.pods, *self.intents.creates]}
+        seen |= self.jobs.pods_placed_in(others)
+        self._apply(self.jobs.reconcile_missing(seen, now), now)
+        self.dispatch_needed = True
+
+    def pod_key(self, namespace: str, pod_name: str) -> str:
+        """The key of an attempt's pod: in the operator's cluster, or in the worker cluster it
+        was created in (seen there, or wanted there)."""
+        local = f"{namespace}/{pod_name}"
+        if local in self.store.pods or local in self.intents.creates:
+            return local
+        for cluster in {e.cluster for e in self.store.envs.values() if e.cluster}:
+            key = f"{in_cluster(cluster, namespace)}/{pod_name}"
+            if key in self.store.pods or key in self.intents.creates or key in self.intents.stops:
+                return key
+        return local
+
     def observe_kept_log(self, configmap: Obj, deleted: bool = False) -> None:
         """A ConfigMap that keeps an ended attempt's log (core/outbox/logs.py)."""
         self.logs.seen(configmap, present=not deleted)
 
-    def unlisted(self, plural: str, listed: set[str], now: datetime) -> None:
+    def unlisted(self, plural: str, listed: set[str], now: datetime, cluster: str = "") -> None:
         """A new list of `plural` (after its watch was lost) names what exists, by
         `listing_key`: what the engine holds and the list lacks was deleted while nobody
         watched, and is deleted now as its event would have been. A pod only assumed may yet
-        come; a deleted revision changes nothing (its definition keeps the history it had)."""
+        come; a deleted revision changes nothing (its definition keeps the history it had).
+        Nodes and pods are listed per cluster: `cluster` names the one listed ("" the
+        operator's own; names inside it are `<cluster>:<name>`, see keys.in_cluster)."""
         if plural == "configmaps":
             self.logs.unlisted(listed)
             return
         if plural == "pods":
             for key, pod in list(self.store.pods.items()):
-                if key not in listed and not pod.assumed:
-                    self.observe_pod(tombstone(pod), now, deleted=True)
+                if key in listed or pod.assumed or split_cluster(key)[0] != cluster:
+                    continue
+                self.observe_pod(tombstone(pod), now, deleted=True)
+            return
+        if plural == "nodes":
+            for name in [n for n in self.store.nodes if split_cluster(n)[0] == cluster]:
+                if name not in listed:
+                    self.delete_node(name)
             return
         store = self.store
         held: dict[str, tuple[Iterable[str | JobKey], Callable[[Any], None]]] = {
@@ -265,7 +307,6 @@ class Feed:
             COMPUTEENVIRONMENTS: (store.envs, lambda name: self.delete_environment(name, now)),
             JOBQUEUES: (store.queues, lambda name: self.delete_queue(name)),
             SCHEDULINGPOLICIES: (store.policies, lambda name: self.delete_policy(name, now)),
-            "nodes": (store.nodes, lambda name: self.delete_node(name)),
             CONSUMABLERESOURCES: (store.consumables, lambda name: self.delete_consumable(name)),
         }
         if plural not in held:

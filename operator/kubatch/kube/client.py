@@ -96,6 +96,20 @@ class Credentials:
         )
 
     @classmethod
+    def from_kubeconfig_text(cls, text: str) -> Credentials:
+        """A kubeconfig given as text (a Secret's), read as from_kubeconfig reads a file:
+        its current context. Raises ValueError saying what is wrong with it."""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as file:
+            file.write(text)
+            file.flush()
+            try:
+                return cls.from_kubeconfig(file.name)
+            except Exception as e:  # the loader raises many kinds, all meaning "unusable"
+                raise ValueError(f"not a usable kubeconfig: {e}") from e
+
+    @classmethod
     def in_cluster(cls) -> Credentials:
         """The pod's ServiceAccount, as client-go's in-cluster config finds it: the API
         server at KUBERNETES_SERVICE_HOST and _PORT, the token and CA its kubelet mounts.

@@ -13,6 +13,7 @@ from typing import Literal
 
 from ...api.common import Obj
 from ...autoscaling.types import ResizeRequest, ResizeResult
+from ...keys import split_cluster
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +82,7 @@ class KeepLog:
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.pod}"
+        return f"{split_cluster(self.namespace)[1]}/{self.pod}"  # as its ConfigMap is named
 
 
 @dataclass(frozen=True)

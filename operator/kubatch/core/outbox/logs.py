@@ -26,11 +26,15 @@ from ...keys import (
     KEPT_LOG_DROPPED,
     KEPT_LOG_ENDED,
     KEPT_LOG_NODE,
+    LABEL_JOB_NAME,
+    LABEL_JOB_UID,
     LABEL_KEPT_LOG,
     LABEL_MANAGED_BY,
     MANAGED_BY,
+    split_cluster,
 )
 from ..jobs.attempts import CONTAINER_NAME, essential_container
+from ..jobs.pods import owned_by
 from .effects import Failure, KeepLog
 
 RETRY = timedelta(seconds=5)
@@ -54,6 +58,15 @@ def _ended_container(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def _owners(meta: Mapping[str, Any]) -> list[Any]:
+    """The pod's owner (its job): a worker cluster's pods have none there, their labels say it."""
+    owners = list(meta.get("ownerReferences") or [])
+    labels = meta.get("labels") or {}
+    if not owners and labels.get(LABEL_JOB_NAME) and labels.get(LABEL_JOB_UID):
+        owners = [owned_by(labels[LABEL_JOB_NAME], labels[LABEL_JOB_UID])]
+    return owners
+
+
 def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
     """What keeping an ended attempt's log asks for; None when there is nothing to keep
     (the pod has not ended, or its container never ran)."""
@@ -70,9 +83,9 @@ def keep_request(pod: Mapping[str, Any], limit: int) -> KeepLog | None:
         "kind": "ConfigMap",
         "metadata": {
             "name": meta["name"],
-            "namespace": meta["namespace"],
+            "namespace": split_cluster(meta["namespace"])[1],  # beside its job
             "labels": labels,
-            "ownerReferences": list(meta.get("ownerReferences") or []),
+            "ownerReferences": _owners(meta),
         },
         # How the attempt ended, as its pod said: what is left of it once the pod is gone.
         "data": {
@@ -198,7 +211,7 @@ class LogKeeper:
         if not self.limit:
             return
         meta = pod["metadata"]
-        key = f"{meta.get('namespace')}/{meta['name']}"
+        key = f"{split_cluster(meta.get('namespace') or '')[1]}/{meta['name']}"
         if key in self.kept or key in self.wanted:
             return
         request = keep_request(pod, self.limit)

@@ -174,6 +174,17 @@ class JobsPhase:
                 changes.add(key, record.reconcile_missing(seen_pods, now))
         return changes
 
+    def pods_placed_in(self, environments: set[str]) -> set[str]:
+        """The pods of the attempts in flight placed in these environments."""
+        names: set[str] = set()
+        for key in self.store.in_flight if environments else ():
+            record = self.store.record(key)
+            for child in record.children if record is not None else ():
+                attempt = child.current
+                if attempt is not None and attempt.compute_environment in environments:
+                    names.add(attempt.pod_name)
+        return names
+
     def resume(self, now: datetime, with_pods: set[JobKey]) -> Changes:
         """After a restart, before pods are adopted: give every job in flight, and every job
         a pod was found for (its status may never have been written), its resolved

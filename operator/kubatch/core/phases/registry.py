@@ -25,7 +25,7 @@ from ..state.intake import (
     read_queue,
     read_revision,
 )
-from ..state.objects import DefinitionState, JobKey, QueueState
+from ..state.objects import DefinitionState, EnvState, JobKey, QueueState
 from ..state.store import Store
 from .dispatch import Dispatcher
 from .finalizers import deleting_status, is_deleting, queue_holds
@@ -51,6 +51,8 @@ class Registry:
         self.rules = rules
         self.last_counts: dict[str, Counter[JobStatus]] = {}
         """Jobs per queue and state, as last counted."""
+        self.unreachable: dict[str, str] = {}
+        """Worker clusters that do not answer, and why: their environments are INVALID."""
 
     # -- compute environments --------------------------------------------------------------
 
@@ -63,10 +65,51 @@ class Registry:
         state = read_environment(obj, self.rules)
         if old is not None:
             state.unavailable = old.unavailable
+        self._check_cluster(state)
         self.store.put_environment(name, state)
         found = self._revalidate_queues(now)
         self.dispatcher.environment_status(state, now, None)
         return found
+
+    def _check_cluster(self, state: EnvState) -> None:
+        """An environment in a worker cluster that does not answer, or that names its
+        cluster with another environment's name for a different kubeconfig, is INVALID."""
+        if not state.valid or not state.cluster or state.model is None:
+            return
+        ref = state.model.spec.cluster
+        for name, other in self.store.envs.items():
+            theirs = other.model.spec.cluster if other.model is not None else None
+            mine = name == state.model.name
+            if theirs is not None and not mine and theirs.name == state.cluster and ref != theirs:
+                state.valid = False
+                state.reason = (
+                    f"cluster.kubeconfigSecret: cluster {state.cluster!r} is named by "
+                    f"ComputeEnvironment {name} with another kubeconfigSecret"
+                )
+                return
+        problem = self.unreachable.get(state.cluster)
+        if problem is not None:
+            state.valid = False
+            state.reason = f"cluster {state.cluster}: {problem}"
+
+    def cluster_health(self, cluster: str, problem: str | None, now: datetime) -> Registered:
+        """Whether a worker cluster answers (None) or not (why): its environments are
+        INVALID while it does not, and VALID again as soon as it answers."""
+        if self.unreachable.get(cluster) == problem:
+            return Registered()
+        if problem is None:
+            self.unreachable.pop(cluster, None)
+        else:
+            self.unreachable[cluster] = problem
+        for name, env in list(self.store.envs.items()):
+            if env.cluster != cluster:
+                continue
+            state = read_environment(env.obj, self.rules)
+            state.unavailable = env.unavailable
+            self._check_cluster(state)
+            self.store.put_environment(name, state)
+            self.dispatcher.environment_status(state, now, None)
+        return self._revalidate_queues(now)
 
     def delete_environment(self, name: str, now: datetime) -> Registered:
         self.store.remove_environment(name)

@@ -101,6 +101,7 @@ def read_environment(obj: Obj, rules: EnvironmentRules) -> EnvState:
         else (rules.default_provider if managed else "unmanaged")
     )
     state = EnvState(obj=obj, model=model, valid=True, reason=None, provider=provider)
+    state.cluster = spec.cluster.name if spec.cluster else ""
     state.selector = (
         dict(resources.node_labels)
         if resources and resources.node_labels

@@ -77,6 +77,8 @@ class EnvState:
     unavailable: dict[str, datetime] = field(default_factory=dict)
     """Shapes the provider could not supply, until when they are not asked for again."""
     provider_error: str | None = None
+    cluster: str = ""
+    """The worker cluster whose nodes make the pool ("": the operator's own)."""
 
 
 @dataclass(kw_only=True)

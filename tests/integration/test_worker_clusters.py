@@ -1,0 +1,416 @@
+"""ComputeEnvironments in another cluster (spec.cluster): a second cluster of the tier's kind
+(a second real control plane with its own ports and certificates, or a second emulator),
+with its own simulated kubelet and no Kubatch install: only the worker chart
+(helm/kubatch-worker: job namespaces and RBAC), and on the real tier the operator reaches it
+with that chart's ServiceAccount, so the real authorizer judges the RBAC."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from kubernetes import client, config, utils
+from kubernetes.client.rest import ApiException
+
+from kubatch.cli.main import cli
+from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
+from kubatch.sim.stack import start_apiserver, start_kubelet
+from tests.support.cluster import Cluster, read_or_none, wait_for
+from tests.support.system import KUBELET_LEASE_SECONDS, Scenario, System, unique
+
+ROOT = Path(__file__).parents[2]
+HELM = ROOT / ".tools" / "helm"
+WORKER_CHART = ROOT / "helm" / "kubatch-worker"
+WORKER_NAMESPACE = "kubatch-worker"
+OPERATOR_NAMESPACE = "default"
+"""Where the test operator reads Secrets (KUBATCH_NAMESPACE's default)."""
+
+SET = ("--set", "nodes.manage=true")
+"""The simulated autoscaler adds and removes the worker cluster's nodes itself."""
+
+
+@dataclass
+class Worker:
+    name: str
+    kubeconfig: Path
+    api: client.ApiClient
+    plane: ControlPlane | None
+    secret: str
+    """The Secret (operator's namespace, management cluster) that holds its kubeconfig."""
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    def pods(self, namespace: str, job: str) -> list[Any]:
+        found: list[Any] = self.core.list_namespaced_pod(
+            namespace, label_selector=f"kubatch.io/job-name={job}"
+        ).items
+        return found
+
+    def pool(self, environment: str) -> list[Any]:
+        found: list[Any] = self.core.list_node(
+            label_selector=f"kubatch.io/compute-environment={environment}"
+        ).items
+        return found
+
+
+def _install_worker_chart(api: client.ApiClient, rbac: bool) -> None:
+    """The worker chart, rendered by a real helm and created as `helm install` would (without
+    its RBAC on the emulator, which has no authorizer and serves no RBAC kinds)."""
+    core = client.CoreV1Api(api)
+    if read_or_none(core.read_namespace, WORKER_NAMESPACE) is None:
+        core.create_namespace({"metadata": {"name": WORKER_NAMESPACE}})
+    rendered = subprocess.run(
+        [str(HELM), "template", "kubatch-worker", str(WORKER_CHART), "-n", WORKER_NAMESPACE, *SET],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for doc in yaml.safe_load_all(rendered):
+        if doc and (rbac or not doc["apiVersion"].startswith("rbac.")):
+            utils.create_from_dict(api, doc, namespace=WORKER_NAMESPACE)
+
+
+def _token_kubeconfig(source: Path, api: client.ApiClient, target: Path) -> Path:
+    """A kubeconfig for the worker chart's ServiceAccount: what an administrator hands over."""
+    token = (
+        client.CoreV1Api(api)
+        .create_namespaced_service_account_token(
+            "kubatch-worker", WORKER_NAMESPACE, {"spec": {"expirationSeconds": 7200}}
+        )
+        .status.token
+    )
+    found = yaml.safe_load(source.read_text())
+    found["users"] = [{"name": "kubatch-worker", "user": {"token": token}}]
+    for context in found["contexts"]:
+        context["context"]["user"] = "kubatch-worker"
+    target.write_text(yaml.safe_dump(found))
+    return target
+
+
+def put_secret(kube: Cluster, name: str, kubeconfig: str) -> None:
+    body = {
+        "metadata": {"name": name},
+        "data": {"kubeconfig": base64.b64encode(kubeconfig.encode()).decode()},
+    }
+    try:
+        kube.core.create_namespaced_secret(OPERATOR_NAMESPACE, body)
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        kube.core.replace_namespaced_secret(name, OPERATOR_NAMESPACE, body)
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kube: Cluster, system: System, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    workdir = tmp_path_factory.mktemp("worker")
+    with ExitStack() as stack:
+        plane = None
+        if kube.embedded:
+            kubeconfig = start_apiserver(stack, workdir)
+        else:
+            assets = assets_from_environment()
+            assert assets is not None
+            plane = stack.enter_context(control_plane(assets, workdir / "control-plane"))
+            kubeconfig = plane.kubeconfig
+        api = config.new_client_from_config(str(kubeconfig))
+        wait_for(lambda: _answers(api), timeout=60, what="the worker cluster's API server")
+        start_kubelet(
+            stack, workdir, kubeconfig, bind=kube.embedded, lease_seconds=KUBELET_LEASE_SECONDS
+        )
+        _install_worker_chart(api, rbac=plane is not None)
+        handed = kubeconfig
+        if plane is not None:  # the real authorizer: the chart's ServiceAccount, not admin
+            plane.wait_for_default_service_account()
+            handed = _token_kubeconfig(kubeconfig, api, workdir / "worker.kubeconfig")
+        secret = f"worker-{unique()}"
+        put_secret(kube, secret, handed.read_text())
+        yield Worker("w1", kubeconfig, api, plane, secret)
+        kube.core.delete_namespaced_secret(secret, OPERATOR_NAMESPACE)
+
+
+def _answers(api: client.ApiClient) -> bool:
+    try:
+        client.CoreV1Api(api).list_namespace()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def remote(worker: Worker, scenario: Scenario) -> Iterator[Worker]:
+    """The worker cluster with the scenario's namespace (the worker chart's jobNamespaces)."""
+    worker.core.create_namespace({"metadata": {"name": scenario.namespace}})
+    yield worker
+    worker.core.delete_namespace(scenario.namespace)
+
+
+def remote_environment(
+    scenario: Scenario, worker: Worker, base: str = "far", **resources: Any
+) -> str:
+    cluster = {"name": worker.name, "kubeconfigSecret": {"name": worker.secret}}
+    return scenario.environment(base, spec={"cluster": cluster}, **resources)
+
+
+def _environment(scenario: Scenario, name: str) -> dict[str, Any]:
+    return scenario.get_cluster("computeenvironments", name).get("status") or {}
+
+
+def _attempts_by_cluster(scenario: Scenario, worker: Worker, job: str) -> tuple[set[Any], set[Any]]:
+    """(index, attempt) of every pod of the job in the operator's cluster and in the worker's."""
+
+    def of(pods: list[Any]) -> set[Any]:
+        return {
+            (
+                p.metadata.labels.get("kubatch.io/array-index"),
+                p.metadata.labels["kubatch.io/attempt"],
+            )
+            for p in pods
+        }
+
+    return of(scenario.pods(job)), of(worker.pods(scenario.namespace, job))
+
+
+def test_an_array_spreads_over_a_local_and_a_remote_environment_each_child_once(
+    scenario: Scenario, remote: Worker
+) -> None:
+    near = scenario.environment("near", maxvCpus=4)
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(near, far))
+    scenario.definition()
+    scenario.job("spread", queue, arrayProperties={"size": 12}, sim={"duration": "2"})
+    scenario.wait("spread", "SUCCEEDED", timeout=120)
+    here, there = _attempts_by_cluster(scenario, remote, "spread")
+    assert here, "no child ran in the operator's cluster"
+    assert there, "no child ran in the worker cluster"
+    assert not here & there, "a child ran in both clusters"
+    assert len(here) + len(there) == 12
+    assert {i for i, _ in here | there} == {str(i) for i in range(12)}
+    # The remote pool grew in the worker cluster (its nodes named there as its own) and, once
+    # idle, shrank back to nothing.
+    status = _environment(scenario, far)
+    assert status.get("status") == "VALID", status
+    wait_for(lambda: not remote.pool(far), timeout=60, what="the remote pool to scale in")
+
+
+def test_a_dependency_crosses_clusters_and_the_status_names_where_each_ran(
+    scenario: Scenario, remote: Worker
+) -> None:
+    near_queue = scenario.queue("near-q", environments=(scenario.environment("near"),))
+    far = remote_environment(scenario, remote)
+    far_queue = scenario.queue("far-q", environments=(far,))
+    scenario.definition()
+    first = scenario.job("first", near_queue, sim={"duration": "1"})
+    scenario.job("second", far_queue, dependsOn=[{"jobName": first}])
+    done = scenario.wait("second", "SUCCEEDED", timeout=90)
+    before = scenario.wait(first, "SUCCEEDED", timeout=10)
+    assert done["attempts"][-1]["nodeName"].startswith(f"{remote.name}:"), done["attempts"]
+    assert not before["attempts"][-1]["nodeName"].startswith(f"{remote.name}:")
+    assert done["startedAt"] >= before["stoppedAt"]
+    [pod] = remote.pods(scenario.namespace, "second")
+    assert not pod.metadata.owner_references, "an owner the worker cluster lacks: collected"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing_secret", "does not exist"),
+        ("revoked_credentials", "401 Unauthorized"),
+    ],
+)
+def test_a_worker_cluster_that_refuses_makes_its_environment_invalid(
+    scenario: Scenario, remote: Worker, case: str, expected: str
+) -> None:
+    secret = f"bad-{unique()}"
+    if case == "revoked_credentials":
+        if remote.plane is None:
+            pytest.skip("the emulator takes any token: only a real API server refuses one")
+        found = yaml.safe_load(Path(remote.kubeconfig).read_text())
+        found["users"] = [{"name": "gone", "user": {"token": "revoked-token"}}]
+        for context in found["contexts"]:
+            context["context"]["user"] = "gone"
+        put_secret(scenario.kube, secret, yaml.safe_dump(found))
+    cluster = {"name": f"w-{case.replace('_', '-')}", "kubeconfigSecret": {"name": secret}}
+    env = scenario.environment("bad", spec={"cluster": cluster})
+    queue = scenario.queue(environments=(env,))
+    scenario.definition()
+    scenario.job("waits", queue)
+
+    def invalid() -> dict[str, Any] | None:
+        status = _environment(scenario, env)
+        return status if status.get("status") == "INVALID" else None
+
+    status = wait_for(invalid, timeout=30, what="the environment INVALID")
+    assert expected in status["statusReason"], status
+    scenario.wait("waits", "RUNNABLE", timeout=30)  # waits, placed nowhere
+    if case == "revoked_credentials":
+        scenario.kube.core.delete_namespaced_secret(secret, OPERATOR_NAMESPACE)
+
+
+def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
+    scenario: Scenario, remote: Worker
+) -> None:
+    if remote.plane is None:
+        pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(far,))
+    scenario.definition()
+    names = [scenario.job(f"j{i}", queue, sim={"duration": "4"}) for i in range(8)]
+    wait_for(
+        lambda: any(scenario.status(n).get("status") == "RUNNING" for n in names),
+        timeout=60,
+        what="a job running in the worker cluster",
+    )
+    remote.plane.stop_apiserver()
+    try:
+        wait_for(
+            lambda: _environment(scenario, far).get("status") == "INVALID",
+            timeout=30,
+            what="the environment INVALID while its cluster does not answer",
+        )
+        reason = _environment(scenario, far)["statusReason"]
+        assert "does not answer" in reason, reason
+    finally:
+        remote.plane.start_apiserver()
+    outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
+    assert {n: s["status"] for n, s in outcomes.items()} == dict.fromkeys(names, "SUCCEEDED")
+    for name, status in outcomes.items():
+        assert len(status["attempts"]) == 1, (name, status["attempts"])
+        assert len(remote.pods(scenario.namespace, name)) == 1, name
+    wait_for(
+        lambda: _environment(scenario, far).get("status") == "VALID",
+        timeout=30,
+        what="the environment VALID again once its cluster answers",
+    )
+
+
+def test_attempts_in_a_worker_cluster_silent_too_long_are_judged_lost_and_retried(
+    scenario: Scenario, remote: Worker
+) -> None:
+    """Past KUBATCH_CLUSTER_LOST_AFTER_SECONDS (30 s here) without an answer, the attempts
+    running there end as a lost host's, and are retried as their strategy allows; when the
+    cluster answers again, the old attempts' pods are stopped there."""
+    if remote.plane is None:
+        pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(far,))
+    scenario.definition(retryStrategy={"attempts": 2})
+    name = scenario.job("long", queue, sim={"duration": "300"})
+    scenario.wait(name, "RUNNING", timeout=60)
+    remote.plane.stop_apiserver()
+    try:
+
+        def retried() -> dict[str, Any] | None:
+            status = scenario.status(name)
+            attempts = status.get("attempts") or []
+            return status if attempts and attempts[0].get("statusReason") else None
+
+        status = wait_for(retried, timeout=90, what="the lost attempt ended")
+        assert status["attempts"][0]["statusReason"].startswith("Host EC2"), status["attempts"]
+        assert status["status"] in ("RUNNABLE", "STARTING"), status
+    finally:
+        remote.plane.start_apiserver()
+    scenario.wait(name, "RUNNING", timeout=90)  # its second attempt, there again
+
+    def old_pod_stopped() -> bool:
+        pods = {
+            p.metadata.labels["kubatch.io/attempt"]: p
+            for p in remote.pods(scenario.namespace, name)
+        }
+        first = pods.get("1")
+        return (
+            first is None
+            or first.metadata.deletion_timestamp is not None
+            or (first.status.phase in ("Succeeded", "Failed"))
+        )
+
+    wait_for(old_pod_stopped, timeout=60, what="the lost attempt's pod stopped there")
+    scenario.patch(name, {"terminate": {"reason": "done"}})
+
+
+def _merged_kubeconfig(kube: Cluster, worker: Worker, target: Path) -> Path:
+    """The user's kubeconfig: the management cluster's (current) and a context named as the
+    worker cluster."""
+    mine = yaml.safe_load(kube.kubeconfig.read_text())
+    theirs = yaml.safe_load(worker.kubeconfig.read_text())
+    current = next(c for c in theirs["contexts"] if c["name"] == theirs["current-context"])
+    cluster = next(c for c in theirs["clusters"] if c["name"] == current["context"]["cluster"])
+    user = next(u for u in theirs["users"] if u["name"] == current["context"]["user"])
+    mine["clusters"].append({**cluster, "name": "worker-cluster"})
+    mine["users"].append({**user, "name": "worker-user"})
+    mine["contexts"].append(
+        {"name": worker.name, "context": {"cluster": "worker-cluster", "user": "worker-user"}}
+    )
+    target.write_text(yaml.safe_dump(mine))
+    return target
+
+
+def test_kubatch_logs_reads_a_running_attempt_in_its_worker_cluster(
+    scenario: Scenario, remote: Worker, tmp_path: Path
+) -> None:
+    far = remote_environment(scenario, remote)
+    queue = scenario.queue(environments=(far,))
+    scenario.definition()
+    scenario.job("runs", queue, sim={"duration": "120"})
+    scenario.wait("runs", "RUNNING", timeout=60)
+
+    def logs(kubeconfig: Path, *args: str) -> Result:
+        base = ["--kubeconfig", str(kubeconfig), "-n", scenario.namespace, "logs", "runs"]
+        return CliRunner().invoke(cli, [*base, *args], catch_exceptions=False)
+
+    without = logs(scenario.kube.kubeconfig)
+    assert without.exit_code == 1, without.output
+    assert f"runs in worker cluster {remote.name}" in without.output
+    assert f"--worker-context {remote.name}=CONTEXT" in without.output
+    merged = _merged_kubeconfig(scenario.kube, remote, tmp_path / "kubeconfig")
+    found = wait_for(
+        lambda: (r := logs(merged)).exit_code == 0 and "$ echo hello" in r.output and r,
+        timeout=30,
+        what="the attempt's log read from the worker cluster",
+    )
+    assert found
+    renamed = logs(merged, "--worker-context", f"{remote.name}=nowhere")
+    assert renamed.exit_code == 1
+    assert "no usable context 'nowhere'" in renamed.output
+    scenario.patch("runs", {"terminate": {"reason": "read"}})
+
+
+def test_an_operator_killed_mid_run_adopts_the_worker_clusters_pods_and_repeats_none(
+    scenario: Scenario, remote: Worker
+) -> None:
+    near = scenario.environment("near", maxvCpus=2)
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(near, far))
+    scenario.definition()
+    names = [scenario.job(f"k{i}", queue, sim={"duration": "3"}) for i in range(10)]
+    scenario.job("arr", queue, arrayProperties={"size": 6}, sim={"duration": "2"})
+    wait_for(
+        lambda: any(p for n in names for p in remote.pods(scenario.namespace, n)),
+        timeout=60,
+        what="an attempt in the worker cluster",
+    )
+    operator = scenario.system.operator
+    starts = operator.starts
+    operator.kill()
+    wait_for(lambda: operator.starts > starts, timeout=30, what="the operator started again")
+    outcomes = {n: scenario.wait(n, "SUCCEEDED", timeout=120) for n in [*names, "arr"]}
+    for name in names:
+        assert len(outcomes[name]["attempts"]) == 1, (name, outcomes[name]["attempts"])
+        here = scenario.pods(name)
+        there = remote.pods(scenario.namespace, name)
+        assert len(here) + len(there) == 1, (name, len(here), len(there))
+    here, there = _attempts_by_cluster(scenario, remote, "arr")
+    assert not here & there
+    assert {i for i, _ in here | there} == {str(i) for i in range(6)}
+    assert len(here) + len(there) == 6
