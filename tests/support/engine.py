@@ -28,6 +28,7 @@ from kubatch.core.outbox.effects import (
 )
 from kubatch.core.outbox.logs import kept_body
 from kubatch.core.outbox.wanted import IntentTimes
+from kubatch.keys import split_cluster
 from tests.support.manifests import batch_job, job_definition, job_queue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -260,9 +261,9 @@ class FakeApi:
         }
         self.engine.observe_pod(copy.deepcopy(pod), self.now)
 
-    def restart(self) -> None:
+    def restart(self, unlisted: frozenset[str] = frozenset()) -> None:
         """A new operator: a new engine rebuilt from what the server holds, in the order the
-        controller lists it."""
+        controller lists it; the pods of the `unlisted` worker clusters could not be listed."""
         engine = Engine(self.engine.config)
         order = ("ComputeEnvironment", "SchedulingPolicy", "JobQueue", "JobDefinition")
         for kind in order:
@@ -286,9 +287,10 @@ class FakeApi:
                 engine.upsert_job(self._with_status(obj), self.now)
         for configmap in self.kept.values():
             engine.observe_kept_log(copy.deepcopy(configmap))
-        for pod in self.pods.values():
-            engine.observe_pod(copy.deepcopy(pod), self.now)
-        engine.start(self.now)
+        for key, pod in self.pods.items():
+            if split_cluster(key)[0] not in unlisted:
+                engine.observe_pod(copy.deepcopy(pod), self.now)
+        engine.start(self.now, unlisted)
         self.engine = engine
 
     def _with_status(self, obj: Obj) -> Obj:

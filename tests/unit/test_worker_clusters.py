@@ -1,0 +1,194 @@
+"""Worker clusters in the engine (a worker cluster's nodes and namespaces are `<cluster>:<name>`
+inside it) and at the controller's boundary (controller/clusters.py), with a fake API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubatch.api import JobStatus
+from kubatch.autoscaling import PoolPlan, ResizeRequest
+from kubatch.controller.clusters import body_out, node_in, pod_in, request_out
+from kubatch.core.jobs.persistence import job_status
+from kubatch.core.outbox.effects import CreateObject, DeleteObject
+from kubatch.keys import in_cluster, split_cluster
+from tests.support.engine import T0, FakeApi, batch_job, cluster, node, served
+
+EAST = {"name": "east", "kubeconfigSecret": {"name": "east-kubeconfig"}}
+
+
+def environment(name: str = "ce1", ref: dict[str, Any] | None = EAST) -> dict[str, Any]:
+    spec: dict[str, Any] = {"type": "UNMANAGED"}
+    if ref is not None:
+        spec["cluster"] = ref
+    return {
+        "apiVersion": "kubatch.io/v1alpha1",
+        "kind": "ComputeEnvironment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def far_node(name: str = "n1") -> dict[str, Any]:
+    return node_in(node(name), "east")
+
+
+def remote_world(*jobs: dict[str, Any]) -> FakeApi:
+    return cluster(*jobs, nodes=(far_node(),), environment=environment())
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("n1", ("", "n1")),
+        ("east:n1", ("east", "n1")),
+        ("default/pod", ("", "default/pod")),
+        ("east:default/pod", ("east", "default/pod")),
+        ("default/a:b", ("", "default/a:b")),
+    ],
+)
+def test_names_in_a_worker_cluster_split_back(name: str, expected: tuple[str, str]) -> None:
+    assert split_cluster(name) == expected
+    assert in_cluster(*expected) == name
+
+
+def test_an_attempt_placed_in_a_worker_cluster_is_created_and_named_there() -> None:
+    api = remote_world(batch_job("j"))
+    api.step()
+    [create] = [e for e in api.sent if isinstance(e, CreateObject) and e.plural == "pods"]
+    assert create.namespace == "east:default"
+    assert create.body["spec"]["nodeSelector"]["kubernetes.io/hostname"] == "east:n1"
+    pod = f"east:default/{api.record('j').pod_name(None, 1)}"
+    assert pod in api.pods
+    api.run(pod)
+    api.step(1)
+    api.finish(pod)
+    api.step(1)
+    assert api.status("j") == JobStatus.SUCCEEDED
+    assert job_status(api.record("j")).attempts[0].node_name == "east:n1"
+
+
+def test_a_cluster_that_does_not_answer_makes_its_environments_invalid_and_places_nothing() -> (
+    None
+):
+    api = remote_world()
+    api.engine.cluster_health("east", "its API server does not answer: refused", T0)
+    env = api.engine.store.envs["ce1"]
+    assert not env.valid
+    assert env.reason == "cluster east: its API server does not answer: refused"
+    job = served(batch_job("j"))
+    api.objects.append(job)
+    api.engine.upsert_job(job, api.now)
+    api.settle(3)
+    assert api.status("j") == JobStatus.RUNNABLE
+    assert not api.pods
+    api.engine.cluster_health("east", None, api.now)
+    assert api.engine.store.envs["ce1"].valid
+    api.settle(3)
+    assert api.status("j") == JobStatus.STARTING
+
+
+def test_environments_that_name_one_cluster_with_two_secrets_the_later_is_invalid() -> None:
+    api = remote_world()
+    other = {"name": "east", "kubeconfigSecret": {"name": "another"}}
+    api.engine.upsert_environment(served(environment("ce2", other)), T0)
+    env = api.engine.store.envs["ce2"]
+    assert not env.valid
+    assert env.reason is not None
+    assert "is named by ComputeEnvironment ce1 with another kubeconfigSecret" in env.reason
+    assert api.engine.store.envs["ce1"].valid
+
+
+@pytest.mark.parametrize("listed", ["", "east"])
+def test_a_list_of_one_cluster_leaves_the_others_nodes_and_pods(listed: str) -> None:
+    """A relist of one cluster's pods (or a cluster judged lost: an empty one) ends only the
+    attempts whose pods it lacks there."""
+    api = cluster(
+        batch_job("near"),
+        batch_job("far"),
+        nodes=(node("n1"), far_node("n1")),
+        environment=environment(ref=None),
+    )
+    api.engine.upsert_environment(served(environment("ce2")), T0)
+    api.step()
+    for key in list(api.pods):
+        api.run(key)
+    api.step(1)
+    api.engine.unlisted("pods", set(), api.now, cluster=listed)
+    api.engine.unlisted("nodes", set(), api.now, cluster=listed)
+    api.step(1)
+    gone = {r.name for r in (api.record("near"), api.record("far")) if r.status == "FAILED"}
+    placed = {
+        name: split_cluster(job_status(api.record(name)).attempts[0].node_name or "")[0]
+        for name in ("near", "far")
+    }
+    assert gone == {n for n, c in placed.items() if c == listed}
+    nodes = set(api.engine.store.nodes)
+    assert nodes == {"n1", "east:n1"} - ({"east:n1"} if listed else {"n1"})
+
+
+def test_a_deleted_job_has_its_pod_in_a_worker_cluster_deleted() -> None:
+    """No owner reference collects it there."""
+    api = remote_world(batch_job("j"))
+    api.step()
+    pod = f"east:default/{api.record('j').pod_name(None, 1)}"
+    api.run(pod)
+    api.step(1)
+    api.engine.delete_job("default", "j", api.now)
+    api.step(1)
+    deletes = [e for e in api.sent if isinstance(e, DeleteObject) and e.plural == "pods"]
+    assert [(d.namespace, d.name) for d in deletes] == [("east:default", pod.split("/")[1])]
+    assert pod not in api.pods
+
+
+@pytest.mark.parametrize("there", [True, False], ids=["pod_there", "pod_never_made"])
+def test_a_worker_cluster_not_listed_at_start_has_its_attempts_judged_once_it_is(
+    there: bool,
+) -> None:
+    api = remote_world(batch_job("j"))
+    api.step()
+    pod = f"east:default/{api.record('j').pod_name(None, 1)}"
+    if not there:
+        del api.pods[pod]  # its create was lost
+    api.restart(unlisted=frozenset({"east"}))
+    api.settle(3)
+    assert api.status("j") == JobStatus.STARTING, "left as it was while its pods are unknown"
+    assert api.creates(pod) == 1
+    for found in list(api.pods.values()):
+        api.engine.observe_pod(found, api.now)
+    api.engine.reconcile_cluster("east", api.now)
+    api.settle(3)
+    assert api.status("j") == JobStatus.STARTING
+    assert api.record("j").attempt_count == 1
+    assert api.creates(pod) == (1 if there else 2), "made again under its number if never made"
+
+
+def test_the_boundary_names_a_worker_clusters_objects_and_gives_them_back() -> None:
+    raw = {
+        "metadata": {"name": "p", "namespace": "team", "ownerReferences": [{"uid": "u"}]},
+        "spec": {"nodeName": "n1", "nodeSelector": {"kubernetes.io/hostname": "n1", "x": "y"}},
+    }
+    inside = pod_in(raw, "east")
+    assert inside["metadata"]["namespace"] == "east:team"
+    assert inside["spec"]["nodeName"] == "east:n1"
+    assert inside["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "east:n1", "x": "y"}
+    out = body_out(inside)
+    assert out["metadata"]["namespace"] == "team"
+    assert "ownerReferences" not in out["metadata"], "the job is not there to own it"
+    assert out["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "n1", "x": "y"}
+    assert raw["metadata"]["namespace"] == "team", "the watched object is not changed"
+    named = node_in(node("n1"), "east")
+    assert named["metadata"]["name"] == "east:n1"
+    assert named["metadata"]["labels"]["kubernetes.io/hostname"] == "east:n1"
+    request = ResizeRequest(
+        environment="ce1",
+        provider="simulated",
+        settings={},
+        plan=PoolPlan(desired={}, desired_vcpus=0, remove=("east:n1",)),
+        nodes=(("east:n1", "m5.large"),),
+        labels={},
+    )
+    given = request_out(request)
+    assert given.plan.remove == ("n1",)
+    assert given.nodes == (("n1", "m5.large"),)
