@@ -74,7 +74,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP) $(HELM) control-plane browser real-node
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-integration: $(STAMP) control-plane
+integration: $(STAMP) $(HELM) control-plane
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 unit: $(STAMP)

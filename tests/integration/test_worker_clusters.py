@@ -407,10 +407,29 @@ def test_an_operator_killed_mid_run_adopts_the_worker_clusters_pods_and_repeats_
     outcomes = {n: scenario.wait(n, "SUCCEEDED", timeout=120) for n in [*names, "arr"]}
     for name in names:
         assert len(outcomes[name]["attempts"]) == 1, (name, outcomes[name]["attempts"])
-        here = scenario.pods(name)
-        there = remote.pods(scenario.namespace, name)
-        assert len(here) + len(there) == 1, (name, len(here), len(there))
+        made = len(scenario.pods(name)) + len(remote.pods(scenario.namespace, name))
+        assert made == 1, (name, made)
     here, there = _attempts_by_cluster(scenario, remote, "arr")
     assert not here & there
     assert {i for i, _ in here | there} == {str(i) for i in range(6)}
     assert len(here) + len(there) == 6
+
+
+def test_a_multi_node_job_runs_in_a_worker_cluster_with_its_service_there(
+    scenario: Scenario, remote: Worker
+) -> None:
+    from tests.integration.test_multinode import WORKERS_RUN, multinode
+
+    far = remote_environment(scenario, remote)
+    queue = scenario.queue(environments=(far,))
+    multinode(scenario, distinctNodes=True)
+    scenario.job("train", queue, definition="mnp", sim={**WORKERS_RUN, "durations-by-index": "0=3"})
+    status = scenario.wait("train", "SUCCEEDED", timeout=120)
+    assert status["nodeProperties"]["nodes"][0]["status"] == "SUCCEEDED"
+    pods = remote.pods(scenario.namespace, "train")
+    assert sorted(int(p.metadata.labels["kubatch.io/node-index"]) for p in pods) == [0, 1, 2, 3]
+    assert not scenario.pods("train")
+    uid = scenario.get("train")["metadata"]["uid"]
+    service = f"kubatch-{uid.replace('-', '')[:12]}"
+    headless = remote.core.read_namespaced_service(service, scenario.namespace)
+    assert headless.spec.cluster_ip == "None"

@@ -69,9 +69,7 @@ def test_an_attempt_placed_in_a_worker_cluster_is_created_and_named_there() -> N
     assert job_status(api.record("j")).attempts[0].node_name == "east:n1"
 
 
-def test_a_cluster_that_does_not_answer_makes_its_environments_invalid_and_places_nothing() -> (
-    None
-):
+def test_a_cluster_that_does_not_answer_makes_its_environments_invalid_and_places_nothing() -> None:
     api = remote_world()
     api.engine.cluster_health("east", "its API server does not answer: refused", T0)
     env = api.engine.store.envs["ce1"]
@@ -165,7 +163,7 @@ def test_a_worker_cluster_not_listed_at_start_has_its_attempts_judged_once_it_is
 
 
 def test_the_boundary_names_a_worker_clusters_objects_and_gives_them_back() -> None:
-    raw = {
+    raw: dict[str, Any] = {
         "metadata": {"name": "p", "namespace": "team", "ownerReferences": [{"uid": "u"}]},
         "spec": {"nodeName": "n1", "nodeSelector": {"kubernetes.io/hostname": "n1", "x": "y"}},
     }
