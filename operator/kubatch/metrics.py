@@ -109,6 +109,12 @@ EVENTS_DROPPED = Counter(
     "Kubernetes Events not posted (too many waiting).",
     registry=REGISTRY,
 )
+WORKER_CLUSTER_UP = Gauge(
+    "kubatch_worker_cluster_up",
+    "1 while a worker cluster answers and takes the operator's credentials, 0 while not.",
+    ["cluster"],
+    registry=REGISTRY,
+)
 LEADER = Gauge(
     "kubatch_leader", "1 while this instance is the one that schedules.", registry=REGISTRY
 )

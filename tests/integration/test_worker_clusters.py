@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 from kubatch.cli.main import cli
 from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
 from kubatch.sim.stack import start_apiserver, start_kubelet
+from tests.integration.test_operations import scrape_until
 from tests.support.cluster import Cluster, read_or_none, wait_for
 from tests.support.system import KUBELET_LEASE_SECONDS, Scenario, System, unique
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).parents[2]
 HELM = ROOT / ".tools" / "helm"
 WORKER_CHART = ROOT / "helm" / "kubatch-worker"
 WORKER_NAMESPACE = "kubatch-worker"
+UP = "kubatch_worker_cluster_up"
 OPERATOR_NAMESPACE = "default"
 """Where the test operator reads Secrets (KUBATCH_NAMESPACE's default)."""
 
@@ -163,6 +165,11 @@ def remote_environment(
     return scenario.environment(base, spec={"cluster": cluster}, **resources)
 
 
+def _up(samples: dict[str, float], cluster: str) -> float | None:
+    """kubatch_worker_cluster_up of a cluster, scraped (None: not exported)."""
+    return samples.get(f'{UP}{{cluster="{cluster}"}}')
+
+
 def _environment(scenario: Scenario, name: str) -> dict[str, Any]:
     return scenario.get_cluster("computeenvironments", name).get("status") or {}
 
@@ -281,6 +288,8 @@ def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
         )
         reason = _environment(scenario, far)["statusReason"]
         assert "does not answer" in reason, reason
+        port = scenario.system.operator.metrics_port
+        scrape_until(port, lambda s: _up(s, remote.name) == 0)
     finally:
         remote.plane.start_apiserver()
     outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
@@ -293,6 +302,8 @@ def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
         timeout=30,
         what="the environment VALID again once its cluster answers",
     )
+    port = scenario.system.operator.metrics_port
+    scrape_until(port, lambda s: _up(s, remote.name) == 1)
 
 
 def test_attempts_in_a_worker_cluster_silent_too_long_are_judged_lost_and_retried(

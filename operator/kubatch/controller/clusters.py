@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import metrics
 from ..api.common import Obj
 from ..autoscaling import ResizeRequest
 from ..core import Engine, listed_key
@@ -198,8 +199,15 @@ class WorkerClusters:
                 cluster.tasks.append(asyncio.create_task(self._run(cluster, since=None)))
 
     def _forget(self, cluster: WorkerCluster) -> None:
+        """No environment names it any more (their work done: finalizers hold them until
+        then): its nodes and pods leave the store, and it is no longer asked."""
         for task in cluster.tasks:
             task.cancel()
+        now = utcnow()
+        self.engine.unlisted("pods", set(), now, cluster=cluster.name)
+        self.engine.unlisted("nodes", set(), now, cluster=cluster.name)
+        with contextlib.suppress(KeyError):
+            metrics.WORKER_CLUSTER_UP.remove(cluster.name)
         if cluster.client is not None:
             asyncio.get_running_loop().create_task(cluster.client.close())
 
@@ -362,6 +370,7 @@ class WorkerClusters:
             cluster.down_since = None
         elif cluster.down_since is None:
             cluster.down_since = now
+        metrics.WORKER_CLUSTER_UP.labels(cluster.name).set(0 if problem else 1)
         if problem != cluster.problem:
             if problem is None:
                 log.info("worker cluster %s answers", cluster.name)
