@@ -127,7 +127,10 @@ def test_dashboard_orders_queues_by_priority_and_links_environments() -> None:
             "spec": {"type": "MANAGED", "computeResources": {"minvCpus": 0, "maxvCpus": 64}},
             "status": {"desiredvCpus": 8, "readyvCpus": 4, "nodesByType": {"m5.large": 2}},
         },
-        {"metadata": {"name": "ondemand"}, "spec": {"type": "UNMANAGED"}},
+        {
+            "metadata": {"name": "ondemand"},
+            "spec": {"type": "UNMANAGED", "cluster": {"name": "east", "kubeconfigSecret": {}}},
+        },
     ]
     view = views.dashboard(queues, environments, NOW)
     assert [q.name for q in view.queues] == ["high", "also-low", "low"]
@@ -138,7 +141,9 @@ def test_dashboard_orders_queues_by_priority_and_links_environments() -> None:
     assert (spot.desired_vcpus, spot.ready_vcpus, spot.max_vcpus) == ("8", "4", "64")
     assert spot.nodes == [("m5.large", 2)]
     assert spot.queues == ["high", "also-low", "low"]
-    assert next(e for e in view.environments if e.name == "ondemand").queues == ["high"]
+    ondemand = next(e for e in view.environments if e.name == "ondemand")
+    assert ondemand.queues == ["high"]
+    assert (spot.cluster, ondemand.cluster) == ("", "east"), "a worker cluster's pool says so"
 
 
 @pytest.mark.parametrize(

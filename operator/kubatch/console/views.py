@@ -108,6 +108,8 @@ class EnvironmentRow:
     max_vcpus: str
     nodes: list[tuple[str, int]]
     queues: list[str]
+    cluster: str = ""
+    """The worker cluster whose nodes make the pool ("": the operator's own)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +198,7 @@ def environment_row(env: Obj, queues: Iterable[QueueRow]) -> EnvironmentRow:
         max_vcpus=_text(resources.get("maxvCpus")),
         nodes=sorted(status.nodes_by_type.items()),
         queues=[q.name for q in queues if name in q.environments],
+        cluster=str((spec.get("cluster") or {}).get("name") or ""),
     )
 
 
