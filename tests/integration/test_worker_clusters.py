@@ -165,6 +165,15 @@ def remote_environment(
     return scenario.environment(base, spec={"cluster": cluster}, **resources)
 
 
+def near_and_far(scenario: Scenario, remote: Worker, near_cpus: int) -> tuple[str, str]:
+    """A queue over a local environment (first) and one in the worker cluster (8 vCPUs), and
+    the scenario's definition: (queue, the remote environment)."""
+    near = scenario.environment("near", maxvCpus=near_cpus)
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    scenario.definition()
+    return scenario.queue(environments=(near, far)), far
+
+
 def _up(samples: dict[str, float], cluster: str) -> float | None:
     """kubatch_worker_cluster_up of a cluster, scraped (None: not exported)."""
     return samples.get(f'{UP}{{cluster="{cluster}"}}')
@@ -192,10 +201,7 @@ def _attempts_by_cluster(scenario: Scenario, worker: Worker, job: str) -> tuple[
 def test_an_array_spreads_over_a_local_and_a_remote_environment_each_child_once(
     scenario: Scenario, remote: Worker
 ) -> None:
-    near = scenario.environment("near", maxvCpus=4)
-    far = remote_environment(scenario, remote, maxvCpus=8)
-    queue = scenario.queue(environments=(near, far))
-    scenario.definition()
+    queue, far = near_and_far(scenario, remote, near_cpus=4)
     scenario.job("spread", queue, arrayProperties={"size": 12}, sim={"duration": "2"})
     scenario.wait("spread", "SUCCEEDED", timeout=120)
     here, there = _attempts_by_cluster(scenario, remote, "spread")
@@ -400,10 +406,7 @@ def test_kubatch_logs_reads_a_running_attempt_in_its_worker_cluster(
 def test_an_operator_killed_mid_run_adopts_the_worker_clusters_pods_and_repeats_none(
     scenario: Scenario, remote: Worker
 ) -> None:
-    near = scenario.environment("near", maxvCpus=2)
-    far = remote_environment(scenario, remote, maxvCpus=8)
-    queue = scenario.queue(environments=(near, far))
-    scenario.definition()
+    queue, _ = near_and_far(scenario, remote, near_cpus=2)
     names = [scenario.job(f"k{i}", queue, sim={"duration": "3"}) for i in range(10)]
     scenario.job("arr", queue, arrayProperties={"size": 6}, sim={"duration": "2"})
     wait_for(

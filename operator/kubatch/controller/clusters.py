@@ -106,6 +106,15 @@ def request_out(request: ResizeRequest) -> ResizeRequest:
     return dataclasses.replace(request, plan=plan, nodes=nodes)
 
 
+async def stop_tasks(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait until each has ended (however it ends)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
 # -- one worker cluster ------------------------------------------------------------------------
 
 
@@ -213,11 +222,7 @@ class WorkerClusters:
 
     async def stop(self) -> None:
         for cluster in self.clusters.values():
-            for task in cluster.tasks:
-                task.cancel()
-            for task in cluster.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop_tasks(cluster.tasks)
             if cluster.client is not None:
                 await cluster.client.close()
 

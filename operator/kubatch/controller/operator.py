@@ -29,7 +29,7 @@ from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
 from ..core import Engine, EngineConfig, IntentTimes, ResizePool, listed_key
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
-from .clusters import WorkerClusters, request_out
+from .clusters import WorkerClusters, request_out, stop_tasks
 from .leader import LeaderElector
 from .watches import BY_PLURAL, WATCHED, Watched
 from .writer import Writer
@@ -157,11 +157,7 @@ class Controller:
         os._exit(70)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self.tasks)
         if self.clusters is not None:
             await self.clusters.stop()
         if self.client is not None:
