@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..api import (
     API_VERSION,
@@ -256,19 +256,23 @@ class Operations:
         try:
             written = await call
         except ApiError as e:
-            if e.conflict:
-                raise ClientError(
-                    "Object already exists"
-                    if e.reason == "AlreadyExists"
-                    else "the object changed meanwhile; send the request again"
-                ) from None
-            if e.status in (400, 422):
-                raise ClientError(e.message) from None
-            if e.not_found:
-                raise ClientError(e.message) from None
-            raise
+            refused(e)
         cache.put(written)
         return written
+
+
+def refused(e: ApiError) -> NoReturn:
+    """A write the API server refused, in AWS's terms: the caller's fault (ClientException)
+    when it is, the server's error otherwise."""
+    if e.conflict:
+        raise ClientError(
+            "Object already exists"
+            if e.reason == "AlreadyExists"
+            else "the object changed meanwhile; send the request again"
+        ) from None
+    if e.status in (400, 422) or e.not_found:
+        raise ClientError(e.message) from None
+    raise e
 
 
 def _merge(base: Obj, patch: Obj) -> Obj:

@@ -19,7 +19,7 @@ from ..keys import ANNOTATION_AWS_NAME
 from ..kube.errors import ApiError
 from . import shapes
 from .auth import Signed
-from .base import REVISION_WAIT_SECONDS, Operations, page
+from .base import REVISION_WAIT_SECONDS, Operations, page, refused
 from .errors import ClientError, ServerError
 from .names import check_name, object_name
 
@@ -62,13 +62,14 @@ class DefinitionOperations(Operations):
         revisions deregistered so far). The operator writes the object's status meanwhile, so a
         replace that meets a newer version, or a create that meets another caller's, reads the
         object again and retries: every registration is a revision, as in AWS."""
-        for _ in range(STORE_ATTEMPTS - 1):
+        attempt = 1
+        while True:
             try:
                 return await self._put_definition(manifest, namespace)
             except ApiError as e:
-                if not e.conflict:
-                    break  # the last call below answers it in AWS's terms
-        return await self._write(self._put_definition(manifest, namespace), self.caches.definitions)
+                if not e.conflict or attempt == STORE_ATTEMPTS:
+                    refused(e)  # in AWS's terms, sent once
+            attempt += 1
 
     async def _put_definition(self, manifest: Obj, namespace: str) -> Obj:
         name = manifest["metadata"]["name"]
