@@ -447,3 +447,43 @@ def test_a_multi_node_job_runs_in_a_worker_cluster_with_its_service_there(
     service = f"kubatch-{uid.replace('-', '')[:12]}"
     headless = remote.core.read_namespaced_service(service, scenario.namespace)
     assert headless.spec.cluster_ip == "None"
+
+
+def test_an_operator_started_while_a_worker_cluster_is_silent_leaves_its_attempts_until_it_answers(
+    scenario: Scenario, remote: Worker
+) -> None:
+    """Its pods cannot be listed at start: its attempts are neither placed again nor judged
+    gone until they can be (then each is found, and none runs twice)."""
+    if remote.plane is None:
+        pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(far,))
+    scenario.definition()
+    names = [scenario.job(f"s{i}", queue, sim={"duration": "6"}) for i in range(6)]
+    wait_for(
+        lambda: all(remote.pods(scenario.namespace, n) for n in names),
+        timeout=60,
+        what="every job's pod in the worker cluster",
+    )
+    system = scenario.system
+    system.stop_operator()
+    remote.plane.stop_apiserver()
+    try:
+        system.start_operator()
+        wait_for(
+            lambda: "could not be listed at start" in system.operator.log.read_text(),
+            timeout=60,
+            what="the operator started without the worker cluster",
+        )
+        wait_for(
+            lambda: _environment(scenario, far).get("status") == "INVALID",
+            timeout=30,
+            what="the environment INVALID",
+        )
+    finally:
+        remote.plane.start_apiserver()
+    outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
+    assert {n: s["status"] for n, s in outcomes.items()} == dict.fromkeys(names, "SUCCEEDED")
+    for name, status in outcomes.items():
+        assert len(status["attempts"]) == 1, (name, status["attempts"])
+        assert len(remote.pods(scenario.namespace, name)) == 1, name
