@@ -190,3 +190,20 @@ def test_the_boundary_names_a_worker_clusters_objects_and_gives_them_back() -> N
     given = request_out(request)
     assert given.plan.remove == ("n1",)
     assert given.nodes == (("n1", "m5.large"),)
+
+
+def test_a_cluster_judged_lost_before_it_was_listed_ends_its_attempts_under_new_numbers() -> None:
+    """Its pods are unknown, not absent: no attempt keeps its number (its pod may yet show
+    up there); when it does, it is stopped."""
+    api = remote_world(batch_job("j", retryStrategy={"attempts": 2}))
+    api.step()
+    first = f"east:default/{api.record('j').pod_name(None, 1)}"
+    api.restart(unlisted=frozenset({"east"}))
+    api.engine.reconcile_cluster("east", api.now, lost=True)
+    api.settle(3)
+    status = job_status(api.record("j"))
+    assert status.attempts[0].status_reason == "Host EC2 (instance unknown) terminated."
+    assert api.record("j").attempt_count == 2, "a new number: the old pod may still be there"
+    api.engine.observe_pod(api.pods[first], api.now)
+    api.settle(3)
+    assert api.stops(first) == 1, "the lost attempt's pod, found again, is stopped"

@@ -402,3 +402,6 @@ class WorkerClusters:
         now = utcnow()
         self.engine.unlisted("pods", set(), now, cluster=cluster.name)
         self.engine.unlisted("nodes", set(), now, cluster=cluster.name)
+        if not cluster.listed:  # never listed since start: its attempts are judged unseen
+            cluster.listed = True
+            self.engine.reconcile_cluster(cluster.name, now, lost=True)

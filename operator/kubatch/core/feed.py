@@ -253,13 +253,14 @@ class Feed:
     def _environments_in(self, clusters: frozenset[str]) -> set[str]:
         return {n for n, e in self.store.envs.items() if e.cluster and e.cluster in clusters}
 
-    def reconcile_cluster(self, cluster: str, now: datetime) -> None:
+    def reconcile_cluster(self, cluster: str, now: datetime, lost: bool = False) -> None:
         """A worker cluster that could not be listed at start has been: its attempts whose
-        pods it lacks are judged now, as the others were at start (Engine.start)."""
+        pods it lacks are judged now, as the others were at start (Engine.start). `lost`: it
+        was judged lost before it could be: all its attempts end as lost hosts'."""
         others = {n for n, e in self.store.envs.items() if e.cluster != cluster}
         seen = {key.split("/", 1)[1] for key in [*self.store.pods, *self.intents.creates]}
         seen |= self.jobs.pods_placed_in(others)
-        self._apply(self.jobs.reconcile_missing(seen, now), now)
+        self._apply(self.jobs.reconcile_missing(seen, now, lost), now)
         self.dispatch_needed = True
 
     def pod_key(self, namespace: str, pod_name: str) -> str:

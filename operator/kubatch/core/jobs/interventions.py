@@ -173,10 +173,15 @@ class Interventions:
             )
         return actions + self.observe(obs, now)
 
-    def reconcile_missing(self, seen_pods: set[str], now: datetime) -> list[Action]:
+    def reconcile_missing(
+        self, seen_pods: set[str], now: datetime, lost: bool = False
+    ) -> list[Action]:
         """After adoption: a STARTING attempt whose pod was never seen is placed again (its
         pod, with the same name, was never created, or the create was lost: the attempt
-        never ran, so it keeps its number); a RUNNING one whose pod is gone ended with it."""
+        never ran, so it keeps its number); a RUNNING one whose pod is gone ended with it.
+        `lost`: the pods are unknown, not absent (a worker cluster judged lost before it
+        could be listed): every attempt ends as a lost host's, none keeps its number (its pod
+        may yet show up there)."""
         actions = self._reconcile_gang(seen_pods, now)
         remade = {a.pod_name for a in actions if isinstance(a, CreatePod)}
         for child in self.children:
@@ -185,7 +190,7 @@ class Interventions:
                 continue
             if attempt.pod_name in seen_pods or attempt.pod_name in remade:
                 continue
-            if child.status == S.STARTING and attempt.started_at is None:
+            if child.status == S.STARTING and attempt.started_at is None and not lost:
                 child.current = None
                 child.attempts = attempt.number - 1
                 self._set(child, S.RUNNABLE, None, now)

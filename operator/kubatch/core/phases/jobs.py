@@ -164,14 +164,14 @@ class JobsPhase:
                 changes.touched.add(key)  # its blocker or reason may read differently now
         return changes
 
-    def reconcile_missing(self, seen_pods: set[str], now: datetime) -> Changes:
+    def reconcile_missing(self, seen_pods: set[str], now: datetime, lost: bool = False) -> Changes:
         """After a restart, the attempts in flight whose pods were not found (see
         Interventions.reconcile_missing)."""
         changes = Changes()
         for key in sorted(self.store.in_flight):
             record = self.store.record(key)
             if record is not None:
-                changes.add(key, record.reconcile_missing(seen_pods, now))
+                changes.add(key, record.reconcile_missing(seen_pods, now, lost))
         return changes
 
     def pods_placed_in(self, environments: set[str]) -> set[str]:
