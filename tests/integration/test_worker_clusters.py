@@ -82,23 +82,6 @@ def _install_worker_chart(api: client.ApiClient, rbac: bool) -> None:
             utils.create_from_dict(api, doc, namespace=WORKER_NAMESPACE)
 
 
-def _token_kubeconfig(source: Path, api: client.ApiClient, target: Path) -> Path:
-    """A kubeconfig for the worker chart's ServiceAccount: what an administrator hands over."""
-    token = (
-        client.CoreV1Api(api)
-        .create_namespaced_service_account_token(
-            "kubatch-worker", WORKER_NAMESPACE, {"spec": {"expirationSeconds": 7200}}
-        )
-        .status.token
-    )
-    found = yaml.safe_load(source.read_text())
-    found["users"] = [{"name": "kubatch-worker", "user": {"token": token}}]
-    for context in found["contexts"]:
-        context["context"]["user"] = "kubatch-worker"
-    target.write_text(yaml.safe_dump(found))
-    return target
-
-
 def put_secret(kube: Cluster, name: str, kubeconfig: str) -> None:
     body = {
         "metadata": {"name": name},
@@ -132,12 +115,18 @@ def worker(
             stack, workdir, kubeconfig, bind=kube.embedded, lease_seconds=KUBELET_LEASE_SECONDS
         )
         _install_worker_chart(api, rbac=plane is not None)
-        handed = kubeconfig
-        if plane is not None:  # the real authorizer: the chart's ServiceAccount, not admin
-            plane.wait_for_default_service_account()
-            handed = _token_kubeconfig(kubeconfig, api, workdir / "worker.kubeconfig")
         secret = f"worker-{unique()}"
-        put_secret(kube, secret, handed.read_text())
+        if plane is None:  # the emulator has no authorizer (nor TokenRequest): admin it is
+            put_secret(kube, secret, kubeconfig.read_text())
+        else:  # the real authorizer: the chart's ServiceAccount, as `kubatch connect-cluster`
+            plane.wait_for_default_service_account()  # hands it over
+            merged = merged_kubeconfig(kube.kubeconfig, kubeconfig, "w1", workdir / "both")
+            args = ["--kubeconfig", str(merged), "connect-cluster", "w1", "--secret", secret]
+            done = CliRunner().invoke(
+                cli, [*args, "--operator-namespace", OPERATOR_NAMESPACE, "--hours", "2"]
+            )
+            assert done.exit_code == 0, done.output
+            assert f"kubeconfigSecret:\n      name: {secret}" in done.output
         yield Worker("w1", kubeconfig, api, plane, secret)
         kube.core.delete_namespaced_secret(secret, OPERATOR_NAMESPACE)
 
@@ -356,18 +345,18 @@ def test_attempts_in_a_worker_cluster_silent_too_long_are_judged_lost_and_retrie
     scenario.patch(name, {"terminate": {"reason": "done"}})
 
 
-def _merged_kubeconfig(kube: Cluster, worker: Worker, target: Path) -> Path:
+def merged_kubeconfig(management: Path, worker: Path, name: str, target: Path) -> Path:
     """The user's kubeconfig: the management cluster's (current) and a context named as the
     worker cluster."""
-    mine = yaml.safe_load(kube.kubeconfig.read_text())
-    theirs = yaml.safe_load(worker.kubeconfig.read_text())
+    mine = yaml.safe_load(management.read_text())
+    theirs = yaml.safe_load(worker.read_text())
     current = next(c for c in theirs["contexts"] if c["name"] == theirs["current-context"])
     cluster = next(c for c in theirs["clusters"] if c["name"] == current["context"]["cluster"])
     user = next(u for u in theirs["users"] if u["name"] == current["context"]["user"])
     mine["clusters"].append({**cluster, "name": "worker-cluster"})
     mine["users"].append({**user, "name": "worker-user"})
     mine["contexts"].append(
-        {"name": worker.name, "context": {"cluster": "worker-cluster", "user": "worker-user"}}
+        {"name": name, "context": {"cluster": "worker-cluster", "user": "worker-user"}}
     )
     target.write_text(yaml.safe_dump(mine))
     return target
@@ -390,7 +379,9 @@ def test_kubatch_logs_reads_a_running_attempt_in_its_worker_cluster(
     assert without.exit_code == 1, without.output
     assert f"runs in worker cluster {remote.name}" in without.output
     assert f"--worker-context {remote.name}=CONTEXT" in without.output
-    merged = _merged_kubeconfig(scenario.kube, remote, tmp_path / "kubeconfig")
+    merged = merged_kubeconfig(
+        scenario.kube.kubeconfig, remote.kubeconfig, remote.name, tmp_path / "kubeconfig"
+    )
     found = wait_for(
         lambda: (r := logs(merged)).exit_code == 0 and "$ echo hello" in r.output and r,
         timeout=30,

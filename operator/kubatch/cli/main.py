@@ -12,6 +12,7 @@ from .. import __version__
 from ..api import InvalidManifest, parse
 from ..awsapi.command import api
 from ..console.command import console
+from .clusters import connect_cluster
 from .context import Context
 from .describe import describe, list_jobs
 from .dev import dev
@@ -20,7 +21,17 @@ from .queues import environments, queues
 from .stop import cancel, terminate
 from .submit import submit
 
-COMMANDS = (submit, describe, list_jobs, cancel, terminate, logs, queues, environments)
+COMMANDS = (
+    submit,
+    describe,
+    list_jobs,
+    cancel,
+    terminate,
+    logs,
+    queues,
+    environments,
+    connect_cluster,
+)
 
 
 @click.group()
