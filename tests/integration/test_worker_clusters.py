@@ -304,7 +304,7 @@ def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
 def test_attempts_in_a_worker_cluster_silent_too_long_are_judged_lost_and_retried(
     scenario: Scenario, remote: Worker
 ) -> None:
-    """Past KUBATCH_CLUSTER_LOST_AFTER_SECONDS (30 s here) without an answer, the attempts
+    """Past KUBATCH_CLUSTER_LOST_AFTER_SECONDS (45 s here) without an answer, the attempts
     running there end as a lost host's, and are retried as their strategy allows; when the
     cluster answers again, the old attempts' pods are stopped there."""
     if remote.plane is None:

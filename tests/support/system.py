@@ -54,10 +54,10 @@ OPERATOR_ENV = {
     "KUBATCH_WRITE_BURST": "2000",
     "KUBATCH_SCALE_IN_AFTER_SECONDS": "3",
     "KUBATCH_LEASE_SECONDS": "3",
-    # Worker clusters: asked every second; attempts there judged lost after 30 s of silence
+    # Worker clusters: asked every second; attempts there judged lost after 45 s of silence
     # (tests/integration/test_worker_clusters.py stops one for less, and for more).
     "KUBATCH_CLUSTER_PROBE_SECONDS": "1",
-    "KUBATCH_CLUSTER_LOST_AFTER_SECONDS": "30",
+    "KUBATCH_CLUSTER_LOST_AFTER_SECONDS": "45",
 }
 
 
