@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.cluster import REAL_NODE, Cluster, available_tiers, cluster
+from tests.support.consoles import Consoles, start_consoles
 from tests.support.system import Scenario, System, running
 
 
@@ -73,3 +74,9 @@ def scenario(system: System, namespace: str, node_cases: Any) -> Iterator[Scenar
     found = Scenario(system, namespace)
     yield found
     found.cleanup()
+
+
+@pytest.fixture(scope="session")
+def consoles(system: System) -> Consoles:
+    """Two consoles beside the tier's operator: one with cancel and terminate, one read-only."""
+    return start_consoles(system)

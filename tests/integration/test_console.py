@@ -9,53 +9,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from kubatch.cli.main import cli
-from kubatch.sim.stack import start_console
 from tests.integration.test_multinode import multinode
 from tests.support.browser import artifacts, browser
 from tests.support.cluster import wait_for
-from tests.support.system import Scenario, System
+from tests.support.consoles import Answer, Consoles, get
+from tests.support.system import Scenario
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Consoles:
-    url: str
-    """Cancel and terminate enabled (--actions all)."""
-    read_only: str
-    """The default: --actions none."""
-
-
-@pytest.fixture(scope="session")
-def consoles(system: System) -> Consoles:
-    workdir, kubeconfig = system.operator.workdir, system.cluster.kubeconfig
-    return Consoles(
-        start_console(system.stack, workdir, kubeconfig, actions="all"),
-        start_console(system.stack, workdir, kubeconfig, name="console-read-only"),
-    )
-
-
-@dataclass
-class Answer:
-    status: int
-    text: str
-    url: str
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> Answer:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, response.read().decode(), response.url)
-    except urllib.error.HTTPError as e:
-        return Answer(e.code, e.read().decode(), url)
 
 
 def post(url: str, form: dict[str, str]) -> Answer:

@@ -19,13 +19,13 @@ from click.testing import CliRunner
 
 from kubatch.cli.main import cli as kubatch
 from tests.integration.test_aws_api import REGION, add_key, endpoint
-from tests.integration.test_console import Consoles, consoles, get
 from tests.support.cluster import Cluster, wait_for
+from tests.support.consoles import Consoles, get
 from tests.support.containers import IMAGE, Program
 from tests.support.system import Scenario, System
 
 pytestmark = pytest.mark.node
-__all__ = ["consoles", "endpoint"]  # fixtures, shared with the console's and the API's tests
+__all__ = ["endpoint"]  # a fixture, shared with the API's tests (consoles: conftest)
 
 TIMEOUT = {"attemptDurationSeconds": 60}
 EXIT_ON_3 = {

@@ -25,6 +25,7 @@ from kubatch.sim.controlplane import ControlPlane, assets_from_environment, cont
 from kubatch.sim.stack import start_apiserver, start_kubelet
 from tests.integration.test_operations import scrape_until
 from tests.support.cluster import Cluster, read_or_none, wait_for
+from tests.support.consoles import Consoles, get
 from tests.support.system import KUBELET_LEASE_SECONDS, Scenario, System, unique
 
 ROOT = Path(__file__).parents[2]
@@ -163,6 +164,26 @@ def near_and_far(scenario: Scenario, remote: Worker, near_cpus: int) -> tuple[st
     return scenario.queue(environments=(near, far)), far
 
 
+def far_jobs(
+    scenario: Scenario, remote: Worker, prefix: str, count: int, duration: int
+) -> tuple[str, list[str]]:
+    """Jobs on a queue of the worker cluster's environment only: (environment, names)."""
+    far = remote_environment(scenario, remote, maxvCpus=8)
+    queue = scenario.queue(environments=(far,))
+    scenario.definition()
+    sim = {"duration": str(duration)}
+    return far, [scenario.job(f"{prefix}{i}", queue, sim=sim) for i in range(count)]
+
+
+def each_succeeded_once_there(scenario: Scenario, remote: Worker, names: list[str]) -> None:
+    """Every job SUCCEEDED, with one attempt and one pod in the worker cluster."""
+    outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
+    assert {n: s["status"] for n, s in outcomes.items()} == dict.fromkeys(names, "SUCCEEDED")
+    for name, status in outcomes.items():
+        assert len(status["attempts"]) == 1, (name, status["attempts"])
+        assert len(remote.pods(scenario.namespace, name)) == 1, name
+
+
 def _up(samples: dict[str, float], cluster: str) -> float | None:
     """kubatch_worker_cluster_up of a cluster, scraped (None: not exported)."""
     return samples.get(f'{UP}{{cluster="{cluster}"}}')
@@ -265,10 +286,7 @@ def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
 ) -> None:
     if remote.plane is None:
         pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
-    far = remote_environment(scenario, remote, maxvCpus=8)
-    queue = scenario.queue(environments=(far,))
-    scenario.definition()
-    names = [scenario.job(f"j{i}", queue, sim={"duration": "4"}) for i in range(8)]
+    far, names = far_jobs(scenario, remote, "j", 8, duration=4)
     wait_for(
         lambda: any(scenario.status(n).get("status") == "RUNNING" for n in names),
         timeout=60,
@@ -287,11 +305,7 @@ def test_a_worker_api_server_stopped_mid_run_loses_nothing_and_repeats_nothing(
         scrape_until(port, lambda s: _up(s, remote.name) == 0)
     finally:
         remote.plane.start_apiserver()
-    outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
-    assert {n: s["status"] for n, s in outcomes.items()} == dict.fromkeys(names, "SUCCEEDED")
-    for name, status in outcomes.items():
-        assert len(status["attempts"]) == 1, (name, status["attempts"])
-        assert len(remote.pods(scenario.namespace, name)) == 1, name
+    each_succeeded_once_there(scenario, remote, names)
     wait_for(
         lambda: _environment(scenario, far).get("status") == "VALID",
         timeout=30,
@@ -362,14 +376,22 @@ def merged_kubeconfig(management: Path, worker: Path, name: str, target: Path) -
     return target
 
 
-def test_kubatch_logs_reads_a_running_attempt_in_its_worker_cluster(
-    scenario: Scenario, remote: Worker, tmp_path: Path
+def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
+    scenario: Scenario, remote: Worker, tmp_path: Path, consoles: Consoles
 ) -> None:
     far = remote_environment(scenario, remote)
     queue = scenario.queue(environments=(far,))
     scenario.definition()
     scenario.job("runs", queue, sim={"duration": "120"})
     scenario.wait("runs", "RUNNING", timeout=60)
+
+    def shown() -> str | None:  # the console's row of it: from the status (no pod here)
+        answer = get(f"{consoles.url}/jobs/{scenario.namespace}/runs")
+        assert answer.status == 200, answer.text
+        return answer.text if f"{remote.name}:" in answer.text else None
+
+    page = wait_for(shown, timeout=30, what="the console to show where the attempt runs")
+    assert "runs-" in page
 
     def logs(kubeconfig: Path, *args: str) -> Result:
         base = ["--kubeconfig", str(kubeconfig), "-n", scenario.namespace, "logs", "runs"]
@@ -447,10 +469,7 @@ def test_an_operator_started_while_a_worker_cluster_is_silent_leaves_its_attempt
     gone until they can be (then each is found, and none runs twice)."""
     if remote.plane is None:
         pytest.skip("the emulator keeps its objects in memory: a restart would lose them")
-    far = remote_environment(scenario, remote, maxvCpus=8)
-    queue = scenario.queue(environments=(far,))
-    scenario.definition()
-    names = [scenario.job(f"s{i}", queue, sim={"duration": "6"}) for i in range(6)]
+    far, names = far_jobs(scenario, remote, "s", 6, duration=6)
     wait_for(
         lambda: all(remote.pods(scenario.namespace, n) for n in names),
         timeout=60,
@@ -473,8 +492,4 @@ def test_an_operator_started_while_a_worker_cluster_is_silent_leaves_its_attempt
         )
     finally:
         remote.plane.start_apiserver()
-    outcomes = {n: scenario.wait(n, "SUCCEEDED", "FAILED", timeout=120) for n in names}
-    assert {n: s["status"] for n, s in outcomes.items()} == dict.fromkeys(names, "SUCCEEDED")
-    for name, status in outcomes.items():
-        assert len(status["attempts"]) == 1, (name, status["attempts"])
-        assert len(remote.pods(scenario.namespace, name)) == 1, name
+    each_succeeded_once_there(scenario, remote, names)

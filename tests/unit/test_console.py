@@ -596,3 +596,27 @@ def test_a_multi_node_jobs_page_lists_its_nodes_and_the_main_nodes_address() -> 
     assert "<code>node-0.kubatch-abc.team-a.svc</code>" in html
     assert '<tr data-node="1">' in html
     assert "0 (main)" in html
+
+
+def test_an_attempt_without_a_pod_here_is_shown_from_the_status() -> None:
+    """An attempt running in a worker cluster has no pod in the operator's cluster: its row
+    comes from the job's status, its node naming the cluster."""
+    from kubatch.api.batchjob import AttemptDetail
+
+    started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    running = AttemptDetail(
+        attempt=1,
+        pod_name="j-1",
+        node_name="east:n1",
+        compute_environment="far",
+        started_at=started,
+    )
+    row = views.status_attempt(running)
+    assert (row.attempt, row.pod, row.node, row.environment) == (1, "j-1", "east:n1", "far")
+    assert (row.started, row.stopped, row.took) == ("2026-01-01T12:00:00Z", "", "")
+    ended = running.model_copy(
+        update={"stopped_at": started + timedelta(seconds=90), "exit_code": 3, "reason": "Error"}
+    )
+    row = views.status_attempt(ended)
+    assert (row.stopped, row.exit_code, row.reason) == ("2026-01-01T12:01:30Z", "3", "Error")
+    assert row.took

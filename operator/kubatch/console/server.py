@@ -316,6 +316,10 @@ class Console:
         for configmap in kept:
             row = views.kept_attempt(configmap)
             rows.setdefault(row.pod, row)
+        if index is None and not nodes:  # its own attempts, wherever their pods are
+            for detail in BatchJobStatus.of(job).attempts:
+                if detail.pod_name:
+                    rows.setdefault(detail.pod_name, views.status_attempt(detail))
         return sorted(rows.values(), key=lambda a: a.attempt)
 
     async def job(self, request: web.Request) -> tuple[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..api.batchjob import BatchJobStatus, NodeStatus, job_state
+from ..api.batchjob import AttemptDetail, BatchJobStatus, NodeStatus, job_state
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, JobStatus
 from ..api.computeenvironment import ComputeEnvironmentStatus
 from ..api.consumableresource import ConsumableResourceStatus
@@ -563,6 +563,23 @@ def pod_attempt(pod: Obj) -> AttemptRow:
         took=duration(began.get("startedAt"), ended.get("finishedAt")),
         exit_code=_text(ended.get("exitCode")),
         reason=_text(ended.get("reason") or status.get("reason") or status.get("phase")),
+    )
+
+
+def status_attempt(detail: AttemptDetail) -> AttemptRow:
+    """An attempt as the job's status tells it: one whose pod is not in this cluster (it runs
+    in a worker cluster, its node named `<cluster>:<node>`) still has its row."""
+    return AttemptRow(
+        attempt=detail.attempt,
+        index=detail.array_index,
+        pod=detail.pod_name or "",
+        node=_text(detail.node_name),
+        environment=_text(detail.compute_environment),
+        started=stamp(detail.started_at),
+        stopped=stamp(detail.stopped_at),
+        took=duration(detail.started_at, detail.stopped_at) if detail.stopped_at else "",
+        exit_code=_text(detail.exit_code),
+        reason=_text(detail.reason or detail.status_reason),
     )
 
 
