@@ -3,16 +3,27 @@ inside it) and at the controller's boundary (controller/clusters.py), with a fak
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, cast
 
 import pytest
 
 from kubatch.api import JobStatus
 from kubatch.autoscaling import PoolPlan, ResizeRequest
-from kubatch.controller.clusters import body_out, node_in, pod_in, request_out
+from kubatch.controller.clusters import (
+    WorkerCluster,
+    WorkerClusters,
+    body_out,
+    node_in,
+    pod_in,
+    request_out,
+)
+from kubatch.core.engine import Engine
 from kubatch.core.jobs.persistence import job_status
 from kubatch.core.outbox.effects import CreateObject, DeleteObject
 from kubatch.keys import in_cluster, split_cluster
+from kubatch.kube.client import Client
+from kubatch.kube.errors import ApiError
 from tests.support.engine import T0, FakeApi, batch_job, cluster, node, served
 
 EAST = {"name": "east", "kubeconfigSecret": {"name": "east-kubeconfig"}}
@@ -207,3 +218,85 @@ def test_a_cluster_judged_lost_before_it_was_listed_ends_its_attempts_under_new_
     api.engine.observe_pod(api.pods[first], api.now)
     api.settle(3)
     assert api.stops(first) == 1, "the lost attempt's pod, found again, is stopped"
+
+
+class _Engine:
+    """What the probe tells the engine."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str | None]] = []
+
+    def cluster_health(self, cluster: str, problem: str | None, now: Any) -> None:
+        self.told.append((cluster, problem))
+
+    def unlisted(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("nothing is judged lost here")
+
+
+class _Client:
+    """Answers the probe from a script: None is an answer, an ApiError a failure."""
+
+    def __init__(self, script: list[ApiError | None]) -> None:
+        self.script = script
+
+    async def request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer = self.script.pop(0) if self.script else None
+        if answer is not None:
+            raise answer
+        return {}
+
+
+DOWN = ApiError(0, "ConnectionError", "refused")
+WARMING = ApiError(403, "Forbidden", "nodes is forbidden")
+
+
+@pytest.mark.parametrize(
+    ("script", "told"),
+    [
+        ([None, WARMING, None, None], []),
+        ([None, DOWN, None, DOWN, None], []),
+        ([None, DOWN, DOWN, None], ["its API server does not answer: refused", None]),
+        (
+            [WARMING, WARMING, None],
+            ["the kubeconfig's user may not list nodes there (403 Forbidden)", None],
+        ),
+    ],
+    ids=["one_refusal_while_warming", "single_lost_probes", "two_in_a_row", "refused_twice"],
+)
+def test_a_cluster_is_judged_silent_only_after_probes_fail_in_a_row(
+    script: list[ApiError | None], told: list[str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _Engine()
+    clusters = WorkerClusters(
+        cast(Client, _Client([])),
+        "default",
+        cast(Engine, engine),
+        asyncio.Event(),
+        qps=1,
+        burst=1,
+        probe_seconds=0.001,
+        lost_after_seconds=1000,
+    )
+    cluster = WorkerCluster(
+        name="east", secret="s", key="k", client=cast(Client, _Client(list(script))), problem=None
+    )
+
+    async def reconnect(found: WorkerCluster) -> None:  # the Secret read again: same client
+        pass
+
+    monkeypatch.setattr(clusters, "_reconnect", reconnect)
+
+    async def probe_a_while() -> None:
+        task = asyncio.create_task(clusters._probe(cluster))
+        await asyncio.sleep(0.2)
+        task.cancel()
+
+    asyncio.run(probe_a_while())
+    assert len(engine.told) == len(told), engine.told
+    for (name, problem), expected in zip(engine.told, told, strict=True):
+        assert name == "east"
+        if expected is None:
+            assert problem is None
+        else:
+            assert problem is not None
+            assert problem.startswith(expected)

@@ -38,6 +38,8 @@ from ..kube.errors import ApiError
 log = logging.getLogger(__name__)
 
 UNREACHABLE = "ClusterUnreachable"
+PROBES_TO_FAIL = 2
+"""Probes in a row that must fail before a cluster that answered is judged not to."""
 
 
 def utcnow() -> datetime:
@@ -346,14 +348,22 @@ class WorkerClusters:
         self.wake.set()
 
     async def _probe(self, cluster: WorkerCluster) -> None:
+        """Ask every probe_seconds; a cluster that answered is judged silent (or refusing)
+        only after PROBES_TO_FAIL probes in a row fail: an API server starting up refuses
+        for a moment while its authorizer fills its caches (403), and one lost request is
+        no outage."""
+        failed = 0
         while True:
             try:
                 client = cluster.client
                 assert client is not None
                 await client.request("GET", "/api/v1/nodes", params={"limit": "1"})
+                failed = 0
                 self._health(cluster, None)
             except ApiError as e:
-                self._health(cluster, describe(e))
+                failed += 1
+                if failed >= PROBES_TO_FAIL or cluster.problem is not None:
+                    self._health(cluster, describe(e))
                 if e.status in (401, 403):
                     with contextlib.suppress(ApiError, ValueError, OSError):
                         await self._reconnect(cluster)  # the Secret may have been rotated
