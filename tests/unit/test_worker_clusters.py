@@ -238,8 +238,10 @@ class _Client:
 
     def __init__(self, script: list[ApiError | None]) -> None:
         self.script = script
+        self.asked = 0
 
     async def request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.asked += 1
         answer = self.script.pop(0) if self.script else None
         if answer is not None:
             raise answer
@@ -286,12 +288,19 @@ def test_a_cluster_is_judged_silent_only_after_probes_fail_in_a_row(
 
     monkeypatch.setattr(clusters, "_reconnect", reconnect)
 
-    async def probe_a_while() -> None:
+    answers = cast(_Client, cluster.client)
+
+    async def probe_the_script() -> None:
+        """Until every scripted answer was given, and one probe after it (the last one's
+        verdict is told), with a deadline."""
         task = asyncio.create_task(clusters._probe(cluster))
-        await asyncio.sleep(0.2)
+        deadline = asyncio.get_running_loop().time() + 10
+        while answers.script or answers.asked <= len(script):
+            assert asyncio.get_running_loop().time() < deadline, "the probe stopped asking"
+            await asyncio.sleep(0.001)
         task.cancel()
 
-    asyncio.run(probe_a_while())
+    asyncio.run(probe_the_script())
     assert len(engine.told) == len(told), engine.told
     for (name, problem), expected in zip(engine.told, told, strict=True):
         assert name == "east"
