@@ -26,7 +26,13 @@ from kubatch.sim.stack import start_apiserver, start_kubelet
 from tests.integration.test_operations import scrape_until
 from tests.support.cluster import Cluster, read_or_none, wait_for
 from tests.support.consoles import Consoles, get
-from tests.support.system import KUBELET_LEASE_SECONDS, Scenario, System, unique
+from tests.support.system import (
+    KUBELET_LEASE_SECONDS,
+    KUBELET_STATUS_REPORT_SECONDS,
+    Scenario,
+    System,
+    unique,
+)
 
 ROOT = Path(__file__).parents[2]
 HELM = ROOT / ".tools" / "helm"
@@ -113,7 +119,12 @@ def worker(
         api = config.new_client_from_config(str(kubeconfig))
         wait_for(lambda: _answers(api), timeout=60, what="the worker cluster's API server")
         start_kubelet(
-            stack, workdir, kubeconfig, bind=kube.embedded, lease_seconds=KUBELET_LEASE_SECONDS
+            stack,
+            workdir,
+            kubeconfig,
+            bind=kube.embedded,
+            lease_seconds=KUBELET_LEASE_SECONDS,
+            status_report_seconds=KUBELET_STATUS_REPORT_SECONDS,
         )
         _install_worker_chart(api, rbac=plane is not None)
         secret = f"worker-{unique()}"

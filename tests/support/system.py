@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ OPERATOR_ENV = {
 
 # Node heartbeats more often than a real kubelet's 10 s, so that a test sees a few quickly.
 KUBELET_LEASE_SECONDS = 2.0
+# Unchanged node statuses reported more often than a real kubelet's 5 min, so that a taint the
+# node lifecycle controller failed to lift (it does not try again) is lifted within a test's
+# wait, not after it.
+KUBELET_STATUS_REPORT_SECONDS = 10.0
 
 EXAMPLE_PROVIDER = Path(__file__).parents[2] / "examples" / "provider"
 
@@ -99,6 +104,7 @@ def running(found: Cluster, workdir: Path) -> Iterator[System]:
             found.kubeconfig,
             bind=found.embedded,
             lease_seconds=KUBELET_LEASE_SECONDS,
+            status_report_seconds=KUBELET_STATUS_REPORT_SECONDS,
         )
         system.start_operator()
         yield system
@@ -243,12 +249,23 @@ class Scenario:
         try:
             return wait_for(reached, timeout=timeout, what=f"job {name} to be {'/'.join(states)}")
         except AssertionError as e:
-            jobs = self.kube.custom.list_namespaced_custom_object(G, V, self.namespace, "batchjobs")
-            others = {j["metadata"]["name"]: j.get("status") for j in jobs["items"]}
-            raise AssertionError(
-                f"{e}\nits status: {json.dumps(self.status(name), indent=1)}\n"
-                f"its unfinished pods: {self._unfinished_pods(name)}\njobs: {others}"
-            ) from None
+            raise AssertionError(f"{e}\n{self._stuck(name)}") from None
+
+    def _stuck(self, name: str) -> str:
+        """Where a job that did not get there is stuck, most telling first (a long report is
+        cut from its end): its pods that have not ended, its status with its attempts
+        shortened, the other jobs' states, the operator's last warnings."""
+        status = self.status(name)
+        attempts = status.pop("attempts", [])
+        jobs = self.kube.custom.list_namespaced_custom_object(G, V, self.namespace, "batchjobs")
+        states = Counter((j.get("status") or {}).get("status") for j in jobs["items"])
+        return (
+            f"its unfinished pods: {self._unfinished_pods(name)[:20]}\n"
+            f"its status: {json.dumps(status)}\n"
+            f"its attempts ({len(attempts)}), the first: {json.dumps(attempts[:3])}\n"
+            f"the namespace's jobs by state: {dict(states)}\n"
+            f"the operator's last warnings: {self.system.operator.warnings()[-10:]}"
+        )
 
     def _unfinished_pods(self, job: str) -> list[tuple[str, str | None, str, str]]:
         """(pod, node, phase, why not scheduled) of the job's pods that have not ended: where

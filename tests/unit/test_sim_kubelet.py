@@ -120,3 +120,40 @@ def test_a_node_marked_not_ready_by_the_controller_is_reported_ready_again() -> 
         ]
 
     assert asyncio.run(scenario()) == ["True"]
+
+
+def test_a_ready_node_has_its_unchanged_status_reported_again_each_period() -> None:
+    """As a real kubelet's nodeStatusReportFrequency: each report is an update of the node,
+    on which the node lifecycle controller judges its taints again. Only the heartbeat moves
+    (the Ready transition keeps its time); a node not Ready is not reported Ready."""
+
+    async def scenario() -> list[tuple[str, str, str]]:
+        client = Recorder()
+        kubelet = Kubelet(
+            client,  # type: ignore[arg-type]
+            bind=False,
+            ready_delay=0.0,
+            leases=False,
+            status_report_seconds=0.02,
+        )
+        since = "2026-01-01T00:00:00Z"
+        ready = {"type": "Ready", "status": "True", "lastTransitionTime": since}
+        kubelet.nodes["ready"] = {"metadata": {"name": "ready"}, "status": {"conditions": [ready]}}
+        kubelet.nodes["starting"] = node("starting")
+        kubelet.readying.add("starting")  # its first report is on its way
+        reports = asyncio.create_task(kubelet._report_statuses())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(client.patches) >= 3:
+                break
+        reports.cancel()
+        return [
+            (name, c["status"], c["lastTransitionTime"])
+            for k, name, patch in client.patches
+            if k == "nodes"
+            for c in patch["status"]["conditions"]
+        ]
+
+    reported = asyncio.run(scenario())
+    assert len(reported) >= 3
+    assert set(reported) == {("ready", "True", "2026-01-01T00:00:00Z")}

@@ -44,6 +44,12 @@ log = logging.getLogger("kubatch.sim.kubelet")
 
 LEASE_SECONDS = 10.0
 """How often a node's Lease is renewed, as a real kubelet does (a quarter of its 40 s)."""
+STATUS_REPORT_SECONDS = 300.0
+"""How often a Ready node's status is reported when nothing changed, as a real kubelet's
+nodeStatusReportFrequency (5 min). Each report is an update of the node, and the node
+lifecycle controller judges a node's taints on its updates only: a `not-ready` taint it
+failed to lift (its request refused while the API server restarted: it does not try
+again) is lifted at the next report."""
 ADDRESS = "127.0.0.1"
 RETRY_SECONDS = 1.0
 PHASE_LAG = 0.05
@@ -83,8 +89,10 @@ class Kubelet:
         lease_seconds: float = LEASE_SECONDS,
         phase_lag: float = PHASE_LAG,
         pull_backoff: float = PULL_BACKOFF,
+        status_report_seconds: float = STATUS_REPORT_SECONDS,
     ) -> None:
         self.lease_seconds = lease_seconds
+        self.status_report_seconds = status_report_seconds
         self.phase_lag = phase_lag
         """Seconds between a container's end and its pod's phase (a real kubelet: about 1)."""
         self.pull_backoff = pull_backoff
@@ -139,6 +147,7 @@ class Kubelet:
                 self.client.informer("v1", "nodes", self.on_node, label_selector=selector),
                 self.client.informer("v1", "pods", self.on_pod),
                 self._renew_leases(),
+                self._report_statuses(),
             )
         finally:
             if runner is not None:
@@ -202,7 +211,9 @@ class Kubelet:
         finally:
             self.readying.discard(name)
 
-    async def _report_ready(self, name: str, delay: float) -> None:
+    async def _report_ready(self, name: str, delay: float, since: str | None = None) -> None:
+        """Report the node Ready: `since` when it already was (a periodic report: only its
+        heartbeat moves), or now."""
         await asyncio.sleep(delay)
         status: Obj = {
             # Only the loopback address: an API server that reached a node by its Hostname
@@ -215,7 +226,7 @@ class Kubelet:
                     "reason": "KubeletReady",
                     "message": "the simulated kubelet is posting ready status",
                     "lastHeartbeatTime": now_text(),
-                    "lastTransitionTime": now_text(),
+                    "lastTransitionTime": since or now_text(),
                 }
             ],
         }
@@ -239,6 +250,16 @@ class Kubelet:
                         log.warning("request refused: %s", e)
                     return
             await asyncio.sleep(RETRY_SECONDS)
+
+    async def _report_statuses(self) -> None:
+        """Every status_report_seconds, the status of each node reported Ready again, as a
+        real kubelet reports an unchanged status (see STATUS_REPORT_SECONDS)."""
+        while True:
+            await asyncio.sleep(self.status_report_seconds)
+            for name, node in list(self.nodes.items()):
+                ready = _ready_since(node)
+                if ready is not None and name not in self.readying:
+                    await self._report_ready(name, 0.0, since=ready)
 
     async def _renew_leases(self) -> None:
         while self.leases:
@@ -527,6 +548,14 @@ DEADLINE_EXCEEDED = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
+def _ready_since(node: Obj) -> str | None:
+    """When the node became Ready, if its Ready condition is True."""
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") == "True":
+            return str(condition.get("lastTransitionTime") or now_text())
+    return None
+
+
 def _conditions(initialized: bool, ready: bool, ended: str | None = None) -> list[Obj]:
     """A pod's conditions as a kubelet writes them (PodScheduled is the scheduler's)."""
     readiness: Obj = {"status": "True"}
@@ -567,6 +596,7 @@ async def amain(args: argparse.Namespace) -> None:
         serving,
         args.lease_seconds,
         args.phase_lag,
+        status_report_seconds=args.status_report_seconds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -608,6 +638,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=PHASE_LAG,
         help="seconds between a container's end and its pod's phase",
+    )
+    parser.add_argument(
+        "--status-report-seconds",
+        type=float,
+        default=STATUS_REPORT_SECONDS,
+        help="how often a Ready node's unchanged status is reported",
     )
     parser.add_argument("--qps", type=float, default=1000.0)
     args = parser.parse_args(argv)

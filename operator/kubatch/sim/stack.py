@@ -93,6 +93,7 @@ def start_kubelet(
     ready_delay: float = 0.2,
     default_duration: float = 0.0,
     lease_seconds: float | None = None,
+    status_report_seconds: float | None = None,
 ) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
@@ -107,6 +108,8 @@ def start_kubelet(
         args.append("--bind")
     if lease_seconds is not None:
         args += ["--lease-seconds", str(lease_seconds)]
+    if status_report_seconds is not None:
+        args += ["--status-report-seconds", str(status_report_seconds)]
     return stack.enter_context(
         process(args, {"KUBECONFIG": str(kubeconfig)}, workdir / "kubelet.log")
     )
@@ -192,6 +195,19 @@ class Operator:
     @property
     def log(self) -> Path:
         return self.workdir / f"operator-{self.starts}.log"
+
+    def warnings(self) -> list[str]:
+        """Every WARNING and ERROR line its processes logged, in order, each from the start
+        it was logged in: what went wrong, for a test's failure message."""
+        found = []
+        for start in range(1, self.starts + 1):
+            log = self.workdir / f"operator-{start}.log"
+            if log.exists():
+                lines = log.read_text(errors="replace").splitlines()
+                found += [
+                    f"[{start}] {line}" for line in lines if "[WARNING" in line or "[ERROR" in line
+                ]
+        return found
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.starts += 1
