@@ -175,3 +175,53 @@ def test_pods_are_pinned_by_the_nodes_hostname_label() -> None:
     writes = world.step(T0)
     (pod,) = [w.body for w in writes if isinstance(w, CreateObject) and w.plural == "pods"]
     assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == "ip-10-0-0-1"
+
+
+@pytest.mark.parametrize(
+    ("taint", "placed"),
+    [
+        (None, True),
+        ({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}, False),
+        ({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}, False),
+        ({"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule"}, False),
+        ({"key": "node.kubernetes.io/not-ready", "effect": "PreferNoSchedule"}, True),
+        ({"key": "example.com/dedicated", "effect": "NoSchedule"}, True),
+    ],
+    ids=[
+        "untainted",
+        "not_ready_taint_left",
+        "unreachable",
+        "disk_pressure",
+        "a_preference_only",
+        "not_a_condition_taint",
+    ],
+)
+def test_a_node_gets_pods_only_once_the_scheduler_would_bind_there(
+    taint: dict[str, str] | None, placed: bool
+) -> None:
+    """Ready is not enough: while the node lifecycle controller's taint for a condition is on
+    the node (it may outlast the condition: its lift can fail, and is not tried again before
+    the node's next update), the scheduler binds nothing there, and a pod pinned to it would
+    wait Pending. The job waits for a node instead; once the taint is lifted it is placed.
+    (Not a condition taint: the environment's own, which its pods tolerate.)"""
+    world = world_with(job_queue(), batch_job("j"))
+    node: dict[str, Any] = {
+        "metadata": {
+            "name": "n1",
+            "resourceVersion": "1",
+            "labels": {"kubatch.io/compute-environment": "ce1", "kubernetes.io/hostname": "n1"},
+        },
+        "spec": {"taints": [taint] if taint else []},
+        "status": {
+            "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+    world.upsert_node(node, T0)
+    world.dispatch_needed = True
+    pods = [w for w in world.step(T0) if isinstance(w, CreateObject) and w.plural == "pods"]
+    assert bool(pods) == placed
+    if not placed:
+        world.upsert_node({**node, "spec": {"taints": []}}, T0 + timedelta(seconds=1))
+        later = world.step(T0 + timedelta(seconds=1))
+        assert [w for w in later if isinstance(w, CreateObject) and w.plural == "pods"]

@@ -259,7 +259,33 @@ def read_schedule(obj: Obj) -> ScheduledJob | str:
     return model
 
 
+CONDITION_TAINTS = frozenset(
+    f"node.kubernetes.io/{key}"
+    for key in (
+        "not-ready",
+        "unreachable",
+        "memory-pressure",
+        "disk-pressure",
+        "pid-pressure",
+        "network-unavailable",
+    )
+)
+"""The taints the node lifecycle controller puts on a node for its conditions. Kubatch's pods
+tolerate none of them (only their environment's and provider's taints): while a node has
+one, the kube-scheduler binds none of its pods there. It may outlast the condition: a lift
+the API server refused is not tried again before the node's next update."""
+
+
+def _condition_tainted(spec: Obj) -> bool:
+    return any(
+        t.get("key") in CONDITION_TAINTS and t.get("effect") in ("NoSchedule", "NoExecute")
+        for t in spec.get("taints") or []
+    )
+
+
 def read_node(obj: Obj) -> NodeState:
+    """A node is ready for pods when it says Ready and the scheduler would bind there (no
+    condition taint left on it)."""
     meta = obj["metadata"]
     status = obj.get("status") or {}
     allocatable = status.get("allocatable") or status.get("capacity") or {}
@@ -273,7 +299,7 @@ def read_node(obj: Obj) -> NodeState:
             quantity_int(allocatable.get(GPU_RESOURCE, 0)),
         ),
         pod_slots=quantity_int(allocatable.get("pods", PODS_PER_NODE)),
-        ready=conditions.get("Ready") == "True",
+        ready=conditions.get("Ready") == "True" and not _condition_tainted(obj.get("spec") or {}),
         schedulable=not (obj.get("spec") or {}).get("unschedulable", False),
         deleting=bool(meta.get("deletionTimestamp")),
         shape=(meta.get("labels") or {}).get(LABEL_INSTANCE_TYPE),
