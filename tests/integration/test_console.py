@@ -208,6 +208,51 @@ def no_sideways_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+def test_a_form_being_filled_in_is_not_replaced_by_a_live_update(
+    scenario: Scenario, consoles: Consoles
+) -> None:
+    """The page's live part is read again whenever something changes. A reason typed while
+    it was being read was lost when it came back (the form replaced, the required field
+    empty: the browser refused to send the cancel, and nothing said why). Now a form the
+    reader is filling in, focused or with a field changed, holds the updates; the page says
+    so, and the reason typed is the one the cancel sends."""
+    queue = setup(scenario)
+    ns = scenario.namespace
+    submit(scenario, "held", "-q", queue, "-d", "def", "--depends-on", "not-there")
+    scenario.wait("held", "PENDING")
+    reason = "typed while the page was being read"
+    with browser() as chromium:
+        page = chromium.new_page()
+        held: list[Any] = []
+
+        def hold_fragments(route: Any) -> None:
+            if route.request.headers.get("x-kubatch-fragment"):
+                held.append(route)  # answered below, once the reason is typed
+            else:
+                route.continue_()
+
+        page.route(f"**/jobs/{ns}/held", hold_fragments)
+        page.goto(f"{consoles.url}/jobs/{ns}/held")
+        for _ in range(200):  # the refresh that the event stream's opening asks for
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the page never read its live part"
+        page.fill("form.stop input[name=reason]", reason)
+        page.evaluate("document.activeElement.blur()")  # only the changed field holds it now
+        for route in held:
+            answer = route.fetch()
+            route.fulfill(response=answer, body=answer.text() + '<p id="newer">newer</p>')
+        page.wait_for_selector("#live-state >> text=updates paused while you fill in the form")
+        assert page.locator("#newer").count() == 0
+        assert page.input_value("form.stop input[name=reason]") == reason
+        page.unroute(f"**/jobs/{ns}/held")
+        page.get_by_role("button", name="Cancel job").click()
+        page.wait_for_selector("text=Cancel requested: the operator acts on it in a moment.")
+    status = scenario.wait("held", "FAILED")
+    assert reason in status["statusReason"]
+
+
 def test_console_in_a_browser(scenario: Scenario, consoles: Consoles) -> None:
     """A user's session: the dashboard updates without a reload as jobs submitted with the
     CLI run; filter the list, open a job, read its log, cancel one; every page also fits a
