@@ -85,6 +85,10 @@ def pod_in(obj: Obj, cluster: str) -> Obj:
     return pod
 
 
+def _named(plural: str, obj: Obj, cluster: str) -> Obj:
+    return node_in(obj, cluster) if plural == "nodes" else pod_in(obj, cluster)
+
+
 def body_out(body: Obj) -> Obj:
     """An object the engine wants created in a worker cluster, as that cluster names it. Its
     owner (the job) is not there: it would be collected at once; Kubatch deletes it instead."""
@@ -301,21 +305,24 @@ class WorkerClusters:
             except (ApiError, ValueError, OSError) as e:
                 self._health(cluster, describe(e))
                 await asyncio.sleep(self.probe_seconds)
-        client = cluster.client
-        for plural in ("nodes", "pods"):
-            cluster.tasks.append(
-                asyncio.create_task(self._watch(cluster, client, plural, (since or {}).get(plural)))
-            )
+        self._watches(cluster, cluster.client, since or {})
         await self._probe(cluster)
+
+    def _watches(self, cluster: WorkerCluster, client: Client, since: Mapping[str, str]) -> None:
+        """Its nodes and pods watched with `client`, from the versions in `since` (a list
+        first where there is none)."""
+        for plural in ("nodes", "pods"):
+            watch = self._watch(cluster, client, plural, since.get(plural))
+            cluster.tasks.append(asyncio.create_task(watch))
 
     async def _watch(
         self, cluster: WorkerCluster, client: Client, plural: str, since: str | None
     ) -> None:
         def listed(items: Sequence[Obj]) -> None:
-            for item in items:
-                self._feed(cluster, plural, None, item)
-            translated = node_in if plural == "nodes" else pod_in
-            keys = {listed_key(translated(i, cluster.name)) for i in items}
+            named = [_named(plural, item, cluster.name) for item in items]
+            for obj in named:
+                self._give(cluster, plural, None, obj)
+            keys = {listed_key(obj) for obj in named}
             self.engine.unlisted(plural, keys, utcnow(), cluster=cluster.name)
             if plural == "pods":
                 cluster.lost = False
@@ -333,16 +340,19 @@ class WorkerClusters:
         )
 
     def _feed(self, cluster: WorkerCluster, plural: str, kind: str | None, obj: Obj) -> None:
+        """A watch event of the worker cluster: its object, named as the engine names it."""
+        self._give(cluster, plural, kind, _named(plural, obj, cluster.name))
+
+    def _give(self, cluster: WorkerCluster, plural: str, kind: str | None, obj: Obj) -> None:
+        """A node or pod, already named as the engine names it, to the engine."""
         now = utcnow()
         try:
-            if plural == "nodes":
-                node = node_in(obj, cluster.name)
-                if kind == "DELETED":
-                    self.engine.delete_node(node["metadata"]["name"])
-                else:
-                    self.engine.upsert_node(node, now)
+            if plural == "nodes" and kind == "DELETED":
+                self.engine.delete_node(obj["metadata"]["name"])
+            elif plural == "nodes":
+                self.engine.upsert_node(obj, now)
             else:
-                self.engine.observe_pod(pod_in(obj, cluster.name), now, deleted=kind == "DELETED")
+                self.engine.observe_pod(obj, now, deleted=kind == "DELETED")
         except Exception:  # one object that cannot be handled must not stop the others
             log.exception("could not handle %s of worker cluster %s", plural, cluster.name)
         self.wake.set()
@@ -375,9 +385,7 @@ class WorkerClusters:
             if task is not asyncio.current_task():
                 task.cancel()
         cluster.tasks = [t for t in cluster.tasks if t is asyncio.current_task()]
-        client = await self._connect(cluster)
-        for plural in ("nodes", "pods"):
-            cluster.tasks.append(asyncio.create_task(self._watch(cluster, client, plural, None)))
+        self._watches(cluster, await self._connect(cluster), {})
 
     def _health(self, cluster: WorkerCluster, problem: str | None) -> None:
         now = time.monotonic()
