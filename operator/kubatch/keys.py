@@ -22,6 +22,10 @@ TAG_ANNOTATION_PREFIX = "tags.kubatch.io/"
 ANNOTATION_DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 """Kubernetes' own: which of a pod's containers `kubectl logs` reads. Kubatch sets it on the
 pods of EKS-style definitions, whose first container is the essential one."""
+LABEL_ORIGIN = "kubatch.io/origin-cluster"
+"""On a pod in a worker cluster: the identity of the cluster whose operator made it (the UID
+of its kube-system namespace). There is no owner to collect it with its job: that operator
+deletes a pod of its own whose job no longer exists, and leaves other clusters' alone."""
 MAIN_NODE_GATE = "kubatch.io/main-node"
 """The scheduling gate on a multi-node job's other nodes' pods until the main node runs."""
 

@@ -37,6 +37,7 @@ from tests.support.system import (
 ROOT = Path(__file__).parents[2]
 HELM = ROOT / ".tools" / "helm"
 WORKER_CHART = ROOT / "helm" / "kubatch-worker"
+G, V = "kubatch.io", "v1alpha1"
 WORKER_NAMESPACE = "kubatch-worker"
 UP = "kubatch_worker_cluster_up"
 OPERATOR_NAMESPACE = "default"
@@ -451,6 +452,49 @@ def test_an_operator_killed_mid_run_adopts_the_worker_clusters_pods_and_repeats_
     assert not here & there
     assert {i for i, _ in here | there} == {str(i) for i in range(6)}
     assert len(here) + len(there) == 6
+
+
+def test_a_job_deleted_while_the_operator_is_down_has_its_pod_there_deleted_and_no_other(
+    scenario: Scenario, remote: Worker
+) -> None:
+    """No owner collects a pod in a worker cluster. A job deleted while the operator runs has
+    its pods there deleted by it; one deleted while it was down, at its start: its pods say
+    which cluster's operator made them (the kube-system namespace's uid), and an operator
+    deletes only its own (a worker cluster may serve two management clusters)."""
+    ns = scenario.namespace
+    _, (name,) = far_jobs(scenario, remote, "gone", 1, duration=300)
+    wait_for(
+        lambda: [p for p in remote.pods(ns, name) if p.status.phase == "Running"],
+        timeout=90,
+        what="its attempt running in the worker cluster",
+    )
+    (pod,) = remote.pods(ns, name)
+    here = scenario.kube.core.read_namespace("kube-system").metadata.uid
+    assert pod.metadata.labels["kubatch.io/origin-cluster"] == here
+    labels = {
+        "kubatch.io/job-name": "elsewhere",
+        "kubatch.io/job-uid": "a-job-of-another-management-cluster",
+        "kubatch.io/origin-cluster": "another-management-cluster",
+    }
+    foreign = {
+        "metadata": {"name": "elsewhere-1", "labels": labels},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+    remote.core.create_namespaced_pod(ns, foreign)
+    operator = scenario.system.operator
+    operator.stop()
+    scenario.kube.custom.delete_namespaced_custom_object(G, V, ns, "batchjobs", name)
+    wait_for(
+        lambda: (
+            not scenario.kube.custom.list_namespaced_custom_object(
+                G, V, ns, "batchjobs", field_selector=f"metadata.name={name}"
+            )["items"]
+        ),
+        what="the job deleted",
+    )
+    operator.start()
+    wait_for(lambda: not remote.pods(ns, name), timeout=60, what="its pod deleted there")
+    assert [p.metadata.name for p in remote.pods(ns, "elsewhere")] == ["elsewhere-1"]
 
 
 def test_a_multi_node_job_runs_in_a_worker_cluster_with_its_service_there(

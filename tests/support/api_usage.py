@@ -61,13 +61,14 @@ def _value(node: ast.AST, module: Any) -> str | None:
 
 PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/(?:namespaces/\{\}/)?"
-    r"(?P<plural>[a-z]+)(?:/\{\}(?:/(?P<sub>[a-z]+))?)?$"
+    r"(?P<plural>[a-z]+)(?:/(?:\{\}|[a-z0-9][a-z0-9.-]*)(?:/(?P<sub>[a-z]+))?)?$"
 )
 
 
 def _path_use(node: ast.AST, verb: str, where: str) -> Use | None:
-    """A read by path (`client.text(f"/api/v1/namespaces/{ns}/pods/{name}/log")`): its
-    resource, from the path's fixed parts."""
+    """A read by path (`client.text(f"/api/v1/namespaces/{ns}/pods/{name}/log")`, or of one
+    object named outright: `/api/v1/namespaces/kube-system`): its resource, from the path's
+    fixed parts."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         template = node.value
     elif isinstance(node, ast.JoinedStr):

@@ -151,6 +151,51 @@ def test_a_deleted_job_has_its_pod_in_a_worker_cluster_deleted() -> None:
     assert pod not in api.pods
 
 
+@pytest.mark.parametrize(
+    ("namespace", "origin", "ours", "swept"),
+    [
+        ("east:default", "here", "here", True),
+        ("east:default", "elsewhere", "here", False),
+        ("east:default", None, "here", False),
+        ("default", "here", "here", False),
+        ("east:default", "here", "", False),
+    ],
+    ids=[
+        "ours_there_job_gone",
+        "another_clusters",
+        "no_origin",
+        "in_this_cluster_its_owner_collects_it",
+        "this_clusters_identity_unknown",
+    ],
+)
+def test_a_pod_made_there_for_a_job_deleted_meanwhile_is_deleted_and_no_other(
+    namespace: str, origin: str | None, ours: str, swept: bool
+) -> None:
+    """A job deleted while no operator watched leaves its pods in a worker cluster, where no
+    owner collects them: an operator deletes those it made (their origin is its cluster's),
+    never another cluster's, nor any in its own cluster (the garbage collector does)."""
+    api = remote_world()
+    api.engine.origin = ours
+    labels = {"kubatch.io/job-name": "gone", "kubatch.io/job-uid": "uid-of-a-deleted-job"}
+    if origin is not None:
+        labels["kubatch.io/origin-cluster"] = origin
+    pod = {
+        "metadata": {"name": "gone-1", "namespace": namespace, "labels": labels},
+        "spec": {"nodeName": "east:n1", "containers": [{"name": "main"}]},
+        "status": {"phase": "Running"},
+    }
+    api.engine.observe_pod(pod, api.now)
+    api.step(1)
+    deletes = [(e.namespace, e.name) for e in api.sent if isinstance(e, DeleteObject)]
+    assert deletes == ([(namespace, "gone-1")] if swept else [])
+
+
+def test_the_pods_made_there_say_whose_they_are() -> None:
+    inside = pod_in({"metadata": {"name": "p", "namespace": "team"}, "spec": {}}, "east")
+    assert body_out(inside, "here")["metadata"]["labels"] == {"kubatch.io/origin-cluster": "here"}
+    assert "labels" not in body_out(inside, "")["metadata"]
+
+
 @pytest.mark.parametrize("there", [True, False], ids=["pod_there", "pod_never_made"])
 def test_a_worker_cluster_not_listed_at_start_has_its_attempts_judged_once_it_is(
     there: bool,
@@ -182,7 +227,7 @@ def test_the_boundary_names_a_worker_clusters_objects_and_gives_them_back() -> N
     assert inside["metadata"]["namespace"] == "east:team"
     assert inside["spec"]["nodeName"] == "east:n1"
     assert inside["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "east:n1", "x": "y"}
-    out = body_out(inside)
+    out = body_out(inside, "")
     assert out["metadata"]["namespace"] == "team"
     assert "ownerReferences" not in out["metadata"], "the job is not there to own it"
     assert out["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "n1", "x": "y"}

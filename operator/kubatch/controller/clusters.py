@@ -31,7 +31,7 @@ from .. import metrics
 from ..api.common import Obj
 from ..autoscaling import ResizeRequest
 from ..core import Engine, listed_key
-from ..keys import LABEL_HOSTNAME, in_cluster, split_cluster
+from ..keys import LABEL_HOSTNAME, LABEL_ORIGIN, in_cluster, split_cluster
 from ..kube.client import Client, Credentials
 from ..kube.errors import ApiError
 
@@ -89,13 +89,16 @@ def _named(plural: str, obj: Obj, cluster: str) -> Obj:
     return node_in(obj, cluster) if plural == "nodes" else pod_in(obj, cluster)
 
 
-def body_out(body: Obj) -> Obj:
+def body_out(body: Obj, origin: str) -> Obj:
     """An object the engine wants created in a worker cluster, as that cluster names it. Its
-    owner (the job) is not there: it would be collected at once; Kubatch deletes it instead."""
+    owner (the job) is not there: it would be collected at once; Kubatch deletes it instead,
+    and says whose it is (`origin`, this cluster's identity: keys.LABEL_ORIGIN)."""
     out = copy.deepcopy(body)
     meta = out["metadata"]
     meta["namespace"] = split_cluster(meta.get("namespace") or "")[1]
     meta.pop("ownerReferences", None)
+    if origin:
+        meta["labels"] = {**(meta.get("labels") or {}), LABEL_ORIGIN: origin}
     spec = out.get("spec") or {}
     selector = spec.get("nodeSelector") or {}
     if LABEL_HOSTNAME in selector:
@@ -119,6 +122,18 @@ async def stop_tasks(tasks: Sequence[asyncio.Task[None]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def cluster_identity(client: Client) -> str:
+    """This cluster's identity, as clusters are commonly told apart: the UID of its
+    kube-system namespace ("" when it cannot be read: pods are then made without an origin,
+    and none is swept)."""
+    try:
+        found = await client.request("GET", "/api/v1/namespaces/kube-system")
+    except ApiError as e:
+        log.warning("this cluster's identity (kube-system's uid) cannot be read: %s", e)
+        return ""
+    return str((found.get("metadata") or {}).get("uid") or "")
 
 
 # -- one worker cluster ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from ..autoscaling import NodePoolProvider, ResizeResult, load_providers
 from ..config import OperatorConfig
 from ..core import Engine, EngineConfig, IntentTimes, ResizePool, listed_key
 from ..kube.client import SERVICE_ACCOUNT, Client, Credentials
-from .clusters import WorkerClusters, request_out, stop_tasks
+from .clusters import WorkerClusters, cluster_identity, request_out, stop_tasks
 from .leader import LeaderElector
 from .watches import BY_PLURAL, WATCHED, Watched
 from .writer import Writer
@@ -106,6 +106,7 @@ class Controller:
             metrics.LEADER.set(1)
             self.tasks.append(asyncio.create_task(self._keep_leading()))
         self.providers = load_providers()
+        origin = await cluster_identity(self.client)
         self.engine = Engine(
             EngineConfig(
                 default_provider=self.config.default_provider,
@@ -120,6 +121,7 @@ class Controller:
                     create_deadline=timedelta(seconds=self.config.pod_create_deadline_seconds),
                     schedule_deadline=timedelta(seconds=self.config.pod_schedule_deadline_seconds),
                 ),
+                origin=origin,
             )
         )
         may_write = self.elector.may_write if self.elector is not None else (lambda: True)
@@ -140,6 +142,7 @@ class Controller:
             self._resize,
             may_write=may_write,
             route=self.clusters.route,
+            origin=origin,
         )
         await self._initial_sync()
         self.tasks += [

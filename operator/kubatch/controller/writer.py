@@ -65,9 +65,12 @@ class Writer:
         concurrency: int = 16,
         may_write: Callable[[], bool] = lambda: True,
         route: Route = lambda namespace: None,
+        origin: str = "",
     ) -> None:
         self.client = client
         self.route = route
+        self.origin = origin
+        """This cluster's identity, on what it creates in worker clusters (clusters.body_out)."""
         self.report = report
         self.resize = resize
         self.may_write = may_write
@@ -119,7 +122,7 @@ class Writer:
         client = self.client
         if isinstance(effect, CreateObject):
             client, namespace, remote = self._where(effect.namespace)
-            body = body_out(effect.body) if remote else effect.body
+            body = body_out(effect.body, self.origin) if remote else effect.body
             try:
                 created = await client.create(effect.api_version, effect.plural, body, namespace)
             except ApiError as e:

@@ -80,6 +80,7 @@ class EngineConfig:
     kept_log_bytes: int = 256 * 1024
     """How much of an ended attempt's log is kept beyond its pod (0: none)."""
     evaluations_per_step: int = 5000  # jobs evaluated, statuses made, taken in by a pass
+    origin: str = ""  # this cluster's identity on the pods it makes elsewhere (keys.LABEL_ORIGIN)
 
 
 class Engine(Feed):
@@ -88,6 +89,7 @@ class Engine(Feed):
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
+        self.origin = self.config.origin
         self.store = Store()
         self.book = StatusBook()
         self.intents = PodIntents(self.config.intents)

@@ -19,7 +19,7 @@ from ..api import (
 )
 from ..api.common import JobStatus, Obj
 from ..api.times import parse_time
-from ..keys import LABEL_HOSTNAME, LABEL_SCHEDULED, in_cluster, split_cluster
+from ..keys import LABEL_HOSTNAME, LABEL_ORIGIN, LABEL_SCHEDULED, in_cluster, split_cluster
 from .jobs.attempts import PodObservation
 from .jobs.observe import observe_pod
 from .outbox.effects import Outcome
@@ -62,6 +62,8 @@ def listed_key(obj: Mapping[str, Any]) -> str:
 
 
 class Feed:
+    origin: str
+    """This cluster's identity on the pods it makes in worker clusters (keys.LABEL_ORIGIN)."""
     store: Store
     book: StatusBook
     intents: PodIntents
@@ -228,6 +230,8 @@ class Feed:
         finished = not state.active
         if job is None:
             self.intents.observed(key, finished, None, bound, False, None, None, now)
+            if not deleted and self._orphan(key, meta):
+                self.intents.want_stopped(key, 0, "its job no longer exists", None, now)
             return
         obs = observe_pod(pod, gone=deleted)
         if obs is None:
@@ -245,6 +249,16 @@ class Feed:
             unscheduled_message(pod),
             now,
         )
+
+    def _orphan(self, key: str, meta: Obj) -> bool:
+        """A pod this operator made in a worker cluster (its origin label says so) for a job
+        it does not know: the job was deleted while no operator watched (with the operator
+        running, deleting a job deletes its pods there). Jobs are listed before any worker
+        cluster's pods, and a job is known before its pods are made. No owner there collects
+        it (see keys.LABEL_ORIGIN)."""
+        labels = meta.get("labels") or {}
+        origin = self.origin
+        return bool(origin and split_cluster(key)[0] and labels.get(LABEL_ORIGIN) == origin)
 
     def cluster_health(self, cluster: str, problem: str | None, now: datetime) -> None:
         """A worker cluster answers again (None) or does not (why)."""
