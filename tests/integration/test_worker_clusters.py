@@ -395,15 +395,32 @@ def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
     queue = scenario.queue(environments=(far,))
     scenario.definition()
     scenario.job("runs", queue, sim={"duration": "120"})
+    scenario.job("kids", queue, arrayProperties={"size": 2}, sim={"duration": "120"})
     scenario.wait("runs", "RUNNING", timeout=60)
+    wait_for(
+        lambda: (
+            scenario.status("kids")
+            .get("arrayProperties", {})
+            .get("statusSummary", {})
+            .get("RUNNING")
+            == 2
+        ),
+        timeout=60,
+        what="both children running",
+    )
 
-    def shown() -> str | None:  # the console's row of it: from the status (no pod here)
-        answer = get(f"{consoles.url}/jobs/{scenario.namespace}/runs")
+    def shown(path: str) -> str | None:  # the console's rows: from the status (no pod here)
+        answer = get(f"{consoles.url}/jobs/{scenario.namespace}/{path}")
         assert answer.status == 200, answer.text
         return answer.text if f"{remote.name}:" in answer.text else None
 
-    page = wait_for(shown, timeout=30, what="the console to show where the attempt runs")
+    page = wait_for(lambda: shown("runs"), timeout=30, what="where the attempt runs shown")
     assert "runs-" in page
+    child = wait_for(lambda: shown("kids?index=1"), timeout=30, what="where the child runs shown")
+    section = child.split('<h2 id="child">', 1)[1].split('<h2 id="attempts">', 1)[0]
+    assert 'aria-label="log of attempt 1, index 1"' in section, "child 1's attempts: its row"
+    log = get(f"{consoles.url}/jobs/{scenario.namespace}/kids/logs?attempt=1&index=1")
+    assert f"runs in worker cluster {remote.name}: its log is kept here once it ends" in log.text
 
     def logs(kubeconfig: Path, *args: str) -> Result:
         base = ["--kubeconfig", str(kubeconfig), "-n", scenario.namespace, "logs", "runs"]
@@ -426,6 +443,7 @@ def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
     assert renamed.exit_code == 1
     assert "no usable context 'nowhere'" in renamed.output
     scenario.patch("runs", {"terminate": {"reason": "read"}})
+    scenario.patch("kids", {"terminate": {"reason": "read"}})
 
 
 def test_an_operator_killed_mid_run_adopts_the_worker_clusters_pods_and_repeats_none(

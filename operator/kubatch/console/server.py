@@ -30,7 +30,13 @@ from ..api.batchjob import BatchJobStatus
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
 from ..core import essential_container, kept_log, serve_kept_log
-from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_KEPT_LOG, LABEL_NODE_INDEX
+from ..keys import (
+    LABEL_ARRAY_INDEX,
+    LABEL_JOB_UID,
+    LABEL_KEPT_LOG,
+    LABEL_NODE_INDEX,
+    split_cluster,
+)
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -316,9 +322,9 @@ class Console:
         for configmap in kept:
             row = views.kept_attempt(configmap)
             rows.setdefault(row.pod, row)
-        if index is None and not nodes:  # its own attempts, wherever their pods are
+        if not nodes:  # its (child's) attempts in its status, wherever their pods are
             for detail in BatchJobStatus.of(job).attempts:
-                if detail.pod_name:
+                if detail.pod_name and index in (None, detail.array_index):
                     rows.setdefault(detail.pod_name, views.status_attempt(detail))
         return sorted(rows.values(), key=lambda a: a.attempt)
 
@@ -355,7 +361,7 @@ class Console:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         query: LogQuery = self._query(LogQuery, request)
         job = self._job_obj(namespace, name)
-        pod, why = None, views.child_problem(job, query.index)
+        pod, why, pods = None, views.child_problem(job, query.index), []
         if not why:
             pods = await self._pods(job, query.index)
             pod, why = views.log_pod(job, query.attempt, query.index, pods)
@@ -364,8 +370,14 @@ class Console:
             try:
                 text = await self._log(namespace, pod, query.tail)
             except ApiError as e:
+                node = next((p.node for p in pods if p.pod == pod), "")
+                cluster = split_cluster(node)[0]
                 why = (
-                    f"the pod {pod} is gone: its log went with it (none was kept)"
+                    f"the pod {pod} runs in worker cluster {cluster}: its log is kept here "
+                    f"once it ends (`kubatch logs {name} --worker-context {cluster}=CONTEXT` "
+                    "reads it now)"
+                    if e.not_found and cluster
+                    else f"the pod {pod} is gone: its log went with it (none was kept)"
                     if e.not_found
                     else f"the log of {pod} cannot be read: {e.message}"
                 )
