@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.exceptions
 import pytest
 import yaml
 from click.testing import CliRunner, Result
@@ -23,6 +25,7 @@ from kubernetes.client.rest import ApiException
 from kubatch.cli.main import cli
 from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
 from kubatch.sim.stack import start_apiserver, start_kubelet
+from tests.integration.test_aws_api import REGION, add_key, endpoint
 from tests.integration.test_operations import scrape_until
 from tests.support.cluster import Cluster, read_or_none, wait_for
 from tests.support.consoles import Consoles, get
@@ -37,6 +40,7 @@ from tests.support.system import (
 ROOT = Path(__file__).parents[2]
 HELM = ROOT / ".tools" / "helm"
 WORKER_CHART = ROOT / "helm" / "kubatch-worker"
+__all__ = ["endpoint"]  # a fixture, shared with the API's tests (consoles: conftest)
 G, V = "kubatch.io", "v1alpha1"
 WORKER_NAMESPACE = "kubatch-worker"
 UP = "kubatch_worker_cluster_up"
@@ -389,7 +393,7 @@ def merged_kubeconfig(management: Path, worker: Path, name: str, target: Path) -
 
 
 def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
-    scenario: Scenario, remote: Worker, tmp_path: Path, consoles: Consoles
+    scenario: Scenario, remote: Worker, tmp_path: Path, consoles: Consoles, endpoint: str
 ) -> None:
     far = remote_environment(scenario, remote)
     queue = scenario.queue(environments=(far,))
@@ -421,6 +425,20 @@ def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
     assert 'aria-label="log of attempt 1, index 1"' in section, "child 1's attempts: its row"
     log = get(f"{consoles.url}/jobs/{scenario.namespace}/kids/logs?attempt=1&index=1")
     assert f"runs in worker cluster {remote.name}: its log is kept here once it ends" in log.text
+    key = add_key(scenario.kube, scenario.namespace, admin=False)
+    aws_logs = boto3.client(
+        "logs",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+    )
+    stream = scenario.status("runs")["attempts"][0]["podName"]
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        aws_logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ResourceNotFoundException"
+    assert f"its attempt runs in worker cluster {remote.name}" in error["Message"]
 
     def logs(kubeconfig: Path, *args: str) -> Result:
         base = ["--kubeconfig", str(kubeconfig), "-n", scenario.namespace, "logs", "runs"]

@@ -10,6 +10,7 @@ from kubatch.awsapi.logs import (
     InvalidParameter,
     ResourceNotFound,
     check_stream,
+    not_here_yet,
     owns,
     page,
     parse_log,
@@ -78,3 +79,30 @@ def test_only_aws_batchs_group_and_the_callers_jobs_are_read() -> None:
         check_stream({"logGroupName": "/other", "logStreamName": stream}, [JOB])
     with pytest.raises(ResourceNotFound, match="log stream does not exist"):
         check_stream({"logGroupName": LOG_GROUP, "logStreamName": stream}, [])
+
+
+@pytest.mark.parametrize(
+    ("attempt", "said"),
+    [
+        ({"attempt": 1, "podName": "j-1", "nodeName": "east:n1"}, "runs in worker cluster east"),
+        ({"attempt": 1, "podName": "j-1", "nodeName": "n1"}, "does not exist"),
+        (
+            {
+                "attempt": 1,
+                "podName": "j-1",
+                "nodeName": "east:n1",
+                "stoppedAt": "2026-12-03T12:00:00Z",
+            },
+            "does not exist",
+        ),
+        ({"attempt": 1, "podName": "j-2", "nodeName": "east:n1"}, "does not exist"),
+    ],
+    ids=["running_in_a_worker_cluster", "here", "ended_there_log_not_kept", "another_attempt"],
+)
+def test_a_stream_not_readable_here_yet_says_where_its_attempt_runs(
+    attempt: dict[str, str], said: str
+) -> None:
+    """A running attempt's pod in a worker cluster: the endpoint does not reach it (the log is
+    kept beside the job once it ends), and the error says so instead of "does not exist"."""
+    job = {**JOB, "status": {"attempts": [attempt]}}
+    assert said in not_here_yet([job], "j-1").message

@@ -18,8 +18,10 @@ from datetime import datetime
 import botocore.session
 from botocore.validate import ParamValidator
 
+from ..api.batchjob import BatchJobStatus
 from ..api.common import Obj
 from ..core import pod_name
+from ..keys import split_cluster
 from .errors import AwsError, ClientError
 
 TARGET_PREFIX = "Logs_20140328."
@@ -153,3 +155,18 @@ def check_stream(request: Obj, jobs: Iterable[Obj]) -> str:
     if not any(owns(job, stream) for job in jobs):
         raise ResourceNotFound("The specified log stream does not exist.")
     return stream
+
+
+def not_here_yet(jobs: Iterable[Obj], stream: str) -> ResourceNotFound:
+    """The answer for a stream with neither a pod nor a kept log here: one whose attempt runs
+    in a worker cluster (its node `<cluster>:<node>` in the job's status) is not readable from
+    here until it ends, and the message says so."""
+    for job in jobs:
+        for detail in BatchJobStatus.of(job).attempts:
+            cluster = split_cluster(detail.node_name or "")[0]
+            if detail.pod_name == stream and cluster and detail.stopped_at is None:
+                return ResourceNotFound(
+                    f"The specified log stream is not readable here yet: its attempt runs in "
+                    f"worker cluster {cluster}, and its log is kept here once it ends."
+                )
+    return ResourceNotFound("The specified log stream does not exist.")

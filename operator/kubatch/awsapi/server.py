@@ -275,7 +275,7 @@ class BatchApi(
             text = await self.client.text(path, {"timestamps": "true"})
         except ApiError as e:
             if e.not_found:
-                text = await self._kept_log(namespace, stream)
+                text = await self._kept_log(namespace, stream, jobs)
             elif e.status == 400 and "container name must be specified" in e.message:
                 # A pod of several containers (an EKS-style definition's): its essential one.
                 pod = await self.client.get("v1", "pods", stream, namespace)
@@ -287,14 +287,14 @@ class BatchApi(
                 raise
         return logs.page(logs.parse_log(text), request)
 
-    async def _kept_log(self, namespace: str, stream: str) -> str:
+    async def _kept_log(self, namespace: str, stream: str, jobs: list[Obj]) -> str:
         """An attempt's log once its pod is gone: the one the operator kept, as CloudWatch
         keeps a log after its instance is gone."""
         try:
             configmap = await self.client.get("v1", "configmaps", stream, namespace)
         except ApiError as e:
             if e.not_found:
-                raise logs.ResourceNotFound("The specified log stream does not exist.") from e
+                raise logs.not_here_yet(jobs, stream) from e
             raise
         if (configmap["metadata"].get("labels") or {}).get(LABEL_KEPT_LOG) != stream:
             raise logs.ResourceNotFound("The specified log stream does not exist.")
