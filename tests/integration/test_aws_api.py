@@ -92,9 +92,11 @@ def add_key(cluster: Cluster, namespace: str, admin: bool) -> Key:
     raise AssertionError("the Secret of access keys could not be updated")
 
 
-def client(endpoint: str, key: Key, validate: bool = True, region: str = REGION) -> Any:
+def client(
+    endpoint: str, key: Key, validate: bool = True, region: str = REGION, service: str = "batch"
+) -> Any:
     return boto3.client(
-        "batch",
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=key.access_key_id,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 import yaml
@@ -25,7 +24,8 @@ from kubernetes.client.rest import ApiException
 from kubatch.cli.main import cli
 from kubatch.sim.controlplane import ControlPlane, assets_from_environment, control_plane
 from kubatch.sim.stack import start_apiserver, start_kubelet
-from tests.integration.test_aws_api import REGION, add_key, endpoint
+from tests.integration.test_aws_api import add_key, endpoint
+from tests.integration.test_aws_api import client as aws_client
 from tests.integration.test_operations import scrape_until
 from tests.support.cluster import Cluster, read_or_none, wait_for
 from tests.support.consoles import Consoles, get
@@ -426,13 +426,7 @@ def test_a_running_attempt_in_a_worker_cluster_is_shown_and_its_log_read_there(
     log = get(f"{consoles.url}/jobs/{scenario.namespace}/kids/logs?attempt=1&index=1")
     assert f"runs in worker cluster {remote.name}: its log is kept here once it ends" in log.text
     key = add_key(scenario.kube, scenario.namespace, admin=False)
-    aws_logs = boto3.client(
-        "logs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-    )
+    aws_logs = aws_client(endpoint, key, service="logs")
     stream = scenario.status("runs")["attempts"][0]["podName"]
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         aws_logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)
