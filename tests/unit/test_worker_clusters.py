@@ -14,6 +14,7 @@ from kubatch.controller.clusters import (
     WorkerCluster,
     WorkerClusters,
     body_out,
+    cluster_identity,
     node_in,
     pod_in,
     request_out,
@@ -354,3 +355,37 @@ def test_a_cluster_is_judged_silent_only_after_probes_fail_in_a_row(
         else:
             assert problem is not None
             assert problem.startswith(expected)
+
+
+class _Answers:
+    """A client whose GET answers, or fails, as told."""
+
+    def __init__(self, answer: dict[str, Any] | ApiError) -> None:
+        self.answer = answer
+
+    async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        assert (method, path) == ("GET", "/api/v1/namespaces/kube-system")
+        if isinstance(self.answer, ApiError):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "identity"),
+    [
+        ({"metadata": {"uid": "0f1e"}}, "0f1e"),
+        (ApiError(403, "Forbidden", "namespaces kube-system is forbidden"), ""),
+        (ApiError(0, "ConnectionError", "refused"), None),
+        (ApiError(503, "ServiceUnavailable", "starting"), None),
+    ],
+    ids=["read", "not_allowed_none", "no_answer_fails_start_up", "unavailable_fails_start_up"],
+)
+def test_the_clusters_identity_is_its_kube_system_uid(
+    answer: dict[str, Any] | ApiError, identity: str | None
+) -> None:
+    client = cast(Client, _Answers(answer))
+    if identity is None:
+        with pytest.raises(ApiError):
+            asyncio.run(cluster_identity(client))
+    else:
+        assert asyncio.run(cluster_identity(client)) == identity

@@ -126,11 +126,14 @@ async def stop_tasks(tasks: Sequence[asyncio.Task[None]]) -> None:
 
 async def cluster_identity(client: Client) -> str:
     """This cluster's identity, as clusters are commonly told apart: the UID of its
-    kube-system namespace ("" when it cannot be read: pods are then made without an origin,
-    and none is swept)."""
+    kube-system namespace ("" when it may not be read: pods are then made without an origin,
+    and none is swept). An API server that does not answer fails the start-up (it is tried
+    again), rather than leave the operator without one for its life."""
     try:
         found = await client.request("GET", "/api/v1/namespaces/kube-system")
     except ApiError as e:
+        if e.transient:
+            raise
         log.warning("this cluster's identity (kube-system's uid) cannot be read: %s", e)
         return ""
     return str((found.get("metadata") or {}).get("uid") or "")
