@@ -15,9 +15,9 @@ import yaml
 
 from kubatch import metrics
 from tests.support.api_usage import UNKNOWN, Use, kubelet_uses, operator_uses
+from tests.support.cluster import HELM
 
 ROOT = Path(__file__).parents[2]
-HELM = ROOT / ".tools" / "helm"
 CHART = ROOT / "helm" / "kubatch"
 KUBERNETES_VERSION = "1.30"
 

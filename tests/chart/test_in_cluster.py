@@ -21,6 +21,7 @@ from kubatch.sim.controlplane import ControlPlane, assets_from_environment, cont
 from kubatch.sim.images import OPERATOR_IMAGE, cached_operator_image
 from kubatch.sim.node import IMAGE_TOOLS, RealNode, real_node
 from tests.support.cluster import (
+    HELM,
     REAL_NODE_LABELS,
     _check_real_node,
     _node_ready,
@@ -30,7 +31,6 @@ from tests.support.cluster import (
 from tests.support.containers import IMAGE
 
 ROOT = Path(__file__).parents[2]
-HELM = ROOT / ".tools" / "helm"
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 CHART = ROOT / "helm" / "kubatch"
 IMAGES = ROOT / ".tools" / "images"

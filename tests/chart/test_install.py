@@ -31,10 +31,9 @@ from kubatch.sim.controlplane import (
     kubeconfig,
 )
 from kubatch.sim.stack import Operator, start_aws_api, start_console, start_kubelet
-from tests.support.cluster import read_or_none, wait_for
+from tests.support.cluster import HELM, read_or_none, wait_for
 
 ROOT = Path(__file__).parents[2]
-HELM = ROOT / ".tools" / "helm"
 CHART = ROOT / "helm" / "kubatch"
 NAMESPACE = "kubatch-system"
 RELEASE = "kubatch"

