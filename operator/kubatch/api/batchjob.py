@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from ..keys import split_cluster
 from .common import (
     DNS_LABEL_MAX,
     ApiModel,
@@ -284,3 +285,13 @@ def queue_position(job: Mapping[str, Any]) -> int | None:
 
 
 _POSITION_KEY = BatchJobStatus.model_fields["position_in_queue"].alias or "positionInQueue"
+
+
+def worker_cluster_running(job: Mapping[str, Any], pod: str) -> str:
+    """The worker cluster where the job's attempt with the pod `pod` runs (its node is
+    `<cluster>:<node>` in the status), or "": in the operator's cluster, ended, or not the
+    job's. Its log is read there only until it ends and is kept beside the job."""
+    for detail in BatchJobStatus.of(job).attempts:
+        if detail.pod_name == pod and detail.stopped_at is None:
+            return split_cluster(detail.node_name or "")[0]
+    return ""

@@ -18,10 +18,9 @@ from datetime import datetime
 import botocore.session
 from botocore.validate import ParamValidator
 
-from ..api.batchjob import BatchJobStatus
+from ..api.batchjob import worker_cluster_running
 from ..api.common import Obj
 from ..core import pod_name
-from ..keys import split_cluster
 from .errors import AwsError, ClientError
 
 TARGET_PREFIX = "Logs_20140328."
@@ -162,11 +161,10 @@ def not_here_yet(jobs: Iterable[Obj], stream: str) -> ResourceNotFound:
     in a worker cluster (its node `<cluster>:<node>` in the job's status) is not readable from
     here until it ends, and the message says so."""
     for job in jobs:
-        for detail in BatchJobStatus.of(job).attempts:
-            cluster = split_cluster(detail.node_name or "")[0]
-            if detail.pod_name == stream and cluster and detail.stopped_at is None:
-                return ResourceNotFound(
-                    f"The specified log stream is not readable here yet: its attempt runs in "
-                    f"worker cluster {cluster}, and its log is kept here once it ends."
-                )
+        cluster = worker_cluster_running(job, stream)
+        if cluster:
+            return ResourceNotFound(
+                f"The specified log stream is not readable here yet: its attempt runs in "
+                f"worker cluster {cluster}, and its log is kept here once it ends."
+            )
     return ResourceNotFound("The specified log stream does not exist.")

@@ -26,17 +26,11 @@ from aiohttp import web
 
 from .. import __version__
 from ..api import BATCHJOBS, GROUP, VERSION
-from ..api.batchjob import BatchJobStatus
+from ..api.batchjob import BatchJobStatus, worker_cluster_running
 from ..api.common import JOB_STATES, NOT_STARTED, TERMINAL, Obj
 from ..api.times import parse_time
 from ..core import essential_container, kept_log, serve_kept_log
-from ..keys import (
-    LABEL_ARRAY_INDEX,
-    LABEL_JOB_UID,
-    LABEL_KEPT_LOG,
-    LABEL_NODE_INDEX,
-    split_cluster,
-)
+from ..keys import LABEL_ARRAY_INDEX, LABEL_JOB_UID, LABEL_KEPT_LOG, LABEL_NODE_INDEX
 from ..kube.cache import KubatchCaches
 from ..kube.client import Client
 from ..kube.errors import ApiError
@@ -361,7 +355,7 @@ class Console:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         query: LogQuery = self._query(LogQuery, request)
         job = self._job_obj(namespace, name)
-        pod, why, pods = None, views.child_problem(job, query.index), []
+        pod, why = None, views.child_problem(job, query.index)
         if not why:
             pods = await self._pods(job, query.index)
             pod, why = views.log_pod(job, query.attempt, query.index, pods)
@@ -370,8 +364,7 @@ class Console:
             try:
                 text = await self._log(namespace, pod, query.tail)
             except ApiError as e:
-                node = next((p.node for p in pods if p.pod == pod), "")
-                cluster = split_cluster(node)[0]
+                cluster = worker_cluster_running(job, pod)
                 why = (
                     f"the pod {pod} runs in worker cluster {cluster}: its log is kept here "
                     f"once it ends (`kubatch logs {name} --worker-context {cluster}=CONTEXT` "
