@@ -61,6 +61,8 @@ class Worker:
     plane: ControlPlane | None
     secret: str
     """The Secret (operator's namespace, management cluster) that holds its kubeconfig."""
+    restarted: bool = False
+    """Its API server was started again during the test (see _schedules_again)."""
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -164,6 +166,9 @@ def remote(worker: Worker, scenario: Scenario) -> Iterator[Worker]:
     worker.core.create_namespace({"metadata": {"name": scenario.namespace}})
     yield worker
     worker.core.delete_namespace(scenario.namespace)
+    if worker.restarted:
+        worker.restarted = False
+        _schedules_again(worker)
 
 
 def remote_environment(
@@ -300,13 +305,20 @@ def test_a_worker_cluster_that_refuses_makes_its_environment_invalid(
 
 
 def _start_again(remote: Worker) -> None:
-    """Start the worker's API server again, and wait until its control plane schedules again.
-    Its scheduler and controllers see changes only once their watches are back, and after a
-    long outage client-go's back-off keeps them blind for up to two minutes (seen: a node
-    created 100 s after the restart unknown to the scheduler): a pod pinned to a new node is
-    bound only then. The next test starts with a cluster that schedules."""
+    """Start the worker's API server again; once the test is over, the `remote` fixture
+    waits until the worker cluster schedules again (_schedules_again)."""
     assert remote.plane is not None
     remote.plane.start_apiserver()
+    remote.restarted = True
+
+
+def _schedules_again(remote: Worker) -> None:
+    """Wait until a worker cluster whose API server was started again schedules again. Its
+    scheduler and controllers see changes only once their watches are back, and after a long
+    outage client-go's back-off keeps them blind for up to two minutes (seen: a node created
+    100 s after the restart unknown to the scheduler): a pod pinned to a new node is bound
+    only then. The next test starts with a cluster that schedules; this one's own checks are
+    not delayed (its jobs' nodes would scale in meanwhile, and their pods go with them)."""
     name = f"settle-{unique()}"
     shape = NodeShape(name="m5.large", vcpus=2, memory=8 << 30, gpus=0, pods=110)
     core = remote.core
